@@ -1,0 +1,28 @@
+"""Where lxcsd's files are, installed or in a source checkout.
+
+packaging/install.sh writes lxcsd/_installed.py (PREFIX = "...") into the installed package,
+the way meson's configure_file bakes paths in; a source checkout has no such file and uses the
+tree itself, so tests run against the code they test.
+"""
+
+from __future__ import annotations
+
+import os
+
+try:
+    from lxcsd._installed import PREFIX  # type: ignore[import-not-found, unused-ignore]
+except ImportError:
+    PREFIX = ""
+
+SOURCE_TREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN_DIR = "/run/lxcsd"
+UNIT_TEMPLATE = "lxc@.service"
+
+
+def datadir() -> str:
+    """Shipped defaults: default.conf, common includes, the default seccomp policy."""
+    return os.path.join(PREFIX, "share/lxcsd") if PREFIX else os.path.join(SOURCE_TREE, "config")
+
+
+def libexecdir() -> str:
+    return os.path.join(PREFIX, "libexec/lxcsd") if PREFIX else os.path.join(SOURCE_TREE, "bin")

@@ -1,0 +1,7 @@
+"""Test-suite wiring: shared fixtures live in tests/infra and register here."""
+
+import sys
+from pathlib import Path
+
+# Tests exercise the source tree, not an installed copy.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
