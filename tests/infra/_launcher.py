@@ -32,6 +32,9 @@ import signal
 import sys
 import time
 import traceback
+from typing import Any, BinaryIO
+
+Config = dict[str, Any]  # config.json written by sandbox.py
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
@@ -183,7 +186,7 @@ def host_enabled_units(root: str) -> list[tuple[str, str]]:
     return found
 
 
-def prepare_root(root: str, cfg: dict) -> None:
+def prepare_root(root: str, cfg: Config) -> None:
     """First boot only, through the merged overlay: identity, no host mounts, masks."""
     etc = os.path.join(root, "etc")
     write(f"{etc}/hostname", cfg["hostname"] + "\n")
@@ -250,7 +253,7 @@ def mount_dev(root: str, console: str) -> None:
         os.symlink(target, f"{dev}/{name}")
 
 
-def build_root(cfg: dict, console: str) -> str:
+def build_root(cfg: Config, console: str) -> str:
     layer = cfg["layer"]
     root = f"{layer}/root"
     mount("overlay", root, "overlay", 0,
@@ -272,7 +275,7 @@ def build_root(cfg: dict, console: str) -> str:
     return root
 
 
-def init_main(cfg: dict, slave: int, errpipe: int) -> None:
+def init_main(cfg: Config, slave: int, errpipe: int) -> None:
     """I: becomes PID 1 of the sandbox. Namespaces on entry: new pid ns (we are its PID 1);
     mount, cgroup, net, uts, ipc still the launcher's."""
     # B is outside our pid namespace, so getppid() says 0 here and cannot tell whether B
@@ -300,7 +303,7 @@ def init_main(cfg: dict, slave: int, errpipe: int) -> None:
 # ----------------------------------------------------------------------------------------
 # One boot (B) and the boot loop (L)
 
-def boot_main(cfg: dict, boot: int, slave: int, l_pid: int) -> int:
+def boot_main(cfg: Config, boot: int, slave: int, l_pid: int) -> int:
     """B: forks I into a new pid namespace, records its pid, waits, returns its status."""
     die_with_parent(l_pid)
     unshare(CLONE_NEWPID)
@@ -328,7 +331,7 @@ def boot_main(cfg: dict, boot: int, slave: int, l_pid: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def pump(master: int, out, until_fd: int) -> None:
+def pump(master: int, out: BinaryIO, until_fd: int) -> None:
     """Copy console output to the log until until_fd (a pidfd of B) becomes readable."""
     while True:
         ready, _, _ = select.select([master, until_fd], [], [])
@@ -344,7 +347,7 @@ def pump(master: int, out, until_fd: int) -> None:
             return
 
 
-def drain(master: int, out) -> None:
+def drain(master: int, out: BinaryIO) -> None:
     while select.select([master], [], [], 0.05)[0]:
         try:
             data = os.read(master, 65536)
@@ -356,7 +359,7 @@ def drain(master: int, out) -> None:
     out.flush()
 
 
-def setup_launcher(cfg: dict) -> None:
+def setup_launcher(cfg: Config) -> None:
     """L's own mount namespace with the tmpfs that carries the upper layer across boots."""
     unshare(CLONE_NEWNS)
     mount(None, "/", None, MS_REC | MS_PRIVATE)

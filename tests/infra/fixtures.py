@@ -5,8 +5,10 @@
 Fixtures:
     sandbox              session: one booted Sandbox for the whole run
     lxcsd_sandbox        session: the same sandbox with lxcsd installed by install.sh --offline
-    clean_sandbox        function: the session sandbox, reset() after the test
-    clean_lxcsd_sandbox  function: lxcsd_sandbox, reset() after the test
+    clean_sandbox        function: the session sandbox (booted again if a test stopped it),
+                         reset() after the test: units the test started are stopped, files
+                         it added under RESET_DIRS removed, failed units reset
+    clean_lxcsd_sandbox  function: the same for lxcsd_sandbox
     new_sandbox          function: a factory of private sandboxes, stopped after the test
     busybox_root         function: a busybox rootfs in tmp_path
     debian_root          session: path of the cached Debian rootfs (built on first use)
@@ -50,12 +52,14 @@ def lxcsd_sandbox(sandbox: Sandbox) -> Sandbox:
 
 @pytest.fixture
 def clean_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
+    sandbox.ensure_running()  # an earlier test may have powered it off
     yield sandbox
     sandbox.reset()
 
 
 @pytest.fixture
 def clean_lxcsd_sandbox(lxcsd_sandbox: Sandbox) -> Iterator[Sandbox]:
+    lxcsd_sandbox.ensure_running()
     yield lxcsd_sandbox
     lxcsd_sandbox.reset()
 

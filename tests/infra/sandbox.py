@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import errno
+import functools
 import json
 import os
 import secrets
@@ -26,7 +27,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -148,6 +149,10 @@ def cgroup_populated(cg: Path) -> bool:
     return "populated 1" in _read(cg / "cgroup.events")
 
 
+def cgroup_is_empty(cg: Path) -> bool:
+    return not cgroup_populated(cg)
+
+
 def remove_cgroup(cg: Path) -> None:
     """rmdir a cgroup tree bottom-up (control files go with their directory)."""
     if not cg.exists():
@@ -172,13 +177,13 @@ def sweep_stale() -> list[str]:
             shutil.rmtree(path, ignore_errors=True)
         else:
             kill_cgroup(path)
-            _wait(lambda p=path: not cgroup_populated(p), 10)
+            _wait(functools.partial(cgroup_is_empty, path), 10)
             remove_cgroup(path)
         removed.append(str(path))
     return removed
 
 
-def _wait(cond, timeout: float, interval: float = 0.02) -> bool:
+def _wait(cond: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
@@ -273,6 +278,7 @@ class Sandbox:
         self._pidns: set[int] = set()
         self._mntns: set[int] = set()
         self._checkpoint: Checkpoint | None = None
+        self._installed: tuple[str, str] | None = None  # install_lxcsd() arguments
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -302,10 +308,24 @@ class Sandbox:
         self.checkpoint()
         return self
 
+    def ensure_running(self) -> bool:
+        """Boot again (on a fresh upper layer) if a test powered the sandbox off or killed
+        it; lxcsd is installed again if it was. Returns whether a new boot was needed."""
+        if self.running:
+            return False
+        self.stop(check=False)
+        self.start()
+        if self._installed:
+            self.install_lxcsd(*self._installed)
+            self.checkpoint()
+        return True
+
     def _spawn_launcher(self) -> None:
         layer = self.state_dir / "layer"
         layer.mkdir(parents=True)
         self.cgroup.mkdir()
+        self.boot = 0
+        (self.state_dir / "boot.json").unlink(missing_ok=True)
         cfg = {
             "parent": os.getpid(), "state": str(self.state_dir), "layer": str(layer),
             "cgroup": str(self.cgroup), "tmpfs_size": self.tmpfs_size,
@@ -416,8 +436,7 @@ class Sandbox:
             try:
                 self._proc.wait(0 if kill else timeout)
             except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(30)
+                self._kill()
         self.console_text = _read(self.state_dir / "console.log")
         leftovers = self._teardown()
         self._proc = None
@@ -426,6 +445,19 @@ class Sandbox:
         if leftovers and check:
             raise SandboxError("sandbox teardown left: " + "; ".join(leftovers))
         return leftovers
+
+    def _kill(self) -> None:
+        """SIGKILL systemd (the kernel kills its pid namespace), so that its parent reaps it
+        and the launcher exits; SIGKILL the launcher only if that does not happen. (Killing
+        the launcher first also takes everything down, through PR_SET_PDEATHSIG, but leaves
+        the init's zombie to the host's init, which may reap it late.)"""
+        assert self._proc is not None
+        self._signal_init(signal.SIGKILL)
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(30)
 
     def _signal_init(self, sig: int) -> None:
         """Signal our systemd, checking first that the pid still is it (pid reuse)."""
@@ -583,7 +615,9 @@ class Sandbox:
         if not self.path(venv).exists():
             raise SandboxError(f"{venv} missing: install.sh --offline reuses the host's venv; "
                                f"run `packaging/install.sh --prefix {prefix}` on the host first")
-        return self.run(["/bin/bash", script, "--offline", "--prefix", prefix], timeout=600)
+        r = self.run(["/bin/bash", script, "--offline", "--prefix", prefix], timeout=600)
+        self._installed = (src, prefix)
+        return r
 
     # -- cheap reset between tests ---------------------------------------------------------
 
