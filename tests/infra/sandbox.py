@@ -396,8 +396,13 @@ class Sandbox:
         deadline = time.monotonic() + timeout
         if not _wait(self._init_ready, timeout):
             raise SandboxError("systemd did not come up in the sandbox")
-        r = self.run(["systemctl", "is-system-running", "--wait"], check=False,
-                     timeout=max(1.0, deadline - time.monotonic()))
+        try:
+            r = self.run(["systemctl", "is-system-running", "--wait"], check=False,
+                         timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            jobs = self.run(["systemctl", "list-jobs", "--no-legend"], check=False, timeout=10)
+            raise SandboxError(f"sandbox systemd still starting after {timeout:.0f} s; "
+                               f"jobs:\n{jobs.stdout}") from None
         state = r.stdout.strip()
         self.failed_units = self.failed_unit_names() if state == "degraded" else []
         if state not in ("running", "degraded"):
@@ -698,11 +703,20 @@ class Sandbox:
 
 
 def main() -> None:
-    """python -m tests.infra.sandbox: boot, reboot, stop once and print the timings."""
-    with Sandbox() as sb:
-        print(f"booted {sb.name}: pid {sb.pid}, failed units: {sb.failed_units}")
-        sb.reboot()
-    print(json.dumps({k: round(v, 3) for k, v in sb.timings.items()}))
+    """python -m tests.infra.sandbox [N]: boot, reboot and stop N times; print the timings."""
+    import statistics
+    import sys
+
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    samples: dict[str, list[float]] = {}
+    for _ in range(runs):
+        with Sandbox() as sb:
+            sb.reboot()
+        for k, v in sb.timings.items():
+            samples.setdefault(k, []).append(v)
+    for k, vs in samples.items():
+        print(f"{k:7s} median {statistics.median(vs) * 1000:6.0f} ms  "
+              f"min {min(vs) * 1000:6.0f}  max {max(vs) * 1000:6.0f}  (n={len(vs)})")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.sandbox import Sandbox
+from tests.infra import sandbox as sandbox_module
+from tests.infra.sandbox import Sandbox, SandboxError
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.root]
 
@@ -71,6 +72,15 @@ def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def test_boot_failure_is_diagnosed_and_cleaned_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox_module, "SYSTEMD", "/nonexistent/systemd")
+    sb = Sandbox()
+    with pytest.raises(SandboxError) as e:
+        sb.start()
+    assert "/nonexistent/systemd" in str(e.value)  # init's traceback, from the launcher log
+    assert not sb.running and not sb.cgroup.exists() and not sb.state_dir.exists()
 
 
 def test_boots_to_running_or_degraded(sandbox: Sandbox) -> None:
