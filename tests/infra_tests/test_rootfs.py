@@ -128,3 +128,31 @@ def test_debian_rootfs_boots_as_container(clean_sandbox: Sandbox, debian_root: P
     finally:
         sb.run(["systemctl", "stop", unit], check=False)
         sb.run(["rm", "-rf", "--one-file-system", dest], check=False)
+
+
+@pytest.mark.sandbox
+@pytest.mark.root
+@needs_root
+def test_busybox_rootfs_boots_and_halts(clean_sandbox: Sandbox) -> None:
+    """busybox init prints its sysinit line on boot and its halt line when sent SIGPWR (the
+    halt signal LXC uses), as tests of containers will look for. Run under systemd-nspawn
+    inside the sandbox, whose console output goes to the unit's journal."""
+    sb = clean_sandbox
+    dest = "/var/lib/machines/infra-bb"
+    sb.run(["mkdir", "-p", "/var/lib/machines"])
+    rootfs.busybox_rootfs(str(sb.path("/var/lib/machines")) + "/infra-bb", hostname="infra-bb")
+    unit = "infra-bb.service"
+    try:
+        sb.run(["systemd-run", "--quiet", f"--unit={unit}", "--property=Delegate=yes",
+                "systemd-nspawn", "--quiet", "--keep-unit", "--register=no",
+                "--console=read-only", "--kill-signal=SIGPWR", "--machine=infra-bb",
+                f"--directory={dest}", "/sbin/init"])
+        deadline = time.monotonic() + 10
+        while rootfs.SYSINIT_LINE not in sb.journal(unit) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert f"{rootfs.SYSINIT_LINE} on infra-bb" in sb.journal(unit)
+        sb.systemctl("stop", unit)
+        assert rootfs.HALT_LINE in sb.journal(unit)
+    finally:
+        sb.run(["systemctl", "stop", unit], check=False)
+        sb.run(["rm", "-rf", "--one-file-system", dest], check=False)
