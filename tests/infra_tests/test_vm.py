@@ -81,9 +81,8 @@ def test_memory_max_oom_kills_the_unit_not_the_vm(vm: VM) -> None:
 
 
 def test_pids_max_limits_forks(vm: VM) -> None:
-    script = "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1; wait"
-    r = vm.run(["systemd-run", "--wait", "--pipe", "--quiet", "-p", "TasksMax=4",
-                "/bin/sh", "-c", script], check=False, timeout=60)
+    script = "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; wait"
+    r = vm.run_in_unit(script, properties=["TasksMax=4"], check=False, timeout=60)
     assert "fork" in (r.stdout + r.stderr).lower(), r
 
 
@@ -91,8 +90,7 @@ def test_cpu_quota_throttles(vm: VM) -> None:
     # Burn CPU for 1.5 s under a 10 % quota, then read the unit's own cpu.stat.
     script = ('timeout 1.5 sh -c "while :; do :; done"; '
               'cat "/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/cpu.stat"')
-    r = vm.run(["systemd-run", "--wait", "--pipe", "--quiet", "-p", "CPUQuota=10%",
-                "/bin/sh", "-c", script], timeout=60)
+    r = vm.run_in_unit(script, properties=["CPUQuota=10%"], timeout=60)
     stat = dict(line.split() for line in r.stdout.splitlines())
     assert int(stat["nr_throttled"]) > 0, r.stdout
     assert int(stat["usage_usec"]) < 1_000_000, r.stdout

@@ -547,6 +547,17 @@ class VM:
             raise VMError(f"{self.name} is not running")
         return self._agent
 
+    def run_in_unit(self, cmd: Cmd, *, unit: str | None = None,
+                    properties: Sequence[str] = (), check: bool = True,
+                    timeout: float = 120.0, input: str | bytes | None = None) -> Result:
+        """Run cmd as a transient service (`systemd-run --pipe --wait --collect`), with
+        properties such as "MemoryMax=32M": the way to put a command under cgroup limits."""
+        argv = ["systemd-run", "--quiet", "--pipe", "--wait", "--collect",
+                "--service-type=exec"]
+        argv += [f"--unit={unit}"] if unit else []
+        argv += [f"--property={p}" for p in properties]
+        return self.run([*argv, "--", *_argv(cmd)], check=check, timeout=timeout, input=input)
+
     def systemctl(self, *args: str, check: bool = True) -> Result:
         return self.run(["systemctl", *args], check=check)
 
