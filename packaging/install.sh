@@ -14,6 +14,8 @@
 #   $prefix/lib/systemd/system/                    units
 #   $prefix/share/lxcsd/                           shipped defaults (config/)
 set -euo pipefail
+# Without this, a failing pip inside $(install_package) would not stop the script.
+shopt -s inherit_errexit
 
 prefix=/usr/local
 offline=0
@@ -43,6 +45,10 @@ make_venv() {
         step "creating $venv"
         # --system-site-packages: Debian's python3-seccomp (libseccomp's own binding) is not on PyPI.
         "$python" -m venv --system-site-packages "$venv"
+    fi
+    if [ "$offline" = 0 ]; then
+        # --offline builds without build isolation, so the venv itself must be able to build.
+        "$venv/bin/pip" install -q "setuptools>=66" wheel
     fi
 }
 
