@@ -1,0 +1,104 @@
+"""``lxcsd check NAME|PATH...``: parse and validate container configs.
+
+Reads each config with its includes, reports every error and warning with file and line
+(warnings: keys lxcsd reads but does not apply yet, legacy keys, ignored lines), and exits
+1 when any config has an error. ``--format json`` prints one JSON document instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from lxcsd.config.load import check_path, discover
+from lxcsd.errors import ConfigError, LxcsdError
+
+from ._target import add_lxcpath_option, resolve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+EPILOG = """\
+examples:
+  lxcsd check web1                  the container web1 (in the lxcpath)
+  lxcsd check /srv/lxc/web1/config  a config file (a path needs a '/')
+  lxcsd check --all                 every container of the lxcpath
+  lxcsd check web1 --format json    machine-readable result
+
+Exit status: 0 when no config has an error (warnings allowed), 1 otherwise.
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "check", help="parse and validate container configs",
+        description=__doc__.split("\n\n")[1] if __doc__ else None, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("targets", nargs="*", metavar="NAME|PATH",
+                        help="container names or config files")
+    parser.add_argument("--all", action="store_true", help="check every container")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="output format (default: text)")
+    parser.add_argument("--no-warnings", action="store_true", help="report errors only")
+    add_lxcpath_option(parser)
+    return parser
+
+
+def _as_dict(problem: ConfigError) -> dict[str, Any]:
+    return {"path": problem.path, "line": problem.line or None, "key": problem.key or None,
+            "message": problem.message, "hint": problem.hint or None}
+
+
+def _line(level: str, problem: ConfigError) -> str:
+    where = problem.location() or "(config)"
+    key = f"{problem.key}: " if problem.key else ""
+    hint = f" ({problem.hint})" if problem.hint else ""
+    return f"{where}: {level}: {key}{problem.message}{hint}"
+
+
+def check_one(name: str | None, path: str, with_warnings: bool) -> dict[str, Any]:
+    """Check one config; a dict with name, config, ok, errors and warnings."""
+    container, errors = check_path(path, name)
+    warnings = container.warnings if container is not None and with_warnings else []
+    # A line with an error needs no second message about it.
+    failed = {(e.path, e.line) for e in errors}
+    warnings = [w for w in warnings if (w.path, w.line) not in failed]
+    return {"name": container.name if container else name, "config": path,
+            "ok": not errors, "errors": errors, "warnings": warnings}
+
+
+def _targets(args: argparse.Namespace) -> list[tuple[str | None, str]]:
+    if args.all:
+        paths = [args.lxcpath] if args.lxcpath else None
+        found: list[tuple[str | None, str]] = list(discover(paths))
+        return found + [resolve(t, args.lxcpath) for t in args.targets]
+    if not args.targets:
+        raise LxcsdError("nothing to check", hint="give container names or paths, or --all")
+    return [resolve(target, args.lxcpath) for target in args.targets]
+
+
+def _print_text(results: list[dict[str, Any]]) -> None:
+    for result in results:
+        for error in result["errors"]:
+            print(_line("error", error))
+        for warning in result["warnings"]:
+            print(_line("warning", warning))
+        label = result["name"] or result["config"]
+        print(f"{label}: {len(result['errors'])} error(s), {len(result['warnings'])} "
+              f"warning(s)", file=sys.stderr)
+
+
+def _print_json(results: list[dict[str, Any]]) -> None:
+    document = [{**result, "errors": [_as_dict(e) for e in result["errors"]],
+                 "warnings": [_as_dict(w) for w in result["warnings"]]} for result in results]
+    json.dump({"ok": all(r["ok"] for r in results), "results": document}, sys.stdout,
+              indent=2)
+    print()
+
+
+def run(args: argparse.Namespace) -> int:
+    results = [check_one(name, path, not args.no_warnings) for name, path in _targets(args)]
+    (_print_json if args.format == "json" else _print_text)(results)
+    return 0 if all(result["ok"] for result in results) else 1

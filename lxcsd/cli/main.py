@@ -1,0 +1,99 @@
+"""``lxcsd``: the command-line entry point (``main(argv=None) -> int``).
+
+Subcommands are the modules of the :mod:`lxcsd.cli` package that define ``add_parser`` and
+``run`` (see the package docstring); they are found at start, so adding one needs no edit
+here. Errors the user can act on (:class:`lxcsd.errors.LxcsdError`) print as one line on
+stderr with exit status 1; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from lxcsd import __version__
+from lxcsd.errors import LxcsdError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+
+EPILOG = """\
+examples:
+  lxcsd check web1                 check /var/lib/lxc/web1/config and its includes
+  lxcsd check ./config --format json
+  lxcsd config get web1 lxc.net.0.link
+  lxcsd config set web1 lxc.start.auto 1
+  lxcsd config unset web1 lxc.mount.entry
+
+'lxcsd COMMAND --help' describes a command. Containers are looked up in $LXCSD_LXCPATH
+(colon-separated) or lxc.lxcpath of /etc/lxc/lxc.conf (default /var/lib/lxc).
+"""
+
+
+def _subcommand_modules() -> list[ModuleType]:
+    import lxcsd.cli as package
+
+    found = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name == "main" or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"lxcsd.cli.{info.name}")
+        if hasattr(module, "add_parser") and hasattr(module, "run"):
+            found.append(module)
+    return found
+
+
+def _take_debug(argv: list[str]) -> tuple[bool, list[str]]:
+    """--debug anywhere before a "--" (argparse would only take it before the command)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    rest = [arg for arg in argv[:end] if arg != "--debug"] + argv[end:]
+    return len(rest) != len(argv), rest
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lxcsd", description="LXC-style system containers as systemd services.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"lxcsd {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks instead of one-line errors")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for module in _subcommand_modules():
+        sub = module.add_parser(subparsers)
+        if sub is not None and sub.get_default("func") is None:
+            sub.set_defaults(func=module.run)
+    return parser
+
+
+def _error(exc: LxcsdError) -> None:
+    print(f"lxcsd: {exc}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Config values and names may hold undecodable bytes (kept as surrogates): print them
+    # escaped rather than failing.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    debug, argv = _take_debug(sys.argv[1:] if argv is None else list(argv))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.debug = debug or args.debug
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(func(args))
+    except LxcsdError as exc:
+        if args.debug:
+            raise
+        _error(exc)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

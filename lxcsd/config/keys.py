@@ -1,0 +1,968 @@
+"""The one table of LXC config keys: parsing, validation, ``lxcsd check`` and docs use it.
+
+Each :class:`Key` has a name (exact, like ``lxc.uts.name``; a prefix, like ``lxc.cgroup2``
+for ``lxc.cgroup2.*``; or a network subkey, like ``type`` for ``lxc.net.N.type``), a
+parser, the model attribute it fills (``dest``: ``"uts_name"`` or ``"console.path"`` for a
+section attribute), legacy (pre-2.1) aliases, an ``implemented`` flag, a one-line doc and
+LXC's default.
+
+Parsers follow mkosi's convention: ``parser(value, old) -> new``. An empty value resets, and
+what "reset" means (clear a list, back to the default, an error) is a property of the
+parser, not a special case in the reader. Internally the reader pre-parses each line once
+(:meth:`Parser.item`, cached for included files) and the builder folds items with
+:meth:`Parser.merge`; ``parser(value, old)`` is the two steps together.
+
+``implemented`` starts False for every key the runtime handles: runtime engineers flip it when
+they implement a key, and ``lxcsd check`` warns about the others. Regenerate
+docs/config-keys.md after changing the table: ``python -m lxcsd.config.docs``.
+
+Lookup: :func:`lookup` maps a key as written to ``(Key, canonical name, sub, index)``.
+"""
+
+from __future__ import annotations
+
+from lxcsd.errors import ConfigError
+
+from . import values as v
+from .model import CgroupSetting, Entry, MountAuto
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    Conv = Callable[[str], Any]
+
+
+class _Reset:
+    """The pre-parsed form of an empty value."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "RESET"
+
+
+RESET: Any = _Reset()
+
+
+# --- parsers ----------------------------------------------------------------------------------
+
+
+class Parser:
+    """A scalar: the last value wins; an empty value resets to ``empty`` (default None)."""
+
+    __slots__ = ("conv", "empty", "type_doc")
+    is_list = False
+
+    def __init__(self, conv: Conv, type_doc: str, empty: Any = None) -> None:
+        self.conv = conv
+        self.empty = empty
+        self.type_doc = type_doc
+
+    def item(self, entry: Entry) -> Any:
+        """Parse one line's value (pure: the result may be cached and shared)."""
+        return RESET if entry.value == "" else self.conv(entry.value)
+
+    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
+        """Fold a pre-parsed line into the previous value; never mutates ``old``."""
+        return self.empty if entry.item is RESET else entry.item
+
+    def __call__(self, value: str, old: Any = None, sub: str = "") -> Any:
+        entry = Entry(key="", value=value, path="", line=0, sub=sub)
+        entry.item = self.item(entry)
+        return self.merge(old, entry, {})
+
+
+class Required(Parser):
+    """A scalar that must have a value (liblxc fails on ``lxc.mount.fstab =``)."""
+
+    __slots__ = ()
+
+    def item(self, entry: Entry) -> Any:
+        if entry.value == "":
+            raise v.bad("this key needs a value", "remove the line instead of emptying it")
+        return self.conv(entry.value)
+
+
+class ListOf(Parser):
+    """A list: each line appends one item; an empty value clears the list."""
+
+    __slots__ = ()
+    is_list = True
+
+    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
+        if entry.item is RESET:
+            return ()
+        return (old or ()) + (entry.item,)
+
+
+class Extend(ListOf):
+    """A list where one line may add several items (``lxc.group = a b``)."""
+
+    __slots__ = ()
+
+    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
+        if entry.item is RESET:
+            return ()
+        return (old or ()) + entry.item
+
+
+class Keyed(Parser):
+    """``PREFIX.NAME = VALUE`` collected in a dict: a later NAME replaces the earlier value in
+    place; ``PREFIX.NAME =`` removes NAME, ``PREFIX =`` removes all."""
+
+    __slots__ = ("check_name",)
+    is_list = True
+
+    def __init__(self, conv: Conv, type_doc: str, check_name: Callable[[str], None]) -> None:
+        super().__init__(conv, type_doc)
+        self.check_name = check_name
+
+    def item(self, entry: Entry) -> Any:
+        if entry.sub:
+            self.check_name(entry.sub)
+        elif entry.value:
+            raise v.bad("a value needs a name after the prefix",
+                        f"write {entry.key}.NAME = VALUE, or an empty value to clear all")
+        return super().item(entry)
+
+    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
+        if entry.item is not RESET:
+            return {**(old or {}), entry.sub: entry.item}
+        if not entry.sub:
+            return {}
+        return {name: value for name, value in (old or {}).items() if name != entry.sub}
+
+
+class Multi(Keyed):
+    """``PREFIX.NAME = VALUE`` kept as an ordered list, repeats included (cgroup files are
+    written in order; devices.allow may appear many times). Resets as :class:`Keyed`."""
+
+    __slots__ = ()
+
+    def item(self, entry: Entry) -> Any:
+        value = super().item(entry)
+        if value is RESET:
+            return RESET
+        return CgroupSetting(key=entry.sub, value=value, path=entry.path, line=entry.line)
+
+    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
+        if entry.item is not RESET:
+            return (old or ()) + (entry.item,)
+        if not entry.sub:
+            return ()
+        return tuple(item for item in old or () if item.key != entry.sub)
+
+
+class Caps(Parser):
+    """``lxc.cap.drop``/``lxc.cap.keep`` share one list, as in liblxc: state is
+    (keep?, names). Mixing the two is an error unless the list was cleared in between."""
+
+    __slots__ = ("keep",)
+    is_list = True
+
+    def __init__(self, keep: bool) -> None:
+        super().__init__(self._names, "capability names")
+        self.keep = keep
+
+    def _names(self, value: str) -> tuple[str, ...]:
+        names = tuple(value.split())
+        for name in names:
+            if name == "none" and not self.keep:
+                raise v.bad("'none' is only valid for lxc.cap.keep",
+                            "write lxc.cap.keep = none to drop every capability")
+            if name != "none":
+                v.check_capability(name)
+        return names
+
+    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
+        if entry.item is RESET:
+            return (False, ())
+        keep, names = old or (False, ())
+        if self.keep != keep and names:
+            raise v.bad("lxc.cap.keep and lxc.cap.drop are mutually exclusive",
+                        "clear the other list first with an empty value")
+        for name in entry.item:
+            names = () if name == "none" else names + (name,)
+        return (self.keep, names)
+
+
+class NamespaceList(Parser):
+    """``lxc.namespace.clone``/``keep``: names accumulate; the two exclude each other."""
+
+    __slots__ = ("other",)
+    is_list = True
+
+    def __init__(self, other: str) -> None:
+        super().__init__(v.parse_namespace_list, "namespace names")
+        self.other = other
+
+    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
+        if entry.item is RESET:
+            return None
+        if section.get(self.other):
+            raise v.bad("lxc.namespace.clone and lxc.namespace.keep exclude each other",
+                        f"remove one, or clear lxc.namespace.{self.other} first")
+        merged = old or ()
+        return merged + tuple(name for name in entry.item if name not in merged)
+
+
+class Hooks(Parser):
+    """``lxc.hook.TYPE``: commands per hook type (a dict TYPE → tuple); ``lxc.hook =``
+    clears every type, ``lxc.hook.TYPE =`` one."""
+
+    __slots__ = ("hook",)
+    is_list = True
+
+    def __init__(self, hook: str) -> None:
+        super().__init__(v.parse_string, "command")
+        self.hook = hook
+
+    def item(self, entry: Entry) -> Any:
+        if not self.hook and entry.value:
+            raise v.bad("lxc.hook takes no value", "write lxc.hook.TYPE = COMMAND")
+        return super().item(entry)
+
+    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
+        hooks: dict[str, tuple[str, ...]] = dict(old or {})
+        if entry.item is not RESET:
+            hooks[self.hook] = hooks.get(self.hook, ()) + (entry.item,)
+        elif self.hook:
+            hooks.pop(self.hook, None)
+        else:
+            hooks.clear()
+        return hooks
+
+
+# liblxc's allowed_auto_mounts[]: token -> fields of MountAuto it sets.
+_AUTO_MOUNTS: dict[str, dict[str, Any]] = {
+    "proc": {"proc": "mixed"}, "proc:mixed": {"proc": "mixed"}, "proc:rw": {"proc": "rw"},
+    "sys": {"sys": "mixed"}, "sys:ro": {"sys": "ro"}, "sys:mixed": {"sys": "mixed"},
+    "sys:rw": {"sys": "rw"},
+}
+for _kind in ("cgroup", "cgroup-full"):
+    for _mode in (None, "mixed", "ro", "rw"):
+        for _force in (False, True):
+            _token = _kind + (f":{_mode}" if _mode else "") + (":force" if _force else "")
+            _AUTO_MOUNTS[_token] = {"cgroup": _kind, "cgroup_mode": _mode, "cgroup_force": _force}
+for _token, _mode in (("cgroup2", "rw"), ("cgroup2:ro", "ro"), ("cgroup2:force", "rw"),
+                      ("cgroup2:ro:force", "ro")):
+    _AUTO_MOUNTS[_token] = {"cgroup": "cgroup2", "cgroup_mode": _mode, "cgroup_force": True}
+
+
+def _auto_mount_token(token: str) -> dict[str, Any]:
+    if token.startswith("shmounts:"):
+        host, _, container = token[9:].partition(":")
+        if not host:
+            raise v.bad("shmounts: needs a host path", "write shmounts:HOST_PATH[:CONTAINER_PATH]")
+        return {"shmounts": (host, container or "/dev/.lxc-mounts")}
+    fields = _AUTO_MOUNTS.get(token)
+    if fields is None:
+        raise v.bad(f"invalid filesystem to automount {token!r}",
+                    "use proc[:mixed|:rw], sys[:ro|:mixed|:rw], cgroup[:mixed|:ro|:rw][:force], "
+                    "cgroup-full[...], cgroup2[:ro][:force], shmounts:HOST[:CONTAINER]")
+    return fields
+
+
+def _auto_mounts(value: str) -> tuple[dict[str, Any], ...]:
+    return tuple(_auto_mount_token(token) for token in value.split())
+
+
+class AutoMounts(Parser):
+    """``lxc.mount.auto``: tokens accumulate, a token replaces an earlier one of its group
+    (proc, sys, cgroup, shmounts); an empty value clears all."""
+
+    __slots__ = ()
+    is_list = True
+
+    def __init__(self) -> None:
+        super().__init__(_auto_mounts, "auto-mount tokens")
+
+    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
+        if entry.item is RESET:
+            return MountAuto()
+        fields = {name: getattr(old, name) for name in MountAuto.__slots__} if old else {}
+        for update in entry.item:
+            fields.update(update)
+        return MountAuto(**fields)
+
+
+class Bare(Parser):
+    """A key that only takes an empty value, to clear everything under it (``lxc.net =``)."""
+
+    __slots__ = ()
+
+    def item(self, entry: Entry) -> Any:
+        if entry.value:
+            raise v.bad(f"{entry.canonical} takes no value",
+                        f"write {entry.canonical} = (empty) to clear, or a subkey")
+        return RESET
+
+
+# --- the table --------------------------------------------------------------------------------
+
+
+class Key:
+    """One row of the table. ``kind``: "exact", "prefix" (``NAME.*`` and bare ``NAME``) or
+    "net" (``lxc.net.N.NAME``). ``section``/``field``: where the value goes in the model."""
+
+    __slots__ = (
+        "name", "kind", "parser", "section", "field", "legacy", "implemented", "doc",
+        "default", "pattern", "group",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        parser: Parser,
+        dest: str,
+        doc: str,
+        *,
+        kind: str = "exact",
+        legacy: tuple[str, ...] = (),
+        default: str = "",
+        implemented: bool = False,
+        pattern: str = "",
+        group: str = "",
+    ) -> None:
+        section, _, field = dest.rpartition(".")
+        self.name = name
+        self.kind = kind
+        self.parser = parser
+        self.section = section or None
+        self.field = field
+        self.legacy = legacy
+        self.implemented = implemented
+        self.doc = doc
+        self.default = default
+        self.pattern = pattern or name
+        self.group = group
+
+    @property
+    def is_list(self) -> bool:
+        return self.parser.is_list
+
+    def apply(self, state: dict[str, Any], entry: Entry) -> None:
+        """Fold a pre-parsed entry into the builder's state (see :mod:`lxcsd.config.build`)."""
+        section = self.section
+        target = state if section is None else state.get(section) or state.setdefault(section, {})
+        field = self.field
+        target[field] = self.parser.merge(target.get(field), entry, target)
+
+    def __repr__(self) -> str:
+        return f"Key({self.pattern})"
+
+
+# Filled in by lxcsd.config.build (network folding needs the builder's state layout).
+NET_APPLY: list[Callable[[Key, dict[str, Any], Entry], None]] = []
+
+
+class NetKey(Key):
+    """``lxc.net.N.SUB``: ``requires`` is the network type this subkey is only valid for."""
+
+    __slots__ = ("requires",)
+
+    def __init__(self, sub: str, parser: Parser, doc: str, *, requires: str = "",
+                 legacy: tuple[str, ...] = (), default: str = "") -> None:
+        field = _NET_FIELDS.get(sub, sub.replace(".", "_"))
+        super().__init__(sub, parser, field, doc, kind="net", legacy=legacy, default=default,
+                         pattern=f"lxc.net.[i].{sub}", group="Network")
+        self.requires = requires
+
+    def apply(self, state: dict[str, Any], entry: Entry) -> None:
+        NET_APPLY[0](self, state, entry)
+
+
+class IncludeKey(Key):
+    """``lxc.include``: the reader expands it in place; nothing to fold."""
+
+    __slots__ = ()
+
+    def apply(self, state: dict[str, Any], entry: Entry) -> None:
+        pass
+
+
+class NetResetKey(Key):
+    """``lxc.net =`` (every network) and ``lxc.net.N =`` (network N)."""
+
+    __slots__ = ()
+
+    def apply(self, state: dict[str, Any], entry: Entry) -> None:
+        NET_APPLY[0](self, state, entry)
+
+
+# Network model attributes whose names differ from the subkey (lists are plural).
+_NET_FIELDS = {
+    "flags": "up", "ipv4.address": "ipv4_addresses", "ipv6.address": "ipv6_addresses",
+    "veth.ipv4.route": "veth_ipv4_routes", "veth.ipv6.route": "veth_ipv6_routes",
+    "veth.vlan.tagged.id": "veth_vlan_tagged_ids",
+}
+
+
+def _scalar(conv: Conv, type_doc: str, empty: Any = None) -> Parser:
+    return Parser(conv, type_doc, empty)
+
+
+def _signal_or_default(value: str) -> int | None:
+    return v.parse_signal(value) or None  # liblxc: 0 means "use the default"
+
+
+def _cgroup_value(entry_value: str) -> str:
+    return entry_value
+
+
+class _CgroupMulti(Multi):
+    """cgroup settings: the name must be CONTROLLER.FILE; device rules are checked."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(_cgroup_value, "controller file value", _check_cgroup_file)
+
+    def item(self, entry: Entry) -> Any:
+        item = super().item(entry)
+        if item is not RESET and entry.sub in ("devices.allow", "devices.deny"):
+            v.parse_device_rule(item.value)
+        return item
+
+
+def _check_cgroup_file(name: str) -> None:
+    if "." not in name.strip(".") or "/" in name or name.startswith("dir."):
+        raise v.bad(f"{name!r} is not a cgroup controller file",
+                    "write CONTROLLER.FILE, e.g. memory.max or pids.max")
+
+
+def _check_sysctl(name: str) -> None:
+    if "/" in name or name.startswith(".") or ".." in name:
+        raise v.bad(f"invalid sysctl name {name!r}",
+                    "write a dotted name, e.g. net.ipv4.ip_forward")
+
+
+def _check_proc(name: str) -> None:
+    if "/" in name or name in (".", ".."):
+        raise v.bad(f"invalid /proc/PID file name {name!r}", "e.g. oom_score_adj")
+
+
+def _check_namespace(name: str) -> None:
+    if name not in v.NAMESPACES:
+        raise v.bad(f"unknown namespace {name!r}", "use one of " + " ".join(v.NAMESPACES))
+
+
+class _ProcList(Multi):
+    """``lxc.proc.FILE``: (file, value) pairs in order."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(v.parse_string, "value", _check_proc)
+
+    def item(self, entry: Entry) -> Any:
+        item = super().item(entry)
+        return item if item is RESET else (entry.sub, item.value)
+
+    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
+        if entry.item is not RESET:
+            return (old or ()) + (entry.item,)
+        return tuple(pair for pair in old or () if entry.sub and pair[0] != entry.sub)
+
+
+def _rootfs_options(value: str) -> tuple[str, Any]:
+    return (value, v.parse_rootfs_options(value))
+
+
+_BOOL = "0|1"
+_HOOK_TYPES = ("pre-start", "pre-mount", "mount", "autodev", "start-host", "start", "stop",
+               "post-stop", "clone", "destroy")
+_HOOK_DOCS = {
+    "pre-start": "in the host's namespaces before ttys, consoles or mounts are set up",
+    "pre-mount": "in the container's mount namespace before the rootfs is set up",
+    "mount": "in the container's namespaces after mounting, before pivot_root",
+    "autodev": "after the mount hooks, before pivot_root, when lxc.autodev = 1",
+    "start-host": "in the host's namespaces after setup, right before init starts",
+    "start": "in the container right before init is executed",
+    "stop": "in the host's namespaces with references to the container's namespaces after it stops",
+    "post-stop": "in the host's namespaces after the container has stopped",
+    "clone": "when the container is cloned",
+    "destroy": "when the container is destroyed",
+}
+
+
+def _general() -> list[Key]:
+    g = "General"
+    return [
+        IncludeKey("lxc.include", Parser(v.parse_string, "file or directory"), "include",
+                   "Read a config file here; for a directory (or a path ending in '/') read "
+                   "its *.conf files in sorted order; a missing directory is skipped.",
+                   implemented=True, group=g),
+        Key("lxc.arch", _scalar(v.parse_arch, "architecture"), "arch", "Architecture the "
+            "container sees: 32-bit names (i686, x86, armhf, ...) select the linux32 "
+            "personality.", default="the host's", group=g),
+        Key("lxc.uts.name", _scalar(v.parse_hostname, "hostname"), "uts_name", "Hostname inside "
+            "the container's UTS namespace (at most 64 bytes).", legacy=("lxc.utsname",),
+            default="unchanged (the host's)", group=g),
+        Key("lxc.ephemeral", _scalar(v.parse_bool, _BOOL), "ephemeral", "1: destroy the container "
+            "when it shuts down.", default="0", group=g),
+        Key("lxc.sched.core", _scalar(v.parse_bool, _BOOL), "sched_core", "1: put the container "
+            "in its own core-scheduling domain.", default="0", group=g),
+        Key("lxc.proc", _ProcList(), "proc", "Write VALUE to /proc/PID/FILE of the container's "
+            "init.", kind="prefix", pattern="lxc.proc.[file]", group=g),
+    ]
+
+
+def _init_keys() -> list[Key]:
+    g = "Init"
+    cmd = "command (argv, quotes group words)"
+    return [
+        Key("lxc.init.cmd", _scalar(v.parse_command, cmd), "init.cmd", "Program to run as init, "
+            "a path inside the container and arguments.", legacy=("lxc.init_cmd",),
+            default="/sbin/init", group=g),
+        Key("lxc.execute.cmd", _scalar(v.parse_command, cmd), "execute_cmd", "Command that "
+            "lxc-execute runs when none is given.", group=g),
+        Key("lxc.init.cwd", _scalar(v.parse_path, "path"), "init.cwd", "Working directory of "
+            "init, inside the container.", default="/", group=g),
+        Key("lxc.init.uid", _scalar(v.parse_uint, "uid"), "init.uid", "User id init runs as.",
+            legacy=("lxc.init_uid",), default="0", group=g),
+        Key("lxc.init.gid", _scalar(v.parse_uint, "gid"), "init.gid", "Group id init runs as.",
+            legacy=("lxc.init_gid",), default="0", group=g),
+        Key("lxc.init.groups", Extend(v.parse_gid_list, "comma-separated gids"), "init.groups",
+            "Supplementary group ids of init.", default="none", group=g),
+        Key("lxc.signal.halt", _scalar(_signal_or_default, "signal"), "signals.halt", "Signal "
+            "sent to init to shut the container down cleanly.", legacy=("lxc.haltsignal",),
+            default="SIGPWR (SIGRTMIN+3 when init blocks SIGPWR, e.g. systemd)", group=g),
+        Key("lxc.signal.reboot", _scalar(_signal_or_default, "signal"), "signals.reboot",
+            "Signal sent to init to reboot the container.", legacy=("lxc.rebootsignal",),
+            default="SIGINT", group=g),
+        Key("lxc.signal.stop", _scalar(_signal_or_default, "signal"), "signals.stop", "Signal "
+            "sent to init to kill the container when a clean shutdown times out.",
+            legacy=("lxc.stopsignal",), default="SIGKILL", group=g),
+    ]
+
+
+def _network_keys() -> list[Key]:
+    g = "Network"
+
+    def net(sub: str, parser: Parser, doc: str, requires: str = "", default: str = "",
+            legacy: tuple[str, ...] = ()) -> NetKey:
+        old = legacy or ((f"lxc.network.{sub}",) if not sub.startswith(("veth.ipv", "veth.n",
+                          "veth.mode", "veth.vlan", "ipvlan", "l2proxy")) else ())
+        return NetKey(sub, parser, doc, requires=requires, default=default, legacy=old)
+
+    addr = "address"
+    return [
+        NetResetKey("lxc.net", Bare(v.parse_string, "empty"), "net", "An empty value removes "
+                    "every network so far; lxc.net.N = (empty) removes network N.",
+                    legacy=("lxc.network",), group=g),
+        net("type", _scalar(v.choice("veth", "macvlan", "ipvlan", "vlan", "phys", "empty",
+                                     "none"), "veth|macvlan|ipvlan|vlan|phys|empty|none"),
+            "Network type; set it first: setting it resets the network's other keys.",
+            default="empty (loopback only)"),
+        net("flags", _scalar(v.parse_net_flags, "up"), "'up' brings the interface up.",
+            default="down"),
+        net("link", _scalar(v.parse_ifname, "interface"), "Host interface: the bridge (veth), "
+            "the parent (macvlan, ipvlan, vlan) or the device to move in (phys; NAME+ matches "
+            "a prefix)."),
+        net("l2proxy", _scalar(v.parse_bool, _BOOL), "1: add neighbour proxy entries on the "
+            "link for the container's addresses.", default="0"),
+        net("mtu", _scalar(v.parse_mtu, "bytes"), "MTU of the interface.", default="the kernel's"),
+        net("name", _scalar(v.parse_ifname, "interface"), "Interface name inside the container.",
+            default="assigned by the kernel (eth0, ...)"),
+        net("hwaddr", _scalar(v.parse_hwaddr, "MAC (x = random digit)"), "MAC address; each 'x' "
+            "is replaced by a random hex digit.", default="random"),
+        net("ipv4.address", ListOf(v.parse_ipv4_address, "ADDR[/PREFIX] [BROADCAST]"),
+            "IPv4 address; repeat for several.", default="none (classful prefix and computed "
+            "broadcast when omitted)", legacy=("lxc.network.ipv4",)),
+        net("ipv4.gateway", _scalar(v.parse_ipv4_gateway, f"{addr}|auto|dev"), "IPv4 default "
+            "gateway: an address, auto (the link's address) or dev (a device route)."),
+        net("ipv6.address", ListOf(v.parse_ipv6_address, "ADDR[/PREFIX]"), "IPv6 address; "
+            "repeat for several.", default="none (prefix 64 when omitted)",
+            legacy=("lxc.network.ipv6",)),
+        net("ipv6.gateway", _scalar(v.parse_ipv6_gateway, f"{addr}|auto|dev"), "IPv6 default "
+            "gateway: an address, auto or dev."),
+        net("script.up", _scalar(v.parse_string, "command"), "Host command run after the "
+            "network is created and configured."),
+        net("script.down", _scalar(v.parse_string, "command"), "Host command run before the "
+            "network is destroyed."),
+        net("veth.mode", _scalar(v.choice("bridge", "router"), "bridge|router"), "veth only: "
+            "attach the host end to lxc.net.N.link (bridge), or route to it (router).",
+            requires="veth", default="bridge"),
+        net("veth.pair", _scalar(v.parse_ifname, "interface"), "veth only: name of the host "
+            "end.", requires="veth", default="vethXXXXXX"),
+        net("veth.ipv4.route", ListOf(v.parse_ipv4_route, "NET/PREFIX"), "veth only: host route "
+            "to the container; repeat for several.", requires="veth"),
+        net("veth.ipv6.route", ListOf(v.parse_ipv6_route, "NET/PREFIX"), "veth only: IPv6 host "
+            "route to the container.", requires="veth"),
+        net("veth.vlan.id", _scalar(v.parse_bridge_vlan_id, "1-4094|none"), "veth only: "
+            "untagged VLAN of the bridge port; none leaves the default VLAN.", requires="veth"),
+        net("veth.vlan.tagged.id", ListOf(v.parse_tagged_vlan_id, "1-4094"), "veth only: tagged "
+            "VLAN of the bridge port; repeat for several.", requires="veth"),
+        net("veth.n_rxqueues", _scalar(v.parse_positive_int, "count"), "veth only: receive "
+            "queues of the container end.", requires="veth"),
+        net("veth.n_txqueues", _scalar(v.parse_positive_int, "count"), "veth only: transmit "
+            "queues of the container end.", requires="veth"),
+        net("macvlan.mode", _scalar(v.choice("private", "vepa", "bridge", "passthru"),
+                                    "private|vepa|bridge|passthru"), "macvlan only: mode.",
+            requires="macvlan", default="private"),
+        net("ipvlan.mode", _scalar(v.choice("l3", "l3s", "l2"), "l3|l3s|l2"), "ipvlan only: "
+            "mode.", requires="ipvlan", default="l3"),
+        net("ipvlan.isolation", _scalar(v.choice("bridge", "private", "vepa"),
+                                        "bridge|private|vepa"), "ipvlan only: isolation.",
+            requires="ipvlan", default="bridge"),
+        net("vlan.id", _scalar(v.parse_vlan_id, "0-65535"), "vlan only: VLAN id on the link.",
+            requires="vlan"),
+    ]
+
+
+def _terminal_keys() -> list[Key]:
+    g = "Terminals"
+    size = "bytes, KB/MB/GB, or auto"
+    return [
+        Key("lxc.pty.max", _scalar(v.parse_uint, "count"), "pty_max", "Mount a private devpts "
+            "instance allowing this many ptys.", legacy=("lxc.pts",),
+            default="0: no private devpts instance", group=g),
+        Key("lxc.tty.max", _scalar(v.parse_uint, "count"), "tty_max", "Number of ttys "
+            "(/dev/ttyN) for gettys.", legacy=("lxc.tty",), default="0", group=g),
+        Key("lxc.tty.dir", _scalar(v.parse_name_max, "name"), "tty_dir", "Directory under /dev "
+            "for the console and tty devices (symlinked from /dev).",
+            legacy=("lxc.devttydir",), default="none: devices directly in /dev", group=g),
+        Key("lxc.console.path", _scalar(v.parse_path, "path|none"), "console.path", "Host "
+            "device for the console; none disables it.", legacy=("lxc.console",),
+            default="a new pty", group=g),
+        Key("lxc.console.logfile", _scalar(v.parse_path, "path"), "console.logfile", "File the "
+            "console output is written to.", default="none", group=g),
+        Key("lxc.console.size", _scalar(v.parse_console_size, size), "console.size", "Limit of "
+            "the console log file (at least a page, rounded up to a power of 2).",
+            default="0: unlimited", group=g),
+        Key("lxc.console.buffer.size", _scalar(v.parse_console_size, size),
+            "console.buffer_size", "Size of the in-memory console ring buffer (auto: 128 KiB).",
+            default="0: no ring buffer", group=g),
+        Key("lxc.console.rotate", _scalar(v.parse_bool, _BOOL), "console.rotate", "1: rotate "
+            "the console log file.", default="0", group=g),
+    ]
+
+
+def _mount_keys() -> list[Key]:
+    g = "Mounts"
+    return [
+        Key("lxc.autodev", _scalar(v.parse_bool, _BOOL, empty=False), "autodev", "1: mount a "
+            "tmpfs on /dev and create a minimal set of devices. An empty value means 0 "
+            "(liblxc).", default="1", group=g),
+        Key("lxc.autodev.tmpfs.size", _scalar(v.parse_tmpfs_size, "bytes"),
+            "autodev_tmpfs_size", "Size of the /dev tmpfs.", default="500000", group=g),
+        Key("lxc.mount.auto", AutoMounts(), "mounts.auto", "Kernel filesystems mounted "
+            "automatically: proc, sys, cgroup, cgroup-full, cgroup2 with :mixed/:ro/:rw/:force, "
+            "shmounts:HOST[:CONTAINER].", default="none", group=g),
+        Key("lxc.mount.entry", ListOf(v.parse_mount_entry, "fstab line"), "mounts.entries",
+            "A mount, as an fstab line; relative targets are under the rootfs. LXC options: "
+            "create=dir|file, optional, relative, idmap=.", group=g),
+        Key("lxc.mount.fstab", Required(v.parse_path, "path"), "mounts.fstab", "A file of "
+            "fstab lines, read like lxc.mount.entry.", legacy=("lxc.mount",), group=g),
+        Key("lxc.rootfs.path", _scalar(v.parse_rootfs_path, "[TYPE:]PATH"), "rootfs.path",
+            "Root filesystem: a directory, TYPE:PATH (dir, btrfs, zfs, lvm, loop, nbd, rbd), or "
+            "overlay:LOWER[:LOWER...]:UPPER.", legacy=("lxc.rootfs",),
+            default="none: the host's root", group=g),
+        Key("lxc.rootfs.mount", _scalar(v.parse_path, "path"), "rootfs.mount", "Where the "
+            "rootfs is mounted on the host before pivot_root.", default="LXC's rootfs mount "
+            "directory", group=g),
+        Key("lxc.rootfs.options", _scalar(_rootfs_options, "mount options"), "rootfs.options",
+            "Extra mount options for the rootfs, idmap=container|PATH included.", group=g),
+        Key("lxc.rootfs.managed", _scalar(v.parse_bool, _BOOL), "rootfs.managed", "0: storage "
+            "is not managed by LXC (never deleted or changed).", default="1", group=g),
+    ]
+
+
+def _cgroup_keys() -> list[Key]:
+    g = "Control groups"
+    rel = "relative path"
+    return [
+        Key("lxc.cgroup2", _CgroupMulti(), "cgroup2", "Write VALUE to CONTROLLER.FILE in the "
+            "container's cgroup (unified hierarchy); devices.allow/deny set device access.",
+            kind="prefix", pattern="lxc.cgroup2.[controller].[file]", group=g),
+        Key("lxc.cgroup", _CgroupMulti(), "cgroup_v1", "cgroup v1 (legacy hierarchies) "
+            "setting; read but not applied on a cgroup2-only host.", kind="prefix",
+            pattern="lxc.cgroup.[controller].[file]", group=g),
+        Key("lxc.cgroup.dir", _scalar(v.parse_cgroup_dir, rel), "cgroup_dir.path", "Cgroup "
+            "path for the container, relative to the starting cgroup.", group=g),
+        Key("lxc.cgroup.dir.container", _scalar(v.parse_cgroup_dir, rel), "cgroup_dir.container",
+            "Like lxc.cgroup.dir for the container only (with lxc.cgroup.dir.monitor).", group=g),
+        Key("lxc.cgroup.dir.container.inner", _scalar(v.parse_cgroup_inner, "name"),
+            "cgroup_dir.container_inner", "Subdirectory where the container's cgroup namespace "
+            "starts, so limits set above it cannot be changed from inside.", group=g),
+        Key("lxc.cgroup.dir.monitor", _scalar(v.parse_cgroup_dir, rel), "cgroup_dir.monitor",
+            "Cgroup path of the monitor process.", group=g),
+        Key("lxc.cgroup.dir.monitor.pivot", _scalar(v.parse_cgroup_dir, rel),
+            "cgroup_dir.monitor_pivot", "Cgroup the monitor moves to when the container stops.",
+            group=g),
+        Key("lxc.cgroup.relative", _scalar(v.parse_bool, _BOOL), "cgroup_relative", "1: never "
+            "escape to the root cgroup.", default="0", group=g),
+    ]
+
+
+def _security_keys() -> list[Key]:
+    g = "Security"
+    return [
+        Key("lxc.cap.drop", Caps(keep=False), "caps", "Capabilities to drop (lowercase, no "
+            "CAP_ prefix, space-separated).", default="none", group=g),
+        Key("lxc.cap.keep", Caps(keep=True), "caps", "Capabilities to keep, dropping all "
+            "others; none clears the list (alone: drop everything).", group=g),
+        Key("lxc.no_new_privs", _scalar(v.parse_bool, _BOOL), "no_new_privs", "1: set "
+            "PR_SET_NO_NEW_PRIVS for init.", default="0", group=g),
+        Key("lxc.idmap", ListOf(v.parse_idmap, "u|g NSID HOSTID COUNT"), "idmaps", "User or "
+            "group id mapping; any mapping puts the container in a user namespace.",
+            legacy=("lxc.id_map",), default="none: privileged container", group=g),
+        Key("lxc.apparmor.profile", _scalar(v.parse_string, "profile"), "apparmor.profile",
+            "AppArmor profile: a name, unconfined, unchanged or generated.",
+            legacy=("lxc.aa_profile",), default="lxc-container-default-cgns", group=g),
+        Key("lxc.apparmor.allow_incomplete", _scalar(v.parse_bool, _BOOL),
+            "apparmor.allow_incomplete", "1: start even when the kernel lacks AppArmor mount "
+            "restrictions.", legacy=("lxc.aa_allow_incomplete",), default="0", group=g),
+        Key("lxc.apparmor.allow_nesting", _scalar(v.parse_bool, _BOOL), "apparmor.allow_nesting",
+            "1: allow nested containers (generated profiles; /dev/.lxc/{proc,sys}).",
+            default="0", group=g),
+        Key("lxc.apparmor.raw", ListOf(v.parse_string, "profile line"), "apparmor.raw",
+            "Raw line appended to a generated profile.", group=g),
+        Key("lxc.selinux.context", _scalar(v.parse_string, "context"), "selinux.context",
+            "SELinux context of the container.", legacy=("lxc.se_context",),
+            default="unchanged (unconfined_t)", group=g),
+        Key("lxc.selinux.context.keyring", _scalar(v.parse_string, "context"),
+            "selinux.context_keyring", "SELinux context of the container's session keyring.",
+            default="lxc.selinux.context", group=g),
+        Key("lxc.keyring.session", _scalar(v.parse_bool, _BOOL), "keyring_session", "0: "
+            "inherit the session keyring instead of creating a new one.", default="1", group=g),
+        Key("lxc.seccomp.profile", _scalar(v.parse_path, "path"), "seccomp.profile", "Seccomp "
+            "policy file (LXC's format, version 1 or 2).", legacy=("lxc.seccomp",),
+            default="none", group=g),
+        Key("lxc.seccomp.allow_nesting", _scalar(v.parse_bool, _BOOL), "seccomp.allow_nesting",
+            "1: stack filters even if one is already loaded.", default="0", group=g),
+        Key("lxc.seccomp.notify.proxy", _scalar(v.parse_seccomp_proxy, "unix:PATH|unix:@NAME"),
+            "seccomp.notify_proxy", "Socket that seccomp notifications are forwarded to.",
+            group=g),
+        Key("lxc.seccomp.notify.cookie", _scalar(v.parse_string, "string"),
+            "seccomp.notify_cookie", "String sent with proxied seccomp notifications.", group=g),
+    ]
+
+
+def _namespace_keys() -> list[Key]:
+    g = "Namespaces"
+    return [
+        Key("lxc.namespace.clone", NamespaceList("keep"), "namespace.clone", "Namespaces to "
+            "create (names from /proc/PID/ns).", default="all the config needs", group=g),
+        Key("lxc.namespace.keep", NamespaceList("clone"), "namespace.keep", "Namespaces to "
+            "inherit from the starting process.", default="none", group=g),
+        Key("lxc.namespace.share", Keyed(v.parse_string, "pid|container|path",
+                                         _check_namespace), "namespace.share",
+            "Join a namespace of a process (pid), another container (name) or a container "
+            "path.", kind="prefix", pattern="lxc.namespace.share.[namespace]", group=g),
+        Key("lxc.time.offset.boot", _scalar(v.parse_time_offset, "integer + h|m|s|ms|us|ns"),
+            "time_offset.boot", "Offset of CLOCK_BOOTTIME in a new time namespace.", group=g),
+        Key("lxc.time.offset.monotonic", _scalar(v.parse_time_offset,
+                                                 "integer + h|m|s|ms|us|ns"),
+            "time_offset.monotonic", "Offset of CLOCK_MONOTONIC in a new time namespace.",
+            group=g),
+    ]
+
+
+def _resource_keys() -> list[Key]:
+    g = "Resources"
+    return [
+        Key("lxc.prlimit", Keyed(v.parse_prlimit, "SOFT[:HARD]", v.check_prlimit_name),
+            "prlimit", "Resource limit (setrlimit name without RLIMIT_, lowercase); numbers "
+            "or unlimited.", kind="prefix", pattern="lxc.prlimit.[name]",
+            legacy=("lxc.limit.[name]",), default="inherited", group=g),
+        Key("lxc.sysctl", Keyed(v.parse_string, "value", _check_sysctl), "sysctl", "Kernel "
+            "parameter set inside the container.", kind="prefix",
+            pattern="lxc.sysctl.[name]", group=g),
+    ]
+
+
+def _hook_keys() -> list[Key]:
+    g = "Hooks"
+    keys = [
+        Key("lxc.hook.version", _scalar(v.parse_hook_version, "0|1"), "hook_version", "1: pass "
+            "hook information in environment variables instead of arguments.", default="0",
+            group=g),
+        Key("lxc.hook", Hooks(""), "hooks", "An empty value removes every hook defined so far.",
+            group=g),
+    ]
+    for hook in _HOOK_TYPES:
+        keys.append(Key(f"lxc.hook.{hook}", Hooks(hook), "hooks", f"Command run "
+                        f"{_HOOK_DOCS[hook]}; repeat for several.", group=g))
+    return keys
+
+
+def _runtime_keys() -> list[Key]:
+    g = "Logging and autostart"
+    env = "NAME=VALUE or NAME"
+    return [
+        Key("lxc.log.level", _scalar(v.parse_log_level, "0-8 or TRACE..FATAL"), "log.level",
+            "Log level, 0 (trace) to 8 (fatal).", legacy=("lxc.loglevel",), default="5 (ERROR)",
+            group=g),
+        Key("lxc.log.file", _scalar(v.parse_path, "path"), "log.file", "Log file.",
+            legacy=("lxc.logfile",), default="none", group=g),
+        Key("lxc.log.syslog", _scalar(v.parse_syslog, "daemon|local0-7"), "log.syslog",
+            "Also log to syslog with this facility.", legacy=("lxc.syslog",), default="none",
+            group=g),
+        Key("lxc.start.auto", _scalar(v.parse_bool, _BOOL), "start.auto", "1: start the "
+            "container at boot.", default="0", group=g),
+        Key("lxc.start.delay", _scalar(v.parse_uint, "seconds"), "start.delay", "Seconds to "
+            "wait after starting it before starting the next container.", default="0", group=g),
+        Key("lxc.start.order", _scalar(v.parse_int, "integer"), "start.order", "Autostart "
+            "order: lower starts earlier.", default="0", group=g),
+        Key("lxc.group", Extend(v.parse_words, "group names"), "groups", "Container groups "
+            "(space-separated; repeatable); 'onboot' starts first at boot.", group=g),
+        Key("lxc.monitor.unshare", _scalar(lambda text: v.parse_uint(text) != 0, "0|1"),
+            "monitor_unshare", "Non-zero: unshare the mount namespace before pre-start hooks.",
+            default="0", group=g),
+        Key("lxc.monitor.signal.pdeath", _scalar(v.parse_signal, "signal"),
+            "monitor_signal_pdeath", "Signal init gets when the monitor dies; 0 for none.",
+            default="SIGKILL", group=g),
+        Key("lxc.environment", ListOf(v.parse_env, env), "environment", "Environment variable "
+            "for init and hooks; NAME alone passes the host's value.", group=g),
+        Key("lxc.environment.runtime", ListOf(v.parse_env, env), "environment_runtime",
+            "Environment variable for init only.", group=g),
+        Key("lxc.environment.hooks", ListOf(v.parse_env, env), "environment_hooks",
+            "Environment variable for hooks only.", group=g),
+    ]
+
+
+KEYS: tuple[Key, ...] = tuple(
+    _general() + _init_keys() + _network_keys() + _terminal_keys() + _mount_keys()
+    + _cgroup_keys() + _security_keys() + _namespace_keys() + _resource_keys() + _hook_keys()
+    + _runtime_keys()
+)
+
+# --- lookup -----------------------------------------------------------------------------------
+
+EXACT: dict[str, Key] = {k.name: k for k in KEYS if k.kind != "net"}
+PREFIX: dict[str, Key] = {k.name + ".": k for k in KEYS if k.kind == "prefix"}
+NET: dict[str, NetKey] = {k.name: k for k in KEYS if isinstance(k, NetKey)}
+LEGACY: dict[str, str] = {
+    old: k.name for k in KEYS if k.kind == "exact" for old in k.legacy
+}
+LEGACY_PREFIX = {"lxc.limit.": "lxc.prlimit."}
+LEGACY_NET_SUB = {"ipv4": "ipv4.address", "ipv6": "ipv6.address"}
+# Removed in LXC 2.1; lxc-update-config deletes these lines.
+REMOVED = {"lxc.rootfs.backend", "lxc.pivotdir", "lxc.kmsg"}
+
+# Network indexes the builder assigns to legacy unindexed lxc.network.* keys.
+LEGACY_NET_NEW = -2  # lxc.network.type: the next network
+LEGACY_NET_CURRENT = -3  # any other lxc.network.KEY: the last one started
+
+
+class UnknownKey(Exception):
+    """Raised by :func:`lookup`; the reader turns it into a located ConfigError."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def _net_lookup(key: str, rest: str, legacy: bool) -> tuple[Key, str, str, int]:
+    """``rest`` is what follows "lxc.net." (or "lxc.network.")."""
+    digits, dot, sub = rest.partition(".")
+    if not (digits.isascii() and digits.isdigit()):
+        if legacy and rest:
+            return _legacy_unindexed_net(key, rest)
+        raise UnknownKey(f"unknown network key {key!r}", "write lxc.net.INDEX.KEY, e.g. "
+                         "lxc.net.0.type")
+    index = int(digits)
+    if index >= 2**31 - 1:
+        raise UnknownKey(f"network index {digits} is too large")
+    if not dot:
+        return EXACT["lxc.net"], f"lxc.net.{index}", "", index
+    sub = LEGACY_NET_SUB.get(sub, sub) if legacy else sub
+    spec = NET.get(sub)
+    if spec is None:
+        raise UnknownKey(f"unknown network key {key!r}", _suggest(sub, NET))
+    return spec, f"lxc.net.{index}.{sub}", sub, index
+
+
+def _legacy_unindexed_net(key: str, sub: str) -> tuple[Key, str, str, int]:
+    sub = LEGACY_NET_SUB.get(sub, sub)
+    spec = NET.get(sub)
+    if spec is None or not spec.legacy:
+        raise UnknownKey(f"unknown legacy network key {key!r}",
+                         "run lxc-update-config, or write lxc.net.INDEX.KEY")
+    index = LEGACY_NET_NEW if sub == "type" else LEGACY_NET_CURRENT
+    return spec, f"lxc.net.?.{sub}", sub, index
+
+
+def _suggest(word: str, choices: dict[str, Any]) -> str:
+    import difflib  # only on the error path
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    return f"did you mean {close[0]}?" if close else "see docs/config-keys.md for every key"
+
+
+def lookup(key: str) -> tuple[Key, str, str, int]:
+    """Resolve a key as written: (table entry, canonical key, sub, network index).
+
+    ``sub`` is the part after a prefix key (``memory.max`` for ``lxc.cgroup2.memory.max``)
+    or a network subkey; ``index`` is the network index, or -1. Legacy keys resolve to their
+    current name. Raises :class:`UnknownKey`.
+    """
+    spec = EXACT.get(key)
+    if spec is not None:
+        return spec, key, "", -1
+    found = _MEMO.get(key)
+    if found is None:
+        found = _net_lookup(key, key[8:], False) if key.startswith("lxc.net.") else \
+            _lookup_slow(key)
+        if len(_MEMO) < 4096:  # bounded: keys come from files
+            _MEMO[key] = found
+    return found
+
+
+_MEMO: dict[str, tuple[Key, str, str, int]] = {}
+
+
+def _lookup_slow(key: str) -> tuple[Key, str, str, int]:
+    dot = key.find(".", 4)
+    while dot > 0:
+        spec = PREFIX.get(key[: dot + 1])
+        if spec is not None:
+            return _prefix_entry(spec, key, key[dot + 1:])
+        dot = key.find(".", dot + 1)
+    return _legacy_lookup(key)
+
+
+def _prefix_entry(spec: Key, key: str, sub: str) -> tuple[Key, str, str, int]:
+    if not sub:
+        raise UnknownKey(f"{key!r} needs a name after the dot", f"write {spec.pattern}")
+    return spec, key, sub, -1
+
+
+def _legacy_lookup(key: str) -> tuple[Key, str, str, int]:
+    canonical = LEGACY.get(key)
+    if canonical is not None:
+        return EXACT[canonical], canonical, "", -1
+    if key == "lxc.network":
+        return EXACT["lxc.net"], "lxc.net", "", -1
+    if key.startswith("lxc.network."):
+        return _net_lookup(key, key[12:], True)
+    for old, new in LEGACY_PREFIX.items():
+        if key == old[:-1] or key.startswith(old):
+            spec, canonical, sub, index = lookup(new[:-1] + key[len(old) - 1:])
+            return spec, canonical, sub, index
+    raise UnknownKey(f"unknown key {key!r}", _suggest(key, EXACT))
+
+
+def find(canonical: str) -> Key:
+    """The table entry for a canonical key (docs, CLI); raises UnknownKey."""
+    return lookup(canonical)[0]
+
+
+def is_legacy(key: str, canonical: str) -> bool:
+    return key != canonical and not key.startswith("lxc.net.")
+
+
+def config_error(exc: UnknownKey | ConfigError, entry: Entry) -> ConfigError:
+    """Locate an error at an entry's file, line and key."""
+    if isinstance(exc, UnknownKey):
+        return ConfigError(exc.message, path=entry.path, line=entry.line, key=entry.key,
+                           hint=exc.hint)
+    exc.path = exc.path or entry.path
+    exc.line = exc.line or entry.line
+    exc.key = exc.key or entry.key
+    return exc
