@@ -72,8 +72,8 @@ def parse(argv):
 def run_one(cmd, timeout):
     t0 = time.perf_counter()
     try:
-        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=timeout)
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=timeout)
         rc, err = r.returncode, (r.stderr + r.stdout).decode(errors="replace")[-2000:]
     except subprocess.TimeoutExpired:
         rc, err = -999, f"timed out after {timeout} s"
@@ -225,7 +225,7 @@ def system_state(pid, timeout):
     """`systemctl is-system-running --wait` in the mount namespace of the container's init."""
     r = subprocess.run(["nsenter", "-t", str(pid), "-m", "-p", "--", "systemctl",
                         "is-system-running", "--wait"], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+                       capture_output=True, timeout=timeout)
     return r.stdout.decode().strip(), r.stderr.decode(errors="replace").strip()
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -30,8 +31,8 @@ if __package__ in (None, ""):  # run as a script: import as the package, never b
     sys.path.insert(0, _repo)
     __package__ = "bench"  # noqa: A001
 
-from bench import density, generator, memory, profiling, startstop  # noqa: E402
 from bench import boot as boot_bench  # noqa: E402
+from bench import density, generator, memory, profiling, startstop  # noqa: E402
 from bench import parse as parse_bench  # noqa: E402
 from bench.harness import Bench, log, raw_path, save  # noqa: E402
 from bench.options import Options  # noqa: E402
@@ -57,8 +58,9 @@ def plotting_python() -> str | None:
         pass
     for py in ("/usr/local/lib/lxcsd/venv/bin/python", "/var/tmp/lxcsd-dev/bin/python"):
         if os.access(py, os.X_OK) and py != sys.executable:
-            r = os.spawnv(os.P_WAIT, py, [py, "-c", "import matplotlib"])
-            if r == 0:
+            r = subprocess.run([py, "-c", "import matplotlib"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+            if r.returncode == 0:
                 return py
     return None
 
@@ -68,6 +70,8 @@ def run_one(name: str, opts: Options) -> bool:
     log(f"=== {name} ===")
     t0 = time.monotonic()
     try:
+        if hasattr(module, "prepare"):
+            module.prepare(opts)
         if sandboxed:
             with Bench() as b:
                 data = module.run(b, opts)

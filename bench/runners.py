@@ -227,7 +227,7 @@ class LxcsdRunner(Runner):
             return
         self.generator_unavailable = self._probe_generator(b)
         if self.generator_unavailable:
-            self.unavailable = f"generator: {self.generator_unavailable}"
+            self.unavailable = self.generator_unavailable
             return
         self.unavailable = self._probe_start(b)
 
@@ -239,9 +239,7 @@ class LxcsdRunner(Runner):
                   env={"LXCSD_LXCPATH": "/run/bench-probe/lxc"})
         b.run(["rm", "-rf", "/run/bench-probe"], check=False)
         if r.returncode != 0:
-            last = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.strip()]
-            return (f"{LXCSD_GENERATOR} exits {r.returncode}: "
-                    f"{last[-1] if last else '(no output)'}")
+            return f"{LXCSD_GENERATOR} exits {r.returncode}: {_gist(r.stderr + r.stdout)}"
         return None
 
     def _probe_start(self, b: Bench) -> str | None:
@@ -473,6 +471,14 @@ def make(keys: Sequence[str], b: Bench) -> list[Runner]:
             log(f"{r.key}: not available: {r.unavailable}")
         runners.append(r)
     return runners
+
+
+def _gist(text: str) -> str:
+    """The informative line of an error output: a traceback's last line, else the first."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "(no output)"
+    return lines[-1] if any(ln.startswith("Traceback") for ln in lines) else lines[0]
 
 
 def _last_line(text: str) -> str:
