@@ -51,7 +51,8 @@ def build(
                 continue
             if spec is _INCLUDE:
                 if segments and _apply_segment(state, entries, segments.get(id(entry))):
-                    next(islice(lines, segments[id(entry)][1], None), None)  # skip them
+                    count = segments[id(entry)][1]
+                    next(islice(lines, count, count), None)  # consume its entries
                 continue
             try:
                 spec.apply(state, entry)

@@ -146,8 +146,7 @@ class ConfigDocument:
         ending = "\r" if line.endswith("\r") else ""  # keep CRLF files CRLF
         eq = line.index("=")
         blanks = len(line[eq + 1:]) - len(line[eq + 1:].lstrip(" \t"))
-        kept = line[: eq + 1 + blanks] if blanks else line[: eq + 1] + " "
-        self.lines[last.index] = kept + text + ending
+        self.lines[last.index] = line[: eq + 1 + blanks] + text + ending
 
     def _add(self, canonical: str, index: int, text: str) -> None:
         new = f"{canonical} = {text}"

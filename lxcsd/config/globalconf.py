@@ -68,8 +68,9 @@ def _line(line: str) -> tuple[str, str] | None:
     return key.rstrip(" \t"), value.strip(" \t")
 
 
-def read_global_config(path: str = GLOBAL_CONF) -> GlobalConfig:
-    """Parse lxc.conf (a missing file means all defaults)."""
+def read_global_config(path: str | None = None) -> GlobalConfig:
+    """Parse lxc.conf (default :data:`GLOBAL_CONF`; a missing file means all defaults)."""
+    path = path or GLOBAL_CONF
     text = _read(path)
     values: dict[str, str] = {}
     warnings = []

@@ -850,12 +850,24 @@ LEGACY_NET_CURRENT = -3  # any other lxc.network.KEY: the last one started
 
 
 class UnknownKey(Exception):
-    """Raised by :func:`lookup`; the reader turns it into a located ConfigError."""
+    """Raised by :func:`lookup`; the reader turns it into a located ConfigError.
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    ``near`` (a word and the names it may be a typo of) makes the hint a suggestion,
+    computed only when the hint is read: difflib costs an import, and the reader looks up
+    keys it then ignores (lxc.pivotdir)."""
+
+    def __init__(self, message: str, hint: str = "",
+                 near: tuple[str, dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self._hint = hint
+        self.near = near
+
+    @property
+    def hint(self) -> str:
+        if not self._hint and self.near is not None:
+            self._hint = _suggest(*self.near)
+        return self._hint
 
 
 def _net_lookup(key: str, rest: str, legacy: bool) -> tuple[Key, str, str, int]:
@@ -874,7 +886,7 @@ def _net_lookup(key: str, rest: str, legacy: bool) -> tuple[Key, str, str, int]:
     sub = LEGACY_NET_SUB.get(sub, sub) if legacy else sub
     spec = NET.get(sub)
     if spec is None:
-        raise UnknownKey(f"unknown network key {key!r}", _suggest(sub, NET))
+        raise UnknownKey(f"unknown network key {key!r}", near=(sub, NET))
     return spec, f"lxc.net.{index}.{sub}", sub, index
 
 
@@ -945,7 +957,7 @@ def _legacy_lookup(key: str) -> tuple[Key, str, str, int]:
         if key == old[:-1] or key.startswith(old):
             spec, canonical, sub, index = lookup(new[:-1] + key[len(old) - 1:])
             return spec, canonical, sub, index
-    raise UnknownKey(f"unknown key {key!r}", _suggest(key, EXACT))
+    raise UnknownKey(f"unknown key {key!r}", near=(key, EXACT))
 
 
 def find(canonical: str) -> Key:

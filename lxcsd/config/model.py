@@ -797,3 +797,21 @@ class Container:
 
     def __repr__(self) -> str:
         return f"Container({self.name!r}, {self.config_path!r})"
+
+
+def to_data(value: Any) -> Any:
+    """Plain data (dicts, lists, str, int, bool, None) for a model object: for JSON output
+    and for comparing models in tests. Entries and private slots are left out."""
+    if isinstance(value, (tuple, list)):
+        return [to_data(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): to_data(item) for key, item in value.items()}
+    slots = getattr(type(value), "__slots__", None)
+    if slots is None:
+        return value
+    container = isinstance(value, Container)
+    data = {name: to_data(getattr(value, name)) for name in slots
+            if not name.startswith("_") and not (container and name == "entries")}
+    if container:
+        data["warnings"] = [str(warning) for warning in value.warnings]
+    return data

@@ -118,7 +118,8 @@ def _odd_line(line: str, path: str, number: int) -> Entry | None:
     if not text.strip(" \t\f") or text[0] == "#":
         return None
     if "\0" in text:
-        return _error_entry(path, number, "", "", "line contains a NUL byte",
+        key = text.partition("=")[0].strip(" \t").replace("\0", "\\0")
+        return _error_entry(path, number, key, "", "line contains a NUL byte",
                             "the file is binary or corrupt")
     if not text.startswith("lxc."):
         note = "ignored: not an lxc.* key (liblxc ignores such lines)"
@@ -245,14 +246,16 @@ class _Expansion:
         else:
             self.include_path(entry, target)
 
-    def include_path(self, entry: Entry, target: str) -> None:
+    def include_path(self, entry: Entry, target: str, listed: bool = False) -> None:
+        """Include a file, or a directory unless ``target`` came from a directory listing
+        (liblxc reads *.conf entries as files, so a directory there is an error)."""
         try:
             st = os.stat(target)
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
             self.fail(entry, f"cannot read include {target}: {_os_message(exc)}",
                       "fix the path, or remove the lxc.include line")
             return
-        if stat.S_ISDIR(st.st_mode):
+        if stat.S_ISDIR(st.st_mode) and not listed:
             self.include_dir(entry, target, st)
         else:
             self.include_file(entry, target, st)
@@ -269,7 +272,7 @@ class _Expansion:
             return
         self.stamps.append((target, stamp))
         for name in names:
-            self.include_path(entry, os.path.join(target, name))
+            self.include_path(entry, os.path.join(target, name), listed=True)
 
     def include_file(self, entry: Entry, target: str, st: os.stat_result) -> None:
         identity = (st.st_dev, st.st_ino)
