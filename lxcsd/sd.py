@@ -11,6 +11,7 @@ systemd-journald.service(8) ("native protocol").
 
 from __future__ import annotations
 
+import array
 import os
 import socket
 
@@ -33,7 +34,10 @@ def notify(state: str, fds: Sequence[int] = (), *, socket_path: str | None = Non
         return False
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
         if fds:
-            socket.send_fds(sock, [state.encode()], list(fds), 0, _socket_address(path))
+            # Not socket.send_fds(): Python 3.11's ignores its address argument (ENOTCONN).
+            rights = array.array("i", fds).tobytes()
+            sock.sendmsg([state.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)], 0,
+                          _socket_address(path))
         else:
             sock.sendto(state.encode(), _socket_address(path))
     return True
@@ -93,3 +97,31 @@ class Journal:
 
     def close(self) -> None:
         self.sock.close()
+
+
+SD_LISTEN_FDS_START = 3
+
+
+def listen_fds(unset_environment: bool = True) -> list[tuple[int, str]]:
+    """The descriptors systemd passed (sd_listen_fds_with_names(3)), as (fd, name) pairs.
+
+    Empty unless LISTEN_PID names this process. Sockets of the socket unit come first,
+    then the file-descriptor store; a descriptor without a name is "unknown". Each is made
+    close-on-exec, and the variables are removed so that children do not see them.
+    """
+    env = os.environ
+    try:
+        if int(env.get("LISTEN_PID", "0")) != os.getpid():
+            return []
+        count = int(env.get("LISTEN_FDS", "0"))
+    except ValueError:
+        return []
+    names = env.get("LISTEN_FDNAMES", "").split(":") if env.get("LISTEN_FDNAMES") else []
+    names = (names + ["unknown"] * count)[:count]
+    if unset_environment:
+        for key in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+            env.pop(key, None)
+    fds = range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count)
+    for fd in fds:
+        os.set_inheritable(fd, False)
+    return list(zip(fds, names, strict=True))

@@ -1,0 +1,109 @@
+"""The hand-over of a container's pty masters to lxcsd-console.service.
+
+``lxcsd-helper start`` calls :func:`register` right after the container's init exec'd and
+before it sends MAINPID= and exits (docs/design.md, "Process design", step 4). One message
+with the descriptors (SCM_RIGHTS) on the service's socket, one acknowledgement back.
+
+A console is not worth a container: when the service cannot be reached, register() says why
+through ``warn`` and returns False, and the helper starts the container anyway.
+
+Hot path: standard library only (os, socket), no json.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+from lxcsd.console import protocol
+from lxcsd.console.options import ConsoleOptions
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+ACK_TIMEOUT = 5.0
+
+
+def _stderr_warning(message: str) -> None:
+    sys.stderr.write(f"lxcsd: warning: {message}\n")
+
+
+def register(
+    name: str,
+    unit: str,
+    console_master: int | None,
+    tty_masters: Sequence[int],
+    options: ConsoleOptions | None = None,
+    *,
+    pid: int | None = None,
+    socket_path: str | None = None,
+    timeout: float = ACK_TIMEOUT,
+    warn: Callable[[str], None] = _stderr_warning,
+) -> bool:
+    """Hand the console (tty 0) and ttys 1..N of container `name` (unit `unit`, e.g.
+    "lxc@web.service") to the console service; True once the service acknowledged.
+
+    `pid` is the container's init as this process sees it: the service then holds the
+    console until init exits (through a pidfd) rather than until its pty hangs up, which a
+    container's own processes can cause by closing all their terminals. The caller keeps its
+    copies of the masters and closes them afterwards. False (after calling `warn` with the
+    reason) when the service is unreachable, does not answer within `timeout` seconds, or
+    refuses the registration.
+    """
+    try:
+        fields, fds, pidfd = _message(name, unit, console_master, tty_masters, options, pid)
+    except (OSError, ValueError) as e:
+        what = f"init (pid {pid}): {e.strerror}" if isinstance(e, OSError) else str(e)
+        warn(f"console of {name} not handed to lxcsd-console: {what}")
+        return False
+    path = socket_path or protocol.socket_path()
+    try:
+        _send(path, protocol.encode("register", fields), fds, timeout)
+    except (OSError, ValueError) as e:
+        warn(f"console of {name} not handed to lxcsd-console: {_reason(e, path)}; the "
+             "container runs without console logging or `lxcsd console`")
+        return False
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+    return True
+
+
+def _message(name: str, unit: str, console_master: int | None, tty_masters: Sequence[int],
+             options: ConsoleOptions | None,
+             pid: int | None) -> tuple[dict[str, str], list[int], int]:
+    protocol.check_name(name)
+    pidfd = os.pidfd_open(pid) if pid else -1
+    kinds = ["pid"] if pidfd >= 0 else []
+    fds = [pidfd] if pidfd >= 0 else []
+    if console_master is not None:
+        kinds.append("0")
+        fds.append(console_master)
+    kinds += [str(i) for i in range(1, len(tty_masters) + 1)]
+    fds += list(tty_masters)
+    if len(fds) > protocol.MAX_FDS:
+        raise ValueError(f"{len(tty_masters)} ttys: at most {protocol.MAX_FDS - 2} can be "
+                         "handed over")
+    fields = {"name": name, "unit": unit, "fds": ",".join(kinds)}
+    fields.update((options or ConsoleOptions()).fields())
+    return fields, fds, pidfd
+
+
+def _send(path: str, message: bytes, fds: list[int], timeout: float) -> None:
+    with protocol.connect(path, timeout) as sock:
+        socket.send_fds(sock, [message], fds)
+        protocol.check_reply(sock.recv(protocol.MAX_MESSAGE))
+
+
+def _reason(e: BaseException, path: str) -> str:
+    if isinstance(e, (FileNotFoundError, ConnectionRefusedError)):
+        return f"nothing listens on {path} (is lxcsd-console.socket active?)"
+    if isinstance(e, TimeoutError):
+        return f"no answer on {path} in time (lxcsd-console.service did not start?)"
+    if isinstance(e, protocol.ProtocolError):
+        return f"refused: {e}"
+    if isinstance(e, OSError):
+        return f"{path}: {e.strerror or e}"
+    return str(e)

@@ -1,0 +1,50 @@
+"""Console output cut into journal lines.
+
+A line ends at "\\n" ("\\r\\n" loses its "\\r" too); other bytes, escape sequences included,
+are kept. A line longer than MAX_LINE is cut into pieces, so a console that never writes a
+newline costs at most MAX_LINE bytes here. What is left without a newline (a "login: "
+prompt) is flushed as a line of its own after FLUSH_DELAY seconds without more output.
+"""
+
+from __future__ import annotations
+
+MAX_LINE = 4096
+FLUSH_DELAY = 0.5
+
+
+class LineSplitter:
+    __slots__ = ("pending", "since")
+
+    def __init__(self) -> None:
+        self.pending = b""
+        # When the oldest byte of `pending` arrived (monotonic seconds); 0 when empty.
+        self.since = 0.0
+
+    def feed(self, data: bytes, now: float) -> list[bytes]:
+        """Complete lines in pending + data; the rest stays pending."""
+        if not self.pending:
+            self.since = now
+        *lines, rest = (self.pending + data).split(b"\n")
+        lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+        while len(rest) >= MAX_LINE:
+            lines.append(rest[:MAX_LINE])
+            rest = rest[MAX_LINE:]
+        if lines:
+            self.since = now
+        self.pending = rest
+        return [piece for line in lines for piece in _cut(line)]
+
+    def deadline(self) -> float | None:
+        """When the pending partial line is due, or None."""
+        return self.since + FLUSH_DELAY if self.pending else None
+
+    def flush(self) -> bytes | None:
+        """Take the pending partial line."""
+        line, self.pending = self.pending, b""
+        return (line[:-1] if line.endswith(b"\r") else line) if line else None
+
+
+def _cut(line: bytes) -> list[bytes]:
+    if len(line) <= MAX_LINE:
+        return [line]
+    return [line[i:i + MAX_LINE] for i in range(0, len(line), MAX_LINE)]

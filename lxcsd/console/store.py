@@ -1,0 +1,56 @@
+"""Names of the console service's descriptors in systemd's file-descriptor store.
+
+Each registration gets a number, unique within the service's life (restarts included: a
+restarted daemon continues after the highest number it finds). Its descriptors are stored as
+
+    lxcsd.ID.meta   a memfd holding the register message (name, unit, options)
+    lxcsd.ID.pid    a pidfd of the container's init
+    lxcsd.ID.ttyN   the pty master of tty N (tty0 is the console)
+    lxcsd.ID.ring   a memfd with the ring buffer, stored only while the daemon restarts
+
+Numbers rather than container names because FDNAME= allows neither ':' nor control
+characters nor more than 255 bytes, and a container name may hold any of them.
+"""
+
+from __future__ import annotations
+
+PREFIX = "lxcsd."
+META = "meta"
+PID = "pid"
+RING = "ring"
+
+
+def fd_name(cid: int, kind: str) -> str:
+    return f"{PREFIX}{cid}.{kind}"
+
+
+def tty_kind(index: int) -> str:
+    return f"tty{index}"
+
+
+def parse_fd_name(name: str) -> tuple[int, str] | None:
+    """(ID, kind) of a name made by fd_name(), None for any other name."""
+    if not name.startswith(PREFIX):
+        return None
+    number, _, kind = name[len(PREFIX):].partition(".")
+    if not number.isdigit() or not _known_kind(kind):
+        return None
+    return int(number), kind
+
+
+def _known_kind(kind: str) -> bool:
+    return kind in (META, PID, RING) or (kind[:3] == "tty" and kind[3:].isdigit())
+
+
+def group(named_fds: list[tuple[int, str]]) -> tuple[dict[int, dict[str, int]], list[int]]:
+    """Stored descriptors by registration ID and kind, and the descriptors that are not ours
+    (or are duplicates)."""
+    groups: dict[int, dict[str, int]] = {}
+    others: list[int] = []
+    for fd, name in named_fds:
+        parsed = parse_fd_name(name)
+        if parsed is None or parsed[1] in groups.get(parsed[0], {}):
+            others.append(fd)
+            continue
+        groups.setdefault(parsed[0], {})[parsed[1]] = fd
+    return groups, others

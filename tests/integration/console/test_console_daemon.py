@@ -1,0 +1,293 @@
+"""The console daemon with real ptys, real processes and emulated socket activation and fd
+store (conftest.py): registration, ring buffer, log file, viewers, hang-up, restart."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import struct
+import tempfile
+import termios
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from console_harness import FakeManager, PtyContainer, Viewer
+
+from lxcsd.console import client, protocol
+from lxcsd.console.options import ConsoleOptions
+
+pytestmark = pytest.mark.root
+
+Make = Callable[..., PtyContainer]
+
+
+def wait(cond: Callable[[], object], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def log_of(manager: FakeManager, name: str) -> bytes:
+    return client.read_log(name, path=manager.socket_path)
+
+
+def names(manager: FakeManager) -> list[str]:
+    return [row[0] for row in client.list_consoles(manager.socket_path)]
+
+
+def test_output_reaches_ring_buffer_and_logfile(manager: FakeManager, containers: Make,
+                                                tmp_path: Path) -> None:
+    c = containers("c1", script="echo boot marker; exec sh -i")
+    logfile = tmp_path / "c1.console"
+    c.register(manager, ConsoleOptions(logfile=str(logfile)))
+    c.close_masters()
+    wait(lambda: b"boot marker" in log_of(manager, "c1"))
+    wait(lambda: logfile.exists() and b"boot marker" in logfile.read_bytes())
+    assert client.list_consoles(manager.socket_path) == [("c1", "lxc@c1.service", [0], 0)]
+    assert manager.wait_for(lambda: {n.rsplit(".", 1)[1] for n in manager.store} ==
+                            {"meta", "pid", "tty0"})
+
+
+def test_log_clear(manager: FakeManager, containers: Make) -> None:
+    c = containers("c1", script="echo first; exec sleep 1000")  # then quiet
+    c.register(manager)
+    wait(lambda: b"first" in log_of(manager, "c1"))
+    assert client.read_log("c1", read=False, clear=True, path=manager.socket_path) == b""
+    assert log_of(manager, "c1") == b""
+
+
+def test_no_ring_buffer_is_a_clear_error(manager: FakeManager, containers: Make) -> None:
+    containers("c1").register(manager, ConsoleOptions(buffer_size=0))
+    with pytest.raises(protocol.ProtocolError, match="no console ring buffer"):
+        log_of(manager, "c1")
+
+
+def test_two_viewers_see_the_output_and_either_may_type(manager: FakeManager,
+                                                        containers: Make) -> None:
+    c = containers("c1")
+    c.register(manager)
+    c.close_masters()
+    one, two = Viewer(manager, "c1"), Viewer(manager, "c1")
+    one.type(b"echo $((6*7))\r")
+    one.expect(b"42")
+    two.expect(b"42")
+    two.type(b"echo from-two-$((1+1))\r")
+    one.expect(b"from-two-2")
+    assert client.list_consoles(manager.socket_path)[0][3] == 2
+    one.close()
+    two.type(b"echo still $((3*3))\r")
+    two.expect(b"still 9")
+
+
+def test_window_size_reaches_the_container(manager: FakeManager, containers: Make) -> None:
+    c = containers("c1")
+    c.register(manager)
+    viewer = Viewer(manager, "c1")
+    viewer.sock.send(b"w33 111")
+    viewer.type(b"stty size\r")
+    viewer.expect(b"33 111")
+
+
+def test_init_exit_ends_the_container(manager: FakeManager, containers: Make) -> None:
+    c = containers("c1", script="echo up; exec sh -i")
+    c.register(manager)
+    c.close_masters()
+    viewer = Viewer(manager, "c1")
+    wait(lambda: manager.stored_names())
+    viewer.type(b"echo last words; exit\r")
+    assert viewer.wait_end() == "container c1 stopped"
+    assert b"last words" in viewer.received
+    wait(lambda: names(manager) == [])
+    wait(lambda: manager.stored_names() == set())
+
+
+def test_without_a_pid_the_console_hangup_ends_it(manager: FakeManager,
+                                                  containers: Make) -> None:
+    c = containers("c1")
+    c.register(manager, with_pid=False)
+    c.close_masters()
+    assert names(manager) == ["c1"]
+    c.stop()  # the only slave holder: the pty hangs up
+    wait(lambda: names(manager) == [])
+    wait(lambda: manager.stored_names() == set())
+
+
+def test_a_tty(manager: FakeManager, containers: Make) -> None:
+    c = containers("c1", ttys=2)
+    c.register(manager)
+    _, slave = c.ttys[1]
+    os.write(slave, b"login prompt before anyone looked\n")
+    viewer = Viewer(manager, "c1", tty=2)
+    viewer.expect(b"login prompt before")  # kept in the pty until a viewer came
+    viewer.type(b"typed on tty2\n")
+    assert os.read(slave, 100) == b"typed on tty2\n"
+    with pytest.raises(protocol.ProtocolError, match="has no tty 3; its ttys: 1, 2"):
+        Viewer(manager, "c1", tty=3)
+
+
+def test_a_container_without_console(manager: FakeManager, containers: Make) -> None:
+    c = containers("c1", ttys=1)
+    c.register(manager, console=False)
+    with pytest.raises(protocol.ProtocolError, match="has no console"):
+        Viewer(manager, "c1")
+
+
+def test_unknown_container(manager: FakeManager) -> None:
+    with pytest.raises(protocol.ProtocolError, match="no console registered") as info:
+        Viewer(manager, "nope")
+    assert info.value.code == "unknown"
+
+
+def test_a_new_start_replaces_the_old_registration(manager: FakeManager,
+                                                   containers: Make) -> None:
+    old = containers("c1")
+    old.register(manager)
+    viewer = Viewer(manager, "c1")
+    before = manager.stored_names()
+    new = containers("c1", script="echo second boot; exec sh -i")
+    new.register(manager)
+    assert viewer.wait_end() == "container c1 started again"
+    wait(lambda: b"second boot" in log_of(manager, "c1"))
+    after = manager.stored_names()
+    assert not before & after and len(after) == 3
+
+
+def test_restart_keeps_consoles_and_ring_buffer(manager: FakeManager,
+                                                containers: Make) -> None:
+    c = containers("c1", ttys=1, script="echo before restart; exec sh -i")
+    c.register(manager)
+    c.close_masters()
+    wait(lambda: b"before restart" in log_of(manager, "c1"))
+    viewer = Viewer(manager, "c1")
+    manager.restart()
+    assert viewer.wait_end() == "the console service is stopping"
+    assert "ring" not in " ".join(manager.stored_names())  # taken back and removed
+    assert client.list_consoles(manager.socket_path) == [("c1", "lxc@c1.service", [0, 1], 0)]
+    viewer = Viewer(manager, "c1")
+    viewer.type(b"echo after $((40+2))\r")
+    viewer.expect(b"after 42")
+    ring = log_of(manager, "c1")
+    assert b"before restart" in ring and b"after 42" in ring
+    c.stop()
+    assert viewer.wait_end() == "container c1 stopped"
+
+
+def test_a_killed_daemon_loses_no_console(manager: FakeManager, containers: Make) -> None:
+    c = containers("c1")
+    c.register(manager)
+    c.close_masters()
+    manager.restart(signal.SIGKILL)
+    viewer = Viewer(manager, "c1")
+    viewer.type(b"echo alive\r")
+    viewer.expect(b"alive")
+
+
+def test_init_gone_while_the_daemon_was_down(manager: FakeManager, containers: Make) -> None:
+    c = containers("c1")
+    c.register(manager)
+    c.close_masters()
+    manager.stop()
+    c.stop()
+    manager.start()
+    wait(lambda: names(manager) == [])
+    wait(lambda: manager.stored_names() == set())
+
+
+def test_a_slow_viewer_is_dropped_and_others_go_on(manager: FakeManager,
+                                                   containers: Make) -> None:
+    c = containers("c1")
+    c.register(manager)
+    slow = Viewer(manager, "c1")
+    slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    fast = Viewer(manager, "c1")
+    fast.type(b"busybox yes 0123456789abcdef | busybox head -c 4000000; echo done-$((5*5))\r")
+    fast.expect(b"done-25", timeout=60)
+    assert fast.ended is None
+    assert fast.received.count(b"0123456789abcdef\r\n") == 4000000 // 17  # nothing lost
+    wait(lambda: client.list_consoles(manager.socket_path)[0][3] == 1)
+    assert "dropping a viewer that took no output" in manager.log()
+
+
+def test_bad_registrations_are_refused_and_the_daemon_goes_on(
+        manager: FakeManager, tmp_path: Path) -> None:
+    regular = os.open(tmp_path / "file", os.O_RDWR | os.O_CREAT)
+    sock = protocol.connect(manager.socket_path)
+    socket.send_fds(sock, [protocol.encode("register", {"name": "x", "unit": "lxc@x.service",
+                                                        "fds": "0"})], [regular])
+    with pytest.raises(protocol.ProtocolError, match="not a pty master"):
+        protocol.check_reply(sock.recv(protocol.MAX_MESSAGE))
+    for message in (b"register\nname=x\nunit=u\nfds=0,1\n", b"\xff", b"frobnicate\n",
+                    b"attach\nname=x\ntty=-1\n"):
+        sock = protocol.connect(manager.socket_path)
+        sock.send(message)
+        with pytest.raises(protocol.ProtocolError):
+            protocol.check_reply(sock.recv(protocol.MAX_MESSAGE))
+    os.close(regular)
+    assert names(manager) == [] and manager.stored_names() == set()
+
+
+def test_only_root() -> None:
+    # A directory nobody-but-root may traverse would stop the client before the daemon could.
+    tmp = Path(tempfile.mkdtemp(prefix="lxcsd-console-test-"))
+    tmp.chmod(0o711)
+    manager = FakeManager(tmp)
+    try:
+        manager.start()
+        os.chmod(manager.socket_path, 0o666)  # the unit says 0600; the daemon checks anyway
+        assert as_nobody(lambda: client.list_consoles(manager.socket_path)) == \
+            "only root may use the console service"
+    finally:
+        manager.close()
+        shutil.rmtree(tmp)
+
+
+def as_nobody(action: Callable[[], object]) -> str:
+    """What action() raised (or "done") in a child running as uid 65534."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.setuid(65534)
+        try:
+            action()
+            os.write(write_end, b"done")
+        except Exception as e:
+            os.write(write_end, str(e).encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end, "rb") as f:
+        return f.read().decode()
+
+
+def test_a_journal_that_does_not_read_never_blocks(tmp_path: Path, containers: Make) -> None:
+    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    stuck.bind(str(tmp_path / "journal"))
+    manager = FakeManager(tmp_path, env={"LXCSD_JOURNAL_SOCKET": str(tmp_path / "journal")})
+    try:
+        manager.start()
+        c = containers("c1")
+        c.register(manager)
+        viewer = Viewer(manager, "c1")
+        viewer.type(b"i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); done; "
+                    b"echo finished-$((2*3))\r")
+        viewer.expect(b"finished-6", timeout=60)
+        assert b"finished-6" in log_of(manager, "c1")
+    finally:
+        manager.close()
+        stuck.close()
+
+
+def test_winsize_frame_format(manager: FakeManager, containers: Make) -> None:
+    c = containers("c1", ttys=1)
+    c.register(manager)
+    viewer = Viewer(manager, "c1", tty=1)
+    viewer.sock.send(b"w50 132")
+    _, slave = c.ttys[0]
+    wait(lambda: struct.unpack("HHHH", fcntl.ioctl(slave, termios.TIOCGWINSZ, b"\0" * 8))[:2]
+         == (50, 132))
