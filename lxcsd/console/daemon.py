@@ -461,8 +461,7 @@ class Daemon:
         return [protocol.ok({"size": len(data)})] + chunks
 
     def req_list(self) -> list[bytes]:
-        described = "\n".join(c.describe() for c in self.containers.values())
-        return [protocol.ok({"container": described} if described else {})]
+        return [protocol.ok([("container", c.describe()) for c in self.containers.values()])]
 
     # -- containers -------------------------------------------------------------------------
 

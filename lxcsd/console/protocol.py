@@ -32,10 +32,7 @@ from __future__ import annotations
 
 import os
 import socket
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 DEFAULT_SOCKET = "/run/lxcsd/console.sock"
 # Lets tests (and a developer) run a private daemon; the socket itself is root-only.
@@ -68,9 +65,12 @@ def socket_path() -> str:
     return os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET
 
 
-def encode(verb: str, fields: Mapping[str, object] | None = None) -> bytes:
+def encode(verb: str,
+           fields: Mapping[str, object] | Iterable[tuple[str, object]] | None = None) -> bytes:
+    """A message; fields as a mapping, or as pairs when a key repeats."""
     lines = [verb]
-    for key, value in (fields or {}).items():
+    pairs = fields.items() if isinstance(fields, Mapping) else fields or ()
+    for key, value in pairs:
         text = str(value)
         if "\n" in text or "\n" in key or "=" in key or not key:
             raise ProtocolError(f"cannot encode {key}={text!r}: newline or bad key")
@@ -99,7 +99,7 @@ def _add_field(fields: dict[str, str], line: str) -> None:
     fields[key] = f"{fields[key]}\n{value}" if key in fields else value
 
 
-def ok(fields: Mapping[str, object] | None = None) -> bytes:
+def ok(fields: Mapping[str, object] | Iterable[tuple[str, object]] | None = None) -> bytes:
     return encode("ok", fields)
 
 

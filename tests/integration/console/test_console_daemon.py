@@ -50,6 +50,9 @@ def test_output_reaches_ring_buffer_and_logfile(manager: FakeManager, containers
     wait(lambda: b"boot marker" in log_of(manager, "c1"))
     wait(lambda: logfile.exists() and b"boot marker" in logfile.read_bytes())
     assert client.list_consoles(manager.socket_path) == [("c1", "lxc@c1.service", [0], 0)]
+    containers("c2", ttys=2).register(manager)
+    assert client.list_consoles(manager.socket_path) == [("c1", "lxc@c1.service", [0], 0),
+                                                         ("c2", "lxc@c2.service", [0, 1, 2], 0)]
     assert manager.wait_for(lambda: {n.rsplit(".", 1)[1] for n in manager.store} ==
                             {"meta", "pid", "tty0"})
 
@@ -291,3 +294,12 @@ def test_winsize_frame_format(manager: FakeManager, containers: Make) -> None:
     _, slave = c.ttys[0]
     wait(lambda: struct.unpack("HHHH", fcntl.ioctl(slave, termios.TIOCGWINSZ, b"\0" * 8))[:2]
          == (50, 132))
+
+
+def test_a_log_file_that_cannot_be_opened_costs_only_the_file(
+        manager: FakeManager, containers: Make, tmp_path: Path) -> None:
+    c = containers("c1", script="echo still logged in the ring; exec sleep 1000")
+    c.register(manager, ConsoleOptions(logfile=str(tmp_path / "missing" / "c1.log")))
+    wait(lambda: b"still logged in the ring" in log_of(manager, "c1"))
+    assert "cannot open console log file" in manager.log()
+    assert "No such file or directory" in manager.log()

@@ -23,7 +23,9 @@ def test_encoding_is_plain_key_value_text() -> None:
 
 
 def test_a_repeated_key_keeps_every_value() -> None:
-    verb, fields = protocol.decode(b"ok\ncontainer=a\tx\ncontainer=b\ty\n")
+    message = protocol.ok([("container", "a\tx"), ("container", "b\ty")])
+    assert message == b"ok\ncontainer=a\tx\ncontainer=b\ty\n"
+    verb, fields = protocol.decode(message)
     assert fields["container"].split("\n") == ["a\tx", "b\ty"]
 
 
