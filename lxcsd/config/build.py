@@ -81,10 +81,13 @@ def build(
 # using them is always folded line by line.
 
 _INCLUDE = keys.EXACT["lxc.include"]
-_PATCHES: dict[tuple[object, ...], tuple[tuple[str | None, str, Any], ...] | None] = {}
+# A patch: (section or None for top-level fields, {field: value}) pairs.
+if TYPE_CHECKING:
+    Patch = tuple[tuple[str | None, dict[str, Any]], ...]
+_PATCHES: dict[tuple[object, ...], Patch | None] = {}
 
 
-def _patch(entries: list[Entry]) -> tuple[tuple[str | None, str, Any], ...] | None:
+def _patch(entries: list[Entry]) -> Patch | None:
     state: dict[str, Any] = {}
     for entry in entries:
         spec = entry.spec
@@ -98,13 +101,9 @@ def _patch(entries: list[Entry]) -> tuple[tuple[str | None, str, Any], ...] | No
             spec.apply(state, entry)
         except ConfigError:
             return None
-    patch: list[tuple[str | None, str, Any]] = []
-    for field, value in state.items():
-        if field in SECTIONS:
-            patch += [(field, name, item) for name, item in value.items()]
-        else:
-            patch.append((None, field, value))
-    return tuple(patch)
+    top = {field: value for field, value in state.items() if field not in SECTIONS}
+    sections = [(field, value) for field, value in state.items() if field in SECTIONS]
+    return ((None, top),) + tuple(sections) if top else tuple(sections)
 
 
 def _apply_segment(state: dict[str, Any], entries: list[Entry] | tuple[Entry, ...],
@@ -120,13 +119,16 @@ def _apply_segment(state: dict[str, Any], entries: list[Entry] | tuple[Entry, ..
             _PATCHES[key] = patch
     if not patch:
         return False
-    for section, field, _ in patch:
+    for section, fields in patch:
         target = state if section is None else state.get(section)
-        if target is not None and field in target:
+        if target and not target.keys().isdisjoint(fields):
             return False
-    for section, field, value in patch:
+    for section, fields in patch:
         target = state if section is None else state.get(section) or state.setdefault(section, {})
-        target[field] = dict(value) if type(value) is dict else value  # never share a dict
+        target.update(fields)
+        for field, value in fields.items():
+            if type(value) is dict:  # the model's dicts are never shared between containers
+                target[field] = dict(value)
     return True
 
 

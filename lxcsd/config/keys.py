@@ -914,19 +914,19 @@ def lookup(key: str) -> tuple[Key, str, str, int]:
     or a network subkey; ``index`` is the network index, or -1. Legacy keys resolve to their
     current name. Raises :class:`UnknownKey`.
     """
-    spec = EXACT.get(key)
-    if spec is not None:
-        return spec, key, "", -1
-    found = _MEMO.get(key)
+    found = RESOLVED.get(key)
     if found is None:
         found = _net_lookup(key, key[8:], False) if key.startswith("lxc.net.") else \
             _lookup_slow(key)
-        if len(_MEMO) < 4096:  # bounded: keys come from files
-            _MEMO[key] = found
+        if len(RESOLVED) < 4096:  # bounded: keys come from files
+            RESOLVED[key] = found
     return found
 
 
-_MEMO: dict[str, tuple[Key, str, str, int]] = {}
+# lookup()'s results so far (the reader reads it directly: one dict lookup per line).
+RESOLVED: dict[str, tuple[Key, str, str, int]] = {
+    name: (spec, name, "", -1) for name, spec in EXACT.items()
+}
 
 
 def _lookup_slow(key: str) -> tuple[Key, str, str, int]:

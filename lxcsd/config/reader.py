@@ -28,13 +28,16 @@ import stat
 from lxcsd.errors import ConfigError
 
 from . import keys
-from .model import Entry, make_entry
+from .model import Entry
 from .values import parse_rootfs_path
+
+_new = object.__new__
 
 MAX_FILE_SIZE = 16 << 20
 MAX_INCLUDE_DEPTH = 64
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 _INCLUDE = keys.EXACT["lxc.include"]
+_RESOLVED = keys.RESOLVED
 
 # path -> (stat stamp, entries, positions of includes);
 # directory path -> (stat stamp, sorted *.conf names)
@@ -46,6 +49,7 @@ def clear_cache() -> None:
     """Forget cached include files (tests, benchmarks of cold reads)."""
     _FILE_CACHE.clear()
     _DIR_CACHE.clear()
+    _CLOSURE_CACHE.clear()
 
 
 def _stamp(st: os.stat_result) -> tuple[int, ...]:
@@ -138,19 +142,32 @@ def _entry(text: str, path: str, number: int) -> Entry | None:
     value = text[eq + 1:].strip(" \t")
     if len(value) > 1 and value[0] in "\"'" and value[-1] == value[0]:
         value = value[1:-1]
-    try:
-        spec, canonical, sub, index = keys.lookup(key)
-    except keys.UnknownKey as exc:
-        if key in keys.REMOVED:
-            note = f"ignored: {key} was removed in LXC 2.1 (lxc-update-config deletes it)"
-            return Entry(key=key, value=value, path=path, line=number, note=note)
-        return _error_entry(path, number, key, value, exc.message, exc.hint)
-    entry = make_entry(key, value, path, number, canonical, spec, sub, index)
+    found = _RESOLVED.get(key)
+    if found is None:
+        try:
+            found = keys.lookup(key)
+        except keys.UnknownKey as exc:
+            return _unknown(key, value, path, number, exc)
+    # model.make_entry, inlined: this runs for every line of every container at boot.
+    entry: Entry = _new(Entry)
+    entry.key, entry.value, entry.path, entry.line = key, value, path, number
+    spec = entry.spec = found[0]
+    entry.canonical, entry.sub, entry.index = found[1], found[2], found[3]
+    entry.error = None
+    entry.note = ""
     try:
         entry.item = spec.parser.item(entry)
     except ConfigError as exc:
+        entry.item = None
         entry.error = keys.config_error(exc, entry)
     return entry
+
+
+def _unknown(key: str, value: str, path: str, number: int, exc: keys.UnknownKey) -> Entry:
+    if key in keys.REMOVED:
+        note = f"ignored: {key} was removed in LXC 2.1 (lxc-update-config deletes it)"
+        return Entry(key=key, value=value, path=path, line=number, note=note)
+    return _error_entry(path, number, key, value, exc.message, exc.hint)
 
 
 def parse_line(line: str, path: str = "", number: int = 0) -> Entry | None:
@@ -202,10 +219,35 @@ class Entries(list[Entry]):
     segments: dict[int, tuple[int, int, tuple[object, ...]]]
 
 
+# An include's whole expansion (its entries with nested includes expanded), by include value:
+# (stamps of every file and directory read, entries, nested segments, nesting depth). Every
+# container includes common.conf, which includes common.conf.d/: reusing the expansion
+# costs one stat per file instead of walking the includes again. Only expansions without
+# errors are kept (so they hold no cycle, see _Expansion.reuse).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    _Closure = tuple[tuple[tuple[str, tuple[int, ...]], ...], tuple[Entry, ...],
+                     tuple[tuple[int, int, int, tuple[object, ...]], ...], int]
+_CLOSURE_CACHE: dict[str, _Closure] = {}
+
+
+def _unchanged(stamps: tuple[tuple[str, tuple[int, ...]], ...]) -> bool:
+    for path, stamp in stamps:
+        try:
+            if _stamp(os.stat(path)) != stamp:
+                return False
+        except FileNotFoundError:
+            if stamp:
+                return False
+        except (OSError, ValueError):
+            return False
+    return True
+
+
 class _Expansion:
     """State of one read_config call: the output list and the include stack."""
 
-    __slots__ = ("out", "stack", "names", "stamps", "failures")
+    __slots__ = ("out", "stack", "names", "stamps", "failures", "deepest")
 
     def __init__(self) -> None:
         self.out = Entries()
@@ -214,6 +256,7 @@ class _Expansion:
         self.names: list[str] = []
         self.stamps: list[tuple[str, tuple[int, ...]]] = []  # every file and directory read
         self.failures = 0
+        self.deepest = 0
 
     def add(self, entries: tuple[Entry, ...], includes: tuple[int, ...]) -> None:
         """Append a file's entries, expanding the includes at positions ``includes``."""
@@ -227,11 +270,42 @@ class _Expansion:
 
     def segment(self, entry: Entry) -> None:
         """Expand one include and record where its entries went."""
-        begin, stamps, failures = len(self.out), len(self.stamps), self.failures
+        cached = _CLOSURE_CACHE.get(entry.value)
+        if cached is not None and self.reuse(entry, cached):
+            return
+        out = self.out
+        begin, stamps, failures = len(out), len(self.stamps), self.failures
+        depth = self.deepest = len(self.stack)
         self.include(entry)
-        if self.failures == failures and len(self.out) > begin:
-            key = tuple(self.stamps[stamps:])
-            self.out.segments[id(entry)] = (begin, len(self.out) - begin, key)
+        if self.failures != failures:
+            return
+        key = tuple(self.stamps[stamps:])
+        if len(out) > begin:
+            out.segments[id(entry)] = (begin, len(out) - begin, key)
+        nested = tuple((ident, start - begin, count, nested_key)
+                       for ident, (start, count, nested_key) in out.segments.items()
+                       if start >= begin and ident != id(entry))
+        if len(_CLOSURE_CACHE) < 1024:
+            _CLOSURE_CACHE[entry.value] = (key, tuple(out[begin:]), nested, self.deepest - depth)
+
+    def reuse(self, entry: Entry, cached: _Closure) -> bool:
+        """Append a cached expansion if its files are unchanged and it cannot close a cycle
+        (it has none inside; one through the current stack must pass its first file)."""
+        key, entries, nested, depth = cached
+        first = key[0][1][:2] if key and key[0][1] else None
+        if first in self.stack or len(self.stack) + depth >= MAX_INCLUDE_DEPTH:
+            return False
+        if not _unchanged(key):
+            return False
+        out = self.out
+        begin = len(out)
+        out.extend(entries)
+        if entries:
+            out.segments[id(entry)] = (begin, len(entries), key)
+        for ident, start, count, nested_key in nested:
+            out.segments[ident] = (begin + start, count, nested_key)
+        self.stamps.extend(key)
+        return True
 
     def include(self, entry: Entry) -> None:
         target = entry.value
@@ -289,6 +363,7 @@ class _Expansion:
         self.stamps.append((target, stamp))
         self.stack.append(identity)
         self.names.append(target)
+        self.deepest = max(self.deepest, len(self.stack))
         self.add(entries, includes)
         self.stack.pop()
         self.names.pop()

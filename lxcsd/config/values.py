@@ -243,6 +243,8 @@ def parse_time_offset(value: str) -> int:
 
 def simplify_path(value: str) -> str:
     """liblxc's lxc_path_simplify: drop ``.`` components and repeated/trailing slashes."""
+    if "//" not in value and "." not in value and value[-1:] != "/" or value == "/":
+        return value  # already simple: the common case
     parts = [part for part in value.split("/") if part and part != "."]
     joined = "/".join(parts)
     if value[:1] == "/":
@@ -287,8 +289,10 @@ def parse_ifname(value: str) -> str:
 def choice(*allowed: str) -> Callable[[str], str]:
     """A parser accepting one of ``allowed`` words exactly."""
 
+    words = frozenset(allowed)
+
     def parse(value: str) -> str:
-        if value not in allowed:
+        if value not in words:
             raise bad(f"{value!r} is not one of {', '.join(allowed)}",
                       f"write one of: {' '.join(allowed)}")
         return value
@@ -457,6 +461,7 @@ def parse_rootfs_options(value: str) -> MountOptions:
 
 
 STORAGE_TYPES = ("dir", "btrfs", "loop", "lvm", "nbd", "overlay", "overlayfs", "rbd", "zfs")
+_STORAGE_TYPES = frozenset(STORAGE_TYPES)
 
 
 def _overlay_layers(value: str, layers: str) -> tuple[tuple[str, ...], str]:
@@ -475,7 +480,7 @@ def parse_rootfs_path(value: str) -> RootfsPath:
     kind, sep, rest = value.partition(":")
     if not sep:
         return RootfsPath(spec=value, kind="dir", path=parse_path(value), lower=(), upper=None)
-    if kind not in STORAGE_TYPES:
+    if kind not in _STORAGE_TYPES:
         raise bad(f"unknown storage type {kind!r} in {value!r}",
                   "use one of " + ", ".join(STORAGE_TYPES) + ", or a plain directory path")
     path = parse_path(rest)
@@ -634,8 +639,11 @@ ARCHES_64 = ("aarch64", "amd64", "arm64", "linux64", "loongarch64", "loong64", "
              "x86_64")
 
 
+_ARCHES = frozenset(ARCHES_32 + ARCHES_64)
+
+
 def parse_arch(value: str) -> str:
-    if value not in ARCHES_32 and value not in ARCHES_64:
+    if value not in _ARCHES:
         raise bad(f"unsupported architecture {value!r}",
                   "use e.g. x86_64, amd64, i686, x86, arm64, armhf")
     return value
