@@ -59,6 +59,8 @@ def build(
                 continue
             except ConfigError as exc:
                 error = keys.config_error(exc, entry)
+        else:
+            error = _copy(error)  # the entry (maybe a cached include's) keeps its own
         if errors is None:
             raise error
         errors.append(error)
@@ -68,6 +70,12 @@ def build(
             raise error
         errors.append(error)
     return container
+
+
+def _copy(error: ConfigError) -> ConfigError:
+    """A fresh exception: raising a shared one again and again would grow its traceback."""
+    return ConfigError(error.message, path=error.path, line=error.line, key=error.key,
+                       hint=error.hint)
 
 
 # --- include files folded once ------------------------------------------------------------

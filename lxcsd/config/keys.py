@@ -728,7 +728,9 @@ def _security_keys() -> list[Key]:
             "selinux.context_keyring", "SELinux context of the container's session keyring.",
             default="lxc.selinux.context", group=g),
         Key("lxc.keyring.session", _scalar(v.parse_bool, _BOOL), "keyring_session", "0: "
-            "inherit the session keyring instead of creating a new one.", default="1", group=g),
+            "inherit the session keyring instead of creating a new one (as the man page "
+            "says; liblxc's code reads the value the other way round).", default="1",
+            group=g),
         Key("lxc.seccomp.profile", _scalar(v.parse_path, "path"), "seccomp.profile", "Seccomp "
             "policy file (LXC's format, version 1 or 2).", legacy=("lxc.seccomp",),
             default="none", group=g),
