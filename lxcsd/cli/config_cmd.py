@@ -33,7 +33,7 @@ examples:
   lxcsd config unset web1 lxc.start.auto       remove the key's lines from the file
 
 A single-valued key is replaced in place; a list key (lxc.mount.entry, lxc.idmap, ...)
-gets one more line at the end of the file.
+gets one more line at the end of the file. A value starting with "--" goes after "--".
 """
 
 
@@ -46,7 +46,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     for name, help_text, extra in (("get", "print a key's values", ()),
                                    ("set", "set a key", ("value",)),
                                    ("unset", "remove a key's lines", ())):
-        action = actions.add_parser(name, help=help_text, epilog=EPILOG,
+        action = actions.add_parser(name, help=help_text, description=f"{help_text}.",
+                                    epilog=EPILOG,
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
         action.add_argument("target", metavar="NAME|PATH", help="container name or config file")
         action.add_argument("key", metavar="KEY", help="config key, e.g. lxc.uts.name")

@@ -28,7 +28,9 @@ Every key of lxc.container.conf(5) that lxcsd reads, from the one table that dri
 validation, `lxcsd check` and this page. A file is `key = value` lines; `#` starts a comment
 line (a `#` inside a value is part of the value); an empty value resets a list or a key to
 its default. Unknown keys are errors, as in liblxc; legacy (pre-2.1) names are read and
-translated as `lxc-update-config` would, with a warning.
+translated as `lxc-update-config` would, with a warning: `lxc.network.N.KEY` is
+`lxc.net.N.KEY`, and in unindexed `lxc.network.KEY` lines each `lxc.network.type` starts the
+next network (0, 1, ...). `lxc.rootfs.backend`, `lxc.pivotdir` and `lxc.kmsg` are ignored.
 
 Columns: **Value** is the syntax; **List** says whether repeating the key adds values (an
 empty value then clears the list) rather than replacing the value; **Default** is LXC's
