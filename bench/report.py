@@ -162,6 +162,11 @@ def sec_startstop(d: dict) -> str:
         "the container's host name ran after the start and was gone after the stop (units: "
         "inactive, result success).",
         table(["runner", "start", "start ÷ LXC", "stop", "stop, prompt init", "n"], rows),
+        "The two *reference* rows start no container: they are what systemd itself costs "
+        "(`systemctl start` of a Type=simple `sleep` unit) and the least a Python Type=notify "
+        "helper can cost (Debian's `python3 -I -S` sending READY=1 at once). Every "
+        "unit-based start pays the first; lxcsd's helper pays the second before doing any "
+        "work.",
         "Busybox init's own halt sleeps ~2 s (SIGTERM all, sleep 1, SIGKILL all, sleep 1), "
         "the same for everyone: the *stop, prompt init* column stops the same tree whose "
         "init is a shell exiting at once on the halt signal, i.e. the manager's overhead.",
@@ -273,11 +278,25 @@ def sec_generator(d: dict) -> str:
         "![generator](generator.png)"])
 
 
-def sec_parse(d: dict) -> str:
+def sec_parse(d: dict, data: dict | None = None) -> str:
     if not d.get("available"):
         return f"Not measured: {d.get('reason') or d.get('error')}"
-    body = d["text"]
-    return f"`bench/parse_bench.py` (a colleague's) printed:\n\n```\n{body}\n```"
+    lines = d["text"].splitlines()
+    if d.get("json") is not None and lines and lines[-1].lstrip().startswith("{"):
+        lines = lines[:-1]  # the JSON twin of the table is in results/data/parse.json
+    body = "\n".join(lines).strip()
+    markdown = any(ln.startswith("|") for ln in lines)
+    out = [f"`bench/{d.get('command', 'parse_bench.py')}` (a colleague's script) printed:", "",
+           body if markdown else f"```\n{body}\n```"]
+    j, gen = d.get("json") or {}, ((data or {}).get("generator") or {}).get("by_n", {})
+    for key, n in (("process_100_ms", "100"), ("process_1000_ms", "1000")):
+        q = med(gen.get(n, {}).get("quadlet", {}).get("time"))
+        v = j.get(key, {}).get("median") if isinstance(j.get(key), dict) else None
+        if v is not None and q is not None:
+            out.append(f"\nThis run's quadlet for {n} containers: {q:.1f} ms — a process that "
+                       f"only discovers and loads {n} configs takes {v:.1f} ms "
+                       f"({v / q:.2f}× quadlet's whole run).")
+    return "\n".join(out)
 
 
 def sec_profile(d: dict) -> str:
@@ -332,6 +351,15 @@ def render(data: dict) -> str:
     out += ["## Aims", "", "lxcsd against the incumbent each aim names (ratio = lxcsd ÷ "
             "incumbent; below 1 is better for times and memory).", "",
             table(["aim", "lxcsd", "incumbent", "ratio", "status"], rows), ""]
+    floor = ((data.get("startstop") or {}).get("runners") or {})
+    fn, lc = floor.get("floor-notify", {}), floor.get("lxc", {})
+    if fn.get("available") and lc.get("available"):
+        out += [f"Context for the start aim: a Type=notify unit whose Python process only sends "
+                f"READY=1 takes {ms(fn['start'], False)} to `systemctl start` "
+                f"({ratio_text(med(fn['start']), med(lc['start']))} LXC's "
+                f"{ms(lc['start'], False)}); a do-nothing Type=simple unit "
+                f"{ms(floor['floor-simple']['start'], False)} (reference rows under *Start and "
+                "stop latency*).", ""]
     if reasons:
         out += ["**lxcsd figures pending** — lxcsd is not available in this run: "
                 + "; ".join(r.replace("`", "'") for r in sorted(reasons)), ""]
@@ -342,7 +370,11 @@ def render(data: dict) -> str:
             out += ["Not measured yet (`bench/run.py --only " + key + "`).", ""]
             continue
         when = f"*measured {d.get('measured', '?')}*"
-        out += [when, "", fn(d), ""]
+        out += [when, "", fn(d, data) if key == "parse" else fn(d), ""]
+        if key == "profile":
+            lost = [r[0] for r in rows if "not met" in r[4]]
+            out += ["Aims lxcsd does not meet in this run: "
+                    + ("; ".join(lost) if lost else "none measured as not met") + ".", ""]
     return "\n".join(out).rstrip() + "\n"
 
 

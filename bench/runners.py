@@ -108,6 +108,7 @@ KIND_TAG = {"busybox": "bb", "prompt": "pi", "debian": "deb"}
 
 
 class Runner:
+    container = True  # False: a reference measurement, no container to check
     key = ""
     label = ""
     prefix = ""
@@ -453,9 +454,74 @@ class NspawnMachinedRunner(NspawnRunner):
                    "systemd-nspawn@.service does)")
 
 
+FLOOR_NOTIFY = """\
+# lxcsd bench: the least a Python Type=notify helper can do: start, send READY=1, wait.
+import os, socket, time
+addr = os.environ["NOTIFY_SOCKET"]
+addr = "\\0" + addr[1:] if addr.startswith("@") else addr
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(addr)
+s.send(b"READY=1")
+time.sleep(1e9)
+"""
+
+
+class FloorRunner(Runner):
+    """Not a container: what systemd itself costs. `systemctl start` of a unit that runs
+    `sleep` (Type=simple), the floor of any unit-based start."""
+
+    key = "floor-simple"
+    label = "reference: Type=simple unit (sleep)"
+    prefix = "fs"
+    container = False
+    kinds = ("busybox", "prompt")
+    template = "bench-floor-simple@.service"
+    start_means = "`systemctl start` of a Type=simple unit running `sleep infinity`: " \
+        "systemd's own round trip, no container"
+    stop_means = "`systemctl stop` of it (SIGTERM)"
+    unit_text = ("[Unit]\nDescription=lxcsd bench: floor %i\n[Service]\nType=simple\n"
+                 "ExecStart=/bin/sleep infinity\n")
+
+    def setup(self, b: Bench) -> None:
+        b.write(f"/etc/systemd/system/{self.template}", self.unit_text)
+        b.write("/usr/local/lib/lxcsd-bench/notify-ready.py", FLOOR_NOTIFY)
+        b.daemon_reload()
+
+    def create(self, b: Bench, name: str, kind: str) -> None:
+        pass
+
+    def destroy(self, b: Bench, names: Sequence[str]) -> None:
+        pass
+
+    def unit(self, name: str) -> str | None:
+        return self.template.replace("@", f"@{name}")
+
+    def start_cmds(self, name: str) -> list[list[str]]:
+        return [["systemctl", "start", str(self.unit(name))]]
+
+    def stop_cmds(self, name: str) -> list[list[str]]:
+        return [["systemctl", "stop", str(self.unit(name))]]
+
+    def stopped_problems(self, b: Bench, names: Sequence[str]) -> list[str]:
+        units = [str(self.unit(n)) for n in names]
+        return [f"{u}: {a}/{r}" for u, (a, r) in b.unit_states(units).items()
+                if a != "inactive" or r != "success"]
+
+
+class FloorNotifyRunner(FloorRunner):
+    key = "floor-notify"
+    label = "reference: Type=notify, python3 -I -S sends READY=1"
+    prefix = "fn"
+    template = "bench-floor-notify@.service"
+    start_means = ("`systemctl start` of a Type=notify unit whose Debian `python3 -I -S` "
+                   "sends READY=1 at once: the floor for a Python helper, no container")
+    unit_text = ("[Unit]\nDescription=lxcsd bench: notify floor %i\n[Service]\nType=notify\n"
+                 "ExecStart=/usr/bin/python3 -I -S /usr/local/lib/lxcsd-bench/notify-ready.py\n")
+
+
 ALL: dict[str, type[Runner]] = {r.key: r for r in (
     LxcsdRunner, LxcRunner, LxcUnitRunner, LxcUnitWaitRunner, NspawnRunner,
-    NspawnMachinedRunner)}
+    NspawnMachinedRunner, FloorRunner, FloorNotifyRunner)}
 
 
 def make(keys: Sequence[str], b: Bench) -> list[Runner]:
