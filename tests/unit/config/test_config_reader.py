@@ -219,3 +219,20 @@ def test_parse_line_for_writers() -> None:
         "lxc.utsname", "lxc.uts.name", "old")
     assert reader.parse_line("# lxc.uts.name = x") is None
     assert reader.parse_line("") is None
+
+
+def test_cached_include_expansion_follows_directory_and_file_changes(tmp_path: Path) -> None:
+    write(tmp_path / "d/10-a.conf", "lxc.group = a\n")
+    common = write(tmp_path / "common.conf", f"lxc.include = {tmp_path}/d/\n")
+    config = write(tmp_path / "config", f"lxc.include = {common}\n")
+    assert load_path(config).groups == ("a",)
+    assert load_path(config).groups == ("a",)  # from the cached expansion
+    write(tmp_path / "d/20-b.conf", "lxc.group = b\n")  # the directory changes
+    assert load_path(config).groups == ("a", "b")
+    os.unlink(tmp_path / "d/10-a.conf")
+    assert load_path(config).groups == ("b",)
+    os.rename(tmp_path / "d", tmp_path / "gone")  # a missing directory is skipped
+    assert load_path(config).groups == ()
+    os.unlink(common)
+    with pytest.raises(ConfigError, match="cannot read include"):
+        load_path(config)
