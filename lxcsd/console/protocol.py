@@ -31,8 +31,11 @@ Imported by the helper on its hot path: standard library only, no json.
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import Iterable, Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Mapping
 
 DEFAULT_SOCKET = "/run/lxcsd/console.sock"
 # Lets tests (and a developer) run a private daemon; the socket itself is root-only.
@@ -66,10 +69,10 @@ def socket_path() -> str:
 
 
 def encode(verb: str,
-           fields: Mapping[str, object] | Iterable[tuple[str, object]] | None = None) -> bytes:
+           fields: Mapping[str, object] | list[tuple[str, object]] | None = None) -> bytes:
     """A message; fields as a mapping, or as pairs when a key repeats."""
     lines = [verb]
-    pairs = fields.items() if isinstance(fields, Mapping) else fields or ()
+    pairs = fields if isinstance(fields, list) else (fields or {}).items()
     for key, value in pairs:
         text = str(value)
         if "\n" in text or "\n" in key or "=" in key or not key:
@@ -99,7 +102,7 @@ def _add_field(fields: dict[str, str], line: str) -> None:
     fields[key] = f"{fields[key]}\n{value}" if key in fields else value
 
 
-def ok(fields: Mapping[str, object] | Iterable[tuple[str, object]] | None = None) -> bytes:
+def ok(fields: Mapping[str, object] | list[tuple[str, object]] | None = None) -> bytes:
     return encode("ok", fields)
 
 
@@ -131,6 +134,8 @@ def connect(path: str | None = None, timeout: float = 5.0) -> socket.socket:
     Connecting succeeds as soon as systemd holds the socket, before the service has started
     (socket activation): the request then waits in the socket until the service reads it.
     """
+    import socket  # here: the daemon never connects, and the socket module costs it 1 MB
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     try:
         sock.settimeout(timeout)

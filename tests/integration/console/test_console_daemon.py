@@ -50,11 +50,11 @@ def test_output_reaches_ring_buffer_and_logfile(manager: FakeManager, containers
     wait(lambda: b"boot marker" in log_of(manager, "c1"))
     wait(lambda: logfile.exists() and b"boot marker" in logfile.read_bytes())
     assert client.list_consoles(manager.socket_path) == [("c1", "lxc@c1.service", [0], 0)]
+    assert manager.wait_for(lambda: set(manager.store) == {"lxcsd.1.meta", "lxcsd.1.pid",
+                                                           "lxcsd.1.tty0"})
     containers("c2", ttys=2).register(manager)
     assert client.list_consoles(manager.socket_path) == [("c1", "lxc@c1.service", [0], 0),
                                                          ("c2", "lxc@c2.service", [0, 1, 2], 0)]
-    assert manager.wait_for(lambda: {n.rsplit(".", 1)[1] for n in manager.store} ==
-                            {"meta", "pid", "tty0"})
 
 
 def test_log_clear(manager: FakeManager, containers: Make) -> None:
@@ -303,3 +303,24 @@ def test_a_log_file_that_cannot_be_opened_costs_only_the_file(
     wait(lambda: b"still logged in the ring" in log_of(manager, "c1"))
     assert "cannot open console log file" in manager.log()
     assert "No such file or directory" in manager.log()
+
+
+def test_restart_with_odd_descriptors_in_the_store(manager: FakeManager,
+                                                   containers: Make) -> None:
+    c = containers("c1")
+    c.register(manager)
+    manager.stop()
+    stray_master, stray_slave = os.openpty()
+    read_end, write_end = os.pipe()
+    with manager.cond:
+        manager.store["lxcsd.9.tty0"] = [stray_master]  # a registration without its meta
+        manager.store["something-else"] = [read_end]  # not ours, and not a socket
+    manager.start()
+    assert names(manager) == ["c1"]
+    assert manager.wait_for(lambda: "lxcsd.9.tty0" not in manager.store)
+    assert "dropping stored registration 9: no meta descriptor" in manager.log()
+    assert "closing unexpected descriptor" in manager.log()
+    containers("c2").register(manager)  # numbered after what the store held
+    assert manager.wait_for(lambda: "lxcsd.10.meta" in manager.store)
+    for fd in (stray_slave, write_end):
+        os.close(fd)

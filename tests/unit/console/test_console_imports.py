@@ -26,3 +26,10 @@ def imported(module: str) -> set[str]:
 def test_hot_path_imports(module: str) -> None:
     heavy = {m for m in imported(module) if m.split(".")[0] in FORBIDDEN}
     assert not heavy, f"{module} imports {sorted(heavy)}"
+
+
+def test_the_daemon_keeps_its_memory_small() -> None:
+    """socket and signal bring enum, selectors, collections and array: 1 MB of the
+    long-lived daemon's memory (lxcsd/console/daemon.py's docstring)."""
+    modules = imported("lxcsd.console.daemon")
+    assert not modules & {"socket", "signal", "enum", "selectors", "collections", "array"}
