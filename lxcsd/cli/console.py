@@ -61,13 +61,14 @@ def attach(args: argparse.Namespace) -> int:
         escape = client.parse_escape(args.escape)
     except ValueError as e:
         raise LxcsdError(str(e)) from None
+    sock = client.open_attach(args.name, args.tty)
     key = client.escape_name(escape)
     what = "the console" if args.tty == 0 else f"tty {args.tty}"
     sys.stderr.write(f"Connected to {what} of {args.name}\n"
                      f"Type <{key} q> to exit the console, <{key} {key}> to enter {key} "
                      "itself\n")
     sys.stderr.flush()
-    reason = client.attach(args.name, args.tty, escape=escape)
+    reason = client.attach(sock, escape=escape)
     if reason:
         sys.stderr.write(f"\r\nlxcsd console: {reason}\r\n")
     return 0
@@ -100,19 +101,3 @@ def unit_active(unit: str) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return r.returncode == 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m lxcsd.cli.console NAME ...`: the same as `lxcsd console NAME ...`."""
-    parser = argparse.ArgumentParser(prog="lxcsd")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["console", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run(args)
-    except LxcsdError as e:
-        sys.stderr.write(f"lxcsd console: {e}\n")
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -108,13 +108,19 @@ def list_consoles(path: str | None = None) -> list[tuple[str, str, list[int], in
     return rows
 
 
-def attach(name: str, tty: int = 0, *, escape: int = DEFAULT_ESCAPE, stdin_fd: int = 0,
-           stdout_fd: int = 1, path: str | None = None) -> str:
-    """Attach the terminal on stdin/stdout to tty `tty` of `name` until the user detaches
-    ("" is returned) or the session ends (its reason is returned)."""
+def open_attach(name: str, tty: int = 0, *, path: str | None = None) -> socket.socket:
+    """A connection attached to tty `tty` (0: the console) of `name`; raises OSError or
+    ProtocolError as request() does."""
     sock, _ = request("attach", {"name": name, "tty": tty}, path=path)
+    sock.settimeout(None)
+    return sock
+
+
+def attach(sock: socket.socket, *, escape: int = DEFAULT_ESCAPE, stdin_fd: int = 0,
+           stdout_fd: int = 1) -> str:
+    """Connect the terminal on stdin/stdout to an attached connection (closed on return)
+    until the user detaches ("" is returned) or the session ends (its reason is returned)."""
     with sock, raw_terminal(stdin_fd), _signals() as wakeup:
-        sock.settimeout(None)
         return Session(sock, stdin_fd, stdout_fd, EscapeFilter(escape), wakeup).run()
 
 

@@ -25,7 +25,7 @@ Make = Callable[..., PtyContainer]
 
 
 class Terminal:
-    """`python -m lxcsd.cli.console ARGS` on a pty of its own, as a user's terminal."""
+    """`lxcsd console ARGS` (lxcsd.cli.main) on a pty of its own, as a user's terminal."""
 
     def __init__(self, manager: FakeManager, *args: str, rows: int = 24, cols: int = 80) -> None:
         self.master, self.slave = os.openpty()
@@ -33,7 +33,7 @@ class Terminal:
         self.cooked = termios.tcgetattr(self.slave)
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO),
                "LXCSD_CONSOLE_SOCKET": manager.socket_path}
-        self.proc = subprocess.Popen(["/usr/bin/python3", "-m", "lxcsd.cli.console", *args],
+        self.proc = subprocess.Popen(["/usr/bin/python3", "-m", "lxcsd.cli.main", "console", *args],
                                      stdin=self.slave, stdout=self.slave, stderr=self.slave,
                                      env=env, preexec_fn=_controlling_tty)
         self.output = bytearray()
@@ -194,7 +194,8 @@ def test_show_and_clear_log(manager: FakeManager, containers: Make,
 def test_not_running(manager: FakeManager, terminals: Callable[..., Terminal]) -> None:
     term = terminals(manager, "nope")
     assert term.wait() == 1
-    assert b"lxcsd console: container nope is not running" in term.output
+    assert b"lxcsd: container nope is not running" in term.output
+    assert b"Connected" not in term.output
     assert term.restored()
 
 
@@ -213,3 +214,4 @@ def test_service_unreachable(tmp_path: Path, terminals: Callable[..., Terminal])
     assert term.wait() == 1
     assert b"the console service is not listening on" in term.output
     assert b"systemctl start lxcsd-console.socket" in term.output
+    assert b"Connected" not in term.output
