@@ -75,6 +75,9 @@ def _message(name: str, unit: str, console_master: int | None, tty_masters: Sequ
              options: ConsoleOptions | None,
              pid: int | None) -> tuple[dict[str, str], list[int], int]:
     protocol.check_name(name)
+    if len(tty_masters) + 2 > protocol.MAX_FDS:
+        raise ValueError(f"{len(tty_masters)} ttys: at most {protocol.MAX_FDS - 2} can be "
+                         "handed over")
     pidfd = os.pidfd_open(pid) if pid else -1
     kinds = ["pid"] if pidfd >= 0 else []
     fds = [pidfd] if pidfd >= 0 else []
@@ -83,9 +86,6 @@ def _message(name: str, unit: str, console_master: int | None, tty_masters: Sequ
         fds.append(console_master)
     kinds += [str(i) for i in range(1, len(tty_masters) + 1)]
     fds += list(tty_masters)
-    if len(fds) > protocol.MAX_FDS:
-        raise ValueError(f"{len(tty_masters)} ttys: at most {protocol.MAX_FDS - 2} can be "
-                         "handed over")
     fields = {"name": name, "unit": unit, "fds": ",".join(kinds)}
     fields.update((options or ConsoleOptions()).fields())
     return fields, fds, pidfd

@@ -85,3 +85,10 @@ def test_the_message_and_descriptors(tmp_path: Path) -> None:
                       "logfile": "/l"}
     kinds = got["kinds"]
     assert kinds[0] == "anon_inode:[pidfd]" and kinds[1] in ("/dev/ptmx", "/dev/pts/ptmx")
+
+
+def test_too_many_ttys_are_refused_before_anything_is_opened(tmp_path: Path) -> None:
+    said: list[str] = []
+    assert not handoff.register("web", "lxc@web.service", None, [0] * 252, pid=os.getpid(),
+                                socket_path=str(tmp_path / "x"), warn=said.append)
+    assert "252 ttys: at most 251 can be handed over" in said[0]
