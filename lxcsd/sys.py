@@ -1,7 +1,8 @@
 """The system calls lxcsd makes through libc: one short wrapper per call, nothing else.
 
 This is the only module that uses ctypes. It runs on every container start, so it imports
-only ctypes, os, errno, struct and socket (docs/design.md, "Imports"). Every wrapper raises
+only ctypes, os, errno and struct (docs/design.md, "Imports"; not even socket, which pulls
+in enum and selectors: 5.7 ms against 2.5 ms for ctypes). Every wrapper raises
 ``OSError(errno, message, path)``; for the errors a user can act on (ENOSYS: kernel too old,
 EPERM: missing privilege) the message carries a hint. Calls that ``os`` already offers
 (pidfd_open, mknod, setgroups, closerange, ...) are not wrapped here: use ``os``.
@@ -16,7 +17,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import socket
 import struct
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -133,6 +133,8 @@ TIOCGPTPEER = 0x5441
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
+_AF_INET = 2
+_SOCK_DGRAM = 2
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
@@ -328,10 +330,14 @@ def ioctl_arg(fd: int, request: int, value: int = 0) -> int:
 
 
 def interface_up(name: str = "lo") -> None:
-    """Set IFF_UP on an interface of the current network namespace (SIOCSIFFLAGS)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+    """Set IFF_UP on an interface of the current network namespace (SIOCSIFFLAGS): all an
+    "empty" network needs, without netlink."""
+    sock = _check(_libc.socket(_AF_INET, _SOCK_DGRAM | os.O_CLOEXEC, 0), "socket")
+    try:
         ifreq = ctypes.create_string_buffer(struct.pack("16sh22x", name.encode(), 0), 40)
-        _check(_libc.ioctl(sock.fileno(), ctypes.c_ulong(SIOCGIFFLAGS), ifreq), "ioctl", name)
+        _check(_libc.ioctl(sock, ctypes.c_ulong(SIOCGIFFLAGS), ifreq), "ioctl", name)
         flags = struct.unpack_from("h", ifreq.raw, 16)[0] | IFF_UP
         struct.pack_into("h", ifreq, 16, flags)
-        _check(_libc.ioctl(sock.fileno(), ctypes.c_ulong(SIOCSIFFLAGS), ifreq), "ioctl", name)
+        _check(_libc.ioctl(sock, ctypes.c_ulong(SIOCSIFFLAGS), ifreq), "ioctl", name)
+    finally:
+        os.close(sock)

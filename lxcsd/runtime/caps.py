@@ -21,7 +21,7 @@ from lxcsd.errors import LxcsdError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
 # capabilities(7) / linux/capability.h, index = number.
 NAMES = (
@@ -130,10 +130,14 @@ def switch_user(uid: int, gid: int, groups: Sequence[int] = ()) -> None:
 
 
 def apply(keep: frozenset[int], *, uid: int = 0, gid: int = 0, groups: Sequence[int] = (),
-          last: int | None = None) -> None:
-    """The last capability step before exec: bounding set, user switch (when uid/gid are
-    not 0), then the process sets; a non-root init gets the kept set as ambient."""
+          load_seccomp: Callable[[], object] | None = None, last: int | None = None) -> None:
+    """The capability steps before exec, in the only order that works: shrink the bounding
+    set (needs CAP_SETPCAP), load seccomp (without no_new_privs the kernel requires
+    CAP_SYS_ADMIN, which the next steps may remove), switch to uid/gid when not 0, then set
+    the process sets; a non-root init gets the kept set as ambient."""
     drop_bounding(keep, last)
+    if load_seccomp is not None:
+        load_seccomp()
     if uid or gid or groups:
         switch_user(uid, gid, groups)
     set_caps(keep, ambient=uid != 0)

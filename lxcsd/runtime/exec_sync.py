@@ -21,7 +21,8 @@ from lxcsd.errors import LxcsdError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import NoReturn
 
 _POINT = struct.Struct("=i")
 _MAX_FDS = 16
@@ -159,6 +160,17 @@ def close_fds_except(keep: Iterable[int]) -> None:
             os.closerange(start, fd)
         start = fd + 1
     os.closerange(start, 2**31 - 1)
+
+
+def exec_init(argv: Sequence[str], env: Mapping[str, str] | None = None) -> NoReturn:
+    """execve init; a failure names the program (os.execv's error does not)."""
+    args = list(argv)
+    try:
+        if env is None:
+            os.execv(args[0], args)
+        os.execve(args[0], args, env)
+    except OSError as exc:
+        raise OSError(exc.errno, f"exec {argv[0]}: {exc.strerror}") from None
 
 
 def set_stdio(fd: int, *, controlling: bool = True) -> None:

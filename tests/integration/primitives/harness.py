@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from lxcsd import sys as lsys
-from lxcsd.runtime import cgroup, dev, exec_sync, idmap, mounts
+from lxcsd.runtime import caps, cgroup, dev, exec_sync, idmap, mounts, seccomp_policy
 
 NS_FLAGS = (lsys.CLONE_NEWNS | lsys.CLONE_NEWUTS | lsys.CLONE_NEWIPC | lsys.CLONE_NEWNET
             | lsys.CLONE_NEWCGROUP | lsys.CLONE_NEWPID)
@@ -292,7 +292,7 @@ def _c2(spec: Spec, report: exec_sync.Report, in_r: int, out_w: int,
         if spec.before_exec is not None:
             spec.before_exec(ctx)
         exec_sync.close_fds_except([report.write_fd])
-        os.execv(spec.argv[0], spec.argv)
+        exec_sync.exec_init(spec.argv)
 
     exec_sync.run_reporting(report, step)
 
@@ -305,7 +305,8 @@ def _c2(spec: Spec, report: exec_sync.Report, in_r: int, out_w: int,
 def busybox_build(ctx: Ctx, *, hostname: str = "c1", proc: str = "mixed",
                   sys: str = "mixed", cgroup_mode: str | None = "mixed", ptys: int = 8,
                   ttys: int = 2, masks: bool = True, tty_gid: int | None = 5,
-                  compile_filter: Callable[[], Any] | None = None) -> None:
+                  compile_filter: Callable[[], Any] | None = None,
+                  before_pivot: Callable[[Ctx], None] | None = None) -> None:
     mounts.make_rslave()
     root = mounts.mount_rootfs("dir", ctx.spec.rootfs, idmapped_fd=ctx.idmapped_fd)
     ctx.root_fd = root
@@ -315,7 +316,7 @@ def busybox_build(ctx: Ctx, *, hostname: str = "c1", proc: str = "mixed",
     mounts.mount_sys(root, sys)
     if cgroup_mode:
         mounts.mount_cgroup(root, cgroup_mode)
-    dev_fd = dev.mount_dev(root)
+    dev_fd = ctx.dev_fd = dev.mount_dev(root)
     ctx.notes["dev_method"] = dev.fill_dev(dev_fd, host_dev)
     ctx.devpts_fd = dev.mount_devpts(dev_fd, ptys + ttys, gid=tty_gid)
     _, console, _ = dev.allocate_pty(ctx.devpts_fd)
@@ -333,8 +334,9 @@ def busybox_build(ctx: Ctx, *, hostname: str = "c1", proc: str = "mixed",
     lsys.interface_up("lo")
     if compile_filter is not None:
         ctx.filter = compile_filter()  # imports seccomp: must happen before pivot_root
+    if before_pivot is not None:
+        before_pivot(ctx)
     mounts.pivot_root(root)
-    ctx.dev_fd = dev_fd
 
 
 def host_ps_uid(pid: int) -> str:
@@ -386,16 +388,13 @@ def mount_points(prefix: str = "") -> list[str]:
 
 def finish(ctx: Ctx, keep: frozenset[int] | None = None, *, uid: int = 0, gid: int = 0,
            groups: Sequence[int] = ()) -> None:
-    """The last steps before exec, in the order the helper must use: bounding set, then
-    seccomp (loading without no_new_privs needs CAP_SYS_ADMIN, so before the capset that
-    may remove it), then the user switch and the process capability sets."""
-    from lxcsd.runtime import caps, seccomp_policy
+    """The last steps before exec: caps.apply with the seccomp filter loaded in its place.
+    (Runs after pivot_root: everything it needs was imported before.)"""
+    def load() -> None:
+        if ctx.filter is not None:
+            seccomp_policy.load(ctx.filter)
 
-    if keep is not None:
-        caps.drop_bounding(keep)
-    if ctx.filter is not None:
-        seccomp_policy.load(ctx.filter)
-    if keep is not None:
-        if uid or gid or groups:
-            caps.switch_user(uid, gid, groups)
-        caps.set_caps(keep, ambient=uid != 0)
+    if keep is None:
+        load()
+    else:
+        caps.apply(keep, uid=uid, gid=gid, groups=groups, load_seccomp=load)

@@ -4,12 +4,17 @@ what init sees (hostname, mounts, /dev, capabilities) and what the host sees."""
 from __future__ import annotations
 
 import os
+import select
+import signal
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lxcsd.runtime import mounts
+from lxcsd import sys as lsys
+from lxcsd.errors import LxcsdError
+from lxcsd.runtime import dev, idmap, mounts
 from tests.integration.primitives import harness as h
 
 pytestmark = pytest.mark.root
@@ -94,3 +99,114 @@ def test_unprivileged_busybox(mapped_root: Path, subids: list[str]) -> None:
     assert devs["null"][1] == "crw-rw-rw-" and devs["null"][2:4] == ["65534", "65534"]
     assert "owner /dev/pts drwxr-xr-x 0 0" in out  # the container's root owns it
     assert "devnull-ok" in out and "urandom 4" in out
+
+
+def test_files_made_inside_belong_to_the_mapped_root(mapped_root: Path,
+                                                     subids: list[str]) -> None:
+    script = "touch /root/made && mkdir /tmp/dir && ls -ln /root/made | awk '{print $3}'"
+    result = h.run(h.Spec(rootfs=str(mapped_root), argv=["/bin/sh", "-c", script],
+                          build=h.busybox_build, userns=h.DEFAULT_MAP)).check()
+    assert result.lines == ["0"]  # root inside ...
+    assert (mapped_root / "root/made").stat().st_uid == 100000  # ... 100000 on the host
+    assert (mapped_root / "tmp/dir").stat().st_gid == 100000
+
+
+def test_idmapped_rootfs(bb_root: Path, subids: list[str]) -> None:
+    """lxc.rootfs.options = idmap=container: a root-owned tree, shifted by the mount."""
+    script = "ls -ln /bin/busybox | awk '{print $3}'; touch /root/idmapped && echo ok"
+    result = h.run(h.Spec(rootfs=str(bb_root), argv=["/bin/sh", "-c", script],
+                          build=h.busybox_build, userns=h.DEFAULT_MAP,
+                          idmapped_rootfs=True, host_check=h.host_ps_uid)).check()
+    assert result.lines == ["0", "ok"]
+    assert result.extra == "100000"
+    assert (bb_root / "root/idmapped").stat().st_uid == 0  # written through the idmap
+
+
+def test_console_bound_from_a_host_pty_path(bb_root: Path) -> None:
+    master, slave = os.openpty()
+    slave_path = os.ttyname(slave)
+    rdev = os.fstat(slave).st_rdev
+
+    def build(ctx: h.Ctx) -> None:
+        # over the console from the container's devpts, a host pty by path (before
+        # pivot_root, while the host's /dev/pts is reachable)
+        h.busybox_build(ctx, before_pivot=lambda c: dev.bind_console(c.dev_fd, slave_path))
+
+    script = "echo via-console > /dev/console; stat -c %t:%T /dev/console"
+    result = h.run(h.Spec(rootfs=str(bb_root), argv=["/bin/sh", "-c", script],
+                          build=build)).check()
+    assert select.select([master], [], [], 5)[0], "nothing arrived on the host pty"
+    assert os.read(master, 100).startswith(b"via-console")
+    os.close(slave)
+    os.close(master)
+    assert result.lines == [f"{os.major(rdev):x}:{os.minor(rdev):x}"]
+
+
+def test_setup_failure_is_reported_before_exec(bb_root: Path) -> None:
+    def build(ctx: h.Ctx) -> None:
+        root = mounts.mount_rootfs("dir", ctx.spec.rootfs)
+        mounts.mount_entry(root, "/nonexistent/source", "mnt", "none", bind=True)
+
+    result = h.run(h.Spec(rootfs=str(bb_root), argv=["/bin/true"], build=build))
+    assert result.status == 1 and result.output == ""
+    assert result.report == ("[Errno 2] mount /nonexistent/source on mnt: open_tree: "
+                             "No such file or directory: '/nonexistent/source'")
+
+
+def test_exec_failure_is_reported(bb_root: Path) -> None:
+    result = h.run(h.Spec(rootfs=str(bb_root), argv=["/sbin/no-init"],
+                          build=h.busybox_build))
+    assert result.status == 1
+    assert result.report == "[Errno 2] exec /sbin/no-init: No such file or directory"
+
+
+def test_maps_refused_by_the_kernel_are_named() -> None:
+    pid = os.fork()
+    if pid == 0:
+        signal.pause()
+        os._exit(0)
+    try:
+        with pytest.raises(OSError) as err:
+            idmap.write_maps(pid, [(0, 100000, 10)], [])  # not in a new user namespace
+        assert err.value.filename == f"/proc/{pid}/uid_map"
+        assert "cannot write '0 100000 10'" in str(err.value)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def test_delegation_checked_against_etc_subuid(subids: list[str]) -> None:
+    idmap.check_delegated([(0, 100000, 65536)], "u", user="root", uid=0, own_id=0)
+    idmap.check_delegated([(0, 100000, 65536)], "g", user="root", uid=0, own_id=0)
+    with pytest.raises(LxcsdError) as err:
+        idmap.check_delegated([(0, 100000, 65537)], "u", user="root", uid=0, own_id=0)
+    assert "host uids 100000-165536 are not delegated to root in /etc/subuid" in \
+        str(err.value)
+
+
+def test_setns_through_a_pidfd(bb_root: Path) -> None:
+    """Joining a running container's namespaces with setns(pidfd, flags), as attach will."""
+
+    def enter(pid: int) -> str:
+        pidfd = os.pidfd_open(pid)
+        read_fd, write_fd = os.pipe()
+        child = os.fork()
+        if child == 0:
+            try:
+                lsys.setns(pidfd, lsys.CLONE_NEWUTS | lsys.CLONE_NEWNET)
+                os.write(write_fd, os.uname().nodename.encode() + b" " +
+                         " ".join(sorted(n for _, n in socket.if_nameindex())).encode())
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        os.waitpid(child, 0)
+        answer = os.read(read_fd, 200).decode()
+        os.close(read_fd)
+        os.close(pidfd)
+        return answer
+
+    result = h.run(h.Spec(rootfs=str(bb_root), argv=["/bin/sh", "-c", "read x; echo $x"],
+                          build=lambda ctx: h.busybox_build(ctx, hostname="joined"),
+                          host_check=enter, stdin=b"done\n")).check()
+    assert result.extra == "joined lo"
+    assert result.lines == ["done"]

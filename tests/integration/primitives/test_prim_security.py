@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lxcsd import sys as lsys
 from lxcsd.paths import datadir
 from lxcsd.runtime import caps, seccomp_policy
 from tests.integration.primitives import harness as h
@@ -115,3 +118,41 @@ def test_seccomp_and_caps_in_user_namespace(mapped_root: Path, subids: list[str]
     # a new user namespace starts with a full bounding set (set_cred_user_ns), so the
     # host's (here without sys_resource) does not narrow it
     assert status["CapEff"] == status["CapBnd"] == caps.mask(keep)
+
+
+def test_seccomp_loads_before_sys_admin_goes(bb_root: Path) -> None:
+    """caps.apply loads the filter while CAP_SYS_ADMIN is still effective: without
+    no_new_privs the kernel refuses a filter from a process lacking it."""
+    keep = caps.keep_set(keep=["chown", "kill"])
+    result = _run(bb_root, "/bin/probe caps; /bin/probe syscall keyctl 0 -3 0", keep=keep,
+                  uid=1000, policy=DEFAULT_POLICY)
+    assert "keyctl ret=-1 errno=38" in result.lines
+    assert caps.names(_status(result)["CapEff"]) == ["chown", "kill"]
+
+
+def test_new_session_keyring(bb_root: Path) -> None:
+    nr = lsys._NR_KEYCTL[os.uname().machine]
+    host_keyring = lsys._sys(nr, 0, -3, 0)  # KEYCTL_GET_KEYRING_ID of the session keyring
+
+    def before_exec(ctx: h.Ctx) -> None:
+        lsys.keyctl_join_session_keyring("lxcsd-test")
+
+    spec = h.Spec(rootfs=str(bb_root), argv=["/bin/probe", "syscall", "keyctl", "0", "-3",
+                                             "0"], build=h.busybox_build,
+                  before_exec=before_exec)
+    line = h.run(spec).check().lines[0]
+    inner = int(line.split()[1].removeprefix("ret="))
+    assert inner > 0 and inner != host_keyring
+
+
+@pytest.mark.parametrize("cmd, signal_number", [
+    (lsys.LINUX_REBOOT_CMD_RESTART, signal.SIGHUP),
+    (lsys.LINUX_REBOOT_CMD_POWER_OFF, signal.SIGINT),
+])
+def test_reboot_in_pid_namespace_ends_init(bb_root: Path, cmd: int,
+                                           signal_number: int) -> None:
+    """reboot(2) in a pid namespace kills its init with SIGHUP (restart) or SIGINT
+    (power off): the statuses lxc@.service maps (docs/design.md)."""
+    result = h.run(h.Spec(rootfs=str(bb_root), argv=["/bin/true"],
+                          build=lambda ctx: lsys.reboot(cmd)))
+    assert result.error is None and result.status == -signal_number

@@ -1,0 +1,52 @@
+"""The pure parts of lxcsd.runtime.mounts: flag mapping, data splitting, LXC's overlay
+workdir, and which paths proc:mixed / sys:mixed mask."""
+
+from __future__ import annotations
+
+from lxcsd import sys as lsys
+from lxcsd.runtime import mounts
+
+
+def test_mount_attrs() -> None:
+    attr_set, attr_clr = mounts.mount_attrs(lsys.MS_RDONLY | lsys.MS_NOSUID | lsys.MS_NODEV)
+    assert attr_set == lsys.MOUNT_ATTR_RDONLY | lsys.MOUNT_ATTR_NOSUID | lsys.MOUNT_ATTR_NODEV
+    assert attr_clr == 0
+    attr_set, attr_clr = mounts.mount_attrs(0, lsys.MS_RDONLY | lsys.MS_NOEXEC)  # rw,exec
+    assert attr_set == 0
+    assert attr_clr == lsys.MOUNT_ATTR_RDONLY | lsys.MOUNT_ATTR_NOEXEC
+    attr_set, attr_clr = mounts.mount_attrs(lsys.MS_NOATIME)
+    assert attr_set == lsys.MOUNT_ATTR_NOATIME and attr_clr == lsys.MOUNT_ATTR__ATIME
+    attr_set, attr_clr = mounts.mount_attrs(lsys.MS_RELATIME)
+    assert attr_set == 0 and attr_clr == lsys.MOUNT_ATTR__ATIME
+
+
+def test_fs_options() -> None:
+    assert mounts.fs_options("mode=0755,size=500000,newinstance,,x=") == [
+        ("mode", "0755"), ("size", "500000"), ("newinstance", None), ("x", "")]
+    assert mounts.fs_options("") == []
+
+
+def test_overlay_workdir_like_lxc() -> None:
+    assert mounts.overlay_workdir("/var/lib/lxc/c1/delta0") == "/var/lib/lxc/c1/work"
+    assert mounts.overlay_workdir("/var/lib/lxc/c1/delta0/") == "/var/lib/lxc/c1/work"
+    assert mounts.overlay_data(["/l1", "/l2"], "/u", "/w", "index=off") == \
+        "upperdir=/u,lowerdir=/l1:/l2,workdir=/w,index=off"
+
+
+def test_protected_paths_mixed() -> None:
+    files, dirs, readonly = mounts.protected_paths("mixed", "mixed")
+    assert {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/kallsyms"} <= set(files)
+    assert set(dirs) == {"/proc/acpi", "/proc/scsi", "/sys/firmware",
+                         "/sys/devices/virtual/powercap"}
+    assert {"/proc/bus", "/proc/fs", "/proc/irq"} <= set(readonly)
+    # /proc/sys and /proc/sysrq-trigger are mount_proc's own (LXC proc:mixed)
+    assert "/proc/sys" not in readonly and "/proc/sysrq-trigger" not in files
+
+
+def test_protected_paths_rw_ro_keep_lxc_meaning() -> None:
+    assert mounts.protected_paths("rw", "rw") == ((), (), ())
+    files, dirs, readonly = mounts.protected_paths("rw", "mixed")
+    assert files == () and readonly == () and dirs == mounts.MASKED_SYS_DIRS
+    assert mounts.protected_paths(None, "ro") == ((), (), ())
+    files, dirs, _ = mounts.protected_paths("mixed", None)
+    assert files == mounts.MASKED_FILES and dirs == mounts.MASKED_PROC_DIRS
