@@ -42,9 +42,11 @@ DEFAULT_TMPFS_SIZE = 500000  # bytes; lxc.autodev.tmpfs.size's default
 TTY_GID = 5
 
 
-def mount_dev(root_fd: int, size: int = DEFAULT_TMPFS_SIZE) -> int:
+def mount_dev(root_fd: int, size: int | str = DEFAULT_TMPFS_SIZE) -> int:
     """Mount the /dev tmpfs (making /dev if missing) with an empty pts directory; returns an
-    fd of the new /dev."""
+    fd of the new /dev. size is tmpfs's size= as lxc.autodev.tmpfs.size gives it: bytes
+    unless it has a k/m/g suffix (liblxc passes it so; its manual's "500 MB" for the
+    default 500000 is wrong, the kernel reads 500000 bytes)."""
     data = f"mode=0755,size={size or DEFAULT_TMPFS_SIZE}"
     tree = mounts.new_fs("tmpfs", "tmpfs", data, _sys.MOUNT_ATTR_NOSUID)
     mounts.attach_at(root_fd, tree, "dev", create="dir")
@@ -99,9 +101,9 @@ def _bind_host_node(dev_fd: int, host_dev_fd: int, name: str) -> None:
 
 def mount_devpts(dev_fd: int, max_ptys: int, gid: int | None = TTY_GID) -> int:
     """A new devpts instance on dev/pts and /dev/ptmx pointing into it; returns an fd of the
-    devpts root (to allocate ptys from: ``allocate_pty``). max_ptys is lxc.pty.max (plus
-    lxc.tty.max, as LXC counts); gid None leaves the tty group out (it must be mapped in a
-    user namespace)."""
+    devpts root (to allocate ptys from: ``allocate_pty``). max_ptys is lxc.pty.max plus
+    lxc.tty.max, as LXC counts, plus one for a console allocated here; gid None leaves the
+    tty group out (it must be mapped in a user namespace)."""
     data = f"newinstance,ptmxmode=0666,mode=0620,max={max_ptys}"
     data += f",gid={gid}" if gid is not None else ""
     attrs = _sys.MOUNT_ATTR_NOSUID | _sys.MOUNT_ATTR_NOEXEC

@@ -410,7 +410,8 @@ def mount_entry(root_fd: int, source: str, target: str, fstype: str, *, flags: i
     """One lxc.mount.entry, its options as lxcsd.config's MountOptions fields. target is
     inside the root; source is a host path (inside the root with relative). A bind is
     read-only etc. through mount_setattr, so "ro" needs no remount. source_fd: a detached
-    tree made by the host (idmap=). Returns False when an optional entry failed."""
+    tree made by the host (idmap=), consumed. Returns False when an optional entry
+    failed."""
     try:
         tree = source_fd if source_fd >= 0 else \
             _entry_tree(root_fd, source, fstype, flags, data, bind, recursive, relative)

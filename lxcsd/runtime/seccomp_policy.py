@@ -3,8 +3,9 @@
 The format, as liblxc's seccomp.c reads it (and lxc.container.conf(5)):
 
     2                      <- version: 1 or 2
-    denylist [ACTION]      <- denylist|blacklist or allowlist|whitelist, then optionally the
-                              action for system calls the policy does not list
+    denylist [ACTION]      <- denylist|blacklist or allowlist|whitelist (lxcsd also reads
+                              blocklist), then optionally the action for system calls the
+                              policy does not list
     reject_force_umount    <- umount2(..., MNT_FORCE) fails with EACCES
     [x86_64]               <- rules below apply on these hosts ([all]: everywhere)
     kexec_load errno 1     <- NAME [ACTION] [[ARG,VALUE,OP(,MASK)] ...]
@@ -143,7 +144,7 @@ def _header(header: str, version: int, path: str) -> tuple[bool, Action]:
         raise _error(path, 2, "seccomp policy 'debug' is not implemented (nor in liblxc)")
     if kind in ("allowlist", "whitelist"):
         allowlist = True
-    elif kind in ("denylist", "blacklist") and version == 2:
+    elif kind in ("denylist", "blacklist", "blocklist") and version == 2:
         allowlist = False
     else:
         raise _error(path, 2, f"invalid seccomp policy type {header!r}",

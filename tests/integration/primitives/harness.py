@@ -76,13 +76,14 @@ class Spec:
 class Result:
     def __init__(self, *, status: int | None = None, output: str = "",
                  report: str | None = None, extra: Any = None, error: str | None = None,
-                 c2_pid: int = 0) -> None:
+                 c2_pid: int = 0, exec_ms: float = 0.0) -> None:
         self.status = status
         self.output = output
         self.report = report
         self.extra = extra
         self.error = error
         self.c2_pid = c2_pid
+        self.exec_ms = exec_ms  # H's fork of C1 to EOF on the report pipe (init exec'd)
 
     @property
     def build_ms(self) -> float | None:
@@ -169,6 +170,7 @@ def _host(spec: Spec) -> Result:
     sync, report = exec_sync.Sync(), exec_sync.Report()
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     in_r, in_w = os.pipe2(os.O_CLOEXEC)
+    started = time.perf_counter()
     c1 = os.fork()
     if c1 == 0:
         os.close(out_r)
@@ -183,7 +185,7 @@ def _host(spec: Spec) -> Result:
     pidfd = -1
     try:
         pidfd = _host_sync(spec, sync, c1)
-        return _host_finish(spec, report, pidfd, in_w, out_r)
+        return _host_finish(spec, report, pidfd, in_w, out_r, started)
     except _Timeout:
         if pidfd >= 0:
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
@@ -216,9 +218,10 @@ def _host_sync(spec: Spec, sync: exec_sync.Sync, c1: int) -> int:
 
 
 def _host_finish(spec: Spec, report: exec_sync.Report, pidfd: int, in_w: int,
-                 out_r: int) -> Result:
+                 out_r: int, started: float) -> Result:
     c2 = pid_of_pidfd(pidfd)
     message = report.result()
+    exec_ms = (time.perf_counter() - started) * 1000
     extra = None
     if message is None and spec.host_check is not None:
         extra = spec.host_check(c2)
@@ -228,7 +231,7 @@ def _host_finish(spec: Spec, report: exec_sync.Report, pidfd: int, in_w: int,
     output = _drain(out_r)
     _, status = os.waitpid(c2, 0)
     return Result(status=os.waitstatus_to_exitcode(status), output=output, report=message,
-                  extra=extra, c2_pid=c2)
+                  extra=extra, c2_pid=c2, exec_ms=exec_ms)
 
 
 def _drain(fd: int) -> str:

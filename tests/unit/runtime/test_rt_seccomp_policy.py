@@ -39,6 +39,7 @@ def test_lxc_common_policy() -> None:
 
 def test_default_actions_by_list_kind() -> None:
     deny = sp.parse("2\nblacklist\nmknod\n")
+    assert not sp.parse("2\nblocklist\nmknod\n").allowlist  # lxcsd reads it, too
     assert deny.default_action == ("allow", 0) and deny.rules[0].action == ("kill", 0)
     allow = sp.parse("2\nwhitelist\nread\n")
     assert allow.default_action == ("kill", 0) and allow.rules[0].action == ("allow", 0)
