@@ -109,6 +109,20 @@ def overlay_data(lower: Sequence[str], upper: str, workdir: str, data: str = "")
     return f"{text},{data}" if data else text
 
 
+def container_target(target: str, rootfs_prefixes: Sequence[str]) -> str | None:
+    """The container path of an lxc.mount.entry target. Relative targets are relative to the
+    root. An absolute one must start with the rootfs's host path (lxc.rootfs.path, or
+    LXCPATH/NAME/rootfs) as in liblxc's mount_entry_on_absolute_rootfs; None (liblxc warns
+    "Ignoring mount point") when it starts with none of them."""
+    if not target.startswith("/"):
+        return target
+    for prefix in rootfs_prefixes:
+        prefix = prefix.rstrip("/")
+        if prefix and (target == prefix or target.startswith(prefix + "/")):
+            return target[len(prefix):].lstrip("/")
+    return None
+
+
 def protected_paths(proc: str | None, sys: str | None
                     ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """(files to mask, directories to mask, directories to make read-only) for the
@@ -334,7 +348,8 @@ def mount_cgroup(root_fd: int, mode: str = "mixed") -> None:
     In a cgroup namespace it shows the namespace's root (the payload cgroup), so "mixed"
     equals "rw" (LXC cgfsng_mount's comment); "ro" mounts it read-only. LXC always mounts it
     on a pure cgroup2 layout, which is the only one lxcsd supports, so ":force" changes
-    nothing. Call after /sys is mounted."""
+    nothing. Call after /sys is mounted, and only in the container's own cgroup namespace
+    (without one liblxc refuses: the mount would show the host's whole tree)."""
     _check_mode("cgroup", mode, ("rw", "ro", "mixed"))
     attrs = SAFE_ATTRS | (_sys.MOUNT_ATTR_RDONLY if mode == "ro" else 0)
     attach_at(root_fd, new_fs("cgroup2", "cgroup2", attrs=attrs), "sys/fs/cgroup")

@@ -23,6 +23,8 @@ from lxcsd import sys as _sys
 RESOLVE = _sys.RESOLVE_IN_ROOT | _sys.RESOLVE_NO_MAGICLINKS
 # The kernel's limit of symlinks followed in one lookup (include/linux/namei.h MAXSYMLINKS).
 MAX_SYMLINKS = 40
+# openat2(RESOLVE_IN_ROOT) fails with EAGAIN when a rename or mount raced a ".." step.
+EAGAIN_RETRIES = 16
 
 
 def proc_fd_path(fd: int) -> str:
@@ -38,10 +40,14 @@ def components(path: str) -> list[str]:
 def resolve(root_fd: int, path: str, flags: int = os.O_PATH) -> int:
     """An fd for path resolved inside root_fd (symlinks and '..' cannot leave the root)."""
     rel = "/".join(components(path)) or "."
-    try:
-        return _sys.openat2(root_fd, rel, flags | os.O_CLOEXEC, 0, RESOLVE)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, "/" + rel) from None
+    for _ in range(EAGAIN_RETRIES):
+        try:
+            return _sys.openat2(root_fd, rel, flags | os.O_CLOEXEC, 0, RESOLVE)
+        except BlockingIOError:
+            continue  # a rename raced a '..' lookup: the kernel asks to try again
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, "/" + rel) from None
+    raise OSError(errno.EAGAIN, "openat2: the tree kept changing", "/" + rel)
 
 
 def open_in_root(root_fd: int, path: str, *, create: str | None = None, mode: int = 0o755,

@@ -50,3 +50,13 @@ def test_protected_paths_rw_ro_keep_lxc_meaning() -> None:
     assert mounts.protected_paths(None, "ro") == ((), (), ())
     files, dirs, _ = mounts.protected_paths("mixed", None)
     assert files == mounts.MASKED_FILES and dirs == mounts.MASKED_PROC_DIRS
+
+
+def test_container_target() -> None:
+    prefixes = ["/var/lib/lxc/c1/rootfs", "/srv/c1/"]
+    assert mounts.container_target("mnt/data", prefixes) == "mnt/data"
+    assert mounts.container_target("/var/lib/lxc/c1/rootfs/mnt/x", prefixes) == "mnt/x"
+    assert mounts.container_target("/srv/c1/opt", prefixes) == "opt"
+    assert mounts.container_target("/srv/c1", prefixes) == ""
+    assert mounts.container_target("/srv/c10/opt", prefixes) is None  # not a path prefix
+    assert mounts.container_target("/etc/x", prefixes) is None
