@@ -49,7 +49,7 @@ install_lxcsd() {
 }
 
 run_tests() {
-    "$venv/bin/pip" install -q "pytest>=8" "hypothesis>=6" "mypy>=1.8" "ruff>=0.4" "matplotlib>=3.7"
+    "$venv/bin/pip" install -q "pytest>=8" "hypothesis>=6" "mypy>=1.8" "ruff>=0.4" "matplotlib>=3.7" "pyinstrument>=4.6"
     cd "$here"
     exec "$venv/bin/python" -m pytest "$@"
 }
