@@ -80,21 +80,8 @@ LIST = "from lxcsd.console import client; print(repr(client.list_consoles()))"
 RING = "import sys; from lxcsd.console import client; print(client.read_log(sys.argv[1]))"
 
 
-def ensure_launcher(sb: Sandbox) -> None:
-    """The unit runs @LIBEXECDIR@/lxcsd-console, a launcher install.sh writes with
-    write_launcher. Until install.sh has that line, write the same launcher here, from the
-    helper's (with "-IS": the kernel passes "-I -S" on a #! line as one argument, which
-    python refuses)."""
-    path = f"{LIBEXEC}/lxcsd-console"
-    if not sb.path(path).exists():
-        helper = sb.path(f"{LIBEXEC}/lxcsd-helper").read_text()
-        launcher = helper.replace("lxcsd.runtime.main", "lxcsd.console.daemon")
-        sb.write_file(path, launcher.replace(" -I -S\n", " -IS\n", 1), 0o755)
-
-
 @pytest.fixture
 def sb(clean_lxcsd_sandbox: Sandbox) -> Sandbox:
-    ensure_launcher(clean_lxcsd_sandbox)
     clean_lxcsd_sandbox.write_file(f"{TEST_DIR}/fake_helper.py", FAKE_HELPER)
     clean_lxcsd_sandbox.write_file(f"{TEST_DIR}/viewer.py", VIEWER)
     clean_lxcsd_sandbox.systemctl("start", "lxcsd-console.socket")
