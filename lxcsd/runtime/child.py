@@ -1,0 +1,364 @@
+"""The container's side of ``lxcsd-helper start``: C1 (namespaces) and C2 (the new root, init).
+
+    H ──fork──▶ C1: [unshare user; H writes maps] join shared namespaces, unshare the rest,
+                    fork C2, send its pidfd, exit
+                 └─▶ C2: PID 1 of the new pid namespace: build the root, hand the pty masters
+                     to H, wait for H's go, pivot_root, drop privileges, exec init
+
+Sync points (``exec_sync.Sync``, one socketpair shared by H, C1 and C2):
+  0 H → C1   C1 is in the payload cgroup
+  1 C1 → H   user namespace made            (only with lxc.idmap)
+  2 H → C1   id maps written (+ the idmapped rootfs tree with idmap=container)
+  3 C1 → H   C2 forked (+ C2's pidfd); C1 exits
+  4 C2 → H   root built (+ console and tty pty masters)
+  5 H → C2   host side done (network, prlimits, lxc.proc, start-host hooks): exec init
+
+Failures are reported on the exec report pipe (``exec_sync.Report``) as one message naming the
+step and the config key; its EOF without a message is the proof that init was executed.
+
+Everything C2 needs after pivot_root (seccomp, hooks) is imported before it: the host's
+module files are out of reach afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lxcsd import sys as _sys
+from lxcsd.errors import LxcsdError
+from lxcsd.runtime import dev, exec_sync, mounts
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, NoReturn
+
+    from lxcsd.runtime.plan import Plan
+
+SYNC_CGROUP, SYNC_USERNS, SYNC_MAPS, SYNC_FORKED, SYNC_BUILT, SYNC_GO = range(6)
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+C2_HOOKS = ("pre-mount", "mount", "autodev", "start")
+
+
+def b2_module(name: str, keys: str) -> Any:
+    """lxcsd.runtime.hooks / lxcsd.runtime.limits (written by engineer B2), imported only
+    when a container uses them. Until they exist the keys are skipped with a warning, so the
+    start path works without them. NOTE for B2: the start hooks run after pivot_root, so
+    hooks.py must import at module level everything run() needs (subprocess, ...)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"lxcsd.runtime.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"lxcsd.runtime.{name}":
+            raise
+        os.write(2, f"lxcsd: warning: {keys} not applied: lxcsd.runtime.{name} is missing\n"
+                 .encode())
+        return None
+
+
+def step(what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run one build step; a failure names the step (with its config key)."""
+    try:
+        return func(*args, **kwargs)
+    except LxcsdError as exc:
+        raise LxcsdError(f"{what}: {exc}") from None
+    except OSError as exc:
+        text = exc.strerror or str(exc)
+        if exc.filename and str(exc.filename) not in text:
+            text = f"{text}: {exc.filename}"
+        raise LxcsdError(f"{what}: {text}") from None
+
+
+# ------------------------------------------------------------------------------------------
+# C1
+
+
+def c1_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report,
+            share_fds: list[tuple[str, int]]) -> NoReturn:
+    # Namespaces: all the host's. Cgroup: the payload (H moved us before sync point 0).
+    def run() -> None:
+        sync.wait(SYNC_CGROUP)
+        idmapped_fd = -1
+        for name, fd in share_fds:
+            step(f"lxc.namespace.share.{name}", _sys.setns, fd, 0)
+            os.close(fd)
+        if plan.userns:
+            step("lxc.idmap: user namespace", _sys.unshare, _sys.CLONE_NEWUSER)
+            sync.wake(SYNC_USERNS)
+            fds = sync.wait(SYNC_MAPS, 1 if _idmapped_rootfs(plan) else 0)
+            idmapped_fd = fds[0] if fds else -1
+            # Become the namespace's root (the mapped host id) so what we make is its own.
+            os.setgroups([])
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        step("lxc.namespace.clone: unshare", _sys.unshare, plan.clone_flags)
+        gone_r, gone_w = os.pipe2(os.O_CLOEXEC)
+        c2 = os.fork()
+        if c2 == 0:
+            os.close(gone_w)
+            c2_main(plan, sync, report, idmapped_fd, gone_r)
+        sync.wake(SYNC_FORKED, [os.pidfd_open(c2)])
+
+    exec_sync.run_reporting(report, run)
+    os._exit(0)
+
+
+def _idmapped_rootfs(plan: Plan) -> bool:
+    opts = plan.rootfs.mount_options
+    return opts is not None and opts.idmap == "container"
+
+
+# ------------------------------------------------------------------------------------------
+# C2
+
+
+class Root:
+    """What C2's build steps share: fds of the new root and its /dev, the pty masters."""
+
+    __slots__ = ("root_fd", "dev_fd", "devpts_fd", "console_slave", "masters", "tty_slaves",
+                 "filter", "hooks")
+
+    def __init__(self) -> None:
+        self.root_fd = self.dev_fd = self.devpts_fd = self.console_slave = -1
+        self.masters: list[int] = []
+        self.tty_slaves: list[int] = []
+        self.filter: Any = None
+        self.hooks: Any = None
+
+
+def c2_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report, idmapped_fd: int,
+            c1_gone: int) -> NoReturn:
+    # Namespaces: user (maps written, we are its root) when lxc.idmap is set; new mount (a
+    # copy of the host's), pid (we are its PID 1), uts, ipc, cgroup (rooted at the payload),
+    # net unless lxc.net.0.type = none or kept/shared; shared ones joined by C1.
+    # Root and /proc: still the host's.
+    def run() -> None:
+        root = Root()
+        _prepare(plan, root)
+        build_root(plan, root, idmapped_fd)
+        os.read(c1_gone, 1)  # EOF: C1 sent point 3 and exited, so point 4 comes after it
+        os.close(c1_gone)
+        sync.wake(SYNC_BUILT, root.masters)
+        for fd in root.masters:
+            os.close(fd)
+        sync.wait(SYNC_GO)
+        finish(plan, root, report.write_fd)
+
+    exec_sync.run_reporting(report, run)
+    os._exit(1)
+
+
+def _prepare(plan: Plan, root: Root) -> None:
+    """Steps that need the host's /proc and module files: sysctls (per-namespace values
+    written through the host's /proc, which shows our namespaces' values), hooks and
+    seccomp imported and compiled."""
+    c = plan.container
+    if c.sysctl:
+        limits = b2_module("limits", "lxc.sysctl")
+        if limits is not None:
+            step("lxc.sysctl", limits.apply_sysctls, c)
+    if any(c.hooks.get(hook) for hook in C2_HOOKS):
+        root.hooks = b2_module("hooks", "lxc.hook.*")
+    if plan.seccomp_profile:
+        root.filter = step(f"lxc.seccomp.profile {plan.seccomp_profile}", _compile_seccomp,
+                           plan.seccomp_profile)
+
+
+def _compile_seccomp(path: str) -> Any:
+    from lxcsd.runtime import seccomp_policy
+
+    policy = seccomp_policy.read(path)
+    if seccomp_policy.wants_notify(policy):
+        raise LxcsdError("seccomp notify actions are not supported yet")
+    flt, _unknown = seccomp_policy.build_filter(policy)
+    return flt
+
+
+def _hook(plan: Plan, root: Root, hook: str) -> None:
+    if root.hooks is not None and plan.container.hooks.get(hook):
+        step(f"lxc.hook.{hook}", root.hooks.run, plan.container, hook,
+             rootfs_mount=plan.rootfs_mount)
+
+
+def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
+    """Everything before pivot_root, in LXC's order (conf.c lxc_setup)."""
+    c = plan.container
+    step("mount namespace: make / a recursive slave", mounts.make_rslave)
+    _hook(plan, root, "pre-mount")
+    root.root_fd = step(f"lxc.rootfs.path {plan.rootfs.spec}", _mount_rootfs, plan, idmapped_fd)
+    host_dev = os.open("/dev", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    null = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
+    auto = c.mounts.auto
+    if c.autodev is not False:
+        root.dev_fd = step("lxc.autodev: /dev tmpfs", dev.mount_dev, root.root_fd,
+                           c.autodev_tmpfs_size or dev.DEFAULT_TMPFS_SIZE)
+    net_rw = 12 in plan.keep_caps  # CAP_NET_ADMIN: /proc/sys/net stays writable
+    if auto.proc:
+        step(f"lxc.mount.auto proc:{auto.proc}", mounts.mount_proc, root.root_fd, auto.proc,
+             net_rw=net_rw)
+    if auto.sys:
+        step(f"lxc.mount.auto sys:{auto.sys}", mounts.mount_sys, root.root_fd, auto.sys)
+    _mount_fstab(plan, root)
+    _mount_entries(plan, root)
+    _hook(plan, root, "mount")
+    if c.autodev is not False:
+        step("lxc.autodev: device nodes", dev.fill_dev, root.dev_fd, host_dev)
+        _hook(plan, root, "autodev")
+    else:
+        root.dev_fd = step("/dev of the rootfs", _open_dir, root.root_fd, "dev")
+    if auto.cgroup:
+        mode = auto.cgroup_mode or "mixed"
+        step(f"lxc.mount.auto {auto.cgroup}:{mode}", mounts.mount_cgroup, root.root_fd, mode)
+    step("lxc.pty.max: devpts", _ptys, plan, root)
+    if c.autodev is not False:
+        step("lxc.autodev: /dev links, shm, mqueue", _dev_extras, root.dev_fd)
+    files, dirs, readonly = mounts.protected_paths(auto.proc, auto.sys)
+    step("masked paths", mounts.mask_paths, root.root_fd, files, dirs, null)
+    step("read-only paths", mounts.make_readonly, root.root_fd, readonly)
+    os.close(host_dev)
+    os.close(null)
+    if plan.uts_name and plan.clone_flags & _sys.CLONE_NEWUTS:
+        step(f"lxc.uts.name {plan.uts_name}", _sys.sethostname, plan.uts_name)
+    if plan.net_kind == "empty" and plan.clone_flags & _sys.CLONE_NEWNET:
+        step("lxc.net: loopback up", _sys.interface_up, "lo")
+    if c.keyring_session is not False:
+        limits = b2_module("limits", "lxc.keyring.session")
+        if limits is not None:
+            step("lxc.keyring.session", limits.new_session_keyring, c)
+
+
+def _open_dir(root_fd: int, path: str) -> int:
+    from lxcsd.runtime import safepath
+
+    return safepath.open_in_root(root_fd, path, create="dir",
+                                 flags=os.O_PATH | os.O_DIRECTORY)
+
+
+def _mount_rootfs(plan: Plan, idmapped_fd: int) -> int:
+    r = plan.rootfs
+    o = r.mount_options
+    kwargs: dict[str, Any] = {}
+    if o is not None:
+        kwargs = {"flags": o.flags, "clear_flags": o.clear_flags,
+                  "propagation": o.propagation, "data": o.data}
+    if r.kind == "overlay":
+        os.makedirs(plan.rootfs_mount, 0o755, exist_ok=True)
+        return mounts.mount_rootfs("overlay", r.path or "", plan.rootfs_mount, lower=r.lower,
+                                   upper=r.upper, **kwargs)
+    return mounts.mount_rootfs("dir", r.path or "", plan.rootfs_mount, idmapped_fd=idmapped_fd,
+                               **kwargs)
+
+
+def _rootfs_prefixes(plan: Plan) -> list[str]:
+    c = plan.container
+    prefixes = [plan.rootfs_mount]
+    if c.rootfs.path and c.rootfs.kind == "dir":
+        prefixes.append(c.rootfs.path)
+    prefixes.append(os.path.join(os.path.dirname(c.config_path), "rootfs"))
+    return prefixes
+
+
+def _mount_entries(plan: Plan, root: Root, entries: Any = None, key: str = "lxc.mount.entry"
+                   ) -> None:
+    prefixes = _rootfs_prefixes(plan)
+    for entry in plan.container.mounts.entries if entries is None else entries:
+        target = mounts.container_target(entry.target, prefixes)
+        if target is None:
+            continue  # liblxc: "Ignoring mount point" outside the rootfs
+        o = entry.opts
+        step(f"{key} = {entry.raw}", mounts.mount_entry, root.root_fd, entry.source, target,
+             entry.fstype, flags=o.flags, clear_flags=o.clear_flags,
+             propagation=o.propagation, data=o.data, bind=o.bind, recursive=o.recursive,
+             create=o.create, optional=o.optional, relative=o.relative)
+
+
+def _mount_fstab(plan: Plan, root: Root) -> None:
+    path = plan.container.mounts.fstab
+    if not path:
+        return
+    from lxcsd.config import values
+
+    entries = []
+    number = 0
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):  # noqa: B007 - the error names it
+                text = line.strip()
+                if text and not text.startswith("#"):
+                    entries.append(values.parse_mount_entry(text))
+    except OSError as exc:
+        raise LxcsdError(f"lxc.mount.fstab: cannot read {path}: {exc.strerror}") from None
+    except Exception as exc:
+        raise LxcsdError(f"lxc.mount.fstab: {path}:{number}: {exc}") from None
+    _mount_entries(plan, root, entries, f"lxc.mount.fstab {path}")
+
+
+def _ptys(plan: Plan, root: Root) -> None:
+    """A new devpts instance (lxc.pty.max ptys, plus the console and lxc.tty.max ttys, as
+    LXC counts), the console and ttys allocated from it; their masters go to H."""
+    c = plan.container
+    count = plan.pty_max + plan.tty_max + 1
+    root.devpts_fd = dev.mount_devpts(root.dev_fd, count, gid=plan.devpts_gid)
+    if plan.console:
+        master, slave, _ = dev.allocate_pty(root.devpts_fd)
+        root.masters.append(master)
+        root.console_slave = slave
+        dev.bind_console(root.dev_fd, slave, c.tty_dir)
+    slaves = []
+    for _ in range(plan.tty_max):
+        master, slave, _ = dev.allocate_pty(root.devpts_fd)
+        root.masters.append(master)
+        slaves.append(slave)
+    dev.bind_ttys(root.dev_fd, slaves, c.tty_dir)
+    for fd in slaves:
+        os.close(fd)
+
+
+def find_program(argv: list[str], env: dict[str, str]) -> list[str]:
+    """argv with argv[0] looked up in PATH (init's, else LXC's default) when it has no '/'."""
+    if "/" in argv[0]:
+        return argv
+    for directory in env.get("PATH", DEFAULT_PATH).split(":"):
+        candidate = os.path.join(directory or ".", argv[0])
+        if os.access(candidate, os.X_OK):
+            return [candidate] + argv[1:]
+    raise LxcsdError(f"{argv[0]}: not found in PATH")
+
+
+def _dev_extras(dev_fd: int) -> None:
+    dev.make_symlinks(dev_fd)
+    dev.mount_shm(dev_fd)
+    dev.mount_mqueue(dev_fd)
+
+
+def finish(plan: Plan, root: Root, report_fd: int) -> NoReturn:
+    """pivot_root, the start hooks, then privileges down and exec (seccomp before caps: it
+    needs CAP_SYS_ADMIN without no_new_privs, caps.apply)."""
+    from lxcsd.runtime import caps, seccomp_policy
+
+    c = plan.container
+    step("pivot_root", mounts.pivot_root, root.root_fd)
+    _hook(plan, root, "start")
+    cwd = c.init.cwd or "/"
+    step(f"lxc.init.cwd {cwd}", os.chdir, cwd)
+    stdio = root.console_slave if root.console_slave >= 0 else \
+        os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    step("console: make it init's terminal", exec_sync.set_stdio, stdio,
+         controlling=root.console_slave >= 0)
+    load = None
+    if root.filter is not None:
+        flt = root.filter
+
+        def load() -> None:
+            seccomp_policy.load(flt)
+
+    uid, gid = c.init.uid or 0, c.init.gid or 0
+    step("lxc.cap.drop/lxc.cap.keep", caps.apply, plan.keep_caps, uid=uid, gid=gid,
+         groups=list(c.init.groups), load_seccomp=load)
+    if c.no_new_privs:
+        step("lxc.no_new_privs", _sys.prctl, _sys.PR_SET_NO_NEW_PRIVS, 1)
+    exec_sync.close_fds_except([report_fd])
+    what = "lxc.execute.cmd" if c.execute_cmd else "lxc.init.cmd"
+    step(what, exec_sync.exec_init, find_program(plan.argv, plan.env), plan.env)
+    os._exit(1)  # not reached: exec_init raises or does not return

@@ -1,0 +1,237 @@
+"""What a container's start needs, decided from its config before anything is changed.
+
+Pure (no system calls, no files written): ``make_plan(container)`` raises ConfigError naming
+the key, with file:line where the model keeps it, for whatever the runtime cannot do, so a
+bad config fails before a cgroup or a process exists. The start path (``start``, ``child``)
+then only executes the plan.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lxcsd import sys as _sys
+from lxcsd.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lxcsd.config.model import CgroupSetting, Container, Rootfs
+
+NS_FLAGS = {
+    "user": _sys.CLONE_NEWUSER, "mnt": _sys.CLONE_NEWNS, "pid": _sys.CLONE_NEWPID,
+    "uts": _sys.CLONE_NEWUTS, "ipc": _sys.CLONE_NEWIPC, "net": _sys.CLONE_NEWNET,
+    "cgroup": _sys.CLONE_NEWCGROUP, "time": _sys.CLONE_NEWTIME,
+}
+# What LXC's common.conf drops (config/templates/common.conf.in), applied when the config
+# sets neither lxc.cap.drop nor lxc.cap.keep.
+DEFAULT_CAP_DROP = ("mac_admin", "mac_override", "sys_time", "sys_module", "sys_rawio")
+DEFAULT_INIT = ("/sbin/init",)
+DEFAULT_SECCOMP = "common.seccomp"
+# Controllers whose files need no enabling: they exist in every cgroup2 directory.
+CORE_CONTROLLERS = ("cgroup",)
+TTY_GID = 5
+
+
+class Plan:
+    """The decided start of one container (built once, read by H, C1 and C2)."""
+
+    __slots__ = ("name", "container", "clone_flags", "share", "userns", "uids", "gids",
+                 "root_uid", "root_gid", "rootfs", "rootfs_mount", "argv", "env", "keep_caps",
+                 "seccomp_profile", "cgroup_settings", "controllers", "monitor_dir",
+                 "payload_dir", "console", "tty_max", "pty_max", "net_kind", "devpts_gid",
+                 "uts_name")
+
+    clone_flags: int
+    share: dict[str, str]
+    userns: bool
+    uids: list[tuple[int, int, int]]
+    gids: list[tuple[int, int, int]]
+    root_uid: int
+    root_gid: int
+    rootfs: Rootfs
+    rootfs_mount: str
+    argv: list[str]
+    env: dict[str, str]
+    keep_caps: frozenset[int]
+    seccomp_profile: str | None
+    cgroup_settings: list[CgroupSetting]
+    controllers: list[str]
+    monitor_dir: str
+    payload_dir: str
+    console: bool
+    tty_max: int
+    pty_max: int
+    net_kind: str
+    devpts_gid: int | None
+    uts_name: str | None
+
+    def __init__(self, name: str, container: Container) -> None:
+        self.name = name
+        self.container = container
+
+
+def key_error(container: Container, key: str, message: str, hint: str = "") -> ConfigError:
+    """A ConfigError at the last line that set key (or its prefix), else at the file."""
+    path, line = container.config_path, 0
+    for entry in container.entries:
+        if entry.canonical == key or entry.canonical.startswith(key + "."):
+            path, line = entry.path, entry.line
+    return ConfigError(message, path=path, line=line, key=key, hint=hint)
+
+
+def make_plan(name: str, container: Container, environ: dict[str, str] | None = None,
+              datadir: str = "") -> Plan:
+    plan = Plan(name, container)
+    plan.uts_name = container.uts_name
+    _rootfs(plan, container)
+    _idmap(plan, container)
+    _namespaces(plan, container)
+    _cgroups(plan, container)
+    plan.argv = init_argv(container)
+    plan.env = init_env(container, os.environ if environ is None else environ)
+    plan.keep_caps = keep_caps(container)
+    plan.seccomp_profile = seccomp_profile(container, datadir)
+    plan.console = container.console.path != "none"
+    plan.tty_max = container.tty_max or 0
+    plan.pty_max = container.pty_max or 0
+    return plan
+
+
+def _rootfs(plan: Plan, c: Container) -> None:
+    rootfs = c.rootfs
+    if not rootfs.spec:
+        raise key_error(c, "lxc.rootfs.path", "no root file system configured",
+                        "set lxc.rootfs.path = /var/lib/lxc/NAME/rootfs (lxcsd never runs a "
+                        "container on the host's root)")
+    if rootfs.kind not in ("dir", "overlay"):
+        raise key_error(c, "lxc.rootfs.path", f"storage type {rootfs.kind!r} is not supported",
+                        "use a directory or overlay:LOWER:UPPER")
+    if rootfs.kind == "dir" and not os.path.isdir(rootfs.path or ""):
+        raise key_error(c, "lxc.rootfs.path", f"{rootfs.path} is not a directory")
+    plan.rootfs = rootfs
+    mount = rootfs.mount or (rootfs.path if rootfs.kind == "dir" else None)
+    if mount is None:
+        raise key_error(c, "lxc.rootfs.mount", "an overlay rootfs needs lxc.rootfs.mount",
+                        "set lxc.rootfs.mount to an empty directory")
+    plan.rootfs_mount = mount
+
+
+def _idmap(plan: Plan, c: Container) -> None:
+    plan.uids = [(m.ns_id, m.host_id, m.count) for m in c.idmaps if m.kind == "u"]
+    plan.gids = [(m.ns_id, m.host_id, m.count) for m in c.idmaps if m.kind == "g"]
+    plan.userns = bool(c.idmaps)
+    plan.root_uid = plan.root_gid = 0
+    plan.devpts_gid = TTY_GID
+    if not plan.userns:
+        return
+    from lxcsd.runtime import idmap
+
+    try:
+        idmap.validate(plan.uids, "u")
+        idmap.validate(plan.gids, "g")
+    except Exception as exc:
+        raise key_error(c, "lxc.idmap", str(exc)) from None
+    root_uid = idmap.host_id(plan.uids, 0)
+    root_gid = idmap.host_id(plan.gids, 0)
+    if root_uid is None or root_gid is None:
+        raise key_error(c, "lxc.idmap", "the container's root (uid and gid 0) is not mapped",
+                        "add e.g. u 0 100000 65536 and g 0 100000 65536")
+    plan.root_uid, plan.root_gid = root_uid, root_gid
+    if idmap.host_id(plan.gids, TTY_GID) is None:
+        plan.devpts_gid = None
+
+
+def _namespaces(plan: Plan, c: Container) -> None:
+    nets = [n for n in c.net if n.type is not None]
+    plan.net_kind = "none" if nets and all(n.type == "none" for n in nets) else \
+        ("empty" if all(n.type in (None, "empty") for n in nets) else "netlink")
+    names = ["mnt", "pid", "uts", "ipc", "cgroup"] + ([] if plan.net_kind == "none" else ["net"])
+    if c.namespace.clone is not None:
+        names = [n for n in c.namespace.clone if n != "user"]
+    for name in c.namespace.keep or ():
+        if name in ("mnt", "pid"):
+            raise key_error(c, "lxc.namespace.keep", f"keeping the host's {name} namespace is "
+                            "not supported", "a system container needs its own mnt and pid")
+        if name in names:
+            names.remove(name)
+    plan.share = dict(c.namespace.share)
+    for name in plan.share:
+        if name in ("mnt", "pid", "user"):
+            raise key_error(c, f"lxc.namespace.share.{name}", f"sharing the {name} namespace "
+                            "is not supported")
+        if name in names:
+            names.remove(name)
+    for name in ("mnt", "pid"):
+        if name not in names:
+            names.append(name)
+    if plan.net_kind != "none" and "net" not in names and "net" not in plan.share:
+        plan.net_kind = "host"
+    plan.clone_flags = 0
+    for name in names:
+        plan.clone_flags |= NS_FLAGS[name]
+
+
+def _cgroups(plan: Plan, c: Container) -> None:
+    d = c.cgroup_dir
+    base = d.path + "/" if d.path else ""
+    plan.monitor_dir = d.monitor or f"{base}lxc.monitor.{plan.name}"
+    plan.payload_dir = d.container or f"{base}lxc.payload.{plan.name}"
+    for setting in c.cgroup_v1:
+        if not setting.key.startswith("devices."):
+            raise ConfigError(f"cgroup v1 key lxc.cgroup.{setting.key} on a cgroup2 host",
+                              path=setting.path, line=setting.line,
+                              key=f"lxc.cgroup.{setting.key}",
+                              hint=f"write lxc.cgroup2.{setting.key} with its cgroup2 name "
+                              "and value (e.g. memory.max, pids.max)")
+    plan.cgroup_settings = list(c.cgroup2)
+    plan.controllers = list(dict.fromkeys(controller(s) for s in c.cgroup2
+                                          if controller(s) not in CORE_CONTROLLERS))
+
+
+def controller(setting: CgroupSetting) -> str:
+    return setting.key.partition(".")[0]
+
+
+def init_argv(c: Container) -> list[str]:
+    argv = c.execute_cmd or c.init.cmd or DEFAULT_INIT
+    return list(argv)
+
+
+def init_env(c: Container, environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """LXC's: a clean environment, container=lxc, container_ttys for systemd, then
+    lxc.environment and lxc.environment.runtime (NAME alone passes the host's value)."""
+    env = {"container": "lxc"}
+    if c.tty_max:
+        prefix = f"{c.tty_dir}/" if c.tty_dir else ""
+        env["container_ttys"] = " ".join(f"{prefix}tty{n}" for n in range(1, c.tty_max + 1))
+    for key, value in tuple(c.environment) + tuple(c.environment_runtime):
+        if value is None:
+            if key in environ:
+                env[key] = environ[key]
+        else:
+            env[key] = value
+    return env
+
+
+def keep_caps(c: Container) -> frozenset[int]:
+    from lxcsd.runtime import caps
+
+    drop = c.caps_drop if (c.caps_drop or c.caps_keep is not None) else DEFAULT_CAP_DROP
+    key = "lxc.cap.keep" if c.caps_keep is not None else "lxc.cap.drop"
+    try:
+        return caps.keep_set(drop, c.caps_keep)
+    except Exception as exc:
+        raise key_error(c, key, str(exc)) from None
+
+
+def seccomp_profile(c: Container, datadir: str) -> str | None:
+    """lxc.seccomp.profile; when unset, the shipped default denylist (LXC's templates
+    include common.conf, which sets common.seccomp); an empty value disables seccomp."""
+    profile = c.seccomp.profile
+    if profile is None:
+        if not datadir:
+            from lxcsd import paths
+
+            datadir = paths.datadir()
+        return os.path.join(datadir, DEFAULT_SECCOMP)
+    return profile or None

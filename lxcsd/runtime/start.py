@@ -1,0 +1,476 @@
+"""``lxcsd-helper start NAME``: H, the helper's host side (docs/design.md, "Process design").
+
+    1. read the config (a ConfigError fails the unit at once, with file:line);
+    2. cgroups under the unit's delegated cgroup: move into ``lxc.monitor.NAME``, enable the
+       controllers lxc.cgroup2.* needs, make ``lxc.payload.NAME`` and write the values;
+    3. fork C1 into the payload; [write its id maps]; C1 forks C2, init-to-be (``child``);
+    4. from the host while C2 builds the root: network devices, prlimits, lxc.proc.*,
+       start-host hooks; then tell C2 to exec init;
+    5. EOF on the exec report pipe = init runs: state file, machined, console masters to
+       lxcsd-console, ``MAINPID=``, ``READY=1``, ``STATUS=``, ``BARRIER=1``, exit 0.
+
+On any failure: one message naming the step and key on stderr (the unit's journal) and in
+STATUS=, the container's processes killed, the cgroup leaves removed, exit status 1. Mounts
+exist only in the container's mount namespace, so they vanish with its processes.
+
+Hot path: imports stay light (no typing, re, subprocess...); pyroute2 only through
+``lxcsd.net.setup`` for networks that need netlink. ``LXCSD_START_TIMING=1`` prints a
+breakdown of the start (perf_counter marks) to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+from lxcsd import sd
+from lxcsd import sys as _sys
+from lxcsd.errors import ConfigError, LxcsdError
+from lxcsd.runtime import cgroup, child, exec_sync, state
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lxcsd.runtime.plan import Plan
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"lxcsd: {message}\n")
+    sys.stderr.flush()
+
+
+class Marks:
+    """perf_counter marks of the start, printed with LXCSD_START_TIMING=1."""
+
+    def __init__(self) -> None:
+        self.enabled = bool(os.environ.get("LXCSD_START_TIMING"))
+        self.last = self.first = time.perf_counter()
+        self.parts: list[str] = []
+
+    def mark(self, what: str) -> None:
+        if self.enabled:
+            now = time.perf_counter()
+            self.parts.append(f"{what} {(now - self.last) * 1000:.2f}")
+            self.last = now
+
+    def report(self) -> None:
+        if self.enabled:
+            total = (time.perf_counter() - self.first) * 1000
+            log("timing ms: " + ", ".join(self.parts) + f", total {total:.2f}")
+
+
+def main(instance: str) -> int:
+    marks = Marks()
+    try:
+        plan = load_plan(instance)
+    except ConfigError as err:
+        return fail(str(err))
+    marks.mark("config")
+    log(f"starting {plan.name} (rootfs {plan.rootfs.spec})")
+    starter = Starter(plan, marks)
+    try:
+        init_pid = starter.run()
+    except LxcsdError as err:
+        starter.undo()
+        return fail(f"{plan.name}: {err}")
+    except BaseException:
+        starter.undo()
+        raise
+    marks.report()
+    return 0 if init_pid else 1
+
+
+def fail(message: str) -> int:
+    log(f"error: {message}")
+    sd.notify(f"STATUS=Failed: {message}")
+    return 1
+
+
+def load_plan(instance: str) -> Plan:
+    from lxcsd import paths
+    from lxcsd.config.load import load_container
+    from lxcsd.config.names import unescape
+    from lxcsd.runtime.plan import make_plan
+
+    name = unescape(instance)
+    container = load_container(name)
+    return make_plan(name, container, datadir=paths.datadir())
+
+
+class Starter:
+    """H's state during one start, so that ``undo`` knows what to take back."""
+
+    def __init__(self, plan: Plan, marks: Marks) -> None:
+        self.plan = plan
+        self.marks = marks
+        self.unit_dir = ""
+        self.monitor = ""
+        self.payload = ""
+        self.enabled: list[str] = []
+        self.c1 = 0
+        self.pidfd = -1
+        self.init_pid = 0
+        self.ifaces: list[str] = []
+        self.masters: list[int] = []
+
+    # -- the steps, in order ------------------------------------------------------------
+
+    def run(self) -> int:
+        plan = self.plan
+        _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1)  # C2 comes back to us when C1 exits
+        self.cgroups()
+        self.marks.mark("cgroups")
+        self.host_hooks("pre-start")
+        share_fds = self.open_shared()
+        sync, report = exec_sync.Sync(), exec_sync.Report()
+        self.c1 = os.fork()
+        if self.c1 == 0:
+            sync.child_side()
+            report.child_side()
+            child.c1_main(plan, sync, report, share_fds)
+        sync.parent_side()
+        report.parent_side()
+        for _, fd in share_fds:
+            os.close(fd)
+        try:
+            self.sync_with_children(sync)
+        except LxcsdError:
+            message = self.child_message(report)
+            if message:
+                raise LxcsdError(message) from None
+            raise
+        finally:
+            sync.close()
+        message = report.result()
+        self.marks.mark("init exec'd")
+        if message is not None:
+            raise LxcsdError(message)
+        self.running()
+        return self.init_pid
+
+    def child_message(self, report: exec_sync.Report) -> str | None:
+        """After a sync failure: the child's own report, if it wrote one (then exited)."""
+        self.kill_children()
+        return report.result()
+
+    def cgroups(self) -> None:
+        plan = self.plan
+        self.unit_dir = cgroup.own_cgroup_dir()
+        self.monitor = _step("cgroup lxc.monitor", _make_leaf, self.unit_dir,
+                             plan.monitor_dir, True)
+        _step(f"cgroup: move the helper into {self.monitor}", cgroup.move, os.getpid(),
+              self.monitor)
+        self.payload = _step("cgroup lxc.payload", _make_leaf, self.unit_dir,
+                             plan.payload_dir, False)
+        skipped = self.enable_controllers()
+        for setting in plan.cgroup_settings:
+            if child_controller(setting.key) in skipped:
+                continue
+            _step(f"{setting.path}:{setting.line}: lxc.cgroup2.{setting.key}", cgroup.write,
+                  self.payload, setting.key, setting.value)
+        if plan.userns:
+            _step("cgroup: delegate the payload to the container's root",
+                  cgroup.chown_delegated, self.payload, plan.root_uid, plan.root_gid)
+
+    def enable_controllers(self) -> set[str]:
+        """Enable the controllers lxc.cgroup2.* needs on the way from the unit's cgroup to
+        the payload; a missing one is a warning naming its keys (LXC fails; a container
+        without a memory limit is better than none on a host without the controller)."""
+        plan = self.plan
+        if not plan.controllers:
+            return set()
+        parents = [self.unit_dir]
+        rel = os.path.relpath(self.payload, self.unit_dir).split("/")[:-1]
+        for part in rel:
+            parents.append(os.path.join(parents[-1], part))
+        missing: set[str] = set()
+        for directory in parents:
+            wanted = [c for c in plan.controllers if c not in missing]
+            missing.update(_step(f"cgroup: enable controllers in {directory}",
+                                 cgroup.enable_controllers, directory, wanted))
+            if directory == self.unit_dir:
+                self.enabled = [c for c in wanted if c not in missing]
+        for name in sorted(missing):
+            keys = ", ".join(f"lxc.cgroup2.{s.key}" for s in plan.cgroup_settings
+                             if child_controller(s.key) == name)
+            log(f"warning: {keys} ignored: the cgroup2 controller {name!r} is not available "
+                f"in {self.unit_dir}")
+        return missing
+
+    def open_shared(self) -> list[tuple[str, int]]:
+        """lxc.namespace.share.NAME = PID | container name | path: opened here (the
+        container's name through its state file), joined by C1."""
+        fds = []
+        for name, value in self.plan.share.items():
+            path = _share_path(name, value)
+            try:
+                fds.append((name, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+            except OSError as exc:
+                for _, fd in fds:
+                    os.close(fd)
+                raise LxcsdError(f"lxc.namespace.share.{name} = {value}: cannot open {path}: "
+                                 f"{exc.strerror}") from None
+        return fds
+
+    def sync_with_children(self, sync: exec_sync.Sync) -> None:
+        plan = self.plan
+        _step(f"cgroup: move the container into {self.payload}", cgroup.move, self.c1,
+              self.payload)
+        sync.wake(child.SYNC_CGROUP)
+        if plan.userns:
+            sync.wait(child.SYNC_USERNS)
+            fds = self.write_maps()
+            sync.wake(child.SYNC_MAPS, fds)
+            for fd in fds:
+                os.close(fd)
+        try:
+            (self.pidfd,) = sync.wait(child.SYNC_FORKED, 1)
+        finally:
+            os.waitpid(self.c1, 0)
+            self.c1 = 0
+        self.init_pid = _pid_of_pidfd(self.pidfd)
+        self.marks.mark("namespaces")
+        self.network()
+        nmasters = (1 if plan.console else 0) + plan.tty_max
+        masters = sync.wait(child.SYNC_BUILT, nmasters)
+        self.marks.mark("root built")
+        try:
+            self.before_exec()
+            sync.wake(child.SYNC_GO)
+        except BaseException:
+            for fd in masters:
+                os.close(fd)
+            raise
+        self.masters = masters
+
+    def write_maps(self) -> list[int]:
+        from lxcsd.runtime import idmap
+
+        plan = self.plan
+        user = _user_name(os.getuid())
+        for kind, ranges, own in (("u", plan.uids, os.getuid()), ("g", plan.gids, os.getgid())):
+            _step("lxc.idmap", idmap.check_delegated, ranges, kind, user=user, uid=os.getuid(),
+                  own_id=own, allow_own_id=True)
+        deny = idmap.must_deny_setgroups()
+        _step("lxc.idmap: writing the maps", idmap.write_maps, self.c1, plan.uids, plan.gids,
+              deny_setgroups=deny)
+        if not child._idmapped_rootfs(plan):
+            return []
+        from lxcsd.runtime import mounts
+
+        userns = os.open(f"/proc/{self.c1}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return [_step("lxc.rootfs.options idmap=container", mounts.idmapped_tree,
+                          plan.rootfs.path, userns)]
+        finally:
+            os.close(userns)
+
+    def network(self) -> None:
+        plan = self.plan
+        if plan.net_kind != "netlink":
+            return
+        from lxcsd import net
+
+        if net.needs_netlink(plan.container):
+            self.ifaces = _step("lxc.net", net.setup, plan.container, self.init_pid,
+                                state.state_dir(plan.name))
+            self.marks.mark("network")
+
+    def before_exec(self) -> None:
+        """With C2 waiting at point 5: prlimits and lxc.proc.* on init-to-be (it is still
+        ours, so nothing it runs escapes them), then the start-host hooks."""
+        c = self.plan.container
+        if c.prlimit or c.proc:
+            limits = child.b2_module("limits", "lxc.prlimit.*, lxc.proc.*")
+            if limits is not None and c.prlimit:
+                _step("lxc.prlimit", limits.apply_prlimits, c, self.init_pid)
+            if limits is not None and c.proc:
+                _step("lxc.proc", limits.apply_proc, c, self.init_pid)
+        self.host_hooks("start-host")
+
+    def host_hooks(self, hook: str) -> None:
+        c = self.plan.container
+        if not c.hooks.get(hook):
+            return
+        hooks = child.b2_module("hooks", f"lxc.hook.{hook}")
+        if hooks is not None:
+            env = {"LXC_PID": str(self.init_pid)} if self.init_pid else None
+            _step(f"lxc.hook.{hook}", hooks.run, c, hook, rootfs_mount=self.plan.rootfs_mount,
+                  extra_env=env)
+
+    def running(self) -> None:
+        """Init runs: record, register, hand over the console, tell systemd, wait for it."""
+        plan, pid = self.plan, self.init_pid
+        state.write(plan.name, {
+            "name": plan.name, "init_pid": pid, "rootfs_mount": plan.rootfs_mount,
+            "config": plan.container.config_path, "payload_cgroup": self.payload,
+            "monitor_cgroup": self.monitor, "ifaces": list(self.ifaces),
+            "userns": int(plan.userns)})
+        self.register_machine()
+        self.hand_over_console()
+        self.marks.mark("state, machined, console")
+        log(f"{plan.name} running, init PID {pid}")
+        sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS=Running, init PID {pid}")
+        sd.notify_barrier()
+        self.marks.mark("notify")
+        os.close(self.pidfd)
+        self.pidfd = -1
+
+    def register_machine(self) -> None:
+        if not os.path.exists("/run/systemd/machine"):
+            return  # machined never ran: skip even the import
+        from lxcsd.runtime import machined
+
+        machined.register(self.plan.name, self.init_pid, self.plan.rootfs_mount, [])
+
+    def hand_over_console(self) -> None:
+        masters, self.masters = self.masters, []
+        if not masters:
+            return
+        from lxcsd.config.names import unit_name
+        from lxcsd.console import handoff
+        from lxcsd.console.options import ConsoleOptions
+
+        plan = self.plan
+        console = masters[0] if plan.console else None
+        ttys = masters[1:] if plan.console else masters
+        handoff.register(plan.name, unit_name(plan.name), console, ttys,
+                         ConsoleOptions.from_console(plan.container.console), pid=self.init_pid)
+        for fd in masters:
+            os.close(fd)
+
+    # -- failure ------------------------------------------------------------------------
+
+    def kill_children(self) -> None:
+        if self.pidfd >= 0:
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.c1:
+            try:
+                os.kill(self.c1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.payload:
+            _try(cgroup.kill_all, self.payload)  # what C2 forked (hooks) too
+        # We are a subreaper: C2 (and anything it forked) comes back to us.
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+        self.c1 = 0
+
+    def undo(self) -> None:
+        """Leave nothing behind: processes, payload leaf, monitor leaf, controllers."""
+        self.kill_children()
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+        for fd in self.masters:
+            os.close(fd)
+        self.masters = []
+        if self.payload:
+            _remove_leaf(self.payload, self.unit_dir)
+        if self.monitor:
+            if self.enabled:
+                _try(cgroup.write, self.unit_dir, "cgroup.subtree_control",
+                     " ".join(f"-{c}" for c in self.enabled))
+            if _try(cgroup.move, os.getpid(), self.unit_dir):
+                _remove_leaf(self.monitor, self.unit_dir)
+
+
+# ------------------------------------------------------------------------------------------
+# Helpers
+
+
+def child_controller(key: str) -> str:
+    return key.partition(".")[0]
+
+
+_step = child.step
+
+
+def _try(func: object, *args: object) -> bool:
+    try:
+        func(*args)  # type: ignore[operator]
+    except (LxcsdError, OSError) as exc:
+        log(f"warning: cleanup: {exc}")
+        return False
+    return True
+
+
+def _make_leaf(unit_dir: str, rel: str, reuse: bool) -> str:
+    """unit_dir/rel; an empty leftover (a helper killed before its cleanup ran) is
+    removed and made again, a busy one is an error."""
+    path = os.path.join(unit_dir, cgroup.check_relative(rel))
+    if os.path.isdir(path):
+        if reuse or not _busy(path):
+            if reuse:
+                return path
+            cgroup.remove(path)
+    return cgroup.create(unit_dir, rel)
+
+
+def _busy(path: str) -> bool:
+    for top, _, _ in os.walk(path):
+        if cgroup.procs(top):
+            return True
+    return False
+
+
+def _remove_leaf(path: str, unit_dir: str) -> None:
+    """Remove path once its killed processes have left (asynchronously), then its parents
+    up to unit_dir when they are empty (lxc.cgroup.dir paths)."""
+    for _ in range(200):
+        try:
+            cgroup.remove(path)
+            break
+        except LxcsdError:
+            time.sleep(0.005)
+    else:
+        log(f"warning: cgroup {path} could not be removed")
+        return
+    parent = os.path.dirname(path)
+    while parent.startswith(unit_dir + "/"):
+        try:
+            os.rmdir(parent)
+        except OSError:
+            break
+        parent = os.path.dirname(parent)
+
+
+def _share_path(name: str, value: str) -> str:
+    if value.startswith("/"):
+        return value
+    pid = value
+    if not value.isdigit():
+        fields = state.read(value)
+        if not fields or "init_pid" not in fields:
+            raise LxcsdError(f"lxc.namespace.share.{name} = {value}: no running container "
+                             f"{value!r} (no {state.state_path(value)})")
+        pid = fields["init_pid"]
+    return f"/proc/{pid}/ns/{name}"
+
+
+def _pid_of_pidfd(pidfd: int) -> int:
+    with open(f"/proc/self/fdinfo/{pidfd}", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Pid:"):
+                return int(line.split()[1])
+    raise LxcsdError("the kernel shows no Pid: for C2's pidfd")
+
+
+def _user_name(uid: int) -> str:
+    """The user name of uid from /etc/passwd (pwd would do the same, at an import)."""
+    try:
+        with open("/etc/passwd", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split(":")
+                if len(fields) > 2 and fields[2] == str(uid):
+                    return fields[0]
+    except OSError:
+        pass
+    return str(uid)

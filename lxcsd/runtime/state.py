@@ -1,0 +1,85 @@
+"""The state file of a running container: /run/lxcsd/NAME/state.
+
+Written by ``lxcsd-helper start`` once init runs (atomically: a temporary file renamed into
+place), read by ``cleanup``, ``attach`` and ``lxc.namespace.share.*`` of other containers.
+Removed by ``cleanup``. ``LXCSD_RUN_DIR`` replaces /run/lxcsd (tests).
+
+Format: UTF-8 text, one ``key=value`` per line, keys in any order, unknown keys ignored;
+a list is comma-separated (empty when none):
+
+    name=c1                          container name
+    init_pid=12345                   init's PID as the host sees it
+    rootfs_mount=/var/lib/lxc/c1/rootfs   where the rootfs was mounted (inside the
+                                     container's mount namespace only)
+    config=/var/lib/lxc/c1/config    config file the container started from
+    payload_cgroup=/sys/fs/cgroup/.../lxc.payload.c1   host directory of the payload cgroup
+    monitor_cgroup=/sys/fs/cgroup/.../lxc.monitor.c1   host directory the helper used
+    ifaces=eth0,eth1                 container-side interfaces lxcsd.net set up
+    userns=1                         1 when the container has its own user namespace
+"""
+
+from __future__ import annotations
+
+import os
+
+from lxcsd import paths
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+RUN_DIR_ENV = "LXCSD_RUN_DIR"
+
+
+def run_dir() -> str:
+    return os.environ.get(RUN_DIR_ENV) or paths.RUN_DIR
+
+
+def state_dir(name: str) -> str:
+    return os.path.join(run_dir(), name)
+
+
+def state_path(name: str) -> str:
+    return os.path.join(state_dir(name), "state")
+
+
+def format_state(fields: Mapping[str, str | int | list[str]]) -> str:
+    lines = []
+    for key, value in fields.items():
+        text = ",".join(value) if isinstance(value, list) else str(value)
+        if "\n" in text or "=" in key:
+            raise ValueError(f"state field {key!r} cannot hold {text!r}")
+        lines.append(f"{key}={text}\n")
+    return "".join(lines)
+
+
+def parse_state(text: str) -> dict[str, str]:
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            fields[key] = value
+    return fields
+
+
+def write(name: str, fields: Mapping[str, str | int | list[str]]) -> str:
+    directory = state_dir(name)
+    os.makedirs(directory, 0o755, exist_ok=True)
+    path = os.path.join(directory, "state")
+    tmp = f"{path}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, format_state(fields).encode())
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+    return path
+
+
+def read(name: str) -> dict[str, str] | None:
+    """The state fields of container name, None when it has no state file."""
+    try:
+        with open(state_path(name), encoding="utf-8") as f:
+            return parse_state(f.read())
+    except FileNotFoundError:
+        return None
