@@ -113,7 +113,8 @@ def build(members: list[Member], group_target: dict[str, str]) -> Graph:
         target = group_target.get(group)
         if target is not None:
             _chain(graph, target, sequence)
+    # A container in several chains (boot and its groups) may follow the same one twice.
     for name, after in graph.after.items():
-        if len(after) > 2:
+        if len(after) > 1:
             graph.after[name] = list(dict.fromkeys(after))
     return graph

@@ -257,9 +257,14 @@ def _late(plan: Plan, settings: Settings) -> None:
                        render.autostart_dropin(plan.late, settings.env_lxcpath)))
 
 
+DEFAULT_PREFIX = "/usr/local"  # packaging/install.sh's default --prefix
+
+
 def default_unit_dir() -> str:
-    """Where install.sh puts the static units (a source checkout: the distribution's)."""
+    """Where install.sh put the static units: $prefix/lib/systemd/system. A source checkout
+    (no lxcsd/_installed.py) assumes install.sh's default prefix, where the tests and the
+    sandbox install them."""
     from lxcsd import paths
 
-    prefix = str(getattr(paths, "PREFIX", ""))  # set by install.sh's lxcsd/_installed.py
-    return os.path.join(prefix, "lib/systemd/system") if prefix else "/usr/lib/systemd/system"
+    prefix = str(getattr(paths, "PREFIX", "")) or DEFAULT_PREFIX
+    return os.path.join(prefix, "lib/systemd/system")

@@ -40,18 +40,18 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from lxcsd.config.names import is_valid_name
 from lxcsd.generator import devices, plan, scan
 from lxcsd.generator.log import Log
 from lxcsd.generator.output import write_plan
+from lxcsd.generator.unitfile import one_line
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "cases"
 INCLUDES = HERE / "includes"
 FAKEROOT = HERE / "fakeroot"
 REPO = HERE.parent.parent
-UNIT_DIR = "/usr/local/lib/systemd/system"
-LIBEXECDIR = "/usr/local/libexec/lxcsd"
-BINDIR = "/usr/local/bin"
+UNIT_DIR = "/usr/local/lib/systemd/system"   # where install.sh puts the units: links point there
 
 
 class CaseError(AssertionError):
@@ -121,7 +121,7 @@ class Case:
         config.write_bytes(body.encode("utf-8", "surrogateescape"))
         self.configs[name] = str(config)
         dropin = plan.dropin_path(f"lxc@{scan.instance_of(name)}.service") \
-            if scan.is_valid(name) else None
+            if is_valid_name(name) else None
         self.directives += parse_directives(body, f"{self.name}/{name}", dropin)
 
     def lay_out(self) -> None:
@@ -145,6 +145,8 @@ class Case:
                 lxcpath.mkdir()
                 self.lxcpaths.append(str(lxcpath))
                 for container in sorted(path.iterdir()):
+                    if not (container / "config").is_file():
+                        continue  # not a container (a case may say so)
                     text = (container / "config").read_text(errors="surrogateescape")
                     self.add_config(lxcpath, container.name, text)
         case_txt = source / "case.txt"
@@ -267,9 +269,11 @@ def _file(case: Case, d: Directive) -> tuple[bool, str]:
 def _failed(case: Case, d: Directive) -> tuple[bool, str]:
     text = case.target_text(d)
     description = [v for k, v in parse_unit(text).get("Unit", []) if k == "Description"]
-    broken = bool(description) and "(broken config:" in description[0]
-    config = case.configs.get(d.source.rsplit("/", 1)[-1], "")
-    logged = any(m.startswith(config) for m in case.messages()) if config else True
+    marker = "(broken config: "
+    broken = bool(description) and marker in description[0]
+    # The error shown must be the one logged (its file may be an include, not the config).
+    shown = description[0].partition(marker)[2][:-1].replace("%%", "%") if broken else ""
+    logged = any(one_line(m) == shown for m in case.messages())
     return broken and logged, f"description {description}, messages {case.messages()}"
 
 
@@ -294,12 +298,23 @@ SETUP = {"bridge", "missing-lxcpath", "empty-lxcpath", "fstab", "name"}
 # --- systemd-analyze verify ---------------------------------------------------------------
 
 
+FAKE_PROGRAMS = ("libexec/lxcsd-helper", "libexec/lxcsd-console", "bin/lxcsd")
+
+
 def unit_tree(out: Path, dest: Path) -> Path:
-    """The static units (as install.sh writes them) plus the generator's output, in one
-    directory for SYSTEMD_UNIT_PATH."""
+    """The static units rendered as install.sh does (with stand-in programs under
+    ``dest/../libexec`` and ``../bin``, so verify finds what ExecStart= names) plus the
+    generator's output, in one directory for SYSTEMD_UNIT_PATH."""
     dest.mkdir()
+    for program in FAKE_PROGRAMS:
+        path = dest.parent / program
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("#!/bin/sh\nexit 1\n")
+        path.chmod(0o755)
     for unit in sorted((REPO / "units").iterdir()):
-        text = unit.read_text().replace("@LIBEXECDIR@", LIBEXECDIR).replace("@BINDIR@", BINDIR)
+        text = (unit.read_text().replace("@LIBEXECDIR@", str(dest.parent / "libexec"))
+                .replace("@BINDIR@", str(dest.parent / "bin"))
+                .replace("@DATADIR@", str(REPO / "config")))
         (dest / unit.name.removesuffix(".in")).write_text(text)
     shutil.copytree(out, dest, dirs_exist_ok=True, symlinks=True)
     return dest
