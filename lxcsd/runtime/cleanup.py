@@ -1,0 +1,237 @@
+"""``lxcsd-helper cleanup NAME``: the unit's ExecStopPost=, undoing what outlives the container.
+
+systemd runs it after every end of the unit's main process: a clean stop, init exiting by
+itself (halt, reboot, crash), a start that failed, or a helper SIGKILLed half way. So every
+step is idempotent and none assumes the one before it ran:
+
+1. cgroup leaves: every cgroup below the unit's delegated cgroup except systemd's own
+   ``.control`` (where this process runs) is emptied (cgroup.kill) and removed, deepest
+   first: lxc.monitor.NAME, lxc.payload.NAME and whatever a systemd inside made below it.
+2. networks: ``lxcsd.net.cleanup(name, state_dir)`` when the state directory has a network
+   record (``STATE_DIR/net``), imported only then.
+3. ``lxc.hook.post-stop`` hooks (``LXC_TARGET`` reboot or stop, as liblxc sets it).
+4. the state directory /run/lxcsd/NAME is removed.
+
+It ends with the lifecycle line ``lxcsd: NAME stopped (...)`` built from ``$SERVICE_RESULT``,
+``$EXIT_CODE`` and ``$EXIT_STATUS``, which systemd passes to ExecStopPost=. A failing step
+is reported and the others still run; the exit status is 1 only when something is left
+behind (a cgroup that cannot be removed), so the unit shows it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from lxcsd.errors import LxcsdError
+from lxcsd.paths import RUN_DIR
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from lxcsd.config.model import Container
+
+CONTROL = ".control"  # systemd puts ExecStop*/ExecStopPost of a delegated unit here
+EMPTY_TIMEOUT = 10.0  # seconds to wait for killed processes to leave a cgroup
+# What init's end means inside a container (docs/design.md, "Process design").
+SIGNAL_MEANING = {"HUP": "reboot", "INT": "halt/poweroff"}
+
+
+def log(name: str, message: str) -> None:
+    sys.stderr.write(f"lxcsd: {name} {message}\n")
+    sys.stderr.flush()
+
+
+def describe_exit(env: Mapping[str, str]) -> str:
+    """The "(...)" of the stopped line, from systemd's $SERVICE_RESULT/$EXIT_CODE/$EXIT_STATUS:
+    "status success, init killed by SIGINT: halt/poweroff"."""
+    result = env.get("SERVICE_RESULT", "")
+    code = env.get("EXIT_CODE", "")
+    value = env.get("EXIT_STATUS", "")
+    parts = [f"status {result}" if result else "status unknown"]
+    if code == "exited" and value:
+        parts.append(f"init exited with status {value}")
+    elif code in ("killed", "dumped") and value:
+        what = "killed by" if code == "killed" else "dumped core on"
+        meaning = SIGNAL_MEANING.get(value) if code == "killed" else None
+        parts.append(f"init {what} SIG{value}" + (f": {meaning}" if meaning else ""))
+    return ", ".join(parts)
+
+
+def target(env: Mapping[str, str]) -> str:
+    """liblxc's LXC_TARGET for post-stop hooks: "reboot" when init died of the reboot
+    signal (SIGHUP: the unit restarts), else "stop"."""
+    return "reboot" if env.get("EXIT_CODE") == "killed" and env.get("EXIT_STATUS") == "HUP" \
+        else "stop"
+
+
+# ------------------------------------------------------------------------------------------
+# cgroups
+
+
+def unit_cgroup_dir() -> str:
+    """The unit's delegated cgroup: ours, or its parent when we run in ``.control``."""
+    from lxcsd.runtime import cgroup
+
+    here = cgroup.own_cgroup_dir()
+    return os.path.dirname(here) if os.path.basename(here) == CONTROL else here
+
+
+def leaves(unit_dir: str) -> list[str]:
+    """The cgroups directly below the unit's cgroup that lxcsd or the container made."""
+    try:
+        names = sorted(os.listdir(unit_dir))
+    except FileNotFoundError:
+        return []
+    return [os.path.join(unit_dir, name) for name in names
+            if name != CONTROL and os.path.isdir(os.path.join(unit_dir, name))]
+
+
+def populated(cgroup_dir: str) -> bool:
+    try:
+        with open(os.path.join(cgroup_dir, "cgroup.events"), encoding="ascii") as f:
+            return "populated 1" in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def remove_leaf(path: str, timeout: float = EMPTY_TIMEOUT) -> None:
+    """Kill what is left in path (and below), wait until it is empty, remove it."""
+    from lxcsd.runtime import cgroup
+
+    if populated(path):
+        if not cgroup.kill_all(path):
+            _kill_procs(path)
+        deadline = time.monotonic() + timeout
+        while populated(path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    cgroup.remove(path)
+
+
+def _kill_procs(path: str) -> None:
+    # Kernels before cgroup.kill (5.14): SIGKILL each process, deepest cgroups first.
+    import _signal  # type: ignore[import-not-found]
+
+    from lxcsd.runtime import cgroup
+
+    for top, _, _ in os.walk(path, topdown=False):
+        try:
+            pids = cgroup.procs(top)
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                os.kill(pid, _signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def remove_leaves(name: str, unit_dir: str) -> bool:
+    ok = True
+    for path in leaves(unit_dir):
+        try:
+            remove_leaf(path)
+        except (LxcsdError, OSError) as exc:
+            log(name, f"cleanup: cgroup {path} left behind: {exc}")
+            ok = False
+    return ok
+
+
+# ------------------------------------------------------------------------------------------
+# Networks, hooks, state
+
+
+def cleanup_networks(name: str, state_dir: str) -> bool:
+    if not os.path.exists(os.path.join(state_dir, "net")):
+        return True
+    try:
+        import lxcsd.net as net
+
+        net.cleanup(name, state_dir)
+    except Exception as exc:  # noqa: BLE001 - report, and go on with the other steps
+        log(name, f"cleanup: network cleanup failed: {exc}")
+        return False
+    return True
+
+
+def load(name: str) -> Container | None:
+    try:
+        from lxcsd.config.load import load_container
+
+        return load_container(name)
+    except Exception as exc:  # noqa: BLE001 - a broken config must not block cleanup
+        log(name, f"cleanup: config not readable, post-stop hooks skipped: {exc}")
+        return None
+
+
+def post_stop_hooks(container: Container, env: Mapping[str, str]) -> bool:
+    from lxcsd.runtime import hooks
+
+    if not container.hooks.get("post-stop"):
+        return True
+    try:
+        hooks.run(container, "post-stop",
+                  rootfs_mount=container.rootfs.mount or hooks.DEFAULT_ROOTFS_MOUNT,
+                  extra_env={"LXC_TARGET": target(env)})
+    except LxcsdError as exc:
+        log(container.name, f"post-stop hook failed: {exc}")
+        return False
+    return True
+
+
+def remove_tree(path: str) -> None:
+    """rm -r without shutil (a hot path); unmounts nothing: mounts are never left here."""
+    if not os.path.lexists(path):
+        return
+    for top, dirs, files in os.walk(path, topdown=False):
+        for entry in files:
+            os.unlink(os.path.join(top, entry))
+        for entry in dirs:
+            full = os.path.join(top, entry)
+            if os.path.islink(full):
+                os.unlink(full)
+            else:
+                os.rmdir(full)
+    os.rmdir(path)
+
+
+def state_dir(name: str) -> str:
+    return os.path.join(RUN_DIR, name)
+
+
+# ------------------------------------------------------------------------------------------
+# Entry point
+
+
+def _name(instance: str) -> str:
+    from lxcsd.config.names import unescape
+
+    try:
+        return unescape(instance)
+    except LxcsdError:
+        return instance
+
+
+def main(instance: str) -> int:
+    """ExecStopPost=: undo what the container left; 0 unless something stays behind."""
+    name = _name(instance)
+    env = os.environ
+    ok = True
+    try:
+        ok = remove_leaves(name, unit_cgroup_dir())
+    except (LxcsdError, OSError) as exc:
+        log(name, f"cleanup: cgroups: {exc}")
+        ok = False
+    directory = state_dir(name)
+    ok = cleanup_networks(name, directory) and ok
+    container = load(name)
+    if container is not None:
+        post_stop_hooks(container, env)
+    try:
+        remove_tree(directory)
+    except OSError as exc:
+        log(name, f"cleanup: cannot remove {directory}: {exc.strerror}")
+    log(name, f"stopped ({describe_exit(env)})")
+    return 0 if ok else 1

@@ -1,0 +1,203 @@
+"""``lxcsd-helper stop NAME $MAINPID``: the unit's ExecStop=, a clean halt of the container.
+
+systemd supervises the container's init directly (docs/design.md, "Process design"), so
+stopping is: pick the halt signal as liblxc's shutdown does (``lxc.signal.halt``; else
+SIGRTMIN+3 when init blocks it, as systemd does, since SIGTERM only makes systemd re-execute
+itself; else SIGPWR), send it through a pidfd (no pid reuse race), and wait for init to exit
+by polling the pidfd. If the guest takes longer than ``TimeoutStopSec=``, systemd ends this
+process and sends ``KillSignal=`` (the generator sets it from ``lxc.signal.stop``) to init.
+
+A config that no longer parses still stops the container (the fallback rule needs only
+init's blocked signals). An empty ``$MAINPID`` (init already exited) is not an error.
+
+``lxc.hook.stop`` runs once init has exited, in the host's namespaces, with references to
+the container's namespaces kept open by this process (``/proc/SELF/fd/N``, passed as liblxc
+does: ``NS:PATH`` arguments for hook version 0, ``LXC_*_NS`` variables for version 1).
+"""
+
+from __future__ import annotations
+
+import _signal  # type: ignore[import-not-found]  # built in; signal.py imports enum
+import os
+import select
+import sys
+
+from lxcsd import sd
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lxcsd.config.model import Container
+
+SIGPWR: int = _signal.SIGPWR
+SIGRTMIN: int = _signal.SIGRTMIN  # glibc's (34): liblxc's SIGRTMIN+3 is 37, as systemd uses
+SIG_SYSTEMD_HALT = SIGRTMIN + 3
+NAMESPACES = ("user", "mnt", "pid", "uts", "ipc", "net", "cgroup", "time")
+
+
+def log(name: str, message: str) -> None:
+    """A lifecycle line on stderr: systemd puts it in the unit's journal."""
+    sys.stderr.write(f"lxcsd: {name} {message}\n")
+    sys.stderr.flush()
+
+
+def status(text: str) -> None:
+    """STATUS= for `systemctl status`; systemd accepts it from ExecStop= only with
+    NotifyAccess=exec or all (the template's choice), and drops it silently otherwise."""
+    try:
+        sd.notify(f"STATUS={text}")
+    except OSError:
+        pass
+
+
+# ------------------------------------------------------------------------------------------
+# The halt signal
+
+
+def blocked_signals(pid: int, proc: str = "/proc") -> int:
+    """The SigBlk mask of pid (bit n-1 set: signal n blocked); 0 when unreadable."""
+    try:
+        with open(f"{proc}/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("SigBlk:"):
+                    return int(line[7:].strip(), 16)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def choose_halt_signal(configured: int | None, sigblk: int) -> int:
+    """liblxc's do_lxcapi_shutdown: lxc.signal.halt when set, else SIGRTMIN+3 when init
+    blocks it (systemd), else SIGPWR (sysvinit, busybox init)."""
+    if configured:
+        return configured
+    if sigblk & (1 << (SIG_SYSTEMD_HALT - 1)):
+        return SIG_SYSTEMD_HALT
+    return SIGPWR
+
+
+def signal_text(number: int) -> str:
+    if SIGRTMIN <= number <= _signal.SIGRTMAX:
+        return f"SIGRTMIN+{number - SIGRTMIN}" if number != SIGRTMIN else "SIGRTMIN"
+    from lxcsd.config.values import signal_name
+
+    return signal_name(number)
+
+
+# ------------------------------------------------------------------------------------------
+# Waiting
+
+
+def wait_exit(pidfd: int, timeout: float | None = None) -> bool:
+    """Block until the process behind pidfd has exited (POLLIN); False on timeout."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    ms = None if timeout is None else max(0, int(timeout * 1000))
+    return bool(poller.poll(ms))
+
+
+def open_namespaces(pid: int) -> dict[str, int]:
+    """fds of pid's namespaces that differ from ours (what the container made), so that
+    the stop hook can still reach them after init has exited."""
+    fds: dict[str, int] = {}
+    for ns in NAMESPACES:
+        try:
+            if os.stat(f"/proc/{pid}/ns/{ns}").st_ino == os.stat(f"/proc/self/ns/{ns}").st_ino:
+                continue
+            fds[ns] = os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+    return fds
+
+
+def namespace_refs(fds: dict[str, int], self_pid: int) -> tuple[list[str], dict[str, str]]:
+    """liblxc's stop hook references: ``NS:/proc/PID/fd/N`` arguments (hook version 0) and
+    ``LXC_NS_NS=/proc/PID/fd/N`` variables (version 1)."""
+    from lxcsd.runtime.hooks import NS_ENV
+
+    args = [f"{ns}:/proc/{self_pid}/fd/{fd}" for ns, fd in fds.items()]
+    env = {NS_ENV[ns]: f"/proc/{self_pid}/fd/{fd}" for ns, fd in fds.items()}
+    return args, env
+
+
+# ------------------------------------------------------------------------------------------
+# Entry point
+
+
+def _load(name: str) -> Container | None:
+    try:
+        from lxcsd.config.load import load_container
+
+        return load_container(name)
+    except Exception as exc:  # noqa: BLE001 - any config problem: stop with the fallback
+        log(name, f"config not usable ({exc}); stopping with the default halt signal")
+        return None
+
+
+def _name(instance: str) -> str:
+    from lxcsd.config.names import unescape
+    from lxcsd.errors import LxcsdError
+
+    try:
+        return unescape(instance)
+    except LxcsdError:
+        return instance
+
+
+def main(name: str, mainpid: int) -> int:
+    """ExecStop=: halt the container whose init is mainpid (0: none, nothing to do).
+    name is the unit's instance string (systemd-escaped)."""
+    if mainpid <= 0:
+        return 0
+    name = _name(name)
+    try:
+        pidfd = os.pidfd_open(mainpid)
+    except ProcessLookupError:
+        return 0
+    try:
+        return _stop(name, mainpid, pidfd)
+    finally:
+        os.close(pidfd)
+
+
+def _stop(name: str, pid: int, pidfd: int) -> int:
+    container = _load(name)
+    configured = container.signals.halt if container is not None else None
+    signum = choose_halt_signal(configured, blocked_signals(pid))
+    has_stop_hooks = container is not None and bool(container.hooks.get("stop"))
+    ns_fds = open_namespaces(pid) if has_stop_hooks else {}
+    try:
+        text = f"stopping: {signal_text(signum)} to init (pid {pid})"
+        log(name, text)
+        status(f"Stopping: {signal_text(signum)} sent to init (pid {pid})")
+        try:
+            _signal.pidfd_send_signal(pidfd, signum)
+        except ProcessLookupError:
+            return 0
+        wait_exit(pidfd)
+        log(name, "init exited")
+        if container is not None and has_stop_hooks:
+            return _stop_hooks(container, ns_fds)
+        return 0
+    finally:
+        for fd in ns_fds.values():
+            os.close(fd)
+
+
+def _stop_hooks(container: Container, ns_fds: dict[str, int]) -> int:
+    from lxcsd.errors import LxcsdError
+    from lxcsd.runtime import hooks
+
+    args, env = namespace_refs(ns_fds, os.getpid())
+    env["LXC_TARGET"] = "stop"
+    try:
+        hooks.run(container, "stop", rootfs_mount=rootfs_mount(container), extra_env=env,
+                  args=args if not container.hook_version else ())
+    except LxcsdError as exc:
+        log(container.name, f"stop hook failed: {exc}")  # liblxc logs it and goes on
+    return 0
+
+
+def rootfs_mount(container: Container) -> str:
+    from lxcsd.runtime.hooks import DEFAULT_ROOTFS_MOUNT
+
+    return container.rootfs.mount or DEFAULT_ROOTFS_MOUNT

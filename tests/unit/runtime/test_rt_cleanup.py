@@ -1,0 +1,78 @@
+"""lxcsd-helper cleanup: the stopped line from systemd's variables, LXC_TARGET, post-stop
+hooks, the leaf list and the state directory removal (the real cgroup tree and systemd are
+exercised in tests/sandbox/test_supervision.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lxcsd.config.load import load_path
+from lxcsd.runtime import cleanup
+
+
+@pytest.mark.parametrize(("env", "text"), [
+    ({"SERVICE_RESULT": "success", "EXIT_CODE": "killed", "EXIT_STATUS": "INT"},
+     "status success, init killed by SIGINT: halt/poweroff"),
+    ({"SERVICE_RESULT": "success", "EXIT_CODE": "killed", "EXIT_STATUS": "HUP"},
+     "status success, init killed by SIGHUP: reboot"),
+    ({"SERVICE_RESULT": "exit-code", "EXIT_CODE": "exited", "EXIT_STATUS": "3"},
+     "status exit-code, init exited with status 3"),
+    ({"SERVICE_RESULT": "core-dump", "EXIT_CODE": "dumped", "EXIT_STATUS": "SEGV"},
+     "status core-dump, init dumped core on SIGSEGV"),
+    ({"SERVICE_RESULT": "signal", "EXIT_CODE": "killed", "EXIT_STATUS": "KILL"},
+     "status signal, init killed by SIGKILL"),
+    ({}, "status unknown"),
+])
+def test_describe_exit(env: dict[str, str], text: str) -> None:
+    assert cleanup.describe_exit(env) == text
+
+
+def test_target() -> None:
+    assert cleanup.target({"EXIT_CODE": "killed", "EXIT_STATUS": "HUP"}) == "reboot"
+    assert cleanup.target({"EXIT_CODE": "killed", "EXIT_STATUS": "INT"}) == "stop"
+    assert cleanup.target({}) == "stop"
+
+
+def test_leaves_leave_systemds_control_group(tmp_path: Path) -> None:
+    for name in (".control", "lxc.monitor.c1", "lxc.payload.c1"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "cgroup.procs").write_text("")
+    assert cleanup.leaves(str(tmp_path)) == [str(tmp_path / "lxc.monitor.c1"),
+                                             str(tmp_path / "lxc.payload.c1")]
+    assert cleanup.leaves(str(tmp_path / "gone")) == []
+
+
+def test_remove_tree_is_idempotent(tmp_path: Path) -> None:
+    state = tmp_path / "c1"
+    (state / "sub").mkdir(parents=True)
+    (state / "sub/file").write_text("x")
+    (state / "link").symlink_to("/etc")
+    cleanup.remove_tree(str(state))
+    assert not state.exists()
+    assert Path("/etc").is_dir()
+    cleanup.remove_tree(str(state))
+
+
+def test_post_stop_hook_gets_target(tmp_path: Path) -> None:
+    record = tmp_path / "out"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\necho \"$LXC_HOOK_TYPE $LXC_TARGET $LXC_NAME\" > {record}\n")
+    hook.chmod(0o755)
+    config = tmp_path / "config"
+    config.write_text(f"lxc.rootfs.path = /srv\nlxc.hook.version = 1\n"
+                      f"lxc.hook.post-stop = {hook}\n")
+    c = load_path(str(config), name="c1")
+    assert cleanup.post_stop_hooks(c, {"EXIT_CODE": "killed", "EXIT_STATUS": "HUP"})
+    assert record.read_text() == "post-stop reboot c1\n"
+
+
+def test_failing_post_stop_hook_is_reported(tmp_path: Path,
+                                            capfd: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config"
+    config.write_text("lxc.rootfs.path = /srv\nlxc.hook.post-stop = /bin/false\n")
+    c = load_path(str(config), name="c1")
+    assert not cleanup.post_stop_hooks(c, {})
+    assert (f"lxcsd: c1 post-stop hook failed: {config}:2: lxc.hook.post-stop: '/bin/false' "
+            "exited with status 1") in capfd.readouterr().err

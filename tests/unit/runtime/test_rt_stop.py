@@ -1,0 +1,171 @@
+"""lxcsd-helper stop: the halt signal chosen as liblxc's shutdown does, sent to a real process
+through a pidfd, and the wait for its exit."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lxcsd.runtime import stop
+
+RTMIN3 = signal.SIGRTMIN + 3
+
+# A stand-in init: blocks the signals given on its command line (systemd blocks SIGRTMIN+3),
+# writes which signal reached it, exits 0.
+FAKE_INIT = r"""
+import signal, sys
+block = [int(s) for s in sys.argv[2:]]
+out = sys.argv[1]
+def got(signum, frame):
+    open(out, "w").write(str(signum))
+    sys.exit(0)
+for s in (signal.SIGPWR, signal.SIGRTMIN + 3, signal.SIGUSR1, signal.SIGTERM):
+    signal.signal(s, got)
+if block:
+    signal.pthread_sigmask(signal.SIG_BLOCK, block)
+    import time
+    open(out + ".ready", "w").close()
+    while True:
+        for s in block:
+            if s in signal.sigpending():
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, [s])
+        time.sleep(0.01)
+open(out + ".ready", "w").close()
+while True:
+    signal.pause()
+"""
+
+
+@pytest.fixture
+def lxcpath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "lxc"
+    path.mkdir()
+    monkeypatch.setenv("LXCSD_LXCPATH", str(path))
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    return path
+
+
+def start_init(tmp_path: Path, *blocked: int) -> tuple[subprocess.Popen[bytes], Path]:
+    out = tmp_path / "got"
+    proc = subprocess.Popen([sys.executable, "-c", FAKE_INIT, str(out),
+                             *map(str, blocked)])
+    ready = Path(str(out) + ".ready")
+    deadline = time.monotonic() + 10
+    while not ready.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "fake init did not start"
+        time.sleep(0.01)
+    return proc, out
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    made: list[subprocess.Popen[bytes]] = []
+    yield made
+    for proc in made:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_choose_halt_signal() -> None:
+    assert stop.choose_halt_signal(None, 0) == signal.SIGPWR
+    assert stop.choose_halt_signal(None, 1 << (RTMIN3 - 1)) == RTMIN3
+    assert stop.choose_halt_signal(signal.SIGUSR1, 1 << (RTMIN3 - 1)) == signal.SIGUSR1
+    # blocking only SIGPWR does not change the choice (liblxc tests SIGRTMIN+3 only)
+    assert stop.choose_halt_signal(None, 1 << (signal.SIGPWR - 1)) == signal.SIGPWR
+
+
+def test_blocked_signals_of_a_stand_in_status(tmp_path: Path) -> None:
+    (tmp_path / "42").mkdir()
+    (tmp_path / "42/status").write_text("Name:\tsystemd\nSigBlk:\t7be3c0fe28014a03\n")
+    mask = stop.blocked_signals(42, proc=str(tmp_path))
+    assert mask == 0x7be3c0fe28014a03
+    assert stop.choose_halt_signal(None, mask) == RTMIN3
+    assert stop.blocked_signals(43, proc=str(tmp_path)) == 0
+
+
+def test_signal_text() -> None:
+    assert stop.signal_text(RTMIN3) == "SIGRTMIN+3"
+    assert stop.signal_text(signal.SIGPWR) == "SIGPWR"
+
+
+def test_no_mainpid_is_nothing_to_do(lxcpath: Path) -> None:
+    assert stop.main("c1", 0) == 0
+
+
+def test_gone_mainpid_is_nothing_to_do(lxcpath: Path) -> None:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    assert stop.main("c1", proc.pid) == 0
+
+
+def test_sigpwr_without_config(tmp_path: Path, lxcpath: Path,
+                               procs: list[subprocess.Popen[bytes]],
+                               capfd: pytest.CaptureFixture[str]) -> None:
+    proc, out = start_init(tmp_path)
+    procs.append(proc)
+    assert stop.main("gone", proc.pid) == 0  # no config: the fallback rule
+    assert proc.poll() is not None or proc.wait(5) == 0
+    assert out.read_text() == str(int(signal.SIGPWR))
+    err = capfd.readouterr().err
+    assert "lxcsd: gone config not usable" in err
+    assert f"lxcsd: gone stopping: SIGPWR to init (pid {proc.pid})" in err
+    assert "lxcsd: gone init exited" in err
+
+
+def test_sigrtmin3_when_init_blocks_it(tmp_path: Path, lxcpath: Path,
+                                       procs: list[subprocess.Popen[bytes]]) -> None:
+    proc, out = start_init(tmp_path, RTMIN3)
+    procs.append(proc)
+    assert stop.main("gone", proc.pid) == 0
+    proc.wait(5)
+    assert out.read_text() == str(RTMIN3)
+
+
+def test_configured_halt_signal(tmp_path: Path, lxcpath: Path,
+                                procs: list[subprocess.Popen[bytes]]) -> None:
+    (lxcpath / "c1").mkdir()
+    (lxcpath / "c1/config").write_text("lxc.rootfs.path = /srv\nlxc.signal.halt = SIGUSR1\n")
+    proc, out = start_init(tmp_path, RTMIN3)
+    procs.append(proc)
+    assert stop.main("c1", proc.pid) == 0
+    proc.wait(5)
+    assert out.read_text() == str(int(signal.SIGUSR1))
+
+
+def test_broken_config_still_stops(tmp_path: Path, lxcpath: Path,
+                                   procs: list[subprocess.Popen[bytes]]) -> None:
+    (lxcpath / "c1").mkdir()
+    (lxcpath / "c1/config").write_text("lxc.signal.halt = SIGUSR1\nlxc.no.such.key = 1\n")
+    proc, out = start_init(tmp_path, RTMIN3)
+    procs.append(proc)
+    assert stop.main("c1", proc.pid) == 0
+    proc.wait(5)
+    assert out.read_text() == str(RTMIN3)
+
+
+def test_stop_hook_after_exit(tmp_path: Path, lxcpath: Path,
+                              procs: list[subprocess.Popen[bytes]]) -> None:
+    record = tmp_path / "hook.out"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\necho \"$* $LXC_TARGET\" > {record}\n")
+    hook.chmod(0o755)
+    (lxcpath / "c1").mkdir()
+    (lxcpath / "c1/config").write_text(f"lxc.rootfs.path = /srv\nlxc.hook.stop = {hook}\n")
+    proc, out = start_init(tmp_path)
+    procs.append(proc)
+    assert stop.main("c1", proc.pid) == 0
+    # same namespaces as ours: no references; the hook still learns name, section, type
+    assert record.read_text() == "c1 lxc stop stop\n"
+
+
+def test_namespace_refs() -> None:
+    args, env = stop.namespace_refs({"net": 5, "mnt": 6}, 100)
+    assert args == ["net:/proc/100/fd/5", "mnt:/proc/100/fd/6"]
+    assert env == {"LXC_NET_NS": "/proc/100/fd/5", "LXC_MNT_NS": "/proc/100/fd/6"}
