@@ -474,6 +474,8 @@ def _rootfs_options(value: str) -> tuple[str, Any]:
 _BOOL = "0|1"
 _HOOK_TYPES = ("pre-start", "pre-mount", "mount", "autodev", "start-host", "start", "stop",
                "post-stop", "clone", "destroy")
+# Hooks the helper runs today (clone and destroy belong to commands lxcsd lacks yet).
+_HOOKS_RUN = frozenset(("pre-mount", "mount", "autodev", "start", "stop", "post-stop"))
 _HOOK_DOCS = {
     "pre-start": "in the host's namespaces before ttys, consoles or mounts are set up",
     "pre-mount": "in the container's mount namespace before the rootfs is set up",
@@ -529,7 +531,8 @@ def _init_keys() -> list[Key]:
             "Supplementary group ids of init.", default="none", group=g),
         Key("lxc.signal.halt", _scalar(_signal_or_default, "signal"), "signals.halt", "Signal "
             "sent to init to shut the container down cleanly.", legacy=("lxc.haltsignal",),
-            default="SIGPWR (SIGRTMIN+3 when init blocks SIGPWR, e.g. systemd)", group=g),
+            default="SIGPWR (SIGRTMIN+3 when init blocks SIGPWR, e.g. systemd)",
+            implemented=True, group=g),
         Key("lxc.signal.reboot", _scalar(_signal_or_default, "signal"), "signals.reboot",
             "Signal sent to init to reboot the container.", legacy=("lxc.rebootsignal",),
             default="SIGINT", group=g),
@@ -730,7 +733,7 @@ def _security_keys() -> list[Key]:
         Key("lxc.keyring.session", _scalar(v.parse_bool, _BOOL), "keyring_session", "0: "
             "inherit the session keyring instead of creating a new one (as the man page "
             "says; liblxc's code reads the value the other way round).", default="1",
-            group=g),
+            implemented=True, group=g),
         Key("lxc.seccomp.profile", _scalar(v.parse_path, "path"), "seccomp.profile", "Seccomp "
             "policy file (LXC's format, version 1 or 2).", legacy=("lxc.seccomp",),
             default="none", group=g),
@@ -773,7 +776,7 @@ def _resource_keys() -> list[Key]:
             legacy=("lxc.limit.[name]",), default="inherited", group=g),
         Key("lxc.sysctl", Keyed(v.parse_string, "value", _check_sysctl), "sysctl", "Kernel "
             "parameter set inside the container.", kind="prefix",
-            pattern="lxc.sysctl.[name]", group=g),
+            pattern="lxc.sysctl.[name]", implemented=True, group=g),
     ]
 
 
@@ -782,13 +785,14 @@ def _hook_keys() -> list[Key]:
     keys = [
         Key("lxc.hook.version", _scalar(v.parse_hook_version, "0|1"), "hook_version", "1: pass "
             "hook information in environment variables instead of arguments.", default="0",
-            group=g),
+            implemented=True, group=g),
         Key("lxc.hook", Hooks(""), "hooks", "An empty value removes every hook defined so far.",
-            group=g),
+            implemented=True, group=g),
     ]
     for hook in _HOOK_TYPES:
         keys.append(Key(f"lxc.hook.{hook}", Hooks(hook), "hooks", f"Command run "
-                        f"{_HOOK_DOCS[hook]}; repeat for several.", group=g))
+                        f"{_HOOK_DOCS[hook]}; repeat for several.",
+                        implemented=hook in _HOOKS_RUN, group=g))
     return keys
 
 
@@ -823,7 +827,7 @@ def _runtime_keys() -> list[Key]:
         Key("lxc.environment.runtime", ListOf(v.parse_env, env), "environment_runtime",
             "Environment variable for init only.", group=g),
         Key("lxc.environment.hooks", ListOf(v.parse_env, env), "environment_hooks",
-            "Environment variable for hooks only.", group=g),
+            "Environment variable for hooks only.", implemented=True, group=g),
     ]
 
 

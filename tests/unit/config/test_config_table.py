@@ -80,7 +80,8 @@ def test_table_is_consistent() -> None:
     assert len(patterns) == len(set(patterns))
     for key in keys.KEYS:
         assert key.doc.endswith(".") and key.group and key.parser.type_doc, key
-    assert [key.name for key in keys.KEYS if key.implemented] == ["lxc.include"]
+    # runtime engineers flip implemented= as they go; the reader's own key always is
+    assert "lxc.include" in [key.name for key in keys.KEYS if key.implemented]
 
 
 def test_lookup_unknown_keys() -> None:
