@@ -129,7 +129,7 @@ def _delete_host_end(nl: Any, host: Any, record: dict[str, str]) -> None:
 def _return_phys(nl: Any, host: Any, inner: Any, record: dict[str, str]) -> None:
     ifindex = int(record["ifindex"])
     orig = record["orig"]
-    if inner is not None and nl.link_attr(inner, ifindex, "ifindex") is not None:
+    if inner is not None and nl.link_attr(inner, ifindex, "ifname") is not None:
         own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             inner.link("set", index=ifindex, state="down")

@@ -102,6 +102,20 @@ class Box:
                                  f"{result.stdout}{result.stderr}")
         return result.stdout
 
+    def links(self) -> list[str]:
+        """Interface names inside, sorted (``ip link``: its sysfs view is the test's)."""
+        names = []
+        for line in self.sh("ip link").splitlines():
+            if line[:1].isdigit():
+                names.append(line.split(":")[1].strip().split("@")[0])
+        return sorted(names)
+
+    def mac(self, name: str) -> str:
+        for line in self.sh(f"ip link show dev {name}").splitlines():
+            if "link/ether" in line:
+                return line.split()[1]
+        raise AssertionError(f"no MAC on {name}")
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -143,11 +157,25 @@ def make_bridge(name: str, address: str) -> None:
         ipr.link("set", index=index, state="up")
 
 
-def make_link(name: str, kind: str) -> int:
+def make_veth(name: str, peer: str) -> int:
+    """A veth pair in the test's namespace (this kernel has no dummy driver); both ends up.
+    Returns the ifindex of ``name``."""
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
-        ipr.link("add", ifname=name, kind=kind)
-        index = ipr.link_lookup(ifname=name)[0]
-        ipr.link("set", index=index, state="up")
-        return int(index)
+        ipr.link("add", ifname=name, kind="veth", peer=peer)
+        for end in (name, peer):
+            ipr.link("set", index=ipr.link_lookup(ifname=end)[0], state="up")
+        return int(ipr.link_lookup(ifname=name)[0])
+
+
+def kernel_has(kind: str) -> bool:
+    """Whether this kernel can make a ``kind`` link (probed in a throw-away namespace)."""
+    import subprocess
+
+    script = {"vlan": "ip link add v0 type veth peer name v1 && "
+                      "ip link add link v0 name t0 type vlan id 2",
+              "ipvlan": "ip link add v0 type veth peer name v1 && "
+                        "ip link add t0 link v0 type ipvlan mode l2"}[kind]
+    return subprocess.run(["unshare", "--net", "sh", "-c", script],
+                          capture_output=True).returncode == 0
