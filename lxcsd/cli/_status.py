@@ -1,0 +1,232 @@
+"""What ``lxcsd ls`` and ``lxcsd info`` show about a container: state from its unit, IP
+addresses from inside its network namespace, resource usage from its cgroup.
+
+IP addresses are read the cheap way, without netlink or entering a namespace:
+/proc/INIT/net/fib_trie (IPv4: the table's ``/32 host LOCAL`` leaves) and
+/proc/INIT/net/if_inet6 (IPv6) show the network namespace of the container's init. As
+``lxc-ls``, loopback addresses and IPv6 link-local ones are left out.
+
+Usage numbers come from systemd's properties of the unit (MemoryCurrent, CPUUsageNSec,
+TasksCurrent, IO*Bytes) when systemd tracks them, else from the unit's cgroup files
+(memory.current, cpu.stat's usage_usec, the processes of cgroup.procs below it, io.stat),
+else they are None ('-' in tables).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+
+from lxcsd.config.load import load_path
+from lxcsd.config.names import unit_name
+from lxcsd.errors import LxcsdError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from lxcsd.config.model import Container
+    from lxcsd.systemd import Systemd
+
+# if_inet6 scope values (include/net/ipv6.h IPV6_ADDR_*): only global addresses are shown.
+IPV6_SCOPE_GLOBAL = 0x00
+
+
+# ------------------------------------------------------------------------------------------
+# IP addresses
+
+
+def parse_fib_trie(text: str) -> list[str]:
+    """Local IPv4 addresses of a /proc/net/fib_trie dump, loopback excluded, in order."""
+    found: list[str] = []
+    last = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("|--"):
+            last = stripped[3:].strip()
+        elif stripped.startswith("/32 host LOCAL") and last:
+            if not last.startswith("127.") and last not in found:
+                found.append(last)
+    return found
+
+
+def parse_if_inet6(text: str) -> list[str]:
+    """Global IPv6 addresses of /proc/net/if_inet6 (addr ifindex plen scope flags name)."""
+    found: list[str] = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 6 or fields[5] == "lo":
+            continue
+        try:
+            scope = int(fields[3], 16)
+            address = str(ipaddress.IPv6Address(bytes.fromhex(fields[0])))
+        except ValueError:
+            continue
+        if scope == IPV6_SCOPE_GLOBAL and address not in found:
+            found.append(address)
+    return found
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def addresses(pid: int) -> tuple[list[str], list[str]]:
+    """(IPv4, IPv6) addresses of the network namespace of pid; empty when unreadable."""
+    v4 = _read(f"/proc/{pid}/net/fib_trie")
+    v6 = _read(f"/proc/{pid}/net/if_inet6")
+    return (parse_fib_trie(v4) if v4 else [], parse_if_inet6(v6) if v6 else [])
+
+
+# ------------------------------------------------------------------------------------------
+# cgroup usage
+
+
+def cgroup_dir(control_group: str) -> str | None:
+    """Host directory of a unit's ControlGroup (relative to systemd's cgroup2 root)."""
+    if not control_group:
+        return None
+    from lxcsd.runtime.cgroup import cgroup2_mount
+
+    try:
+        mountpoint, _ = cgroup2_mount()
+    except LxcsdError:
+        return None
+    path = os.path.join(mountpoint, control_group.lstrip("/"))
+    return path if os.path.isdir(path) else None
+
+
+def parse_keyed(text: str) -> dict[str, int]:
+    """A flat keyed file (cpu.stat, memory.stat): {key: value}."""
+    values = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().isdigit():
+            values[key] = int(value)
+    return values
+
+
+def parse_io_stat(text: str) -> tuple[int, int]:
+    """(read bytes, written bytes) summed over the devices of io.stat."""
+    read = written = 0
+    for line in text.splitlines():
+        for field in line.split()[1:]:
+            key, _, value = field.partition("=")
+            if key == "rbytes" and value.isdigit():
+                read += int(value)
+            elif key == "wbytes" and value.isdigit():
+                written += int(value)
+    return read, written
+
+
+def count_processes(directory: str) -> int:
+    """Processes in directory's cgroup and every cgroup below it."""
+    total = 0
+    for top, _, files in os.walk(directory):
+        if "cgroup.procs" in files:
+            text = _read(os.path.join(top, "cgroup.procs")) or ""
+            total += sum(1 for line in text.splitlines() if line.strip())
+    return total
+
+
+def usage(props: dict[str, Any]) -> dict[str, int | None]:
+    """memory (bytes), cpu_ns, pids, io_read, io_write of a unit (None where unknown)."""
+    from lxcsd.systemd import counter
+
+    result: dict[str, int | None] = {
+        "memory": counter(props.get("MemoryCurrent")),
+        "cpu_ns": counter(props.get("CPUUsageNSec")),
+        "pids": counter(props.get("TasksCurrent")),
+        "io_read": counter(props.get("IOReadBytes")),
+        "io_write": counter(props.get("IOWriteBytes")),
+    }
+    directory = cgroup_dir(props.get("ControlGroup") or "")
+    if directory is None:
+        return result
+    if result["memory"] is None:
+        text = _read(os.path.join(directory, "memory.current"))
+        result["memory"] = int(text) if text and text.strip().isdigit() else None
+    if result["cpu_ns"] is None:
+        stat = parse_keyed(_read(os.path.join(directory, "cpu.stat")) or "")
+        result["cpu_ns"] = stat["usage_usec"] * 1000 if "usage_usec" in stat else None
+    if result["pids"] is None:
+        text = _read(os.path.join(directory, "pids.current"))
+        result["pids"] = int(text) if text and text.strip().isdigit() \
+            else count_processes(directory)
+    if result["io_read"] is None:
+        text = _read(os.path.join(directory, "io.stat"))
+        if text is not None:
+            result["io_read"], result["io_write"] = parse_io_stat(text)
+    return result
+
+
+def human_bytes(value: int | None) -> str:
+    if value is None:
+        return "-"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.2f}{unit}"
+        size /= 1024
+    return f"{value}B"  # pragma: no cover
+
+
+def human_seconds(ns: int | None) -> str:
+    return "-" if ns is None else f"{ns / 1e9:.3f}s"
+
+
+# ------------------------------------------------------------------------------------------
+# One container
+
+
+def load_quietly(name: str, config: str) -> tuple[Container | None, str]:
+    """The container model, or None and the error (ls shows broken configs too)."""
+    try:
+        return load_path(config, name), ""
+    except LxcsdError as exc:
+        return None, str(exc)
+
+
+def container_status(systemd: Systemd, name: str, config: str, *,
+                     loaded: dict[str, tuple[str, str, str]] | None = None,
+                     detail: bool = False) -> dict[str, Any]:
+    """Everything ls (and with detail, info) shows about one container."""
+    from lxcsd.systemd import container_state
+
+    container, error = load_quietly(name, config)
+    unit = unit_name(name)
+    props: dict[str, Any] = {}
+    if loaded is not None and unit not in loaded:
+        active, sub = "inactive", "dead"  # not loaded: never started since boot
+    else:
+        props = systemd.unit_properties(unit)
+        active, sub = props.get("ActiveState", "inactive"), props.get("SubState", "dead")
+    state = container_state(active, sub)
+    pid = int(props.get("MainPID") or 0) if state in ("RUNNING", "STOPPING") else 0
+    enabled = systemd.unit_file_state(unit) == "enabled"
+    auto = bool(container is not None and container.start.auto)
+    ipv4, ipv6 = addresses(pid) if pid else ([], [])
+    info: dict[str, Any] = {
+        "name": name, "state": state, "unit": unit, "active_state": active,
+        "sub_state": sub, "autostart": auto or enabled, "enabled": enabled,
+        "groups": list(container.groups) if container else [],
+        "ipv4": ipv4, "ipv6": ipv6, "unprivileged": bool(container and container.idmaps),
+        "pid": pid or None, "config": config, "config_error": error or None,
+    }
+    use = usage(props) if props and state not in ("STOPPED", "FAILED") else dict.fromkeys(
+        ("memory", "cpu_ns", "pids", "io_read", "io_write"))
+    info["memory"] = use["memory"]
+    if detail:
+        info.update(use)
+        info["start_auto"] = auto
+        info["start_order"] = (container.start.order or 0) if container else None
+        info["start_delay"] = (container.start.delay or 0) if container else None
+        info["hostname"] = (container.uts_name or name) if container else None
+        info["control_group"] = props.get("ControlGroup") or None
+        info["status_text"] = props.get("StatusText") or None
+        info["result"] = props.get("Result") or None
+    return info
