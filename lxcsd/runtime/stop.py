@@ -41,8 +41,8 @@ def log(name: str, message: str) -> None:
 
 
 def status(text: str) -> None:
-    """STATUS= for `systemctl status`; systemd accepts it from ExecStop= only with
-    NotifyAccess=exec or all (the template's choice), and drops it silently otherwise."""
+    """STATUS= for `systemctl status`. The template has NotifyAccess=exec: with main,
+    systemd 252 passes no NOTIFY_SOCKET to ExecStop= (checked in the sandbox)."""
     try:
         sd.notify(f"STATUS={text}")
     except OSError:
