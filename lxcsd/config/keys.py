@@ -364,10 +364,12 @@ class NetKey(Key):
     __slots__ = ("requires",)
 
     def __init__(self, sub: str, parser: Parser, doc: str, *, requires: str = "",
-                 legacy: tuple[str, ...] = (), default: str = "") -> None:
+                 legacy: tuple[str, ...] = (), default: str = "",
+                 implemented: bool = False) -> None:
         field = _NET_FIELDS.get(sub, sub.replace(".", "_"))
         super().__init__(sub, parser, field, doc, kind="net", legacy=legacy, default=default,
-                         pattern=f"lxc.net.[i].{sub}", group="Network")
+                         pattern=f"lxc.net.[i].{sub}", group="Network",
+                         implemented=implemented)
         self.requires = requires
 
     def apply(self, state: dict[str, Any], entry: Entry) -> None:
@@ -391,6 +393,14 @@ class NetResetKey(Key):
     def apply(self, state: dict[str, Any], entry: Entry) -> None:
         NET_APPLY[0](self, state, entry)
 
+
+# lxc.net.N.* subkeys lxcsd.net implements (the rest warn as not implemented yet).
+_NET_IMPLEMENTED = frozenset((
+    "type", "flags", "link", "l2proxy", "mtu", "name", "hwaddr", "ipv4.address",
+    "ipv4.gateway", "ipv6.address", "ipv6.gateway", "script.up", "script.down", "veth.mode",
+    "veth.pair", "veth.ipv4.route", "veth.ipv6.route", "veth.n_rxqueues", "veth.n_txqueues",
+    "macvlan.mode", "ipvlan.mode", "vlan.id",
+))
 
 # Network model attributes whose names differ from the subkey (lists are plural).
 _NET_FIELDS = {
@@ -549,13 +559,14 @@ def _network_keys() -> list[Key]:
             legacy: tuple[str, ...] = ()) -> NetKey:
         old = legacy or ((f"lxc.network.{sub}",) if not sub.startswith(("veth.ipv", "veth.n",
                           "veth.mode", "veth.vlan", "ipvlan", "l2proxy")) else ())
-        return NetKey(sub, parser, doc, requires=requires, default=default, legacy=old)
+        return NetKey(sub, parser, doc, requires=requires, default=default, legacy=old,
+                      implemented=sub in _NET_IMPLEMENTED)
 
     addr = "address"
     return [
         NetResetKey("lxc.net", Bare(v.parse_string, "empty"), "net", "An empty value removes "
                     "every network so far; lxc.net.N = (empty) removes network N.",
-                    legacy=("lxc.network",), group=g),
+                    legacy=("lxc.network",), implemented=True, group=g),
         net("type", _scalar(v.choice("veth", "macvlan", "ipvlan", "vlan", "phys", "empty",
                                      "none"), "veth|macvlan|ipvlan|vlan|phys|empty|none"),
             "Network type; set it first: setting it resets the network's other keys.",

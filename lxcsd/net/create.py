@@ -186,6 +186,10 @@ def _create_veth(ctx: Ctx, net: Network) -> tuple[str, str]:
     peer: dict[str, Any] = {"ifname": inner, "net_ns_pid": ctx.pid}
     if mtu:
         peer["mtu"] = mtu
+    if net.veth_n_rxqueues:
+        peer["num_rx_queues"] = net.veth_n_rxqueues
+    if net.veth_n_txqueues:
+        peer["num_tx_queues"] = net.veth_n_txqueues
     try:
         ctx.host.link("add", ifname=host, kind="veth", peer=peer, **({"mtu": mtu} if mtu else {}))
     except ctx.nl.NetlinkError as err:
