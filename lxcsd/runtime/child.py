@@ -315,15 +315,24 @@ def _ptys(plan: Plan, root: Root) -> None:
         os.close(fd)
 
 
-def find_program(argv: list[str], env: dict[str, str]) -> list[str]:
-    """argv with argv[0] looked up in PATH (init's, else LXC's default) when it has no '/'."""
-    if "/" in argv[0]:
-        return argv
+def find_program(name: str, env: dict[str, str]) -> str:
+    """name looked up in PATH (init's, else LXC's default) when it has no '/'."""
+    if "/" in name:
+        return name
     for directory in env.get("PATH", DEFAULT_PATH).split(":"):
-        candidate = os.path.join(directory or ".", argv[0])
+        candidate = os.path.join(directory or ".", name)
         if os.access(candidate, os.X_OK):
-            return [candidate] + argv[1:]
-    raise LxcsdError(f"{argv[0]}: not found in PATH")
+            return candidate
+    raise LxcsdError(f"{name}: not found in PATH")
+
+
+def exec_init(argv: list[str], env: dict[str, str]) -> NoReturn:
+    """execve init (argv[0] kept as written, as execvp does); the error names the program."""
+    path = find_program(argv[0], env)
+    try:
+        os.execve(path, argv, env)
+    except OSError as exc:
+        raise OSError(exc.errno, f"exec {path}: {exc.strerror}") from None
 
 
 def _dev_extras(dev_fd: int) -> None:
@@ -360,5 +369,5 @@ def finish(plan: Plan, root: Root, report_fd: int) -> NoReturn:
         step("lxc.no_new_privs", _sys.prctl, _sys.PR_SET_NO_NEW_PRIVS, 1)
     exec_sync.close_fds_except([report_fd])
     what = "lxc.execute.cmd" if c.execute_cmd else "lxc.init.cmd"
-    step(what, exec_sync.exec_init, find_program(plan.argv, plan.env), plan.env)
+    step(what, exec_init, plan.argv, plan.env)
     os._exit(1)  # not reached: exec_init raises or does not return

@@ -1,0 +1,205 @@
+"""``lxcsd-helper start`` run directly (no systemd): real busybox containers, checked from
+outside (/proc of init, the cgroup tree, the notifications) and from inside (a static probe
+run by init itself, so under init's seccomp filter and capabilities)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helper import helper_util as hu
+
+pytestmark = pytest.mark.root
+
+CAP_NET_RAW, CAP_SYS_MODULE, CAP_SYS_TIME = 13, 16, 25
+
+PROBE_INIT = """exec > /probe.out 2>&1
+hostname
+echo "pid=$$"
+/bin/probe syscall kexec_load 0 0 0 0
+/bin/probe syscall keyctl 0
+/bin/probe ids
+/bin/probe caps
+env | sort
+echo done
+exec sleep 1000
+"""
+
+
+def _left_in(cgroup_dir: str) -> list[str]:
+    return sorted(name for name in os.listdir(cgroup_dir) if name.startswith("lxc."))
+
+
+def test_ready_only_after_exec_mainpid_is_init(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    lxcpath.container("c1", "lxc.cgroup2.cgroup.max.depth = 3\n")
+    started = lxcpath.start("c1", unit_cgroup)
+    assert started.status == 0, started
+    pid = started.init_pid
+    assert started.exe_at_ready == "/bin/busybox"  # init had exec'd when READY=1 came
+    assert started.fields["READY"] == "1"
+    assert started.fields["STATUS"] == f"Running, init PID {pid}"
+    assert os.readlink(f"/proc/{pid}/exe") == "/bin/busybox"
+    assert hu.status_field(pid, "NSpid").split()[-1] == "1"  # PID 1 of its namespace
+    assert "lxcsd: c1 running, init PID" in started.stderr
+    hostname = subprocess.run(["nsenter", "-t", str(pid), "-u", "hostname"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+    assert hostname == "c1"
+    # cgroups: init in the payload leaf, the helper was in the monitor leaf
+    payload = os.path.join(unit_cgroup, "lxc.payload.c1")
+    assert pid in _procs(payload)
+    assert started.state is not None
+    assert started.state["monitor_cgroup"] == os.path.join(unit_cgroup, "lxc.monitor.c1")
+    assert started.state["payload_cgroup"] == payload
+    assert started.state["init_pid"] == str(pid)
+    assert Path(payload, "cgroup.max.depth").read_text().strip() == "3"
+    # the container's cgroup namespace is rooted at the payload
+    inside = subprocess.run(["nsenter", "-t", str(pid), "-a", "cat", "/proc/1/cgroup"],
+                            check=True, capture_output=True, text=True).stdout
+    assert "0::/" in inside.splitlines()
+
+
+def _procs(cgroup_dir: str) -> list[int]:
+    with open(os.path.join(cgroup_dir, "cgroup.procs"), encoding="ascii") as f:
+        return [int(line) for line in f]
+
+
+def test_mounts_masks_and_dev(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    lxcpath.container("c2")
+    started = lxcpath.start("c2", unit_cgroup)
+    assert started.status == 0, started
+    pid = started.init_pid
+    mnts = hu.mountinfo(pid)
+    assert mnts["/proc/sys"].startswith("ro") and mnts["/proc/sys/net"].startswith("rw")
+    assert mnts["/sys"].startswith("ro")
+    for point in ("/dev", "/dev/pts", "/dev/ptmx", "/dev/console", "/dev/tty1", "/dev/shm",
+                  "/dev/mqueue", "/sys/fs/cgroup"):
+        assert point in mnts, point
+    for masked in ("/proc/kcore", "/proc/keys", "/sys/firmware"):
+        if os.path.exists(masked):
+            assert masked in mnts and mnts[masked].startswith("ro"), masked
+    assert not any(point.startswith("/var/tmp") for point in mnts)  # the host's tree is gone
+    root = f"/proc/{pid}/root"
+    for name, rdev in (("null", (1, 3)), ("zero", (1, 5)), ("urandom", (1, 9)),
+                       ("tty", (5, 0))):
+        st = os.stat(f"{root}/dev/{name}")
+        assert (os.major(st.st_rdev), os.minor(st.st_rdev)) == rdev, name
+    assert os.readlink(f"{root}/dev/fd") == "/proc/self/fd"
+    assert os.major(os.stat(f"{root}/dev/console").st_rdev) == 136  # a pty of its devpts
+
+
+def test_seccomp_caps_env_seen_by_init(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    root = lxcpath.container("c3", "lxc.cap.drop = net_raw sys_module\n"
+                             "lxc.environment = FOO=bar\nlxc.no_new_privs = 1\n",
+                             init_script=PROBE_INIT)
+    started = lxcpath.start("c3", unit_cgroup)
+    assert started.status == 0, started
+    out = hu.wait_file(root / "probe.out").splitlines()
+    assert out[0] == "c3" and "pid=1" in out
+    assert "kexec_load ret=-1 errno=1" in out  # the shipped denylist: EPERM
+    assert "keyctl ret=-1 errno=38" in out  # ENOSYS
+    bnd = int(hu.status_field(started.init_pid, "CapBnd"), 16)
+    assert not bnd >> CAP_NET_RAW & 1 and not bnd >> CAP_SYS_MODULE & 1
+    assert bnd >> 0 & 1  # chown kept
+    assert any(line.startswith("CapBnd:") and int(line.split()[1], 16) == bnd for line in out)
+    assert hu.status_field(started.init_pid, "NoNewPrivs") == "1"
+    env = [line for line in out if "=" in line and line.split("=")[0].isidentifier()]
+    assert "container=lxc" in env and "FOO=bar" in env and "container_ttys=tty1" in env
+
+
+def test_default_caps_drop_as_lxc_common_conf(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    lxcpath.container("c4")
+    started = lxcpath.start("c4", unit_cgroup)
+    assert started.status == 0, started
+    bnd = int(hu.status_field(started.init_pid, "CapBnd"), 16)
+    assert not bnd >> CAP_SYS_MODULE & 1 and not bnd >> CAP_SYS_TIME & 1
+    assert bnd >> CAP_NET_RAW & 1
+
+
+def test_unprivileged_container(lxcpath: hu.Lxcpath, unit_cgroup: str,
+                                helper_subids: None) -> None:
+    root = lxcpath.container("u1", "lxc.idmap = u 0 100000 65536\n"
+                             "lxc.idmap = g 0 100000 65536\n",
+                             owner=100000, init_script=PROBE_INIT)
+    started = lxcpath.start("u1", unit_cgroup)
+    assert started.status == 0, started
+    pid = started.init_pid
+    assert hu.status_field(pid, "Uid").split()[0] == "100000"  # ps on the host: 100000
+    out = hu.wait_file(root / "probe.out").splitlines()
+    assert "uid=0 gid=0 euid=0 egid=0" in out
+    assert os.stat(root / "probe.out").st_uid == 100000
+    payload = os.path.join(unit_cgroup, "lxc.payload.u1")
+    assert os.stat(payload).st_uid == 100000  # delegated to the container's root
+    assert os.stat(os.path.join(payload, "cgroup.procs")).st_uid == 100000
+
+
+def test_missing_controller_is_a_warning(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    with open(os.path.join(unit_cgroup, "cgroup.controllers"), encoding="ascii") as f:
+        if "memory" in f.read().split():
+            pytest.skip("this host has the memory controller in cgroup2")
+    lxcpath.container("c5", "lxc.cgroup2.memory.max = 64M\n")
+    started = lxcpath.start("c5", unit_cgroup)
+    assert started.status == 0, started
+    assert "lxc.cgroup2.memory.max ignored" in started.stderr
+    assert "'memory' is not available" in started.stderr
+
+
+def test_hostile_symlink_target_lands_inside(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    root = lxcpath.container("h1", "lxc.mount.entry = tmpfs mnt/x tmpfs defaults,create=dir 0 0\n")
+    os.rmdir(root / "mnt") if (root / "mnt").is_dir() else None
+    (root / "mnt").symlink_to("/etc")
+    before = sorted(os.listdir("/etc"))
+    started = lxcpath.start("h1", unit_cgroup)
+    assert started.status == 0, started
+    mnts = hu.mountinfo(started.init_pid)
+    assert "/etc/x" in mnts  # mnt -> /etc resolved inside the container's root
+    assert (root / "etc/x").is_dir()
+    assert sorted(os.listdir("/etc")) == before and not os.path.exists("/etc/x")
+
+
+def _nothing_left(lxcpath: hu.Lxcpath, unit_cgroup: str, name: str) -> None:
+    assert _left_in(unit_cgroup) == []
+    assert _procs(unit_cgroup) == []
+    assert not (lxcpath.run_dir / name / "state").exists()
+    assert hu.host_mounts_under(lxcpath.base) == []
+
+
+def test_symlink_loop_fails_cleanly(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    root = lxcpath.container("h2", "lxc.mount.entry = tmpfs loop tmpfs defaults 0 0\n")
+    (root / "loop").symlink_to("loop")
+    started = lxcpath.start("h2", unit_cgroup)
+    assert started.status == 1
+    assert "lxc.mount.entry = tmpfs loop tmpfs defaults 0 0" in started.stderr
+    assert "symbolic links" in started.stderr, started.stderr
+    assert started.fields["STATUS"].startswith("Failed: h2: ")
+    assert "READY" not in started.fields
+    _nothing_left(lxcpath, unit_cgroup, "h2")
+
+
+def test_missing_init_fails_cleanly(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    lxcpath.container("h3", "lxc.init.cmd = /sbin/nonexistent --flag\n")
+    started = lxcpath.start("h3", unit_cgroup)
+    assert started.status == 1
+    assert "lxc.init.cmd: exec /sbin/nonexistent: No such file or directory" in started.stderr
+    _nothing_left(lxcpath, unit_cgroup, "h3")
+
+
+def test_config_error_names_file_and_line(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    lxcpath.container("h4", "lxc.cgroup.memory.limit_in_bytes = 64M\n")
+    started = lxcpath.start("h4", unit_cgroup)
+    assert started.status == 1
+    config = lxcpath.base / "h4" / "config"
+    assert f"{config}:6: lxc.cgroup.memory.limit_in_bytes: cgroup v1 key" in started.stderr
+    assert "lxc.cgroup2.memory.limit_in_bytes" in started.stderr  # the hint
+    assert started.fields["STATUS"].startswith(f"Failed: {config}:6")
+    _nothing_left(lxcpath, unit_cgroup, "h4")
+
+
+def test_application_container(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    root = lxcpath.container("a1", "lxc.execute.cmd = sh -c 'echo app $0 > /app.out; echo done"
+                             " >> /app.out; exec sleep 1000'\n")
+    started = lxcpath.start("a1", unit_cgroup)
+    assert started.status == 0, started
+    assert hu.wait_file(root / "app.out").startswith("app sh")
