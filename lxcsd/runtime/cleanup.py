@@ -6,7 +6,11 @@ step is idempotent and none assumes the one before it ran:
 
 1. cgroup leaves: every cgroup below the unit's delegated cgroup except systemd's own
    ``.control`` (where this process runs) is emptied (cgroup.kill) and removed, deepest
-   first: lxc.monitor.NAME, lxc.payload.NAME and whatever a systemd inside made below it.
+   first: lxc.monitor.NAME, lxc.payload.NAME and whatever a systemd inside made below it;
+   then the controllers the helper enabled for them are disabled again (a unit cgroup with
+   controllers in its cgroup.subtree_control cannot take the next start's helper: the
+   no-internal-processes rule). Only when this process runs in ``lxc@NAME.service``: run
+   by hand elsewhere, only the payload and monitor cgroups the state file names go.
 2. networks: ``lxcsd.net.cleanup(name, state_dir)`` when the state directory has a network
    record (``STATE_DIR/net``), imported only then.
 3. ``lxc.hook.post-stop`` hooks (``LXC_TARGET`` reboot or stop, as liblxc sets it).
@@ -71,12 +75,14 @@ def target(env: Mapping[str, str]) -> str:
 # cgroups
 
 
-def unit_cgroup_dir() -> str:
-    """The unit's delegated cgroup: ours, or its parent when we run in ``.control``."""
+def unit_cgroup_dir(instance: str) -> str | None:
+    """The unit's delegated cgroup: ours, or its parent when we run in ``.control``; None
+    when that is not ``lxc@INSTANCE.service`` (run by hand: never touch a foreign tree)."""
     from lxcsd.runtime import cgroup
 
     here = cgroup.own_cgroup_dir()
-    return os.path.dirname(here) if os.path.basename(here) == CONTROL else here
+    unit_dir = os.path.dirname(here) if os.path.basename(here) == CONTROL else here
+    return unit_dir if os.path.basename(unit_dir) == f"lxc@{instance}.service" else None
 
 
 def leaves(unit_dir: str) -> list[str]:
@@ -128,13 +134,40 @@ def _kill_procs(path: str) -> None:
                 pass
 
 
-def remove_leaves(name: str, unit_dir: str) -> bool:
+def remove_leaves(name: str, paths: list[str]) -> bool:
     ok = True
-    for path in leaves(unit_dir):
+    for path in paths:
         try:
             remove_leaf(path)
         except (LxcsdError, OSError) as exc:
             log(name, f"cleanup: cgroup {path} left behind: {exc}")
+            ok = False
+    return ok
+
+
+def disable_controllers(unit_dir: str) -> None:
+    """Empty the unit cgroup's cgroup.subtree_control (what the helper enabled)."""
+    from lxcsd.runtime import cgroup
+
+    with open(os.path.join(unit_dir, "cgroup.subtree_control"), encoding="ascii") as f:
+        enabled = f.read().split()
+    if enabled:
+        cgroup.write(unit_dir, "cgroup.subtree_control", " ".join(f"-{c}" for c in enabled))
+
+
+def cleanup_cgroups(name: str, instance: str, fields: Mapping[str, str]) -> bool:
+    unit_dir = unit_cgroup_dir(instance)
+    paths = leaves(unit_dir) if unit_dir is not None else []
+    for key in ("payload_cgroup", "monitor_cgroup"):
+        path = fields.get(key, "")
+        if path and os.path.isabs(path) and path not in paths and "/../" not in path:
+            paths.append(path)
+    ok = remove_leaves(name, paths)
+    if ok and unit_dir is not None:
+        try:
+            disable_controllers(unit_dir)
+        except (LxcsdError, OSError) as exc:
+            log(name, f"cleanup: controllers of {unit_dir} stay enabled: {exc}")
             ok = False
     return ok
 
@@ -198,7 +231,24 @@ def remove_tree(path: str) -> None:
 
 
 def state_dir(name: str) -> str:
-    return os.path.join(RUN_DIR, name)
+    # As lxcsd.runtime.state: LXCSD_RUN_DIR replaces /run/lxcsd (tests).
+    return os.path.join(os.environ.get("LXCSD_RUN_DIR") or RUN_DIR, name)
+
+
+def read_state(directory: str) -> dict[str, str]:
+    """The key=value lines of STATE_DIR/state (lxcsd.runtime.state's format); {} if none."""
+    try:
+        with open(os.path.join(directory, "state"), encoding="utf-8",
+                  errors="surrogateescape") as f:
+            text = f.read()
+    except OSError:
+        return {}
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            fields[key] = value
+    return fields
 
 
 # ------------------------------------------------------------------------------------------
@@ -218,13 +268,12 @@ def main(instance: str) -> int:
     """ExecStopPost=: undo what the container left; 0 unless something stays behind."""
     name = _name(instance)
     env = os.environ
-    ok = True
+    directory = state_dir(name)
     try:
-        ok = remove_leaves(name, unit_cgroup_dir())
+        ok = cleanup_cgroups(name, instance, read_state(directory))
     except (LxcsdError, OSError) as exc:
         log(name, f"cleanup: cgroups: {exc}")
         ok = False
-    directory = state_dir(name)
     ok = cleanup_networks(name, directory) and ok
     container = load(name)
     if container is not None:

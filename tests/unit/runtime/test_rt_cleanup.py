@@ -76,3 +76,23 @@ def test_failing_post_stop_hook_is_reported(tmp_path: Path,
     assert not cleanup.post_stop_hooks(c, {})
     assert (f"lxcsd: c1 post-stop hook failed: {config}:2: lxc.hook.post-stop: '/bin/false' "
             "exited with status 1") in capfd.readouterr().err
+
+
+def test_read_state(tmp_path: Path) -> None:
+    (tmp_path / "state").write_text("name=c1\npayload_cgroup=/sys/fs/cgroup/x/lxc.payload.c1\n"
+                                    "ifaces=\nnonsense\n")
+    assert cleanup.read_state(str(tmp_path)) == {
+        "name": "c1", "payload_cgroup": "/sys/fs/cgroup/x/lxc.payload.c1", "ifaces": ""}
+    assert cleanup.read_state(str(tmp_path / "gone")) == {}
+
+
+def test_never_the_callers_cgroup_tree_outside_the_unit() -> None:
+    # pytest does not run in lxc@c1.service: its cgroup's children are not ours to remove
+    assert cleanup.unit_cgroup_dir("c1") is None
+
+
+def test_state_dir_follows_lxcsd_run_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LXCSD_RUN_DIR", "/tmp/x")
+    assert cleanup.state_dir("c1") == "/tmp/x/c1"
+    monkeypatch.delenv("LXCSD_RUN_DIR")
+    assert cleanup.state_dir("c1") == "/run/lxcsd/c1"
