@@ -512,7 +512,7 @@ def _general() -> list[Key]:
             "personality.", default="the host's", group=g),
         Key("lxc.uts.name", _scalar(v.parse_hostname, "hostname"), "uts_name", "Hostname inside "
             "the container's UTS namespace (at most 64 bytes).", legacy=("lxc.utsname",),
-            default="unchanged (the host's)", group=g),
+            default="unchanged (the host's)", implemented=True, group=g),
         Key("lxc.ephemeral", _scalar(v.parse_bool, _BOOL), "ephemeral", "1: destroy the container "
             "when it shuts down.", default="0", group=g),
         Key("lxc.sched.core", _scalar(v.parse_bool, _BOOL), "sched_core", "1: put the container "
@@ -528,17 +528,17 @@ def _init_keys() -> list[Key]:
     return [
         Key("lxc.init.cmd", _scalar(v.parse_command, cmd), "init.cmd", "Program to run as init, "
             "a path inside the container and arguments.", legacy=("lxc.init_cmd",),
-            default="/sbin/init", group=g),
+            default="/sbin/init", implemented=True, group=g),
         Key("lxc.execute.cmd", _scalar(v.parse_command, cmd), "execute_cmd", "Command that "
-            "lxc-execute runs when none is given.", group=g),
+            "lxc-execute runs when none is given.", implemented=True, group=g),
         Key("lxc.init.cwd", _scalar(v.parse_path, "path"), "init.cwd", "Working directory of "
-            "init, inside the container.", default="/", group=g),
+            "init, inside the container.", default="/", implemented=True, group=g),
         Key("lxc.init.uid", _scalar(v.parse_uint, "uid"), "init.uid", "User id init runs as.",
-            legacy=("lxc.init_uid",), default="0", group=g),
+            legacy=("lxc.init_uid",), default="0", implemented=True, group=g),
         Key("lxc.init.gid", _scalar(v.parse_uint, "gid"), "init.gid", "Group id init runs as.",
-            legacy=("lxc.init_gid",), default="0", group=g),
+            legacy=("lxc.init_gid",), default="0", implemented=True, group=g),
         Key("lxc.init.groups", Extend(v.parse_gid_list, "comma-separated gids"), "init.groups",
-            "Supplementary group ids of init.", default="none", group=g),
+            "Supplementary group ids of init.", default="none", implemented=True, group=g),
         Key("lxc.signal.halt", _scalar(_signal_or_default, "signal"), "signals.halt", "Signal "
             "sent to init to shut the container down cleanly.", legacy=("lxc.haltsignal",),
             default="SIGPWR (SIGRTMIN+3 when init blocks SIGPWR, e.g. systemd)",
@@ -633,15 +633,16 @@ def _terminal_keys() -> list[Key]:
     return [
         Key("lxc.pty.max", _scalar(v.parse_uint, "count"), "pty_max", "Mount a private devpts "
             "instance allowing this many ptys.", legacy=("lxc.pts",),
-            default="0: no private devpts instance", group=g),
+            default="0: no private devpts instance", implemented=True, group=g),
         Key("lxc.tty.max", _scalar(v.parse_uint, "count"), "tty_max", "Number of ttys "
-            "(/dev/ttyN) for gettys.", legacy=("lxc.tty",), default="0", group=g),
+            "(/dev/ttyN) for gettys.", legacy=("lxc.tty",), default="0", implemented=True, group=g),
         Key("lxc.tty.dir", _scalar(v.parse_name_max, "name"), "tty_dir", "Directory under /dev "
             "for the console and tty devices (symlinked from /dev).",
-            legacy=("lxc.devttydir",), default="none: devices directly in /dev", group=g),
+            legacy=("lxc.devttydir",), default="none: devices directly in /dev",
+            implemented=True, group=g),
         Key("lxc.console.path", _scalar(v.parse_path, "path|none"), "console.path", "Host "
             "device for the console; none disables it.", legacy=("lxc.console",),
-            default="a new pty", group=g),
+            default="a new pty", implemented=True, group=g),
         Key("lxc.console.logfile", _scalar(v.parse_path, "path"), "console.logfile", "File the "
             "console output is written to.", default="none", group=g),
         Key("lxc.console.size", _scalar(v.parse_console_size, size), "console.size", "Limit of "
@@ -660,26 +661,29 @@ def _mount_keys() -> list[Key]:
     return [
         Key("lxc.autodev", _scalar(v.parse_bool, _BOOL, empty=False), "autodev", "1: mount a "
             "tmpfs on /dev and create a minimal set of devices. An empty value means 0 "
-            "(liblxc).", default="1", group=g),
+            "(liblxc).", default="1", implemented=True, group=g),
         Key("lxc.autodev.tmpfs.size", _scalar(v.parse_tmpfs_size, "bytes"),
-            "autodev_tmpfs_size", "Size of the /dev tmpfs.", default="500000", group=g),
+            "autodev_tmpfs_size", "Size of the /dev tmpfs.", default="500000",
+            implemented=True, group=g),
         Key("lxc.mount.auto", AutoMounts(), "mounts.auto", "Kernel filesystems mounted "
             "automatically: proc, sys, cgroup, cgroup-full, cgroup2 with :mixed/:ro/:rw/:force, "
-            "shmounts:HOST[:CONTAINER].", default="none", group=g),
+            "shmounts:HOST[:CONTAINER].", default="none", implemented=True, group=g),
         Key("lxc.mount.entry", ListOf(v.parse_mount_entry, "fstab line"), "mounts.entries",
             "A mount, as an fstab line; relative targets are under the rootfs. LXC options: "
-            "create=dir|file, optional, relative, idmap=.", group=g),
+            "create=dir|file, optional, relative, idmap=.", implemented=True, group=g),
         Key("lxc.mount.fstab", Required(v.parse_path, "path"), "mounts.fstab", "A file of "
-            "fstab lines, read like lxc.mount.entry.", legacy=("lxc.mount",), group=g),
+            "fstab lines, read like lxc.mount.entry.", legacy=("lxc.mount",),
+            implemented=True, group=g),
         Key("lxc.rootfs.path", _scalar(v.parse_rootfs_path, "[TYPE:]PATH"), "rootfs.path",
             "Root filesystem: a directory, TYPE:PATH (dir, btrfs, zfs, lvm, loop, nbd, rbd), or "
             "overlay:LOWER[:LOWER...]:UPPER.", legacy=("lxc.rootfs",),
-            default="none: the host's root", group=g),
+            default="none: the host's root", implemented=True, group=g),
         Key("lxc.rootfs.mount", _scalar(v.parse_path, "path"), "rootfs.mount", "Where the "
             "rootfs is mounted on the host before pivot_root.", default="LXC's rootfs mount "
-            "directory", group=g),
+            "directory", implemented=True, group=g),
         Key("lxc.rootfs.options", _scalar(_rootfs_options, "mount options"), "rootfs.options",
-            "Extra mount options for the rootfs, idmap=container|PATH included.", group=g),
+            "Extra mount options for the rootfs, idmap=container|PATH included.",
+            implemented=True, group=g),
         Key("lxc.rootfs.managed", _scalar(v.parse_bool, _BOOL), "rootfs.managed", "0: storage "
             "is not managed by LXC (never deleted or changed).", default="1", group=g),
     ]
@@ -691,24 +695,25 @@ def _cgroup_keys() -> list[Key]:
     return [
         Key("lxc.cgroup2", _CgroupMulti(), "cgroup2", "Write VALUE to CONTROLLER.FILE in the "
             "container's cgroup (unified hierarchy); devices.allow/deny set device access.",
-            kind="prefix", pattern="lxc.cgroup2.[controller].[file]", group=g),
+            kind="prefix", pattern="lxc.cgroup2.[controller].[file]", implemented=True, group=g),
         Key("lxc.cgroup", _CgroupMulti(), "cgroup_v1", "cgroup v1 (legacy hierarchies) "
             "setting; read but not applied on a cgroup2-only host.", kind="prefix",
             pattern="lxc.cgroup.[controller].[file]", group=g),
         Key("lxc.cgroup.dir", _scalar(v.parse_cgroup_dir, rel), "cgroup_dir.path", "Cgroup "
-            "path for the container, relative to the starting cgroup.", group=g),
+            "path for the container, relative to the starting cgroup.", implemented=True, group=g),
         Key("lxc.cgroup.dir.container", _scalar(v.parse_cgroup_dir, rel), "cgroup_dir.container",
-            "Like lxc.cgroup.dir for the container only (with lxc.cgroup.dir.monitor).", group=g),
+            "Like lxc.cgroup.dir for the container only (with lxc.cgroup.dir.monitor).",
+            implemented=True, group=g),
         Key("lxc.cgroup.dir.container.inner", _scalar(v.parse_cgroup_inner, "name"),
             "cgroup_dir.container_inner", "Subdirectory where the container's cgroup namespace "
             "starts, so limits set above it cannot be changed from inside.", group=g),
         Key("lxc.cgroup.dir.monitor", _scalar(v.parse_cgroup_dir, rel), "cgroup_dir.monitor",
-            "Cgroup path of the monitor process.", group=g),
+            "Cgroup path of the monitor process.", implemented=True, group=g),
         Key("lxc.cgroup.dir.monitor.pivot", _scalar(v.parse_cgroup_dir, rel),
             "cgroup_dir.monitor_pivot", "Cgroup the monitor moves to when the container stops.",
             group=g),
         Key("lxc.cgroup.relative", _scalar(v.parse_bool, _BOOL), "cgroup_relative", "1: never "
-            "escape to the root cgroup.", default="0", group=g),
+            "escape to the root cgroup.", default="0", implemented=True, group=g),
     ]
 
 
@@ -716,14 +721,15 @@ def _security_keys() -> list[Key]:
     g = "Security"
     return [
         Key("lxc.cap.drop", Caps(keep=False), "caps", "Capabilities to drop (lowercase, no "
-            "CAP_ prefix, space-separated).", default="none", group=g),
+            "CAP_ prefix, space-separated).", default="none", implemented=True, group=g),
         Key("lxc.cap.keep", Caps(keep=True), "caps", "Capabilities to keep, dropping all "
-            "others; none clears the list (alone: drop everything).", group=g),
+            "others; none clears the list (alone: drop everything).", implemented=True, group=g),
         Key("lxc.no_new_privs", _scalar(v.parse_bool, _BOOL), "no_new_privs", "1: set "
-            "PR_SET_NO_NEW_PRIVS for init.", default="0", group=g),
+            "PR_SET_NO_NEW_PRIVS for init.", default="0", implemented=True, group=g),
         Key("lxc.idmap", ListOf(v.parse_idmap, "u|g NSID HOSTID COUNT"), "idmaps", "User or "
             "group id mapping; any mapping puts the container in a user namespace.",
-            legacy=("lxc.id_map",), default="none: privileged container", group=g),
+            legacy=("lxc.id_map",), default="none: privileged container",
+            implemented=True, group=g),
         Key("lxc.apparmor.profile", _scalar(v.parse_string, "profile"), "apparmor.profile",
             "AppArmor profile: a name, unconfined, unchanged or generated.",
             legacy=("lxc.aa_profile",), default="lxc-container-default-cgns", group=g),
@@ -747,7 +753,7 @@ def _security_keys() -> list[Key]:
             implemented=True, group=g),
         Key("lxc.seccomp.profile", _scalar(v.parse_path, "path"), "seccomp.profile", "Seccomp "
             "policy file (LXC's format, version 1 or 2).", legacy=("lxc.seccomp",),
-            default="none", group=g),
+            default="none", implemented=True, group=g),
         Key("lxc.seccomp.allow_nesting", _scalar(v.parse_bool, _BOOL), "seccomp.allow_nesting",
             "1: stack filters even if one is already loaded.", default="0", group=g),
         Key("lxc.seccomp.notify.proxy", _scalar(v.parse_seccomp_proxy, "unix:PATH|unix:@NAME"),
@@ -762,13 +768,15 @@ def _namespace_keys() -> list[Key]:
     g = "Namespaces"
     return [
         Key("lxc.namespace.clone", NamespaceList("keep"), "namespace.clone", "Namespaces to "
-            "create (names from /proc/PID/ns).", default="all the config needs", group=g),
+            "create (names from /proc/PID/ns).", default="all the config needs",
+            implemented=True, group=g),
         Key("lxc.namespace.keep", NamespaceList("clone"), "namespace.keep", "Namespaces to "
-            "inherit from the starting process.", default="none", group=g),
+            "inherit from the starting process.", default="none", implemented=True, group=g),
         Key("lxc.namespace.share", Keyed(v.parse_string, "pid|container|path",
                                          _check_namespace), "namespace.share",
             "Join a namespace of a process (pid), another container (name) or a container "
-            "path.", kind="prefix", pattern="lxc.namespace.share.[namespace]", group=g),
+            "path.", kind="prefix", pattern="lxc.namespace.share.[namespace]",
+            implemented=True, group=g),
         Key("lxc.time.offset.boot", _scalar(v.parse_time_offset, "integer + h|m|s|ms|us|ns"),
             "time_offset.boot", "Offset of CLOCK_BOOTTIME in a new time namespace.", group=g),
         Key("lxc.time.offset.monotonic", _scalar(v.parse_time_offset,
@@ -834,9 +842,9 @@ def _runtime_keys() -> list[Key]:
             "monitor_signal_pdeath", "Signal init gets when the monitor dies; 0 for none.",
             default="SIGKILL", group=g),
         Key("lxc.environment", ListOf(v.parse_env, env), "environment", "Environment variable "
-            "for init and hooks; NAME alone passes the host's value.", group=g),
+            "for init and hooks; NAME alone passes the host's value.", implemented=True, group=g),
         Key("lxc.environment.runtime", ListOf(v.parse_env, env), "environment_runtime",
-            "Environment variable for init only.", group=g),
+            "Environment variable for init only.", implemented=True, group=g),
         Key("lxc.environment.hooks", ListOf(v.parse_env, env), "environment_hooks",
             "Environment variable for hooks only.", implemented=True, group=g),
     ]
