@@ -1,9 +1,10 @@
 """``lxcsd-helper start NAME``: H, the helper's host side (docs/design.md, "Process design").
 
     1. read the config (a ConfigError fails the unit at once, with file:line);
-    2. cgroups under the unit's delegated cgroup: move into ``lxc.monitor.NAME``, enable the
-       controllers lxc.cgroup2.* needs, make ``lxc.payload.NAME`` and write the values;
-    3. fork C1 into the payload; [write its id maps]; C1 forks C2, init-to-be (``child``);
+    2. cgroups under the unit's delegated cgroup: make ``lxc.monitor.NAME`` (and move into
+       it only when lxc.cgroup2.* needs controllers enabled: a migration costs ~10 ms here),
+       make ``lxc.payload.NAME``, write the values;
+    3. fork C1 right into the payload (clone3 CLONE_INTO_CGROUP); [write its id maps]; C1 forks C2, init-to-be (``child``);
     4. from the host while C2 builds the root: network devices, prlimits, lxc.proc.*,
        start-host hooks; then tell C2 to exec init;
     5. EOF on the exec report pipe = init runs: state file, machined, console masters to
@@ -20,6 +21,7 @@ breakdown of the start (perf_counter marks) to stderr.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -113,6 +115,8 @@ class Starter:
         self.init_pid = 0
         self.ifaces: list[str] = []
         self.masters: list[int] = []
+        self.born_in_payload = False
+        self.moved = False
 
     # -- the steps, in order ------------------------------------------------------------
 
@@ -124,7 +128,7 @@ class Starter:
         self.host_hooks("pre-start")
         share_fds = self.open_shared()
         sync, report = exec_sync.Sync(), exec_sync.Report()
-        self.c1 = os.fork()
+        self.c1 = self.fork_c1()
         if self.c1 == 0:
             sync.child_side()
             report.child_side()
@@ -149,6 +153,23 @@ class Starter:
         self.running()
         return self.init_pid
 
+    def fork_c1(self) -> int:
+        """C1, born in the payload cgroup (clone3 CLONE_INTO_CGROUP: a migration afterwards
+        would cost ~10 ms); fork and move on kernels without it (< 5.7)."""
+        fd = os.open(self.payload, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        pid = -1
+        try:
+            pid = _sys.fork_into_cgroup(fd)
+            self.born_in_payload = True
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSYS, errno.EINVAL, errno.E2BIG):
+                raise LxcsdError(f"cannot fork into {self.payload}: {exc.strerror}") from None
+            pid = os.fork()
+        finally:
+            if pid != 0:
+                os.close(fd)
+        return pid
+
     def child_message(self, report: exec_sync.Report) -> str | None:
         """After a sync failure: the child's own report, if it wrote one (then exited)."""
         self.kill_children()
@@ -159,8 +180,12 @@ class Starter:
         self.unit_dir = cgroup.own_cgroup_dir()
         self.monitor = _step("cgroup lxc.monitor", _make_leaf, self.unit_dir,
                              plan.monitor_dir, True)
-        _step(f"cgroup: move the helper into {self.monitor}", cgroup.move, os.getpid(),
-              self.monitor)
+        if plan.controllers:
+            # Only now: controllers can be enabled for the unit's cgroup only once no
+            # process is in it, and the migration costs ~10 ms (an RCU grace period).
+            _step(f"cgroup: move the helper into {self.monitor}", cgroup.move, os.getpid(),
+                  self.monitor)
+            self.moved = True
         self.payload = _step("cgroup lxc.payload", _make_leaf, self.unit_dir,
                              plan.payload_dir, False)
         skipped = self.enable_controllers()
@@ -215,8 +240,9 @@ class Starter:
 
     def sync_with_children(self, sync: exec_sync.Sync) -> None:
         plan = self.plan
-        _step(f"cgroup: move the container into {self.payload}", cgroup.move, self.c1,
-              self.payload)
+        if not self.born_in_payload:
+            _step(f"cgroup: move the container into {self.payload}", cgroup.move, self.c1,
+                  self.payload)
         sync.wake(child.SYNC_CGROUP)
         if plan.userns:
             sync.wait(child.SYNC_USERNS)
@@ -378,7 +404,7 @@ class Starter:
             if self.enabled:
                 _try(cgroup.write, self.unit_dir, "cgroup.subtree_control",
                      " ".join(f"-{c}" for c in self.enabled))
-            if _try(cgroup.move, os.getpid(), self.unit_dir):
+            if not self.moved or _try(cgroup.move, os.getpid(), self.unit_dir):
                 _remove_leaf(self.monitor, self.unit_dir)
 
 
