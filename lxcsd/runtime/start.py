@@ -4,7 +4,8 @@
     2. cgroups under the unit's delegated cgroup: make ``lxc.monitor.NAME`` (and move into
        it only when lxc.cgroup2.* needs controllers enabled: a migration costs ~10 ms here),
        make ``lxc.payload.NAME``, write the values;
-    3. fork C1 right into the payload (clone3 CLONE_INTO_CGROUP); [write its id maps]; C1 forks C2, init-to-be (``child``);
+    3. fork C1 right into the payload (clone3 CLONE_INTO_CGROUP); [write its id maps];
+       C1 forks C2, init-to-be (``child``);
     4. from the host while C2 builds the root: network devices, prlimits, lxc.proc.*,
        start-host hooks; then tell C2 to exec init;
     5. EOF on the exec report pipe = init runs: state file, machined, console masters to
