@@ -23,6 +23,7 @@ module files are out of reach afterwards.
 from __future__ import annotations
 
 import os
+import sys
 
 from lxcsd import sys as _sys
 from lxcsd.errors import LxcsdError
@@ -45,10 +46,9 @@ def b2_module(name: str, keys: str) -> Any:
     when a container uses them. Until they exist the keys are skipped with a warning, so the
     start path works without them. NOTE for B2: the start hooks run after pivot_root, so
     hooks.py must import at module level everything run() needs (subprocess, ...)."""
-    import importlib
-
     try:
-        return importlib.import_module(f"lxcsd.runtime.{name}")
+        __import__(f"lxcsd.runtime.{name}")
+        return sys.modules[f"lxcsd.runtime.{name}"]
     except ModuleNotFoundError as exc:
         if exc.name != f"lxcsd.runtime.{name}":
             raise

@@ -22,9 +22,9 @@ breakdown of the start (perf_counter marks) to stderr.
 
 from __future__ import annotations
 
+import _signal
 import errno
 import os
-import signal
 import sys
 import time
 
@@ -372,12 +372,12 @@ class Starter:
     def kill_children(self) -> None:
         if self.pidfd >= 0:
             try:
-                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+                _signal.pidfd_send_signal(self.pidfd, _signal.SIGKILL)
             except ProcessLookupError:
                 pass
         if self.c1:
             try:
-                os.kill(self.c1, signal.SIGKILL)
+                os.kill(self.c1, _signal.SIGKILL)
             except ProcessLookupError:
                 pass
         if self.payload:
