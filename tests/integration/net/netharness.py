@@ -37,7 +37,12 @@ def _pdeath() -> None:
 def _enter_test_netns() -> None:
     lsys.unshare(lsys.CLONE_NEWNET | lsys.CLONE_NEWNS)
     lsys.mount(None, "/", None, lsys.MS_REC | lsys.MS_PRIVATE)
+    # The cgroup2 mount lives under /sys: carry it over to the fresh sysfs (helper tests).
+    cgroup_tree = lsys.open_tree(-100, "/sys/fs/cgroup", lsys.OPEN_TREE_CLONE
+                                 | lsys.OPEN_TREE_CLOEXEC | lsys.AT_RECURSIVE)
     lsys.mount("sysfs", "/sys", "sysfs", 0)
+    lsys.move_mount(cgroup_tree, "", -100, "/sys/fs/cgroup", lsys.MOVE_MOUNT_F_EMPTY_PATH)
+    os.close(cgroup_tree)
     lsys.interface_up("lo")
 
 

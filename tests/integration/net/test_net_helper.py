@@ -1,0 +1,86 @@
+"""A real container with a veth network, started by ``python -m lxcsd.runtime.main start``
+(tests/integration/helper/helper_util.py plays systemd) inside a network namespace the test
+creates: init finds eth0 configured when it starts, the "host" pings it, and
+``lxcsd-helper cleanup`` after init's SIGKILL leaves no host-side interface."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import netharness as nh
+import pytest
+
+from lxcsd.runtime import cgroup
+from tests.integration.helper import helper_util as hu
+
+pytestmark = [pytest.mark.root, pytest.mark.network]
+
+CONFIG = """lxc.net.0.type = veth
+lxc.net.0.link = br0
+lxc.net.0.veth.pair = vhelper0
+lxc.net.0.flags = up
+lxc.net.0.name = eth0
+lxc.net.0.ipv4.address = 10.0.3.10/24
+lxc.net.0.ipv4.gateway = auto
+"""
+# What init sees the moment it runs (before anything else could configure the network).
+INIT = """ip -4 addr show dev eth0 > /netseen
+ip route >> /netseen
+echo done >> /netseen
+exec sleep 1000
+"""
+
+
+@pytest.fixture
+def scratch_cgroup() -> Iterator[str]:
+    path = os.path.join(cgroup.own_cgroup_dir(), f"lxcsd-net-{uuid.uuid4().hex[:10]}")
+    os.mkdir(path)
+    yield path
+    cgroup.kill_all(path)
+    for _ in range(200):
+        try:
+            cgroup.remove(path)
+            break
+        except OSError:
+            import time
+
+            time.sleep(0.05)
+
+
+def test_helper_starts_container_with_veth(scratch_cgroup: str) -> None:
+    def body() -> dict[str, object]:
+        nh.make_bridge("br0", "10.0.3.1/24")
+        lxcpath = hu.Lxcpath(None)
+        try:
+            root = lxcpath.container("netc", CONFIG, init_script=INIT)
+            started = lxcpath.start("netc", scratch_cgroup)
+            assert started.status == 0, started
+            seen = hu.wait_file(root / "netseen")
+            host_ends = sorted(nh.links())
+            nh.host_sh("ping -c1 -W5 10.0.3.10")
+            started.stop()
+            env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LXCSD_LXCPATH": str(lxcpath.base),
+                   "LXCSD_RUN_DIR": str(lxcpath.run_dir),
+                   "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+            cleanup = subprocess.run([sys.executable, "-m", "lxcsd.runtime.main", "cleanup",
+                                      "netc"], env=env, capture_output=True, text=True)
+            return {"seen": seen, "ifaces": (started.state or {}).get("ifaces"),
+                    "host ends": host_ends, "cleanup": cleanup.returncode,
+                    "cleanup stderr": cleanup.stderr, "after": sorted(nh.links()),
+                    "state left": os.path.exists(lxcpath.run_dir / "netc" / "net")}
+        finally:
+            lxcpath.remove()
+
+    got = nh.in_netns(body)
+    assert "inet 10.0.3.10/24" in got["seen"]
+    assert "default via 10.0.3.1 dev eth0" in got["seen"]
+    assert got["ifaces"] == "eth0"
+    assert got["host ends"] == ["br0", "lo", "vhelper0"]
+    assert got["cleanup"] == 0, got["cleanup stderr"]
+    assert got["after"] == ["br0", "lo"]
+    assert not got["state left"]
