@@ -231,13 +231,13 @@ def build_probe(out: Path) -> Path:
     return out
 
 
-def wait_file(path: Path, timeout: float = 10.0) -> str:
-    """The content of path once it exists and ends with a line "done"."""
+def wait_file(path: Path, timeout: float = 10.0, end: str = "done\n") -> str:
+    """The content of path once it exists and ends with end (a line "done")."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists():
             text = path.read_text()
-            if text.endswith("done\n"):
+            if text.endswith(end):
                 return text
         time.sleep(0.02)
     raise AssertionError(f"{path} was not written in {timeout} s")

@@ -203,3 +203,85 @@ def test_application_container(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
     started = lxcpath.start("a1", unit_cgroup)
     assert started.status == 0, started
     assert hu.wait_file(root / "app.out").startswith("app sh")
+
+
+HOOK = """#!/bin/sh
+# $1: log file; LXC's hook version 0 arguments follow: NAME lxc TYPE
+echo "$4 $2 mount=$LXC_ROOTFS_MOUNT" >> "$1"
+"""
+
+
+def test_hooks_run_in_order_at_their_points(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    root = lxcpath.base / "k1" / "rootfs"
+    log = root / "hooks.log"
+    host = f"{root}/bin/hook {log}"
+    lxcpath.container("k1", f"lxc.hook.pre-start = {host}\nlxc.hook.pre-mount = {host}\n"
+                      f"lxc.hook.mount = {host}\nlxc.hook.autodev = {host}\n"
+                      f"lxc.hook.start-host = {host}\n"
+                      "lxc.hook.start = /bin/hook /hooks.log\n")
+    (root / "bin/hook").write_text(HOOK)
+    (root / "bin/hook").chmod(0o755)
+    started = lxcpath.start("k1", unit_cgroup)
+    assert started.status == 0, started
+    lines = log.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "pre-start", "pre-mount", "mount", "autodev", "start-host", "start"]
+    assert all(line.split()[1] == "k1" for line in lines)
+    assert f"mount={root}" in lines[0]
+
+
+def test_failing_hook_fails_the_start_naming_it(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    lxcpath.container("k2", "lxc.hook.mount = /bin/false\n")
+    started = lxcpath.start("k2", unit_cgroup)
+    assert started.status == 1
+    config = lxcpath.base / "k2" / "config"
+    assert f"{config}:6: lxc.hook.mount: '/bin/false' exited with status 1" in started.stderr
+    _nothing_left(lxcpath, unit_cgroup, "k2")
+
+
+def test_overlay_rootfs_and_tty_dir(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    lower = lxcpath.container("o1")
+    upper = lxcpath.base / "o1" / "delta" / "upper"
+    mount = lxcpath.base / "o1" / "mnt"
+    mount.mkdir()
+    config = lxcpath.base / "o1" / "config"
+    text = config.read_text().replace(f"lxc.rootfs.path = dir:{lower}",
+                                      f"lxc.rootfs.path = overlay:{lower}:{upper}\n"
+                                      f"lxc.rootfs.mount = {mount}")
+    config.write_text(text + "lxc.tty.dir = lxc\nlxc.init.cmd = /bin/sh -c "
+                      "'echo new > /written; exec sleep 1000'\n")
+    started = lxcpath.start("o1", unit_cgroup)
+    assert started.status == 0, started
+    pid = started.init_pid
+    assert hu.mountinfo(pid)["/"]  # the overlay is the root
+    assert hu.wait_file(upper / "written", end="new\n") == "new\n"  # to the upper layer ...
+    assert not (lower / "written").exists()  # ... not the lower one
+    assert os.readlink(f"/proc/{pid}/root/dev/tty1") == "lxc/tty1"
+    assert "/dev/lxc/console" in hu.mountinfo(pid) and "/dev/console" in hu.mountinfo(pid)
+    assert hu.host_mounts_under(lxcpath.base) == []  # nothing on the host
+
+
+def test_console_none_and_namespace_keep_net(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    lxcpath.container("n1", "lxc.console.path = none\nlxc.tty.max = 0\n"
+                      "lxc.namespace.keep = net\n")
+    started = lxcpath.start("n1", unit_cgroup)
+    assert started.status == 0, started
+    pid = started.init_pid
+    assert os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")
+    assert os.readlink(f"/proc/{pid}/ns/uts") != os.readlink("/proc/self/ns/uts")
+    assert os.readlink(f"/proc/{pid}/fd/0") == "/dev/null"
+    assert "/dev/console" not in hu.mountinfo(pid)
+
+
+def test_namespace_share_with_another_container(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    lxcpath.container("s1")
+    first = lxcpath.start("s1", unit_cgroup)
+    assert first.status == 0, first
+    lxcpath.container("s2", "lxc.namespace.share.net = s1\nlxc.namespace.share.uts = s1\n")
+    second = lxcpath.start("s2", unit_cgroup)
+    assert second.status == 0, second
+    for ns in ("net", "uts"):
+        assert os.readlink(f"/proc/{second.init_pid}/ns/{ns}") == \
+            os.readlink(f"/proc/{first.init_pid}/ns/{ns}")
+    assert os.readlink(f"/proc/{second.init_pid}/ns/ipc") != \
+        os.readlink(f"/proc/{first.init_pid}/ns/ipc")
