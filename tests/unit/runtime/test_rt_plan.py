@@ -1,0 +1,137 @@
+"""lxcsd.runtime.plan: what a start does, decided from real config files (no system calls)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lxcsd import sys as lsys
+from lxcsd.config.load import load_path
+from lxcsd.errors import ConfigError
+from lxcsd.runtime import plan as p
+
+
+@pytest.fixture
+def rootfs(tmp_path: Path) -> Path:
+    root = tmp_path / "c1" / "rootfs"
+    root.mkdir(parents=True)
+    return root
+
+
+def make(rootfs: Path, text: str, environ: dict[str, str] | None = None) -> p.Plan:
+    config = rootfs.parent / "config"
+    config.write_text(f"lxc.rootfs.path = dir:{rootfs}\n" + text)
+    return p.make_plan("c1", load_path(str(config)), environ or {}, datadir="/share")
+
+
+def fails(rootfs: Path, text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as err:
+        make(rootfs, text)
+    return err.value
+
+
+def test_defaults(rootfs: Path) -> None:
+    plan = make(rootfs, "")
+    assert plan.argv == ["/sbin/init"]
+    assert plan.env == {"container": "lxc"}
+    assert plan.rootfs_mount == str(rootfs)
+    assert plan.monitor_dir == "lxc.monitor.c1" and plan.payload_dir == "lxc.payload.c1"
+    assert plan.seccomp_profile == "/share/common.seccomp"
+    assert plan.net_kind == "empty" and plan.console and not plan.userns
+    flags = plan.clone_flags
+    for flag in (lsys.CLONE_NEWNS, lsys.CLONE_NEWPID, lsys.CLONE_NEWUTS, lsys.CLONE_NEWIPC,
+                 lsys.CLONE_NEWNET, lsys.CLONE_NEWCGROUP):
+        assert flags & flag
+    assert not flags & lsys.CLONE_NEWUSER
+    assert 16 not in plan.keep_caps and 21 in plan.keep_caps  # sys_module dropped (LXC)
+
+
+def test_init_env_and_ttys(rootfs: Path) -> None:
+    plan = make(rootfs, "lxc.execute.cmd = /bin/app --flag\nlxc.tty.max = 2\n"
+                "lxc.environment = A=1\nlxc.environment = HOME\nlxc.environment = MISSING\n"
+                "lxc.environment.runtime = B=2\n", environ={"HOME": "/root"})
+    assert plan.argv == ["/bin/app", "--flag"]
+    assert plan.env == {"container": "lxc", "container_ttys": "tty1 tty2", "A": "1",
+                        "HOME": "/root", "B": "2"}
+
+
+def test_network_kinds(rootfs: Path) -> None:
+    assert make(rootfs, "lxc.net.0.type = none\n").net_kind == "none"
+    none = make(rootfs, "lxc.net.0.type = none\n").clone_flags
+    assert not none & lsys.CLONE_NEWNET
+    assert make(rootfs, "lxc.net.0.type = empty\n").net_kind == "empty"
+    assert make(rootfs, "lxc.net.0.type = veth\nlxc.net.0.link = br0\n").net_kind == "netlink"
+
+
+def test_namespace_keys(rootfs: Path) -> None:
+    plan = make(rootfs, "lxc.namespace.keep = net ipc\n")
+    assert not plan.clone_flags & (lsys.CLONE_NEWNET | lsys.CLONE_NEWIPC)
+    assert plan.net_kind == "host"
+    plan = make(rootfs, "lxc.namespace.share.uts = 1234\n")
+    assert not plan.clone_flags & lsys.CLONE_NEWUTS and plan.share == {"uts": "1234"}
+    err = fails(rootfs, "lxc.namespace.keep = mnt\n")
+    assert err.key == "lxc.namespace.keep" and err.line == 2
+
+
+def test_idmap(rootfs: Path) -> None:
+    plan = make(rootfs, "lxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n")
+    assert plan.userns and (plan.root_uid, plan.root_gid) == (100000, 100000)
+    assert plan.uids == [(0, 100000, 65536)] and plan.devpts_gid == 5
+    plan = make(rootfs, "lxc.idmap = u 0 100000 1\nlxc.idmap = g 0 100000 1\n")
+    assert plan.devpts_gid is None  # gid 5 unmapped: devpts without gid=
+    err = fails(rootfs, "lxc.idmap = u 1 100000 10\nlxc.idmap = g 1 100000 10\n")
+    assert err.key == "lxc.idmap" and "root" in err.message
+
+
+def test_cgroup_keys(rootfs: Path) -> None:
+    plan = make(rootfs, "lxc.cgroup2.memory.max = 64M\nlxc.cgroup2.pids.max = 10\n"
+                "lxc.cgroup2.cgroup.max.depth = 2\nlxc.cgroup2.memory.high = 32M\n")
+    assert plan.controllers == ["memory", "pids"]  # cgroup.* needs no controller
+    assert [s.key for s in plan.cgroup_settings][:2] == ["memory.max", "pids.max"]
+    plan = make(rootfs, "lxc.cgroup.dir = lxc/ct\n")
+    assert plan.payload_dir == "lxc/ct/lxc.payload.c1"
+    assert plan.monitor_dir == "lxc/ct/lxc.monitor.c1"
+    plan = make(rootfs, "lxc.cgroup.dir.container = a\nlxc.cgroup.dir.monitor = b\n")
+    assert (plan.payload_dir, plan.monitor_dir) == ("a", "b")
+    err = fails(rootfs, "lxc.cgroup.memory.limit_in_bytes = 1G\n")
+    assert err.key == "lxc.cgroup.memory.limit_in_bytes" and err.line == 2
+    assert "lxc.cgroup2.memory.limit_in_bytes" in err.hint
+    make(rootfs, "lxc.cgroup.devices.allow = c 1:3 rwm\n")  # left to the unit's DeviceAllow=
+
+
+def test_caps_and_seccomp(rootfs: Path) -> None:
+    plan = make(rootfs, "lxc.cap.keep = chown kill\n")
+    assert plan.keep_caps == frozenset({0, 5})
+    plan = make(rootfs, "lxc.cap.drop = net_raw\n")
+    assert 13 not in plan.keep_caps and 16 in plan.keep_caps  # the default list replaced
+    assert make(rootfs, "lxc.seccomp.profile = /p\n").seccomp_profile == "/p"
+
+
+def test_rootfs_is_required(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("lxc.uts.name = x\n")
+    with pytest.raises(ConfigError) as err:
+        p.make_plan("c1", load_path(str(config)), {})
+    assert err.value.key == "lxc.rootfs.path" and "no root file system" in err.value.message
+
+
+def test_missing_rootfs_dir_names_the_line(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("lxc.uts.name = x\nlxc.rootfs.path = /nonexistent/rootfs\n")
+    with pytest.raises(ConfigError) as err:
+        p.make_plan("c1", load_path(str(config)), {})
+    assert (err.value.line, err.value.key) == (2, "lxc.rootfs.path")
+    assert str(err.value).startswith(f"{config}:2: lxc.rootfs.path: /nonexistent/rootfs")
+
+
+def test_overlay_needs_a_mount_point(rootfs: Path) -> None:
+    config = rootfs.parent / "config"
+    config.write_text(f"lxc.rootfs.path = overlay:{rootfs}:{rootfs.parent}/upper\n")
+    with pytest.raises(ConfigError) as err:
+        p.make_plan("c1", load_path(str(config)), {})
+    assert err.value.key == "lxc.rootfs.mount"
+    config.write_text(f"lxc.rootfs.path = overlay:{rootfs}:{rootfs.parent}/upper\n"
+                      f"lxc.rootfs.mount = {rootfs.parent}/mnt\n")
+    plan = p.make_plan("c1", load_path(str(config)), {})
+    assert plan.rootfs.kind == "overlay" and plan.rootfs_mount == f"{rootfs.parent}/mnt"
