@@ -1,0 +1,248 @@
+"""Supervision without an lxcsd process per container (docs/design.md, "Process design"),
+under the sandbox's real systemd with lxcsd installed by packaging/install.sh.
+
+What a user checks: `systemctl start` returns once the container's init runs (MainPID is
+init, rooted in the container), `systemctl stop` halts busybox init and a Debian systemd
+gracefully with the signal LXC would pick, `reboot` inside gives a new init in the same active
+unit, `poweroff` inside ends it inactive (not failed), an init exiting non-zero fails it, a
+SIGKILL of init or of the helper half way leaves nothing behind (processes, cgroup leaves,
+mounts, state) and the next start works, daemon-reload and a restart of lxcsd-console leave a
+running container alone, and STATUS= shows in `systemctl status`.
+
+Busybox containers here use LXC's default signals (no lxc.signal.halt): busybox init halts on
+SIGPWR, systemd blocks SIGRTMIN+3 and halts on it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e import e2e_util as u
+from tests.infra import rootfs
+from tests.infra.sandbox import REPO_ROOT, Sandbox
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.root]
+
+SLICE = "/sys/fs/cgroup/machine.slice"
+
+
+@pytest.fixture
+def sb(clean_lxcsd_sandbox: Sandbox) -> Sandbox:
+    return clean_lxcsd_sandbox
+
+
+def busybox(sb: Sandbox, name: str, extra: tuple[str, ...] = ()) -> None:
+    """A busybox container with LXC's default halt/reboot signals, generator run."""
+    root = f"{u.LXCPATH}/{name}/rootfs"
+    sb.run(["/usr/bin/python3", "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]);"
+            "from tests.infra import rootfs; rootfs.busybox_rootfs(sys.argv[2], sys.argv[3])",
+            str(REPO_ROOT), root, name])
+    u.write_config(sb, name, [*u.base_config(name, root), *extra])
+    sb.systemctl("daemon-reload")
+
+
+def started(sb: Sandbox, name: str, extra: tuple[str, ...] = ()) -> int:
+    busybox(sb, name, extra)
+    u.start(sb, name)
+    return u.main_pid(sb, name)
+
+
+def journal_has(sb: Sandbox, name: str, text: str, timeout: float = 30.0) -> str:
+    journal = [""]
+
+    def seen() -> bool:
+        journal[0] = u.journal_text(sb, u.unit(name))
+        return text in journal[0]
+
+    u.wait_for(seen, timeout, f"{text!r} in the journal of {u.unit(name)}")
+    return journal[0]
+
+
+def assert_nothing_left(sb: Sandbox, name: str) -> None:
+    """No process, cgroup leaf, mount or state of the container anywhere in the sandbox."""
+    unit_dir = sb.path(f"{SLICE}/{u.unit(name)}")
+    leaves = [p.name for p in unit_dir.iterdir() if p.is_dir()] if unit_dir.exists() else []
+    assert leaves == [], f"cgroups left under {unit_dir}: {leaves}"
+    procs = sb.run(f"grep -l '/{u.unit(name)}' /proc/[0-9]*/cgroup || true").stdout.split()
+    assert procs == [], f"processes left in {u.unit(name)}: {procs}"
+    mounts = [line for line in sb.run("cat /proc/1/mountinfo").stdout.splitlines()
+              if f"{u.LXCPATH}/{name}/" in line]
+    assert mounts == [], mounts
+    assert not sb.path(f"/run/lxcsd/{name}").exists(), "state directory left"
+
+
+def assert_starts_again(sb: Sandbox, name: str) -> None:
+    sb.systemctl("reset-failed", u.unit(name), check=False)
+    u.start(sb, name)
+    assert u.prop(sb, u.unit(name), "ActiveState") == "active"
+    sb.systemctl("stop", u.unit(name))
+    assert_nothing_left(sb, name)
+
+
+def stat_id(sb: Sandbox, path: str) -> str:
+    return sb.run(["stat", "-L", "-c", "%d:%i", path]).stdout.strip()
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def test_ready_means_init_runs_in_the_container(sb: Sandbox) -> None:
+    pid = started(sb, "rdy1")
+    # Type=notify: `systemctl start` returned, so READY=1 came; MainPID is already init.
+    assert u.prop(sb, "lxc@rdy1.service", "ActiveState") == "active"
+    assert sb.run(["readlink", f"/proc/{pid}/exe"]).stdout.strip() == "/bin/busybox"
+    assert sb.run(["cat", f"/proc/{pid}/comm"]).stdout.strip() == "init"
+    assert stat_id(sb, f"/proc/{pid}/root/") == stat_id(sb, f"{u.LXCPATH}/rdy1/rootfs")
+    assert u.in_container(sb, "rdy1", ["cat", "/proc/1/comm"]).strip() == "init"
+    assert f'Status: "Running, init PID {pid}"' in u.status(sb, "lxc@rdy1.service")
+
+
+def test_stop_halts_busybox_init_gracefully(sb: Sandbox) -> None:
+    pid = started(sb, "stp1")
+    journal_has(sb, "stp1", f"{rootfs.SYSINIT_LINE} on stp1")
+    sb.systemctl("stop", "lxc@stp1.service")
+    props = u.show(sb, "lxc@stp1.service", "ActiveState", "Result")
+    assert props == {"ActiveState": "inactive", "Result": "success"}
+    journal = journal_has(sb, "stp1", "lxcsd: stp1 stopped")
+    # SIGPWR (LXC's default for an init that does not block SIGRTMIN+3), busybox's own
+    # shutdown on the console, then init's halt (SIGINT from the kernel), in that order.
+    order = [f"lxcsd: stp1 stopping: SIGPWR to init (pid {pid})", rootfs.HALT_LINE,
+             "lxcsd: stp1 init exited",
+             "lxcsd: stp1 stopped (status success, init killed by SIGINT: halt/poweroff)"]
+    positions = [journal.find(text) for text in order]
+    assert -1 not in positions and positions == sorted(positions), journal
+    assert_nothing_left(sb, "stp1")
+
+
+def test_stopping_status_while_init_shuts_down(sb: Sandbox) -> None:
+    # An init that takes a while to honour SIGPWR: the ExecStop helper's STATUS= shows.
+    slow = "lxc.init.cmd = /bin/sh -c \"trap 'sleep 3; exit 0' PWR; while :; do sleep 1; done\""
+    pid = started(sb, "sts1", (slow,))
+    sb.systemctl("stop", "--no-block", "lxc@sts1.service")
+    text = f"Stopping: SIGPWR sent to init (pid {pid})"
+    u.wait_for(lambda: u.prop(sb, "lxc@sts1.service", "StatusText") == text, 10,
+               "the stopping status")
+    assert f'Status: "{text}"' in u.status(sb, "lxc@sts1.service")
+    u.wait_state(sb, "lxc@sts1.service", {"inactive"})
+    assert u.prop(sb, "lxc@sts1.service", "Result") == "success"
+    assert_nothing_left(sb, "sts1")
+
+
+def test_stop_halts_a_debian_systemd_gracefully(sb: Sandbox, debian_root: object) -> None:
+    u.make_debian(sb, "deb1")
+    sb.systemctl("daemon-reload")
+    u.start(sb, "deb1")
+    pid = u.main_pid(sb, "deb1")
+    journal_has(sb, "deb1", "Reached target multi-user.target", timeout=120)
+    timeout_us = u.prop(sb, "lxc@deb1.service", "TimeoutStopUSec")
+    sb.run(["systemctl", "stop", "lxc@deb1.service"], timeout=180)
+    props = u.show(sb, "lxc@deb1.service", "ActiveState", "Result")
+    assert props == {"ActiveState": "inactive", "Result": "success"}, timeout_us
+    journal = journal_has(sb, "deb1", "lxcsd: deb1 stopped")
+    # systemd blocks SIGRTMIN+3 and halts on it; its own shutdown is on the console.
+    order = [f"lxcsd: deb1 stopping: SIGRTMIN+3 to init (pid {pid})",
+             "Reached target shutdown.target", "Halting system.", "lxcsd: deb1 init exited",
+             "lxcsd: deb1 stopped (status success, init killed by SIGINT: halt/poweroff)"]
+    positions = [journal.find(text) for text in order]
+    assert -1 not in positions and positions == sorted(positions), journal
+    # Within TimeoutStopSec: systemd never had to time out and kill.
+    assert "timed out" not in journal and "Killing process" not in journal
+    assert_nothing_left(sb, "deb1")
+
+
+def test_reboot_inside_restarts_with_a_new_init(sb: Sandbox) -> None:
+    first = started(sb, "rbt1")
+    # busybox's reboot signals init, whose shutdown also kills this command: no check.
+    u.in_container(sb, "rbt1", ["/sbin/reboot"], check=False)
+    u.wait_for(lambda: u.prop(sb, "lxc@rbt1.service", "NRestarts") == "1", 30, "a restart")
+    u.wait_state(sb, "lxc@rbt1.service", {"active"})
+    second = u.main_pid(sb, "rbt1")
+    assert second not in (0, first)
+    journal = journal_has(sb, "rbt1", f"lxcsd: rbt1 running, init PID {second}")
+    assert "init killed by SIGHUP: reboot" in journal
+    assert journal.count(f"{rootfs.SYSINIT_LINE} on rbt1") == 2
+    assert u.in_container(sb, "rbt1", ["hostname"]).strip() == "rbt1"
+    sb.systemctl("stop", "lxc@rbt1.service")
+    assert_nothing_left(sb, "rbt1")
+
+
+def test_poweroff_inside_ends_inactive_not_failed(sb: Sandbox) -> None:
+    started(sb, "pwr1")
+    u.in_container(sb, "pwr1", ["/sbin/poweroff"], check=False)
+    assert u.wait_state(sb, "lxc@pwr1.service", {"inactive", "failed"}) == "inactive"
+    props = u.show(sb, "lxc@pwr1.service", "Result", "NRestarts")
+    assert props == {"Result": "success", "NRestarts": "0"}
+    assert "init killed by SIGINT: halt/poweroff" in journal_has(sb, "pwr1", "stopped (")
+    assert_nothing_left(sb, "pwr1")
+
+
+def test_init_exiting_non_zero_fails_the_unit(sb: Sandbox) -> None:
+    started(sb, "ext1", ('lxc.init.cmd = /bin/sh -c "sleep 1; exit 3"',))
+    assert u.wait_state(sb, "lxc@ext1.service", {"inactive", "failed"}) == "failed"
+    props = u.show(sb, "lxc@ext1.service", "Result", "ExecMainStatus")
+    assert props == {"Result": "exit-code", "ExecMainStatus": "3"}
+    assert "status exit-code, init exited with status 3" in journal_has(sb, "ext1", "stopped (")
+    assert_nothing_left(sb, "ext1")
+    # Restart= policies see the failure: on-failure restarts it.
+    sb.write_file("/run/systemd/system/lxc@ext1.service.d/restart.conf",
+                  "[Service]\nRestart=on-failure\nRestartSec=0\n")
+    sb.systemctl("daemon-reload")
+    sb.systemctl("reset-failed", "lxc@ext1.service")
+    u.start(sb, "ext1")
+    u.wait_for(lambda: int(u.prop(sb, "lxc@ext1.service", "NRestarts") or 0) >= 1, 30,
+               "a restart after the failure")
+    sb.systemctl("stop", "lxc@ext1.service")
+    assert_nothing_left(sb, "ext1")
+
+
+def test_sigkill_of_init_leaves_nothing(sb: Sandbox) -> None:
+    pid = started(sb, "kil1")
+    sb.run(["kill", "-KILL", str(pid)])
+    assert u.wait_state(sb, "lxc@kil1.service", {"inactive", "failed"}) == "failed"
+    assert u.prop(sb, "lxc@kil1.service", "Result") == "signal"
+    journal_has(sb, "kil1", "lxcsd: kil1 stopped (status signal, init killed by SIGKILL)")
+    assert_nothing_left(sb, "kil1")
+    assert_starts_again(sb, "kil1")
+
+
+HOLD_HOOK = """#!/bin/sh
+# Holds the helper in lxc.hook.start-host (init-to-be forked, cgroups made) while HOLD exists.
+[ -e {dir}/hold ] || exit 0
+touch {dir}/in-hook
+exec sleep 120
+"""
+
+
+def test_sigkill_of_the_helper_half_way_leaves_nothing(sb: Sandbox) -> None:
+    directory = f"{u.LXCPATH}/hlp1"
+    sb.write_file(f"{directory}/hold-hook", HOLD_HOOK.format(dir=directory), 0o755)
+    sb.write_file(f"{directory}/hold", "")
+    busybox(sb, "hlp1", (f"lxc.hook.start-host = {directory}/hold-hook",))
+    sb.systemctl("start", "--no-block", "lxc@hlp1.service")
+    u.wait_for(lambda: sb.path(f"{directory}/in-hook").exists(), 30, "the start-host hook")
+    helper = u.main_pid(sb, "hlp1")
+    assert "lxcsd-helper" in sb.run(["cat", f"/proc/{helper}/cmdline"]).stdout
+    payload = f"{SLICE}/lxc@hlp1.service/lxc.payload.hlp1"
+    assert sb.run(["cat", f"{payload}/cgroup.procs"]).stdout.split(), "no init-to-be yet"
+    sb.run(["kill", "-KILL", str(helper)])
+    assert u.wait_state(sb, "lxc@hlp1.service", {"inactive", "failed"}) == "failed"
+    journal_has(sb, "hlp1", "lxcsd: hlp1 stopped (status signal")
+    assert_nothing_left(sb, "hlp1")
+    sb.run(["rm", f"{directory}/hold"])
+    assert_starts_again(sb, "hlp1")
+
+
+def test_daemon_reload_and_console_restart_leave_a_container_running(sb: Sandbox) -> None:
+    pid = started(sb, "kep1")
+    before = u.show(sb, "lxc@kep1.service", "ActiveState", "MainPID", "InvocationID")
+    sb.systemctl("restart", "lxcsd-console.service")
+    sb.systemctl("daemon-reload")
+    assert u.show(sb, "lxc@kep1.service", "ActiveState", "MainPID", "InvocationID") == before
+    assert u.in_container(sb, "kep1", ["hostname"]).strip() == "kep1"
+    # and it still stops cleanly, with its init's halt line reaching the journal through
+    # the restarted console service
+    sb.systemctl("stop", "lxc@kep1.service")
+    assert rootfs.HALT_LINE in journal_has(sb, "kep1", "lxcsd: kep1 stopped")
+    assert before["MainPID"] == str(pid)
+    assert_nothing_left(sb, "kep1")
