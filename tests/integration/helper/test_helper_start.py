@@ -285,3 +285,44 @@ def test_namespace_share_with_another_container(lxcpath: hu.Lxcpath, unit_cgroup
             os.readlink(f"/proc/{first.init_pid}/ns/{ns}")
     assert os.readlink(f"/proc/{second.init_pid}/ns/ipc") != \
         os.readlink(f"/proc/{first.init_pid}/ns/ipc")
+
+
+def test_sysctl_prlimit_proc_applied(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    lxcpath.container("l1", "lxc.sysctl.net.ipv4.ip_forward = 1\n"
+                      "lxc.prlimit.nofile = 1000:2000\nlxc.proc.oom_score_adj = 10\n")
+    started = lxcpath.start("l1", unit_cgroup)
+    assert started.status == 0, started
+    pid = started.init_pid
+    forward = subprocess.run(["nsenter", "-t", str(pid), "-n", "cat",
+                              "/proc/sys/net/ipv4/ip_forward"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    assert forward == "1"  # in the container's network namespace ...
+    with open("/proc/sys/net/ipv4/ip_forward", encoding="ascii") as f:
+        host_forward = f.read().strip()
+    with open(f"/proc/{pid}/limits", encoding="ascii") as f:
+        nofile = next(line for line in f if line.startswith("Max open files")).split()
+    assert nofile[3:5] == ["1000", "2000"]
+    with open(f"/proc/{pid}/oom_score_adj", encoding="ascii") as f:
+        assert f.read().strip() == "10"
+    assert host_forward in ("0", "1")  # (the host's value is whatever it was)
+
+
+def test_idmapped_rootfs(lxcpath: hu.Lxcpath, unit_cgroup: str, helper_subids: None) -> None:
+    root = lxcpath.container("i1", "lxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n"
+                             "lxc.rootfs.options = idmap=container\n", init_script=PROBE_INIT)
+    started = lxcpath.start("i1", unit_cgroup)
+    assert started.status == 0, started
+    assert hu.status_field(started.init_pid, "Uid").split()[0] == "100000"
+    out = hu.wait_file(root / "probe.out").splitlines()
+    assert "uid=0 gid=0 euid=0 egid=0" in out
+    assert os.stat(root / "probe.out").st_uid == 0  # written through the idmapped mount
+
+
+def test_unmapped_host_ids_refused(lxcpath: hu.Lxcpath, unit_cgroup: str,
+                                   helper_subids: None) -> None:
+    lxcpath.container("i2", "lxc.idmap = u 0 900000 65536\nlxc.idmap = g 0 900000 65536\n")
+    started = lxcpath.start("i2", unit_cgroup)
+    assert started.status == 1
+    assert "lxc.idmap: lxc.idmap = u 0 900000 65536: host uids 900000-965535 are not " \
+        "delegated to root in /etc/subuid" in started.stderr
+    _nothing_left(lxcpath, unit_cgroup, "i2")
