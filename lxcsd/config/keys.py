@@ -485,7 +485,8 @@ _BOOL = "0|1"
 _HOOK_TYPES = ("pre-start", "pre-mount", "mount", "autodev", "start-host", "start", "stop",
                "post-stop", "clone", "destroy")
 # Hooks the helper runs today (clone and destroy belong to commands lxcsd lacks yet).
-_HOOKS_RUN = frozenset(("pre-mount", "mount", "autodev", "start", "stop", "post-stop"))
+_HOOKS_RUN = frozenset(("pre-start", "pre-mount", "mount", "autodev", "start-host", "start",
+                        "stop", "post-stop"))
 _HOOK_DOCS = {
     "pre-start": "in the host's namespaces before ttys, consoles or mounts are set up",
     "pre-mount": "in the container's mount namespace before the rootfs is set up",
@@ -518,7 +519,7 @@ def _general() -> list[Key]:
         Key("lxc.sched.core", _scalar(v.parse_bool, _BOOL), "sched_core", "1: put the container "
             "in its own core-scheduling domain.", default="0", group=g),
         Key("lxc.proc", _ProcList(), "proc", "Write VALUE to /proc/PID/FILE of the container's "
-            "init.", kind="prefix", pattern="lxc.proc.[file]", group=g),
+            "init.", kind="prefix", pattern="lxc.proc.[file]", implemented=True, group=g),
     ]
 
 
@@ -792,7 +793,8 @@ def _resource_keys() -> list[Key]:
         Key("lxc.prlimit", Keyed(v.parse_prlimit, "SOFT[:HARD]", v.check_prlimit_name),
             "prlimit", "Resource limit (setrlimit name without RLIMIT_, lowercase); numbers "
             "or unlimited.", kind="prefix", pattern="lxc.prlimit.[name]",
-            legacy=("lxc.limit.[name]",), default="inherited", group=g),
+            legacy=("lxc.limit.[name]",), default="inherited", implemented=True,
+            group=g),
         Key("lxc.sysctl", Keyed(v.parse_string, "value", _check_sysctl), "sysctl", "Kernel "
             "parameter set inside the container.", kind="prefix",
             pattern="lxc.sysctl.[name]", implemented=True, group=g),
