@@ -336,7 +336,7 @@ class Starter:
             "userns": int(plan.userns)})
         self.register_machine()
         self.hand_over_console()
-        self.marks.mark("state, machined, console")
+        self.marks.mark("state+machined+console")
         log(f"{plan.name} running, init PID {pid}")
         sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS=Running, init PID {pid}")
         sd.notify_barrier()
