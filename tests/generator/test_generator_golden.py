@@ -83,6 +83,39 @@ def test_verify_reports_mistakes(case_root: Path, tmp_path: Path) -> None:
     assert "SIGFOO" in complaints
 
 
+def _tree(out: Path) -> dict[str, str]:
+    """Every output entry: file text, or "-> target" for links."""
+    found = {}
+    for path in sorted(out.rglob("*")):
+        rel = str(path.relative_to(out))
+        if path.is_symlink():
+            found[rel] = "-> " + os.readlink(path)
+        elif path.is_file():
+            found[rel] = path.read_text(errors="surrogateescape")
+    return found
+
+
+@pytest.mark.parametrize("name", case_names())
+def test_fast_load_matches_the_full_reader(name: str, case_root: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """lxcsd.generator.fastload is a shortcut: without it the output and the log are the
+    same, byte for byte."""
+    fast = run_case(name, case_root)
+    monkeypatch.setattr(plan, "FAST_LOAD", False)
+    slow = Case(name, tmp_path)
+    slow.lay_out()
+    slow.run()
+    rename = {str(tmp_path): str(case_root / name)}
+
+    def same_paths(text: str) -> str:
+        for old, new in rename.items():
+            text = text.replace(old, new)
+        return text
+
+    assert {k: same_paths(v) for k, v in _tree(slow.out).items()} == _tree(fast.out)
+    assert [same_paths(m) for m in slow.messages()] == fast.messages()
+
+
 # --- the errors table ----------------------------------------------------------------------
 
 
