@@ -39,7 +39,7 @@ class Plan:
                  "root_uid", "root_gid", "rootfs", "rootfs_mount", "argv", "env", "keep_caps",
                  "seccomp_profile", "cgroup_settings", "controllers", "monitor_dir",
                  "payload_dir", "console", "tty_max", "pty_max", "net_kind", "devpts_gid",
-                 "uts_name")
+                 "uts_name", "warnings")
 
     clone_flags: int
     share: dict[str, str]
@@ -64,6 +64,7 @@ class Plan:
     net_kind: str
     devpts_gid: int | None
     uts_name: str | None
+    warnings: list[str]
 
     def __init__(self, name: str, container: Container) -> None:
         self.name = name
@@ -94,6 +95,9 @@ def make_plan(name: str, container: Container, environ: dict[str, str] | None = 
     plan.console = container.console.path != "none"
     plan.tty_max = container.tty_max or 0
     plan.pty_max = container.pty_max or 0
+    plan.warnings = []
+    if container.mounts.auto.shmounts:
+        plan.warnings.append("lxc.mount.auto shmounts: is not supported, ignored")
     return plan
 
 
@@ -183,8 +187,10 @@ def _cgroups(plan: Plan, c: Container) -> None:
                               key=f"lxc.cgroup.{setting.key}",
                               hint=f"write lxc.cgroup2.{setting.key} with its cgroup2 name "
                               "and value (e.g. memory.max, pids.max)")
-    plan.cgroup_settings = list(c.cgroup2)
-    plan.controllers = list(dict.fromkeys(controller(s) for s in c.cgroup2
+    # devices.allow/deny have no cgroup2 file: the generator turns them into the unit's
+    # DeviceAllow= (lxcsd.generator.devices), whose device program covers the payload.
+    plan.cgroup_settings = [s for s in c.cgroup2 if controller(s) != "devices"]
+    plan.controllers = list(dict.fromkeys(controller(s) for s in plan.cgroup_settings
                                           if controller(s) not in CORE_CONTROLLERS))
 
 

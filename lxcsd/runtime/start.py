@@ -71,6 +71,8 @@ def main(instance: str) -> int:
         return fail(str(err))
     marks.mark("config")
     log(f"starting {plan.name} (rootfs {plan.rootfs.spec})")
+    for warning in plan.warnings:
+        log(f"warning: {warning}")
     starter = Starter(plan, marks)
     try:
         init_pid = starter.run()

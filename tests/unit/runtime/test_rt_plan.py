@@ -98,6 +98,9 @@ def test_cgroup_keys(rootfs: Path) -> None:
     assert err.key == "lxc.cgroup.memory.limit_in_bytes" and err.line == 2
     assert "lxc.cgroup2.memory.limit_in_bytes" in err.hint
     make(rootfs, "lxc.cgroup.devices.allow = c 1:3 rwm\n")  # left to the unit's DeviceAllow=
+    plan = make(rootfs, "lxc.cgroup2.devices.allow = c 1:3 rwm\nlxc.cgroup2.pids.max = 5\n")
+    assert [s.key for s in plan.cgroup_settings] == ["pids.max"]  # devices: the generator's
+    assert plan.controllers == ["pids"]
 
 
 def test_caps_and_seccomp(rootfs: Path) -> None:
