@@ -207,6 +207,7 @@ def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
         _hook(plan, root, "autodev")
     else:
         root.dev_fd = step("/dev of the rootfs", _open_dir, root.root_fd, "dev")
+        os.close(step("/dev/pts of the rootfs", _open_dir, root.dev_fd, "pts"))
     if auto.cgroup:
         mode = auto.cgroup_mode or "mixed"
         step(f"lxc.mount.auto {auto.cgroup}:{mode}", mounts.mount_cgroup, root.root_fd, mode)

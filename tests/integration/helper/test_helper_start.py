@@ -326,3 +326,13 @@ def test_unmapped_host_ids_refused(lxcpath: hu.Lxcpath, unit_cgroup: str,
     assert "lxc.idmap: lxc.idmap = u 0 900000 65536: host uids 900000-965535 are not " \
         "delegated to root in /etc/subuid" in started.stderr
     _nothing_left(lxcpath, unit_cgroup, "i2")
+
+
+def test_without_autodev_the_rootfs_dev_is_used(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    root = lxcpath.container("d1", "lxc.autodev = 0\n")
+    assert not (root / "dev/pts").exists()  # made by the helper, as LXC does
+    started = lxcpath.start("d1", unit_cgroup)
+    assert started.status == 0, started
+    mnts = hu.mountinfo(started.init_pid)
+    assert "/dev" not in mnts  # no tmpfs: the rootfs's own /dev
+    assert "/dev/pts" in mnts and "/dev/console" in mnts
