@@ -336,3 +336,19 @@ def test_without_autodev_the_rootfs_dev_is_used(lxcpath: hu.Lxcpath, unit_cgroup
     mnts = hu.mountinfo(started.init_pid)
     assert "/dev" not in mnts  # no tmpfs: the rootfs's own /dev
     assert "/dev/pts" in mnts and "/dev/console" in mnts
+
+
+def test_init_user_group_cwd(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    script = ("exec > /tmp/user.out 2>&1\npwd\n/bin/probe ids\n/bin/probe caps\necho done\n"
+              "exec sleep 1000\n")
+    root = lxcpath.container("g1", "lxc.init.uid = 1000\nlxc.init.gid = 1001\n"
+                             "lxc.init.cwd = /tmp\nlxc.cap.keep = net_bind_service\n",
+                             init_script=script)
+    started = lxcpath.start("g1", unit_cgroup)
+    assert started.status == 0, started
+    out = hu.wait_file(root / "tmp/user.out").splitlines()
+    assert out[0] == "/tmp"
+    assert "uid=1000 gid=1001 euid=1000 egid=1001" in out
+    # a non-root init keeps lxc.cap.keep as ambient capabilities: CAP_NET_BIND_SERVICE (10)
+    caps = dict(line.split(":\t") for line in out if line.startswith("Cap"))
+    assert int(caps["CapAmb"], 16) == 1 << 10 and int(caps["CapBnd"], 16) == 1 << 10
