@@ -104,8 +104,10 @@ class Lxcpath:
         return root
 
     def start(self, name: str, cgroup_dir: str, timeout: float = 30.0,
-              env: dict[str, str] | None = None) -> Started:
-        result = start_helper(name, cgroup_dir, self.base, self.run_dir, timeout, env)
+              env: dict[str, str] | None = None, kill_when: Path | None = None) -> Started:
+        """kill_when: SIGKILL the helper as soon as this file exists."""
+        result = start_helper(name, cgroup_dir, self.base, self.run_dir, timeout, env,
+                              kill_when)
         self.started.append(result)
         return result
 
@@ -123,7 +125,8 @@ def chown_tree(root: Path, uid: int, gid: int) -> None:
 
 
 def start_helper(name: str, cgroup_dir: str, lxcpath: Path, run_dir: Path, timeout: float,
-                 extra_env: dict[str, str] | None = None) -> Started:
+                 extra_env: dict[str, str] | None = None, kill_when: Path | None = None
+                 ) -> Started:
     lsys.prctl(lsys.PR_SET_CHILD_SUBREAPER, 1)
     sock_path = str(lxcpath / f".notify-{name}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
@@ -148,7 +151,7 @@ def start_helper(name: str, cgroup_dir: str, lxcpath: Path, run_dir: Path, timeo
             os._exit(127)
     os.close(err_w)
     try:
-        messages, exe_at_ready, stderr, status = _follow(pid, sock, err_r, timeout)
+        messages, exe_at_ready, stderr, status = _follow(pid, sock, err_r, timeout, kill_when)
     finally:
         sock.close()
         os.close(err_r)
@@ -160,8 +163,8 @@ def start_helper(name: str, cgroup_dir: str, lxcpath: Path, run_dir: Path, timeo
     return Started(status, stderr, messages, exe_at_ready, state)
 
 
-def _follow(pid: int, sock: socket.socket, err_r: int, timeout: float
-            ) -> tuple[list[str], str | None, str, int]:
+def _follow(pid: int, sock: socket.socket, err_r: int, timeout: float,
+            kill_when: Path | None = None) -> tuple[list[str], str | None, str, int]:
     messages: list[str] = []
     exe_at_ready = None
     stderr = b""
@@ -179,6 +182,9 @@ def _follow(pid: int, sock: socket.socket, err_r: int, timeout: float
             chunk = os.read(err_r, 65536)
             stderr += chunk
             err_open = bool(chunk)
+        if kill_when is not None and kill_when.exists():
+            os.kill(pid, signal.SIGKILL)
+            kill_when = None
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             while select.select([sock], [], [], 0)[0]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -352,3 +353,19 @@ def test_init_user_group_cwd(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
     # a non-root init keeps lxc.cap.keep as ambient capabilities: CAP_NET_BIND_SERVICE (10)
     caps = dict(line.split(":\t") for line in out if line.startswith("Cap"))
     assert int(caps["CapAmb"], 16) == 1 << 10 and int(caps["CapBnd"], 16) == 1 << 10
+
+
+def test_helper_killed_half_way_takes_the_container_down(lxcpath: hu.Lxcpath,
+                                                         unit_cgroup: str) -> None:
+    """SIGKILL of the helper while C2 waits for it (a slow start-host hook): C2 sees the
+    sync socket close and exits; what is left (cgroup leaves) is cleanup's job."""
+    marker = lxcpath.base / "hook-running"
+    lxcpath.container("x1", f"lxc.hook.start-host = /bin/sh -c 'touch {marker}; sleep 30'\n")
+    started = lxcpath.start("x1", unit_cgroup, kill_when=marker)
+    assert started.status == -9
+    assert "READY" not in started.fields
+    payload = os.path.join(unit_cgroup, "lxc.payload.x1")
+    deadline = time.monotonic() + 10
+    while _procs(payload) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _procs(payload) == []  # C2 (PID 1 to be) is gone by itself
