@@ -8,7 +8,8 @@ by polling the pidfd. If the guest takes longer than ``TimeoutStopSec=``, system
 process and sends ``KillSignal=`` (the generator sets it from ``lxc.signal.stop``) to init.
 
 A config that no longer parses still stops the container (the fallback rule needs only
-init's blocked signals). An empty ``$MAINPID`` (init already exited) is not an error.
+init's blocked signals). An empty ``$MAINPID`` (init already exited: halt, reboot or crash
+inside) is not an error; only the stop hooks run then, without namespace references.
 
 ``lxc.hook.stop`` runs once init has exited, in the host's namespaces, with references to
 the container's namespaces kept open by this process (``/proc/SELF/fd/N``, passed as liblxc
@@ -26,6 +27,8 @@ from lxcsd import sd
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from lxcsd.config.model import Container
 
 SIGPWR: int = _signal.SIGPWR
@@ -123,14 +126,29 @@ def namespace_refs(fds: dict[str, int], self_pid: int) -> tuple[list[str], dict[
 # Entry point
 
 
-def _load(name: str) -> Container | None:
+def _load(name: str, quiet: bool = False) -> Container | None:
     try:
         from lxcsd.config.load import load_container
 
         return load_container(name)
     except Exception as exc:  # noqa: BLE001 - any config problem: stop with the fallback
-        log(name, f"config not usable ({exc}); stopping with the default halt signal")
+        if not quiet:
+            log(name, f"config not usable ({exc}); stopping with the default halt signal")
         return None
+
+
+def _target(env: Mapping[str, str]) -> str:
+    # liblxc's LXC_TARGET: "reboot" when init died of the reboot signal (SIGHUP).
+    killed_by_hup = env.get("EXIT_CODE") == "killed" and env.get("EXIT_STATUS") == "HUP"
+    return "reboot" if killed_by_hup else "stop"
+
+
+def _exited(name: str) -> int:
+    """No MAINPID: init is gone already; run lxc.hook.stop (liblxc runs it at every end)."""
+    container = _load(name, quiet=True)
+    if container is not None and container.hooks.get("stop"):
+        _stop_hooks(container, {}, _target(os.environ))
+    return 0
 
 
 def _name(instance: str) -> str:
@@ -146,13 +164,13 @@ def _name(instance: str) -> str:
 def main(name: str, mainpid: int) -> int:
     """ExecStop=: halt the container whose init is mainpid (0: none, nothing to do).
     name is the unit's instance string (systemd-escaped)."""
-    if mainpid <= 0:
-        return 0
     name = _name(name)
+    if mainpid <= 0:
+        return _exited(name)
     try:
         pidfd = os.pidfd_open(mainpid)
     except ProcessLookupError:
-        return 0
+        return _exited(name)
     try:
         return _stop(name, mainpid, pidfd)
     finally:
@@ -171,24 +189,24 @@ def _stop(name: str, pid: int, pidfd: int) -> int:
         status(f"Stopping: {signal_text(signum)} sent to init (pid {pid})")
         try:
             _signal.pidfd_send_signal(pidfd, signum)
+            wait_exit(pidfd)
         except ProcessLookupError:
-            return 0
-        wait_exit(pidfd)
+            pass  # it exited on its own meanwhile
         log(name, "init exited")
         if container is not None and has_stop_hooks:
-            return _stop_hooks(container, ns_fds)
+            return _stop_hooks(container, ns_fds, "stop")
         return 0
     finally:
         for fd in ns_fds.values():
             os.close(fd)
 
 
-def _stop_hooks(container: Container, ns_fds: dict[str, int]) -> int:
+def _stop_hooks(container: Container, ns_fds: dict[str, int], target: str) -> int:
     from lxcsd.errors import LxcsdError
     from lxcsd.runtime import hooks
 
     args, env = namespace_refs(ns_fds, os.getpid())
-    env["LXC_TARGET"] = "stop"
+    env["LXC_TARGET"] = target
     try:
         hooks.run(container, "stop", rootfs_mount=rootfs_mount(container), extra_env=env,
                   args=args if not container.hook_version else ())

@@ -169,3 +169,19 @@ def test_namespace_refs() -> None:
     args, env = stop.namespace_refs({"net": 5, "mnt": 6}, 100)
     assert args == ["net:/proc/100/fd/5", "mnt:/proc/100/fd/6"]
     assert env == {"LXC_NET_NS": "/proc/100/fd/5", "LXC_MNT_NS": "/proc/100/fd/6"}
+
+
+def test_stop_hook_runs_when_init_is_gone_already(tmp_path: Path, lxcpath: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    record = tmp_path / "hook.out"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\necho \"$LXC_HOOK_TYPE $LXC_TARGET\" > {record}\n")
+    hook.chmod(0o755)
+    (lxcpath / "c1").mkdir()
+    (lxcpath / "c1/config").write_text(f"lxc.rootfs.path = /srv\nlxc.hook.version = 1\n"
+                                       f"lxc.hook.stop = {hook}\n")
+    # systemd's variables after a reboot inside (init killed by SIGHUP), no MAINPID
+    monkeypatch.setenv("EXIT_CODE", "killed")
+    monkeypatch.setenv("EXIT_STATUS", "HUP")
+    assert stop.main("c1", 0) == 0
+    assert record.read_text() == "stop reboot\n"
