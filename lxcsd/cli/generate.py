@@ -44,8 +44,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import gc
+
     from lxcsd.generator.log import Log
     from lxcsd.generator.main import LXCPATH_ENV, dry_run
+
+    gc.enable()  # lxcsd.generator.main disables it for the generator's own process
 
     if args.lxcpath:
         os.environ[LXCPATH_ENV] = args.lxcpath

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 _new = object.__new__
 _FOLD_SECTIONS = frozenset({"start", "rootfs", "signals", "cgroup_dir", "namespace"})
 _FOLD_FIELDS = frozenset({"groups", "cgroup2", "cgroup_v1", "idmaps", "caps"})
+_CHECKED_ONLY = ("caps", "namespace")
 
 # Line text -> what the next occurrence needs: (key, value, spec, canonical, sub, index,
 # item) to rebuild a folded entry from; () for a valid line that is not folded; _REPARSE
@@ -151,6 +152,8 @@ def _load(path: str, name: str) -> Container:
     kept = _lines(text, path)
     entries = _expand(kept, path, (st.st_dev, st.st_ino))
     state = _fold(entries, entries is not kept)
+    for checked_only in _CHECKED_ONLY:   # folded for their errors; the generator skips them
+        state.pop(checked_only, None)
     container = _build._assemble(state, name, path, ())
     if _build.validate(container):
         raise Unusual
