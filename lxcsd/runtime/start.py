@@ -22,7 +22,6 @@ breakdown of the start (perf_counter marks) to stderr.
 
 from __future__ import annotations
 
-import _signal
 import errno
 import os
 import sys
@@ -35,7 +34,11 @@ from lxcsd.runtime import cgroup, child, exec_sync, state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal as _signal  # typeshed has no _signal; signal's functions are the same
+
     from lxcsd.runtime.plan import Plan
+else:
+    import _signal  # not signal: it imports enum (see lxcsd.runtime.exec_sync)
 
 
 def log(message: str) -> None:
