@@ -350,8 +350,8 @@ class Starter:
         self.pidfd = -1
 
     def register_machine(self) -> None:
-        if not os.path.exists("/run/systemd/machine"):
-            return  # machined never ran: skip even the import
+        # Never raises; cheap without machined (lxcsd.runtime.machined). Not skipped when
+        # /run/systemd/machines is missing: the first call may activate machined.
         from lxcsd.runtime import machined
 
         machined.register(self.plan.name, self.init_pid, self.plan.rootfs_mount, [])
