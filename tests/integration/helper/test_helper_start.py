@@ -369,3 +369,32 @@ def test_helper_killed_half_way_takes_the_container_down(lxcpath: hu.Lxcpath,
     while _procs(payload) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert _procs(payload) == []  # C2 (PID 1 to be) is gone by itself
+
+
+def test_fstab_and_entries_with_options(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    shared = lxcpath.base / "shared"
+    shared.mkdir()
+    (shared / "data").write_text("from the host\n")
+    fstab = lxcpath.base / "f1.fstab"
+    fstab.write_text(f"# a comment\n{shared} srv/shared none bind,ro,create=dir 0 0\n"
+                     "tmpfs run/scratch tmpfs size=1m,create=dir 0 0\n")
+    root = lxcpath.container("f1", f"lxc.mount.fstab = {fstab}\n"
+                             "lxc.mount.entry = /nonexistent opt/x none bind,optional 0 0\n")
+    started = lxcpath.start("f1", unit_cgroup)
+    assert started.status == 0, started
+    mnts = hu.mountinfo(started.init_pid)
+    assert mnts["/srv/shared"].startswith("ro") and "/run/scratch" in mnts
+    assert "/opt/x" not in mnts  # optional, source missing: skipped
+    assert (root / "srv/shared").is_dir()
+    with open(f"/proc/{started.init_pid}/root/srv/shared/data", encoding="utf-8") as f:
+        assert f.read() == "from the host\n"
+
+
+def test_bad_fstab_line_names_file_and_line(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    fstab = lxcpath.base / "f2.fstab"
+    fstab.write_text("tmpfs run/a tmpfs defaults 0 0\nonly-two fields\n")
+    lxcpath.container("f2", f"lxc.mount.fstab = {fstab}\n")
+    started = lxcpath.start("f2", unit_cgroup)
+    assert started.status == 1
+    assert f"lxc.mount.fstab: {fstab}:2: " in started.stderr
+    _nothing_left(lxcpath, unit_cgroup, "f2")
