@@ -117,7 +117,7 @@ class Root:
     """What C2's build steps share: fds of the new root and its /dev, the pty masters."""
 
     __slots__ = ("root_fd", "dev_fd", "devpts_fd", "console_slave", "masters", "tty_slaves",
-                 "filter", "hooks")
+                 "filter", "hooks", "labels")
 
     def __init__(self) -> None:
         self.root_fd = self.dev_fd = self.devpts_fd = self.console_slave = -1
@@ -125,6 +125,7 @@ class Root:
         self.tty_slaves: list[int] = []
         self.filter: Any = None
         self.hooks: Any = None
+        self.labels: list[tuple[int, str, str]] = []
 
 
 def c2_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report, idmapped_fd: int,
@@ -160,9 +161,17 @@ def _prepare(plan: Plan, root: Root) -> None:
             step("lxc.sysctl", limits.apply_sysctls, c)
     if any(c.hooks.get(hook) for hook in C2_HOOKS):
         root.hooks = b2_module("hooks", "lxc.hook.*")
+    if c.apparmor.profile or c.selinux.context:
+        from lxcsd.runtime import lsm
+
+        root.labels = step("security label", lsm.prepare, c, _warn)
     if plan.seccomp_profile:
         root.filter = step(f"lxc.seccomp.profile {plan.seccomp_profile}", _compile_seccomp,
                            plan.seccomp_profile)
+
+
+def _warn(message: str) -> None:
+    os.write(2, f"lxcsd: warning: {message}\n".encode())
 
 
 def _compile_seccomp(path: str) -> Any:
@@ -363,6 +372,10 @@ def finish(plan: Plan, root: Root, report_fd: int) -> NoReturn:
         def load() -> None:
             seccomp_policy.load(flt)
 
+    if root.labels:
+        from lxcsd.runtime import lsm
+
+        step("security label", lsm.apply, root.labels)
     uid, gid = c.init.uid or 0, c.init.gid or 0
     step("lxc.cap.drop/lxc.cap.keep", caps.apply, plan.keep_caps, uid=uid, gid=gid,
          groups=list(c.init.groups), load_seccomp=load)

@@ -398,3 +398,16 @@ def test_bad_fstab_line_names_file_and_line(lxcpath: hu.Lxcpath, unit_cgroup: st
     assert started.status == 1
     assert f"lxc.mount.fstab: {fstab}:2: " in started.stderr
     _nothing_left(lxcpath, unit_cgroup, "f2")
+
+
+def test_security_labels_without_the_module_warn(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    if os.path.exists("/sys/fs/selinux/enforce") or \
+            os.path.exists("/sys/module/apparmor/parameters/enabled"):
+        pytest.skip("this host has AppArmor or SELinux")
+    lxcpath.container("m1", "lxc.apparmor.profile = lxc-container-default\n"
+                      "lxc.selinux.context = system_u:system_r:lxc_t:s0\n")
+    started = lxcpath.start("m1", unit_cgroup)
+    assert started.status == 0, started
+    assert "lxc.apparmor.profile ignored: AppArmor is not enabled on this host" \
+        in started.stderr
+    assert "lxc.selinux.context ignored: SELinux is not enabled" in started.stderr
