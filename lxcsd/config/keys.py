@@ -733,7 +733,8 @@ def _security_keys() -> list[Key]:
             implemented=True, group=g),
         Key("lxc.apparmor.profile", _scalar(v.parse_string, "profile"), "apparmor.profile",
             "AppArmor profile: a name, unconfined, unchanged or generated.",
-            legacy=("lxc.aa_profile",), default="lxc-container-default-cgns", group=g),
+            legacy=("lxc.aa_profile",), default="lxc-container-default-cgns",
+            implemented=True, group=g),
         Key("lxc.apparmor.allow_incomplete", _scalar(v.parse_bool, _BOOL),
             "apparmor.allow_incomplete", "1: start even when the kernel lacks AppArmor mount "
             "restrictions.", legacy=("lxc.aa_allow_incomplete",), default="0", group=g),
@@ -744,7 +745,7 @@ def _security_keys() -> list[Key]:
             "Raw line appended to a generated profile.", group=g),
         Key("lxc.selinux.context", _scalar(v.parse_string, "context"), "selinux.context",
             "SELinux context of the container.", legacy=("lxc.se_context",),
-            default="unchanged (unconfined_t)", group=g),
+            default="unchanged (unconfined_t)", implemented=True, group=g),
         Key("lxc.selinux.context.keyring", _scalar(v.parse_string, "context"),
             "selinux.context_keyring", "SELinux context of the container's session keyring.",
             default="lxc.selinux.context", group=g),

@@ -6,8 +6,8 @@ which the kernel applies at the next execve, init's. The attribute file is opene
 pivot_root (the host's /proc is still there; the container may mount none) and written
 right before exec. A host without the security module gets a warning naming the key, and
 the container starts unconfined (issue 4: "applied when the host has them, otherwise a clear
-warning"). ``unconfined`` (AppArmor) asks for nothing. lxcsd never generates profiles
-(LXC's ``generated``): that is an error naming the key.
+warning"). ``unconfined`` and ``unchanged`` (AppArmor) ask for nothing. lxcsd never
+generates profiles (LXC's ``generated``): that is an error naming the key.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def wanted(container: Container) -> list[tuple[str, str, str]]:
     if profile == "generated":
         raise LxcsdError("lxc.apparmor.profile = generated: lxcsd does not generate AppArmor "
                          "profiles", "name a loaded profile, or unconfined")
-    if profile and profile != "unconfined":
+    if profile and profile not in ("unconfined", "unchanged"):
         found.append(("lxc.apparmor.profile", f"exec {profile}", "AppArmor"))
     if container.selinux.context:
         found.append(("lxc.selinux.context", container.selinux.context, "SELinux"))

@@ -44,6 +44,7 @@ def test_missing_module_warns_and_unconfined_asks_nothing(tmp_path: Path,
     assert [w.split(" ignored")[0] for w in warnings] == ["lxc.apparmor.profile",
                                                           "lxc.selinux.context"]
     assert lsm.wanted(container(tmp_path, "lxc.apparmor.profile = unconfined\n")) == []
+    assert lsm.wanted(container(tmp_path, "lxc.apparmor.profile = unchanged\n")) == []
 
 
 def test_generated_profiles_are_refused(tmp_path: Path) -> None:
