@@ -204,10 +204,11 @@ def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
                            c.autodev_tmpfs_size or dev.DEFAULT_TMPFS_SIZE)
     net_rw = 12 in plan.keep_caps  # CAP_NET_ADMIN: /proc/sys/net stays writable
     if auto.proc:
-        step(f"lxc.mount.auto proc:{auto.proc}", mounts.mount_proc, root.root_fd, auto.proc,
-             net_rw=net_rw)
+        step(f"lxc.mount.auto proc:{auto.proc}", _in_userns_hint, plan, mounts.mount_proc,
+             root.root_fd, auto.proc, net_rw=net_rw)
     if auto.sys:
-        step(f"lxc.mount.auto sys:{auto.sys}", mounts.mount_sys, root.root_fd, auto.sys)
+        step(f"lxc.mount.auto sys:{auto.sys}", _in_userns_hint, plan, mounts.mount_sys,
+             root.root_fd, auto.sys)
     _mount_fstab(plan, root)
     _mount_entries(plan, root)
     _hook(plan, root, "mount")
@@ -236,6 +237,18 @@ def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
         limits = b2_module("limits", "lxc.keyring.session")
         if limits is not None:
             step("lxc.keyring.session", limits.new_session_keyring, c)
+
+
+def _in_userns_hint(plan: Plan, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """func(...); EPERM in a user namespace gets the kernel's reason as a hint."""
+    try:
+        return func(*args, **kwargs)
+    except PermissionError as exc:
+        if not plan.userns:
+            raise
+        raise LxcsdError(f"{exc.strerror}", "in a user namespace the kernel mounts proc and "
+                         "sysfs only where the host's are fully visible, with nothing mounted "
+                         "over them (not inside a container whose /proc is masked)") from None
 
 
 def _open_dir(root_fd: int, path: str) -> int:
