@@ -328,6 +328,11 @@ def _ptys(plan: Plan, root: Root) -> None:
         root.masters.append(master)
         root.console_slave = slave
         dev.bind_console(root.dev_fd, slave, c.tty_dir)
+    elif plan.console_device:
+        # A host device (lxc.console.path), opened while the host's /dev is reachable.
+        root.console_slave = os.open(plan.console_device,
+                                     os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        dev.bind_console(root.dev_fd, plan.console_device, c.tty_dir)  # a path: no chmod
     slaves = []
     for _ in range(plan.tty_max):
         master, slave, _ = dev.allocate_pty(root.devpts_fd)

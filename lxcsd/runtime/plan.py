@@ -38,8 +38,8 @@ class Plan:
     __slots__ = ("name", "container", "clone_flags", "share", "userns", "uids", "gids",
                  "root_uid", "root_gid", "rootfs", "rootfs_mount", "argv", "env", "keep_caps",
                  "seccomp_profile", "cgroup_settings", "controllers", "monitor_dir",
-                 "payload_dir", "console", "tty_max", "pty_max", "net_kind", "devpts_gid",
-                 "uts_name", "warnings")
+                 "payload_dir", "console", "console_device", "tty_max", "pty_max", "net_kind",
+                 "devpts_gid", "uts_name", "warnings")
 
     clone_flags: int
     share: dict[str, str]
@@ -59,6 +59,7 @@ class Plan:
     monitor_dir: str
     payload_dir: str
     console: bool
+    console_device: str | None
     tty_max: int
     pty_max: int
     net_kind: str
@@ -92,7 +93,11 @@ def make_plan(name: str, container: Container, environ: dict[str, str] | None = 
     plan.env = init_env(container, os.environ if environ is None else environ)
     plan.keep_caps = keep_caps(container)
     plan.seccomp_profile = seccomp_profile(container, datadir)
-    plan.console = container.console.path != "none"
+    # lxc.console.path: unset → a pty of the container's devpts, handed to lxcsd-console;
+    # "none" → no console (init's stdio is /dev/null); a host device → bound as is.
+    path = container.console.path
+    plan.console = path is None
+    plan.console_device = path if path not in (None, "none") else None
     plan.tty_max = container.tty_max or 0
     plan.pty_max = container.pty_max or 0
     plan.warnings = []

@@ -5,6 +5,7 @@ run by init itself, so under init's seccomp filter and capabilities)."""
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import time
 from pathlib import Path
@@ -411,3 +412,18 @@ def test_security_labels_without_the_module_warn(lxcpath: hu.Lxcpath, unit_cgrou
     assert "lxc.apparmor.profile ignored: AppArmor is not enabled on this host" \
         in started.stderr
     assert "lxc.selinux.context ignored: SELinux is not enabled" in started.stderr
+
+
+def test_console_on_a_host_device(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    master, slave = os.openpty()
+    try:
+        lxcpath.container("p1", f"lxc.console.path = {os.ttyname(slave)}\nlxc.tty.max = 0\n"
+                          "lxc.init.cmd = /bin/sh -c 'echo on-host-console; exec sleep 1000'\n")
+        started = lxcpath.start("p1", unit_cgroup)
+        assert started.status == 0, started
+        assert select.select([master], [], [], 10)[0], "nothing on the host pty"
+        assert os.read(master, 100).startswith(b"on-host-console")
+        assert "not handed to lxcsd-console" not in started.stderr  # no pty of ours to hand
+    finally:
+        os.close(master)
+        os.close(slave)
