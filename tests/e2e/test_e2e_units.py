@@ -125,6 +125,17 @@ def test_machinectl_lists_and_terminates_a_container(sb: Sandbox) -> None:
     new = u.main_pid(sb, "mc1")
     assert sb.run(["machinectl", "show", "-p", "Leader", "mc1"]).stdout.strip() \
         == f"Leader={new}"
+    # A reboot inside restarts the unit without it ever becoming inactive (machined keeps
+    # the old registration until then): the next start registers the new init all the same.
+    u.in_container(sb, "mc1", ["reboot"], check=False)
+    u.wait_for(lambda: u.main_pid(sb, "mc1") not in (0, new)
+               and u.prop(sb, "lxc@mc1.service", "ActiveState") == "active",
+               what="the unit active with a new init after reboot")
+    rebooted = u.main_pid(sb, "mc1")
+    assert u.prop(sb, "lxc@mc1.service", "NRestarts") == "1"
+    u.wait_for(lambda: sb.run(["machinectl", "show", "-p", "Leader", "mc1"], check=False)
+               .stdout.strip() == f"Leader={rebooted}", what="machined's leader after reboot")
+    assert "not registered" not in u.journal_text(sb, "lxc@mc1.service")
     # terminate stops the unit (machined tracks it), cleanly.
     sb.run(["machinectl", "terminate", "mc1"])
     assert u.wait_state(sb, "lxc@mc1.service", {"inactive", "failed"}) == "inactive"
