@@ -333,12 +333,16 @@ def mount_sys(root_fd: int, mode: str = "mixed") -> None:
         attrs = _sys.MOUNT_ATTR_RDONLY if mode == "ro" else 0
         attach_at(root_fd, new_fs("sysfs", "sysfs", attrs=attrs), "sys", create="dir")
         return
-    rw = new_fs("sysfs", "sysfs", attrs=SAFE_ATTRS)
-    try:
-        net = _sys.open_tree(rw, "devices/virtual/net", _CLONE)
-    finally:
-        os.close(rw)
+    # As liblxc: a writable sysfs attached on sys/devices/virtual/net, then its own
+    # devices/virtual/net bound over it. (Cloning the subdirectory straight from the
+    # detached sysfs is refused with EINVAL before Linux 6.x: Debian 12's 6.1 does.)
     attach_at(root_fd, new_fs("sysfs", "sysfs", attrs=RO_SAFE_ATTRS), "sys", create="dir")
+    attach_at(root_fd, new_fs("sysfs", "sysfs", attrs=SAFE_ATTRS), "sys/devices/virtual/net")
+    inner = safepath.resolve(root_fd, "sys/devices/virtual/net/devices/virtual/net")
+    try:
+        net = clone_tree(inner)
+    finally:
+        os.close(inner)
     attach_at(root_fd, net, "sys/devices/virtual/net")
 
 
