@@ -48,19 +48,23 @@ def log(name: str, message: str) -> None:
     sys.stderr.flush()
 
 
-def describe_exit(env: Mapping[str, str]) -> str:
+def describe_exit(env: Mapping[str, str], started: bool = True) -> str:
     """The "(...)" of the stopped line, from systemd's $SERVICE_RESULT/$EXIT_CODE/$EXIT_STATUS:
-    "status success, init killed by SIGINT: halt/poweroff"."""
+    "status success, init killed by SIGINT: halt/poweroff". started: init ran (the start
+    wrote its state file); otherwise the main process that ended was the helper."""
     result = env.get("SERVICE_RESULT", "")
     code = env.get("EXIT_CODE", "")
     value = env.get("EXIT_STATUS", "")
     parts = [f"status {result}" if result else "status unknown"]
+    who = "init" if started else "the helper"
     if code == "exited" and value:
-        parts.append(f"init exited with status {value}")
+        parts.append(f"{who} exited with status {value}")
     elif code in ("killed", "dumped") and value:
         what = "killed by" if code == "killed" else "dumped core on"
-        meaning = SIGNAL_MEANING.get(value) if code == "killed" else None
-        parts.append(f"init {what} SIG{value}" + (f": {meaning}" if meaning else ""))
+        meaning = SIGNAL_MEANING.get(value) if code == "killed" and started else None
+        parts.append(f"{who} {what} SIG{value}" + (f": {meaning}" if meaning else ""))
+    if not started:
+        parts.append("before init ran")
     return ", ".join(parts)
 
 
@@ -269,8 +273,9 @@ def main(instance: str) -> int:
     name = _name(instance)
     env = os.environ
     directory = state_dir(name)
+    fields = read_state(directory)
     try:
-        ok = cleanup_cgroups(name, instance, read_state(directory))
+        ok = cleanup_cgroups(name, instance, fields)
     except (LxcsdError, OSError) as exc:
         log(name, f"cleanup: cgroups: {exc}")
         ok = False
@@ -282,5 +287,5 @@ def main(instance: str) -> int:
         remove_tree(directory)
     except OSError as exc:
         log(name, f"cleanup: cannot remove {directory}: {exc.strerror}")
-    log(name, f"stopped ({describe_exit(env)})")
+    log(name, f"stopped ({describe_exit(env, started=bool(fields))})")
     return 0 if ok else 1

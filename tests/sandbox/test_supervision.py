@@ -227,7 +227,8 @@ def test_sigkill_of_the_helper_half_way_leaves_nothing(sb: Sandbox) -> None:
     assert sb.run(["cat", f"{payload}/cgroup.procs"]).stdout.split(), "no init-to-be yet"
     sb.run(["kill", "-KILL", str(helper)])
     assert u.wait_state(sb, "lxc@hlp1.service", {"inactive", "failed"}) == "failed"
-    journal_has(sb, "hlp1", "lxcsd: hlp1 stopped (status signal")
+    journal_has(sb, "hlp1", "lxcsd: hlp1 stopped (status signal, the helper killed by SIGKILL, "
+                            "before init ran)")
     assert_nothing_left(sb, "hlp1")
     sb.run(["rm", f"{directory}/hold"])
     assert_starts_again(sb, "hlp1")

@@ -29,6 +29,15 @@ def test_describe_exit(env: dict[str, str], text: str) -> None:
     assert cleanup.describe_exit(env) == text
 
 
+def test_describe_a_start_that_failed() -> None:
+    env = {"SERVICE_RESULT": "exit-code", "EXIT_CODE": "exited", "EXIT_STATUS": "1"}
+    assert cleanup.describe_exit(env, started=False) == \
+        "status exit-code, the helper exited with status 1, before init ran"
+    env = {"SERVICE_RESULT": "signal", "EXIT_CODE": "killed", "EXIT_STATUS": "KILL"}
+    assert cleanup.describe_exit(env, started=False) == \
+        "status signal, the helper killed by SIGKILL, before init ran"
+
+
 def test_target() -> None:
     assert cleanup.target({"EXIT_CODE": "killed", "EXIT_STATUS": "HUP"}) == "reboot"
     assert cleanup.target({"EXIT_CODE": "killed", "EXIT_STATUS": "INT"}) == "stop"
