@@ -1,0 +1,125 @@
+"""Shared steps of ``lxcsd create``, ``copy`` and ``destroy``: where a new container goes,
+whether one runs, id shifting for unprivileged roots, fresh MAC addresses, safe removal."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+
+from lxcsd.config.load import lxcpaths
+from lxcsd.config.names import validate_name
+from lxcsd.errors import LxcsdError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+ID_RANGE = 65536
+# LXC's lxc.net.N.hwaddr default template (Xen's OUI, as lxc-create writes it).
+MAC_PREFIX = (0x00, 0x16, 0x3E)
+
+
+def container_dir(name: str, lxcpath: str | None) -> str:
+    """LXCPATH/NAME for a new or existing container (the first lxcpath by default)."""
+    validate_name(name)
+    if lxcpath is None:
+        paths = lxcpaths()
+        if not paths:
+            raise LxcsdError("no lxcpath", "pass -P DIR")
+        lxcpath = paths[0]
+    return os.path.join(os.path.abspath(lxcpath), name)
+
+
+def refuse_existing(directory: str) -> None:
+    if os.path.lexists(directory):
+        raise LxcsdError(f"{directory} already exists",
+                         "pick another name, or lxcsd destroy the old container first")
+
+
+def is_running(name: str) -> bool:
+    """Whether the container's unit is active (D-Bus), else whether it has a state file."""
+    try:
+        from lxcsd.config.names import unit_name
+        from lxcsd.systemd import Systemd
+
+        with Systemd() as systemd:
+            active = systemd.unit_properties(unit_name(name)).get("ActiveState")
+        return active in ("active", "activating", "deactivating", "reloading")
+    except LxcsdError:
+        from lxcsd.runtime import state
+
+        return state.read(name) is not None
+
+
+def subid_base(kind: str) -> int:
+    """The first host id of root's /etc/subuid (kind "u") or /etc/subgid ("g") range of at
+    least 65536 ids, as lxc-create -t ... --unprivileged needs."""
+    from lxcsd.runtime import idmap
+
+    for start, count in idmap.read_subids(kind, "root", 0):
+        if count >= ID_RANGE:
+            return start
+    name = "/etc/subuid" if kind == "u" else "/etc/subgid"
+    raise LxcsdError(f"root has no range of {ID_RANGE} ids in {name}",
+                     f"add a line such as root:100000:65536 to {name}")
+
+
+def idmap_lines(uid_base: int, gid_base: int) -> list[str]:
+    return [f"lxc.idmap = u 0 {uid_base} {ID_RANGE}", f"lxc.idmap = g 0 {gid_base} {ID_RANGE}"]
+
+
+def walk_nofollow(top: str) -> Iterator[str]:
+    """top and every path below it, never following symlinks or crossing mounts."""
+    yield top
+    device = os.lstat(top).st_dev
+    for directory, dirs, files in os.walk(top):
+        for name in files + dirs:
+            path = os.path.join(directory, name)
+            yield path
+        dirs[:] = [d for d in dirs if os.lstat(os.path.join(directory, d)).st_dev == device
+                   and not os.path.islink(os.path.join(directory, d))]
+
+
+def shift_ids(top: str, uid_base: int, gid_base: int) -> None:
+    """Add the bases to every file owner under top (ids beyond the range stay as they
+    are: they would not be mapped anyway)."""
+    for path in walk_nofollow(top):
+        st = os.lstat(path)
+        uid = st.st_uid + uid_base if st.st_uid < ID_RANGE else st.st_uid
+        gid = st.st_gid + gid_base if st.st_gid < ID_RANGE else st.st_gid
+        os.lchown(path, uid, gid)
+        if not os.path.islink(path) and st.st_mode & 0o6000:
+            os.chmod(path, st.st_mode & 0o7777)  # chown cleared setuid/setgid bits
+
+
+def random_hwaddr(rng: random.Random | None = None) -> str:
+    rng = rng or random.SystemRandom()
+    tail = [rng.randrange(256) for _ in range(3)]
+    return ":".join(f"{byte:02x}" for byte in (*MAC_PREFIX, *tail))
+
+
+def mounts_under(directory: str, mountinfo: str = "/proc/self/mountinfo") -> list[str]:
+    """Mount points at or below directory (removing it would delete their contents)."""
+    prefix = os.path.realpath(directory).rstrip("/") + "/"
+    found = []
+    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if point + "/" == prefix or point.startswith(prefix):
+                found.append(point)
+    return found
+
+
+def remove_tree(directory: str) -> None:
+    """Remove a container directory: a symlink is unlinked (its target is not ours), a
+    directory is removed without following symlinks (shutil.rmtree works on fds and never
+    descends into a link), refused while something is mounted below it."""
+    if os.path.islink(directory):
+        os.unlink(directory)
+        return
+    busy = mounts_under(directory)
+    if busy:
+        raise LxcsdError(f"refusing to remove {directory}: mounted below it: "
+                         f"{', '.join(busy)}", "unmount them first")
+    shutil.rmtree(directory)
