@@ -95,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
         lines = module.config_lines(args.name)
         if bases is not None:
             shift_ids(rootfs, *bases)
+            # As lxc-create: the container's root must reach its rootfs through LXCPATH/NAME
+            # (mode 0770), so the directory is given to the mapped root.
+            os.chown(directory, *bases)
             lines += idmap_lines(*bases)
         with open(os.path.join(directory, "config"), "w", encoding="utf-8") as f:
             f.write(config_text(args.name, directory, args.template, lines, args.config))
