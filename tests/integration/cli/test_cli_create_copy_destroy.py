@@ -1,0 +1,171 @@
+"""lxcsd create/copy/destroy on the real file system, as root, in temporary lxcpaths (the
+host's containers are never touched): the busybox template, unprivileged id shifting, the
+copy's rewritten config, refusals and cleanup, and destroy never following symlinks or
+deleting into mounts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lxcsd.cli import copy as copy_cmd
+from lxcsd.cli import main as cli
+from lxcsd.config.load import load_container
+from lxcsd.errors import LxcsdError
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def lxcpath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (chown, mounts)")
+    path = tmp_path / "lxc"
+    path.mkdir()
+    monkeypatch.setenv("LXCSD_LXCPATH", str(path))
+    # No D-Bus here: "running" is judged by state files, kept in the test's directory.
+    monkeypatch.setenv("LXCSD_RUN_DIR", str(tmp_path / "run"))
+    return path
+
+
+def lxcsd(*argv: str) -> int:
+    return cli.main(list(argv))
+
+
+def fails(message: str, *argv: str) -> None:
+    """The command fails with message (raised: --debug keeps the exception)."""
+    with pytest.raises(LxcsdError, match=message):
+        cli.main(["--debug", *argv])
+
+
+def test_create_busybox(lxcpath: Path) -> None:
+    assert lxcsd("create", "b1", "-f", "/dev/null") == 0
+    root = lxcpath / "b1/rootfs"
+    assert os.access(root / "bin/busybox", os.X_OK)
+    assert os.readlink(root / "sbin/init") == "/bin/busybox"
+    assert (root / "etc/hostname").read_text() == "b1\n"
+    container = load_container("b1")  # the written config reads back
+    assert container.uts_name == "b1" and container.rootfs.path == str(root)
+    assert container.signals.halt is not None
+    result = subprocess.run([str(root / "bin/busybox"), "echo", "ok"], capture_output=True,
+                            text=True, check=True)  # static: runs anywhere
+    assert result.stdout == "ok\n"
+    assert lxcsd("check", "b1") == 0
+    fails("already exists", "create", "b1", "-f", "/dev/null")
+
+
+def test_create_unprivileged_shifts_owners(lxcpath: Path) -> None:
+    from lxcsd.cli._containers import subid_base
+
+    try:
+        base = subid_base("u"), subid_base("g")
+    except LxcsdError:
+        pytest.skip("root has no /etc/subuid range")
+    assert lxcsd("create", "u1", "-f", "/dev/null", "--unprivileged") == 0
+    root = lxcpath / "u1/rootfs"
+    for path in (root, root / "etc/passwd", root / "bin/busybox"):
+        st = path.lstat()
+        assert (st.st_uid, st.st_gid) == base
+    assert (root / "tmp").stat().st_mode & 0o7777 == 0o1777
+    assert (lxcpath / "u1").stat().st_uid == base[0]  # the mapped root reaches its rootfs
+    idmaps = load_container("u1").idmaps
+    assert [m.as_tuple() for m in idmaps] == [("u", 0, base[0], 65536),
+                                             ("g", 0, base[1], 65536)]
+
+
+def test_create_failure_leaves_nothing(lxcpath: Path) -> None:
+    fails("no such file", "create", "x1", "-f", "/nonexistent/config")
+    assert not (lxcpath / "x1").exists()
+
+
+def test_copy_rewrites_name_paths_and_hwaddr(lxcpath: Path) -> None:
+    assert lxcsd("create", "src", "-f", "/dev/null") == 0
+    config = lxcpath / "src/config"
+    fstab = lxcpath / "src/fstab"
+    fstab.write_text("")
+    with config.open("a") as f:
+        f.write("lxc.net.0.type = veth\nlxc.net.0.hwaddr = 00:16:3e:00:00:01\n"
+                f"lxc.mount.fstab = {fstab}\n")
+    (lxcpath / "src/rootfs/root/data").write_text("payload")
+    assert lxcsd("copy", "src", "dst") == 0
+    copied = load_container("dst")
+    assert copied.uts_name == "dst"
+    assert copied.rootfs.path == str(lxcpath / "dst/rootfs")
+    assert copied.mounts.fstab == str(lxcpath / "dst/fstab")
+    assert copied.net[0].hwaddr not in (None, "00:16:3e:00:00:01")
+    assert (lxcpath / "dst/rootfs/root/data").read_text() == "payload"
+    assert (lxcpath / "dst/rootfs/etc/hostname").read_text() == "dst\n"
+    assert load_container("src").uts_name == "src"  # the source is unchanged
+    fails("already exists", "copy", "src", "dst")
+
+
+def test_copy_refuses_a_running_source_and_cleans_up_a_failure(
+        lxcpath: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lxcsd.runtime import state
+
+    assert lxcsd("create", "src", "-f", "/dev/null") == 0
+    state.write("src", {"name": "src", "init_pid": os.getpid()})
+    fails("running", "copy", "src", "dst")
+    os.unlink(state.state_path("src"))
+
+    def broken(*args: object) -> None:
+        raise LxcsdError("disk full")
+
+    monkeypatch.setattr(copy_cmd, "rewrite_config", broken)
+    fails("disk full", "copy", "src", "dst")
+    assert not (lxcpath / "dst").exists()
+
+
+def test_destroy_never_follows_symlinks(lxcpath: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("keep")
+    assert lxcsd("create", "d1", "-f", "/dev/null") == 0
+    (lxcpath / "d1/rootfs/link-out").symlink_to(outside)
+    (lxcpath / "d1/rootfs/file-link").symlink_to(outside / "precious")
+    assert lxcsd("destroy", "d1") == 0
+    assert not (lxcpath / "d1").exists()
+    assert (outside / "precious").read_text() == "keep"
+
+
+def test_destroy_a_symlinked_directory_removes_only_the_link(lxcpath: Path,
+                                                             tmp_path: Path) -> None:
+    real = tmp_path / "elsewhere"
+    real.mkdir()
+    (real / "config").write_text(f"lxc.rootfs.path = dir:{real}/rootfs\n")
+    (real / "rootfs").mkdir()
+    (lxcpath / "s1").symlink_to(real)
+    assert lxcsd("destroy", "s1") == 0
+    assert not (lxcpath / "s1").exists() and (real / "config").exists()
+
+
+def test_destroy_keeps_an_outside_rootfs(lxcpath: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    rootfs = tmp_path / "ext-rootfs"
+    rootfs.mkdir()
+    (lxcpath / "e1").mkdir()
+    (lxcpath / "e1/config").write_text(f"lxc.rootfs.path = dir:{rootfs}\n")
+    assert lxcsd("destroy", "e1") == 0
+    assert rootfs.is_dir() and f"kept {rootfs}" in capsys.readouterr().err
+
+
+def test_destroy_refuses_running_and_mounts_below(lxcpath: Path) -> None:
+    from lxcsd.runtime import state
+
+    assert lxcsd("create", "r1", "-f", "/dev/null") == 0
+    state.write("r1", {"name": "r1", "init_pid": os.getpid()})
+    fails("is running", "destroy", "r1")
+    os.unlink(state.state_path("r1"))
+    # A mount below the directory (in a private mount namespace of a child process).
+    mnt = lxcpath / "r1/rootfs/mnt"
+    script = (f"mount -t tmpfs none {mnt} && touch {mnt}/inside && "
+              f"{sys.executable} -m lxcsd.cli.main destroy r1; echo rc=$?")
+    result = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                            capture_output=True, text=True, check=True,
+                            env={**os.environ})
+    assert "rc=1" in result.stdout and "mounted below it" in result.stderr
+    assert (lxcpath / "r1/config").exists()
