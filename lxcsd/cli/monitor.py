@@ -20,6 +20,7 @@ examples:
   lxcsd monitor                 every container
   lxcsd monitor web1 db1
   lxcsd monitor --format json   one JSON object per line: {"name": ..., "state": ...}
+  lxcsd monitor --initial web1  the current state first, then changes
 """
 
 
@@ -31,6 +32,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("names", nargs="*", metavar="NAME", help="only these containers")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="output format (default: text)")
+    parser.add_argument("--initial", action="store_true",
+                        help="first print each container's current state (once following "
+                        "changes: nothing after it is missed)")
     return parser
 
 
@@ -40,7 +44,7 @@ def line(name: str, state: str, fmt: str) -> str:
     return f"'{name}' changed state to [{state}]"
 
 
-async def monitor(names: set[str], fmt: str) -> None:
+async def monitor(names: set[str], fmt: str, initial: bool = False) -> None:
     from ._watch import Watcher
 
     watcher = await Watcher().connect()
@@ -50,6 +54,10 @@ async def monitor(names: set[str], fmt: str) -> None:
         last.update(await watcher.loaded_states())
         for name in names:
             last[name] = await watcher.state(name)
+        if initial:
+            for name, state in sorted(last.items()):
+                if not names or name in names:
+                    print(line(name, state, fmt), flush=True)
         while True:
             name, state = await watcher.queue.get()
             if (names and name not in names) or last.get(name) == state:
@@ -63,7 +71,7 @@ async def monitor(names: set[str], fmt: str) -> None:
 def run(args: argparse.Namespace) -> int:
     names = {validate_name(name) for name in args.names}
     try:
-        asyncio.run(monitor(names, args.format))
+        asyncio.run(monitor(names, args.format, args.initial))
     except KeyboardInterrupt:
         pass
     return 0
