@@ -143,17 +143,26 @@ def test_machinectl_lists_and_terminates_a_container(sb: Sandbox) -> None:
     assert "mc1" not in names
 
 
-def test_reinstall_and_reload_leave_running_containers_alone(sb: Sandbox) -> None:
-    pids = {name: started(sb, name) for name in ("keep1", "keep2")}
+def test_reinstall_and_restarts_leave_running_containers_alone(sb: Sandbox) -> None:
+    # One container without network, one on lxcsd-net's bridge (the generator makes its unit
+    # want lxcsd-net.service): the services they use are restarted under them.
+    veth = ("lxc.net.0.type = veth", "lxc.net.0.link = lxcbr0", "lxc.net.0.flags = up")
+    pids = {"keep1": started(sb, "keep1"), "keep2": started(sb, "keep2", veth)}
+    assert u.prop(sb, "lxcsd-net.service", "ActiveState") == "active"
     ids = {n: u.prop(sb, u.unit(n), "InvocationID") for n in pids}
     sb.install_lxcsd()
     reload(sb)
     sb.systemctl("daemon-reexec")
+    sb.systemctl("restart", "lxcsd-net.service", "lxcsd-console.service")
     for name, pid in pids.items():
         props = u.show(sb, u.unit(name), "ActiveState", "MainPID", "InvocationID")
         assert props == {"ActiveState": "active", "MainPID": str(pid),
                          "InvocationID": ids[name]}
         assert u.in_container(sb, name, ["cat", "/proc/1/comm"]).strip() == "init"
+    # keep2's interface and its host end on the bridge survived lxcsd-net's restart.
+    assert "eth0" in u.in_container(sb, "keep2", ["ls", "/sys/class/net"]).split()
+    ports = sb.run(["ls", "/sys/class/net/lxcbr0/brif"]).stdout.split()
+    assert len(ports) == 1, ports
     # And they still stop cleanly with the new helper.
     sb.systemctl("stop", *[u.unit(n) for n in pids])
     for name in pids:
