@@ -265,8 +265,7 @@ def _mount_rootfs(plan: Plan, idmapped_fd: int) -> int:
     if o is not None:
         kwargs = {"flags": o.flags, "clear_flags": o.clear_flags,
                   "propagation": o.propagation, "data": o.data}
-    if r.kind == "overlay":
-        os.makedirs(plan.rootfs_mount, 0o755, exist_ok=True)
+    if r.kind == "overlay":  # (H made the mount point: a mapped root may not write there)
         return mounts.mount_rootfs("overlay", r.path or "", plan.rootfs_mount, lower=r.lower,
                                    upper=r.upper, **kwargs)
     return mounts.mount_rootfs("dir", r.path or "", plan.rootfs_mount, idmapped_fd=idmapped_fd,

@@ -131,6 +131,9 @@ class Starter:
     def run(self) -> int:
         plan = self.plan
         _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1)  # C2 comes back to us when C1 exits
+        if plan.rootfs.kind == "overlay":
+            _step(f"lxc.rootfs.mount {plan.rootfs_mount}", os.makedirs, plan.rootfs_mount,
+                  0o755, exist_ok=True)
         self.cgroups()
         self.marks.mark("cgroups")
         self.host_hooks("pre-start")
