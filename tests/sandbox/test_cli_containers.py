@@ -1,0 +1,201 @@
+"""lxcsd's container commands under a real systemd (the sandbox, tests/infra/README.md),
+installed by packaging/install.sh, on busybox containers made by `lxcsd create`:
+start/stop/restart/enable/disable through D-Bus, ls/info, wait/monitor on D-Bus signals,
+attach (exit status, hostname, pid namespace, cgroup, pty, unprivileged), a failed start's
+report, destroy --force."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.infra.sandbox import Sandbox
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.root]
+
+LXCSD = "/usr/local/bin/lxcsd"
+VENV_PY = "/usr/local/lib/lxcsd/venv/bin/python"
+LXCPATH = "/var/lib/lxc"
+
+PTY_DRIVER = r'''
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out, sent, deadline = b"", False, time.monotonic() + 30
+while time.monotonic() < deadline:
+    if select.select([fd], [], [], 0.5)[0]:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    if not sent and b"# " in out:  # the shell's prompt
+        os.write(fd, b"tty; echo $((6*7)); exit 5\r")
+        sent = True
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+print(f"\nSTATUS={os.waitstatus_to_exitcode(status)}")
+'''
+
+
+def wait_until(cond: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what or cond}"
+        time.sleep(0.2)
+
+
+def lxcsd(sb: Sandbox, *args: str, check: bool = True) -> tuple[int, str, str]:
+    result = sb.run([LXCSD, *args], check=check)
+    return result.returncode, result.stdout, result.stderr
+
+
+def show(sb: Sandbox, unit: str, prop: str) -> str:
+    return sb.systemctl("show", unit, "-p", prop, "--value").stdout.strip()
+
+
+def create(sb: Sandbox, name: str, *extra: str) -> None:
+    lxcsd(sb, "create", name, "-f", "/dev/null", *extra)
+    sb.systemctl("daemon-reload")
+
+
+@pytest.fixture
+def sb(clean_lxcsd_sandbox: Sandbox) -> Iterator[Sandbox]:
+    yield clean_lxcsd_sandbox
+
+
+@pytest.fixture
+def running(sb: Sandbox) -> str:
+    create(sb, "t1")
+    code, _, err = lxcsd(sb, "start", "t1")
+    assert code == 0, err
+    return "t1"
+
+
+def test_start_ls_info_stop(sb: Sandbox, running: str) -> None:
+    unit = "lxc@t1.service"
+    assert show(sb, unit, "ActiveState") == "active"  # start returned after the job
+    main_pid = int(show(sb, unit, "MainPID"))
+    _, out, _ = lxcsd(sb, "ls", "--format", "json")
+    (row,) = [r for r in json.loads(out) if r["name"] == "t1"]
+    assert (row["state"], row["pid"], row["unprivileged"]) == ("RUNNING", main_pid, False)
+    _, out, _ = lxcsd(sb, "ls")
+    header, *rows = out.splitlines()
+    assert header.split()[:3] == ["NAME", "STATE", "AUTOSTART"]
+    assert any(r.split()[:2] == ["t1", "RUNNING"] for r in rows)
+    _, out, _ = lxcsd(sb, "info", "t1")
+    assert f"PID:          {main_pid}" in out and "State:        RUNNING" in out
+    assert "Processes:" in out and f"Config:       {LXCPATH}/t1/config" in out
+    assert lxcsd(sb, "info", "-s", "t1")[1].strip() == "RUNNING"
+    code, _, err = lxcsd(sb, "restart", "t1")
+    assert code == 0, err
+    assert int(show(sb, unit, "MainPID")) not in (0, main_pid)  # a new init
+    assert lxcsd(sb, "stop", "t1")[0] == 0
+    assert show(sb, unit, "ActiveState") == "inactive"  # halted: not failed
+    _, out, _ = lxcsd(sb, "ls", "--stopped", "--format", "json")
+    assert [r["name"] for r in json.loads(out)] == ["t1"]
+
+
+def test_attach_runs_in_the_container(sb: Sandbox, running: str) -> None:
+    init = show(sb, "lxc@t1.service", "MainPID")
+    script = "hostname; echo $$; readlink /proc/self/ns/pid; cat /proc/self/cgroup; exit 3"
+    result = sb.run([LXCSD, "attach", "t1", "--", "sh", "-c", script], check=False)
+    assert result.returncode == 3, result.stderr
+    hostname, pid, pidns, *cgroups = result.stdout.splitlines()
+    assert hostname == "t1"
+    assert pidns == sb.run(["readlink", f"/proc/{init}/ns/pid"]).stdout.strip()
+    assert 1 < int(pid) < 100  # a pid of the container's namespace, not the sandbox's
+    assert "0::/.lxc" in cgroups  # the payload's attach leaf, in the cgroup namespace
+    result = sb.run([LXCSD, "attach", "t1", "--", "no-such-command"], check=False)
+    assert result.returncode == 127 and "no-such-command" in result.stderr
+    result = sb.run([LXCSD, "attach", "t1", "-u", "65534", "--cwd", "/tmp", "--clear-env",
+                     "--", "sh", "-c", "id -u; pwd; grep CapEff /proc/self/status; env"])
+    uid, cwd, capeff, *env = result.stdout.splitlines()
+    assert (uid, cwd, capeff.split()[1]) == ("65534", "/tmp", "0000000000000000")
+    assert sorted(line.split("=")[0] for line in env) == ["PATH", "PWD", "SHLVL", "container"]
+
+
+def test_attach_with_a_terminal(sb: Sandbox, running: str) -> None:
+    sb.write_file("/tmp/pty_driver.py", PTY_DRIVER)
+    result = sb.run([VENV_PY, "/tmp/pty_driver.py", LXCSD, "attach", "t1"])
+    out = result.stdout
+    assert "STATUS=5" in out, out
+    assert "\n42" in out.replace("\r", "") and "/dev/pts/" in out, out
+
+
+def test_attach_unprivileged(sb: Sandbox) -> None:
+    create(sb, "u1", "--unprivileged")
+    # proc/sys mounts in a user namespace need a fully visible /proc, which the sandbox's
+    # is not (its /proc/sys is read-only): this container goes without them.
+    sb.run(["sed", "-i", "/lxc.mount.auto/d", f"{LXCPATH}/u1/config"])
+    sb.systemctl("daemon-reload")
+    assert lxcsd(sb, "start", "u1")[0] == 0
+    result = sb.run([LXCSD, "attach", "u1", "--", "sh", "-c", "id -u; touch /tmp/made"])
+    assert result.stdout.strip() == "0"
+    owner = sb.run(["stat", "-c", "%u", f"{LXCPATH}/u1/rootfs/tmp/made"]).stdout.strip()
+    base = sb.run(["stat", "-c", "%u", f"{LXCPATH}/u1/rootfs"]).stdout.strip()
+    assert owner == base != "0"  # the container's root is the mapped one
+    _, out, _ = lxcsd(sb, "ls", "--format", "json", "u1")
+    assert json.loads(out)[0]["unprivileged"] is True
+
+
+def test_wait_and_monitor(sb: Sandbox) -> None:
+    create(sb, "t1")
+    assert lxcsd(sb, "wait", "t1", "STOPPED", "--timeout", "5")[0] == 0  # already so
+    code, _, err = lxcsd(sb, "wait", "t1", "RUNNING", "--timeout", "1", check=False)
+    assert code == 1 and "not RUNNING" in err
+    sb.run(f"{LXCSD} monitor --initial t1 > /tmp/monitor.log 2>&1 & echo $! > /tmp/monitor.pid")
+    log = sb.path("/tmp/monitor.log")
+    wait_until(lambda: "[STOPPED]" in log.read_text(), what="monitor's initial line")
+    # wait blocks until the start (queued by --no-block) has made the container RUNNING.
+    result = sb.run(f"{LXCSD} start --no-block t1 && {LXCSD} wait t1 'RUNNING|FAILED' "
+                    "--timeout 60 && systemctl is-active lxc@t1")
+    assert result.stdout.strip() == "active"
+    assert lxcsd(sb, "stop", "t1")[0] == 0
+    expected = ["STOPPED", "STARTING", "RUNNING", "STOPPING", "STOPPED"]
+
+    def states() -> list[str]:
+        return [line.split("[")[1].rstrip("]") for line in log.read_text().splitlines()
+                if line.startswith("'t1'")]
+
+    wait_until(lambda: states() == expected, what=f"monitor lines {expected}")
+    sb.run("kill $(cat /tmp/monitor.pid)")
+
+
+def test_failed_start_reports_status_and_journal(sb: Sandbox) -> None:
+    create(sb, "bad")
+    sb.run(["sed", "-i", "s|^lxc.rootfs.path = .*|lxc.rootfs.path = dir:/nonexistent|",
+            f"{LXCPATH}/bad/config"])
+    sb.systemctl("daemon-reload")
+    code, _, err = lxcsd(sb, "start", "bad", check=False)
+    assert code == 1
+    assert "lxc@bad.service: failed" in err
+    assert "/nonexistent is not a directory" in err  # the helper's line, from the journal
+    code, _, err = lxcsd(sb, "start", "ghost", check=False)
+    assert code == 1 and "no container 'ghost'" in err
+
+
+def test_enable_disable(sb: Sandbox) -> None:
+    create(sb, "t1")
+    link = "/etc/systemd/system/lxc-containers.target.wants/lxc@t1.service"
+    assert lxcsd(sb, "enable", "t1")[0] == 0
+    assert sb.path(link, follow=False).is_symlink()
+    assert show(sb, "lxc@t1.service", "UnitFileState") == "enabled"
+    _, out, _ = lxcsd(sb, "ls", "--format", "json", "t1")
+    assert json.loads(out)[0]["autostart"] is True
+    assert lxcsd(sb, "disable", "t1")[0] == 0
+    assert not sb.path(link, follow=False).is_symlink()
+
+
+def test_destroy_force_stops_first(sb: Sandbox, running: str) -> None:
+    code, _, err = lxcsd(sb, "destroy", "t1", check=False)
+    assert code == 1 and "is running" in err
+    assert lxcsd(sb, "destroy", "--force", "t1")[0] == 0
+    assert show(sb, "lxc@t1.service", "ActiveState") in ("inactive", "failed")
+    assert not sb.path(f"{LXCPATH}/t1", follow=False).exists()
