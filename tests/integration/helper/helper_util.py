@@ -36,6 +36,12 @@ lxc.tty.max = 1
 """
 
 
+# What packaging/install.sh's launcher runs (there under #!/usr/bin/python3 -IS).
+LAUNCHER = (f"import sys; sys.path[:0] = [{str(Path(__file__).resolve().parents[3])!r}]; "
+            "sys.path.append('/usr/lib/python3/dist-packages'); "
+            "from lxcsd.runtime.main import main; sys.exit(main())")
+
+
 class Started:
     """What one ``lxcsd-helper start`` did, as the test saw it."""
 
@@ -104,10 +110,12 @@ class Lxcpath:
         return root
 
     def start(self, name: str, cgroup_dir: str, timeout: float = 30.0,
-              env: dict[str, str] | None = None, kill_when: Path | None = None) -> Started:
-        """kill_when: SIGKILL the helper as soon as this file exists."""
+              env: dict[str, str] | None = None, kill_when: Path | None = None,
+              python: list[str] | None = None) -> Started:
+        """kill_when: SIGKILL the helper as soon as this file exists. python: the
+        interpreter and its options (default: this one, ``-m lxcsd.runtime.main``)."""
         result = start_helper(name, cgroup_dir, self.base, self.run_dir, timeout, env,
-                              kill_when)
+                              kill_when, python)
         self.started.append(result)
         return result
 
@@ -125,8 +133,8 @@ def chown_tree(root: Path, uid: int, gid: int) -> None:
 
 
 def start_helper(name: str, cgroup_dir: str, lxcpath: Path, run_dir: Path, timeout: float,
-                 extra_env: dict[str, str] | None = None, kill_when: Path | None = None
-                 ) -> Started:
+                 extra_env: dict[str, str] | None = None, kill_when: Path | None = None,
+                 python: list[str] | None = None) -> Started:
     lsys.prctl(lsys.PR_SET_CHILD_SUBREAPER, 1)
     sock_path = str(lxcpath / f".notify-{name}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
@@ -145,8 +153,8 @@ def start_helper(name: str, cgroup_dir: str, lxcpath: Path, run_dir: Path, timeo
             devnull = os.open("/dev/null", os.O_RDWR)
             os.dup2(devnull, 0)
             os.dup2(devnull, 1)
-            os.execve(sys.executable, [sys.executable, "-m", "lxcsd.runtime.main", "start",
-                                       name], env)
+            argv = (python or [sys.executable]) + ["-c", LAUNCHER, "start", name]
+            os.execve(argv[0], argv, env)
         finally:
             os._exit(127)
     os.close(err_w)
