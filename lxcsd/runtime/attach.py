@@ -69,6 +69,8 @@ NAMESPACES = (
     ("uts", _sys.CLONE_NEWUTS), ("ipc", _sys.CLONE_NEWIPC), ("net", _sys.CLONE_NEWNET),
     ("cgroup", _sys.CLONE_NEWCGROUP), ("time", _sys.CLONE_NEWTIME),
 )
+# Signals lxcsd passes on to the attached command (as lxc-attach's signal proxy does).
+FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 EXIT_SETUP = 125
 EXIT_CANNOT_EXEC = 126
 EXIT_NOT_FOUND = 127
@@ -304,8 +306,10 @@ def attach(name: str, container: Container, opts: Options) -> int:
 
 def _parent(child: int, report: exec_sync.Report, sock: socket.socket, host_master: int,
             payload: str | None) -> int:
-    # Ctrl-C and Ctrl-\ are the command's (it shares the terminal's process group).
-    old = [signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGQUIT)]
+    # Ctrl-C and Ctrl-\ are the command's (it shares the terminal's process group);
+    # SIGTERM, SIGHUP, SIGUSR1/2 sent to lxcsd are passed on (A gives them to the command).
+    old = [(sig, signal.signal(sig, signal.SIG_IGN)) for sig in (signal.SIGINT, signal.SIGQUIT)]
+    old += [(sig, signal.signal(sig, _forward_to(child))) for sig in FORWARDED]
     master = -1
     try:
         if host_master >= 0:
@@ -317,7 +321,7 @@ def _parent(child: int, report: exec_sync.Report, sock: socket.socket, host_mast
             relay(master, child)
         _, status = os.waitpid(child, 0)
     finally:
-        for sig, handler in zip((signal.SIGINT, signal.SIGQUIT), old, strict=True):
+        for sig, handler in old:
             signal.signal(sig, handler)
         if master >= 0:
             os.close(master)
@@ -329,6 +333,16 @@ def _parent(child: int, report: exec_sync.Report, sock: socket.socket, host_mast
         code = code or 1
     _remove_empty_leaf(payload)
     return code
+
+
+def _forward_to(pid: int) -> Any:
+    def forward(signum: int, frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    return forward
 
 
 def _receive_master(sock: socket.socket, host_master: int) -> int:
@@ -367,6 +381,10 @@ def _process_a(pid: int, pidfd: int, payload: str | None, prepared: _Prepared, o
         child = os.fork()
         if child == 0:
             _process_b(prepared, opts, report, sock, host_slave)
+        for sig in (signal.SIGINT, signal.SIGQUIT):
+            signal.signal(sig, signal.SIG_IGN)  # the terminal's signals are B's alone
+        for sig in FORWARDED:
+            signal.signal(sig, _forward_to(child))
         os.close(report.write_fd)  # EOF for P when B has exec'd
         sock.close()
         _, status = os.waitpid(child, 0)
