@@ -8,9 +8,10 @@
        C1 forks C2, init-to-be (``child``);
     4. from the host while C2 builds the root: machined registration (init-to-be is the
        leader: the same process after exec), network devices; once the root is built:
-       prlimits, lxc.proc.*, start-host hooks; then tell C2 to exec init;
-    5. EOF on the exec report pipe = init runs: state file, console masters to
-       lxcsd-console, ``MAINPID=``, ``READY=1``, ``STATUS=``, ``BARRIER=1``, exit 0.
+       prlimits, lxc.proc.*, start-host hooks; then tell C2 to exec init and, while it
+       does, hand the console masters to lxcsd-console (which watches init's pidfd);
+    5. EOF on the exec report pipe = init runs: state file, ``MAINPID=``, ``READY=1``,
+       ``STATUS=``, ``BARRIER=1``, exit 0.
 
 On any failure: one message naming the step and key on stderr (the unit's journal) and in
 STATUS=, the container's processes killed, the cgroup leaves removed, exit status 1. Mounts
@@ -275,14 +276,13 @@ class Starter:
         nmasters = (1 if plan.console else 0) + plan.tty_max
         masters = sync.wait(child.SYNC_BUILT, nmasters)
         self.marks.mark("root built")
-        try:
-            self.before_exec()
-            sync.wake(child.SYNC_GO)
-        except BaseException:
-            for fd in masters:
-                os.close(fd)
-            raise
         self.masters = masters
+        self.before_exec()
+        sync.wake(child.SYNC_GO)
+        # While C2 pivots, drops privileges and execs (~2 ms): init-to-be is the process
+        # the console service will watch, so the hand-over need not wait for the exec.
+        self.hand_over_console()
+        self.marks.mark("console")
 
     def write_maps(self) -> list[int]:
         from lxcsd.runtime import idmap
@@ -347,9 +347,8 @@ class Starter:
             "config": plan.container.config_path, "payload_cgroup": self.payload,
             "monitor_cgroup": self.monitor, "ifaces": list(self.ifaces),
             "userns": int(plan.userns)})
+        self.close_masters()  # the console service has its copies (or there is none)
         self.marks.mark("state")
-        self.hand_over_console()
-        self.marks.mark("console")
         log(f"{plan.name} running, init PID {pid}")
         sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS=Running, init PID {pid}")
         sd.notify_barrier()
@@ -368,7 +367,10 @@ class Starter:
         self.registered = True
 
     def hand_over_console(self) -> None:
-        masters, self.masters = self.masters, []
+        """Send copies of the pty masters to lxcsd-console. Ours stay open until init
+        runs (``close_masters``): closing the last master would hang the terminals up
+        under C2, which is still making the console its controlling terminal."""
+        masters = self.masters
         if not masters:
             return
         from lxcsd.config.names import unit_name
@@ -380,8 +382,11 @@ class Starter:
         ttys = masters[1:] if plan.console else masters
         handoff.register(plan.name, unit_name(plan.name), console, ttys,
                          ConsoleOptions.from_console(plan.container.console), pid=self.init_pid)
-        for fd in masters:
+
+    def close_masters(self) -> None:
+        for fd in self.masters:
             os.close(fd)
+        self.masters = []
 
     # -- failure ------------------------------------------------------------------------
 
@@ -417,9 +422,7 @@ class Starter:
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1
-        for fd in self.masters:
-            os.close(fd)
-        self.masters = []
+        self.close_masters()
         if self.payload:
             _remove_leaf(self.payload, self.unit_dir)
         if self.monitor:
