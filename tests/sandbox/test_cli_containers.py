@@ -199,3 +199,29 @@ def test_destroy_force_stops_first(sb: Sandbox, running: str) -> None:
     assert lxcsd(sb, "destroy", "--force", "t1")[0] == 0
     assert show(sb, "lxc@t1.service", "ActiveState") in ("inactive", "failed")
     assert not sb.path(f"{LXCPATH}/t1", follow=False).exists()
+
+
+def test_attach_systemd_guest(sb: Sandbox, debian_root: object) -> None:
+    """A Debian container with systemd as init: attach waits for its boot with the guest's
+    own systemctl, lands in the payload's .lxc leaf beside the guest's init.scope, and the
+    guest's shell is root's bash from its /etc/passwd."""
+    from tests.infra.rootfs import debian_rootfs_copy
+
+    debian_rootfs_copy(f"{LXCPATH}/d1/rootfs", src=str(debian_root), run=sb.run)
+    sb.write_file(f"{LXCPATH}/d1/config", "\n".join([
+        f"lxc.rootfs.path = dir:{LXCPATH}/d1/rootfs", "lxc.uts.name = d1",
+        "lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed", "lxc.autodev = 1",
+        "lxc.pty.max = 64", "lxc.tty.max = 1", ""]))
+    sb.systemctl("daemon-reload")
+    assert lxcsd(sb, "start", "d1")[0] == 0
+    result = sb.run([LXCSD, "attach", "d1", "--", "systemctl", "is-system-running", "--wait"],
+                    check=False, timeout=180)
+    assert result.stdout.strip() in ("running", "degraded"), result.stdout + result.stderr
+    result = sb.run([LXCSD, "attach", "d1", "--", "sh", "-c",
+                     "cat /proc/self/cgroup; ls /sys/fs/cgroup"])
+    assert "0::/.lxc" in result.stdout and "init.scope" in result.stdout
+    shell = sb.run([LXCSD, "attach", "d1", "--", "sh", "-c", "echo $0"], check=False)
+    assert shell.stdout.strip() == "sh"
+    result = sb.run(f"echo 'echo $BASH_VERSION' | {LXCSD} attach d1")  # no command: the shell
+    assert result.stdout.strip().startswith("5.")
+    assert lxcsd(sb, "stop", "d1")[0] == 0
