@@ -116,9 +116,13 @@ class Runner:
                 os._exit(127)
         os.close(err_w)
         ready_ms, init_pid = None, 0
+        deadline = time.monotonic() + 30
         while ready_ms is None:
-            if not select.select([sock], [], [], 30)[0]:
-                raise RuntimeError(f"{name}: no READY=1 in 30 s")
+            if not select.select([sock], [], [], 0.05)[0]:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done or time.monotonic() > deadline:
+                    raise RuntimeError(f"{name}: no READY=1: {os.read(err_r, 65536).decode()}")
+                continue
             data, _, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(64))
             fields = dict(line.partition("=")[::2] for line in data.decode().splitlines())
             if "MAINPID" in fields:
