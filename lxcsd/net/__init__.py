@@ -10,8 +10,9 @@ and ``lxcsd-helper cleanup`` calls ``lxcsd.net.cleanup(name, state_dir)`` (cheap
 container had no network: one failed ``open``).
 
 This module stays import-light (docs/design.md, "Imports"): ``needs_netlink`` reads the model
-only; pyroute2 (~100 ms) is imported by :mod:`lxcsd.net.devices` only when a network type
-needs netlink, and by :mod:`lxcsd.net.teardown` only when the state file lists a device.
+only; pyroute2's message classes (~55 ms, see :mod:`lxcsd.net.nl`) are imported by
+:mod:`lxcsd.net.create` only when a network type needs netlink, and by
+:mod:`lxcsd.net.teardown` only when the state file lists a device.
 
 Decisions (see docs/design.md, "Networking"):
 
