@@ -84,3 +84,22 @@ def test_helper_starts_container_with_veth(scratch_cgroup: str) -> None:
     assert got["cleanup"] == 0, got["cleanup stderr"]
     assert got["after"] == ["br0", "lo"]
     assert not got["state left"]
+
+
+def test_helper_empty_network_has_only_lo_up(scratch_cgroup: str) -> None:
+    def body() -> str:
+        lxcpath = hu.Lxcpath(None)
+        try:
+            root = lxcpath.container("emptyc", "lxc.net.0.type = empty\n",
+                                     init_script="ip link > /netseen\necho done >> /netseen\n"
+                                     "exec sleep 1000\n")
+            started = lxcpath.start("emptyc", scratch_cgroup)
+            assert started.status == 0, started
+            seen = hu.wait_file(root / "netseen")
+            started.stop()
+            return seen
+        finally:
+            lxcpath.remove()
+
+    lines = [line for line in nh.in_netns(body).splitlines() if line[:1].isdigit()]
+    assert len(lines) == 1 and lines[0].startswith("1: lo: <LOOPBACK,UP"), lines
