@@ -175,21 +175,30 @@ class Systemd:
                 timeout: float | None = None) -> str:
         """Queue a job (StartUnit, StopUnit, ...) and wait until systemd removes it, as
         systemctl does (JobRemoved); returns its result ("done", "failed", ...)."""
-        if self._job_results is None:
-            self._subscribe_jobs()
-        results = self._job_results
-        assert results is not None
-        job: bytes = self.manager(method, b"ss", unit.encode(), mode.encode())
+        job = self.queue_job(method, unit, mode)
+        return self.wait_jobs([job], timeout)[job]
 
+    def queue_job(self, method: bytes, unit: str, mode: str = "replace") -> bytes:
+        """Queue a job; its object path (wait for it with wait_jobs)."""
+        if self._job_results is None:
+            self._subscribe_jobs()  # before queueing: a job that ends at once is not missed
+        job: bytes = self.manager(method, b"ss", unit.encode(), mode.encode())
+        return job
+
+    def wait_jobs(self, jobs: Sequence[bytes], timeout: float | None = None
+                  ) -> dict[bytes, str]:
+        """{job: result} once systemd has removed every job of jobs."""
+        results = self._job_results
+        assert results is not None, "queue_job first"
         deadline = None if timeout is None else time.monotonic() + timeout
-        while job not in results:
+        while any(job not in results for job in jobs):
             if deadline is not None and time.monotonic() > deadline:
-                raise LxcsdError(f"{unit}: the job did not finish within {timeout:g} s")
+                raise LxcsdError(f"the job did not finish within {timeout:g} s")
             # process() runs on_removed for a queued signal; with nothing queued, wait
             # (at most a second, to re-check the deadline).
-            if self._bus.process().is_empty() and job not in results:
+            if self._bus.process().is_empty() and any(job not in results for job in jobs):
                 self._bus.wait(1_000_000)
-        return results[job]
+        return {job: results[job] for job in jobs}
 
     def _subscribe_jobs(self) -> None:
         results: dict[bytes, str] = {}
@@ -238,14 +247,16 @@ def _bus_error(exc: Exception) -> str:
     return message or type(exc).__name__
 
 
-def journal_tail(unit: str, lines: int = 10) -> str:
-    """The unit's last journal lines (journalctl; empty when it is not available)."""
+def journal_tail(unit: str, lines: int = 10, since: float | None = None) -> str:
+    """The unit's last journal lines, since a time.time() value if given (journalctl;
+    empty when it is not available)."""
     import subprocess
 
+    cmd = ["journalctl", "--no-pager", "-q", "-o", "short", "-n", str(lines), "-u", unit]
+    if since is not None:
+        cmd += ["--since", f"@{int(since)}"]
     try:
-        out = subprocess.run(["journalctl", "--no-pager", "-q", "-o", "short", "-n", str(lines),
-                              "-u", unit], capture_output=True, text=True, timeout=10,
-                             check=False)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return out.stdout.rstrip("\n")

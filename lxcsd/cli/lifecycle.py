@@ -77,31 +77,62 @@ def run(args: argparse.Namespace) -> int:
     # stop/disable also work for containers whose directory is already gone.
     pairs = units_for(args.names, must_exist=args.verb in ("start", "restart", "enable"))
     with Systemd() as systemd:
+        if args.verb in ("start", "restart"):
+            reload_if_stale(systemd, pairs)
         if args.verb in ("enable", "disable"):
             return _unit_files(systemd, args.verb, pairs, args.now)
         method = VERBS[args.verb][1].encode()
-        failed = 0
-        for name, unit in pairs:
-            failed += not _job(systemd, method, name, unit, args.no_block)
-        return 1 if failed else 0
+        return 0 if _jobs(systemd, method, pairs, args.no_block) else 1
 
 
-def _job(systemd: Systemd, method: bytes, name: str, unit: str, no_block: bool) -> bool:
+def reload_if_stale(systemd: Systemd, pairs: list[tuple[str, str]]) -> bool:
+    """Reload systemd when a container's config changed since the generator ran (the unit's
+    NeedDaemonReload: its SourcePath is the config) or the generator never saw it (no
+    drop-in of its own, e.g. just made by lxcsd create): the unit then starts with what the
+    config says, not with stale or template-only settings."""
+    stale = []
+    for name, unit in pairs:
+        props = systemd.unit_properties(unit, service=False)
+        drop_ins = props.get("DropInPaths") or []
+        if props.get("NeedDaemonReload") or not any(f"/{unit}.d/" in path
+                                                     for path in drop_ins):
+            stale.append(name)
+    if stale:
+        print(f"lxcsd: reloading systemd for the config of {', '.join(stale)}",
+              file=sys.stderr)
+        systemd.reload()
+    return bool(stale)
+
+
+def _jobs(systemd: Systemd, method: bytes, pairs: list[tuple[str, str]],
+          no_block: bool) -> bool:
+    """Queue every container's job at once (as systemctl does with several units), then
+    wait for them all; report each failure. True when all succeeded."""
+    import time
+
+    queued = time.time()
+    jobs = [(name, unit, systemd.queue_job(method, unit)) for name, unit in pairs]
     if no_block:
-        systemd.manager(method, b"ss", unit.encode(), b"replace")
         return True
-    result = systemd.run_job(method, unit)
-    if result == "done":
-        return True
+    results = systemd.wait_jobs([job for _, _, job in jobs])
+    ok = True
+    for name, unit, job in jobs:
+        if results[job] != "done":
+            ok = False
+            _report(systemd, method, name, unit, results[job], queued)
+    return ok
+
+
+def _report(systemd: Systemd, method: bytes, name: str, unit: str, result: str,
+            since: float) -> None:
     from lxcsd.systemd import JOB_RESULTS
 
     print(f"lxcsd: {name}: {method.decode()} of {unit}: {JOB_RESULTS.get(result, result)}",
           file=sys.stderr)
-    print(status_report(systemd, unit), file=sys.stderr)
-    return False
+    print(status_report(systemd, unit, since), file=sys.stderr)
 
 
-def status_report(systemd: Systemd, unit: str) -> str:
+def status_report(systemd: Systemd, unit: str, since: float | None = None) -> str:
     """A few lines like ``systemctl status``: state, result, main process, status text and
     the journal's last lines."""
     from lxcsd.systemd import journal_tail
@@ -117,7 +148,7 @@ def status_report(systemd: Systemd, unit: str) -> str:
         lines.append(f"  main process {props['ExecMainPID']}: exit status {code}")
     if props.get("StatusText"):
         lines.append(f"  status: {props['StatusText']}")
-    journal = journal_tail(unit, JOURNAL_LINES)
+    journal = journal_tail(unit, JOURNAL_LINES, since)
     if journal:
         lines.append(f"  last journal lines (journalctl -u {unit}):")
         lines.extend("    " + line for line in journal.splitlines())
@@ -133,5 +164,6 @@ def _unit_files(systemd: Systemd, verb: str, pairs: list[tuple[str, str]], now: 
     if not now:
         return 0
     method = b"StartUnit" if verb == "enable" else b"StopUnit"
-    failed = sum(not _job(systemd, method, name, unit, False) for name, unit in pairs)
-    return 1 if failed else 0
+    if verb == "enable":
+        reload_if_stale(systemd, pairs)
+    return 0 if _jobs(systemd, method, pairs, False) else 1

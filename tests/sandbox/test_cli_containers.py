@@ -225,3 +225,20 @@ def test_attach_systemd_guest(sb: Sandbox, debian_root: object) -> None:
     result = sb.run(f"echo 'echo $BASH_VERSION' | {LXCSD} attach d1")  # no command: the shell
     assert result.stdout.strip().startswith("5.")
     assert lxcsd(sb, "stop", "d1")[0] == 0
+
+
+def test_start_reloads_for_new_or_changed_configs(sb: Sandbox) -> None:
+    lxcsd(sb, "create", "a1", "-f", "/dev/null")  # no daemon-reload: the generator has not
+    lxcsd(sb, "create", "a2", "-f", "/dev/null")  # seen them
+    code, _, err = lxcsd(sb, "start", "a1", "a2")  # both jobs queued, then waited for
+    assert code == 0 and "reloading systemd for the config of a1, a2" in err
+    for unit in ("lxc@a1.service", "lxc@a2.service"):
+        assert show(sb, unit, "ActiveState") == "active"
+        assert f"/run/systemd/generator/{unit}.d/" in show(sb, unit, "DropInPaths")
+    code, _, err = lxcsd(sb, "restart", "a1")
+    assert code == 0 and "reloading" not in err
+    with sb.path(f"{LXCPATH}/a1/config").open("a") as f:
+        f.write("lxc.start.order = 5\n")
+    code, _, err = lxcsd(sb, "restart", "a1")
+    assert code == 0 and "reloading systemd for the config of a1" in err
+    assert lxcsd(sb, "stop", "a1", "a2")[0] == 0
