@@ -207,8 +207,46 @@ def _create_veth(ctx: Ctx, net: Network) -> tuple[str, str]:
     except ctx.nl.NetlinkError as err:
         raise _nl_error(ctx, net, "link", f"cannot attach {host!r} to {net.link!r}",
                         err) from err
+    if bridge is not None:
+        _bridge_vlans(ctx, net, index)
     _host_routes(ctx, net, index, router)
     return host, inner
+
+
+def _bridge_vlans(ctx: Ctx, net: Network, port: int) -> None:
+    """veth.vlan.id / veth.vlan.tagged.id on the bridge port, as liblxc: the bridge must
+    filter VLANs; the default PVID is replaced by the untagged VLAN (none: no untagged
+    VLAN), tagged VLANs are added."""
+    if net.veth_vlan_id is None and not net.veth_vlan_tagged_ids:
+        return
+    sub = "veth.vlan.id" if net.veth_vlan_id is not None else "veth.vlan.tagged.id"
+    sysfs = f"/sys/class/net/{net.link}/bridge"
+    if _read(f"{sysfs}/vlan_filtering") != "1":
+        raise key_error(ctx.container, net, sub, f"VLAN filtering is off on {net.link!r}",
+                        f"ip link set {net.link} type bridge vlan_filtering 1")
+    nl = ctx.nl
+    try:
+        if net.veth_vlan_id is not None:
+            default = int(_read(f"{sysfs}/default_pvid") or 0)
+            if default and default != net.veth_vlan_id:
+                ctx.host.bridge_vlan("del", index=port, vid=default)
+            if net.veth_vlan_id > 0:
+                ctx.host.bridge_vlan("add", index=port, vid=net.veth_vlan_id,
+                                     flags=nl.BRIDGE_VLAN_INFO_PVID
+                                     | nl.BRIDGE_VLAN_INFO_UNTAGGED)
+        for vid in net.veth_vlan_tagged_ids:
+            sub = "veth.vlan.tagged.id"
+            ctx.host.bridge_vlan("add", index=port, vid=vid)
+    except nl.NetlinkError as err:
+        raise _nl_error(ctx, net, sub, "cannot set the bridge port's VLANs", err) from err
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        return ""
 
 
 def _host_routes(ctx: Ctx, net: Network, index: int, router: bool) -> None:

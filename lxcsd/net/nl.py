@@ -46,7 +46,10 @@ NLM_F_CREATE = 0x400
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
 
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
+AF_BRIDGE = 7
+BRIDGE_VLAN_INFO_PVID = 0x2
+BRIDGE_VLAN_INFO_UNTAGGED = 0x4
 RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_NEWROUTE = 24
 RTM_NEWNEIGH, RTM_DELNEIGH = 28, 29
@@ -222,6 +225,13 @@ class Rtnl:
                 return []
             raise
         return [int(msg["index"]) for msg in found]
+
+    def bridge_vlan(self, command: str, *, index: int, vid: int, flags: int = 0) -> list[Any]:
+        """``add``/``del`` VLAN ``vid`` on bridge port ``index`` (``bridge vlan add``)."""
+        msg_type = {"add": RTM_SETLINK, "del": RTM_DELLINK}[command]
+        return self.request("link", msg_type, NLM_F_ACK, {"family": AF_BRIDGE, "index": index},
+                            [["IFLA_AF_SPEC", {"attrs": [
+                                ["IFLA_BRIDGE_VLAN_INFO", {"flags": flags, "vid": vid}]]}]])
 
     # --- addresses, routes, neighbours --------------------------------------------------
 

@@ -181,6 +181,7 @@ def kernel_has(kind: str) -> bool:
     script = {"vlan": "ip link add v0 type veth peer name v1 && "
                       "ip link add link v0 name t0 type vlan id 2",
               "ipvlan": "ip link add v0 type veth peer name v1 && "
-                        "ip link add t0 link v0 type ipvlan mode l2"}[kind]
+                        "ip link add t0 link v0 type ipvlan mode l2",
+              "vlan_filtering": "ip link add b0 type bridge vlan_filtering 1"}[kind]
     return subprocess.run(["unshare", "--net", "sh", "-c", script],
                           capture_output=True).returncode == 0

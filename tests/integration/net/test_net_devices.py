@@ -154,6 +154,42 @@ def test_ipvlan_with_its_mode(tmp_path: Path) -> None:
     assert kind == "ipvlan" and attrs["IFLA_IPVLAN_MODE"] == 0
 
 
+@pytest.mark.skipif(not nh.kernel_has("vlan_filtering"),
+                    reason="this kernel's bridge has no VLAN filtering")
+def test_veth_bridge_port_vlans(tmp_path: Path) -> None:
+    def body() -> tuple[str, str]:
+        nh.host_sh("ip link add br0 type bridge vlan_filtering 1 && ip link set br0 up")
+        c = nh.container(tmp_path, "bv", "lxc.net.0.type = veth\nlxc.net.0.link = br0\n"
+                         "lxc.net.0.veth.pair = vbv0\nlxc.net.0.veth.vlan.id = 10\n"
+                         "lxc.net.0.veth.vlan.tagged.id = 20\n"
+                         "lxc.net.0.veth.vlan.tagged.id = 30\n")
+        box = nh.Box()
+        try:
+            net.setup(c, box.pid, _state(tmp_path, "bv"))
+            import subprocess
+
+            vlans = subprocess.run(["bridge", "-j", "vlan", "show", "dev", "vbv0"],
+                                   capture_output=True, text=True, check=True).stdout
+            net.cleanup("bv", _state(tmp_path, "bv"))
+            nh.host_sh("ip link set br0 type bridge vlan_filtering 0")
+            error = ""
+            try:
+                net.setup(c, box.pid, _state(tmp_path, "bv"))
+            except ConfigError as err:
+                error = str(err)
+            return vlans, error
+        finally:
+            box.kill()
+
+    import json
+
+    vlans, error = nh.in_netns(body)
+    ports = {entry.get("ifname"): entry["vlans"] for entry in json.loads(vlans)}
+    got = {v["vlan"]: sorted(v.get("flags", [])) for v in ports["vbv0"]}
+    assert got == {10: ["Egress Untagged", "PVID"], 20: [], 30: []}
+    assert "lxc.net.0.veth.vlan.id: VLAN filtering is off on 'br0'" in error
+
+
 PHYS = """
 lxc.net.0.type = phys
 lxc.net.0.link = {link}
