@@ -161,15 +161,26 @@ def find_init(name: str) -> tuple[int, str | None]:
 
     fields = state.read(name) or {}
     pid = _main_pid(name)
-    if pid is None:  # no bus: trust the state file if its process is still there
+    if pid is None:  # no bus: the state file, if its process is still the container's
         pid = int(fields.get("init_pid", "0") or 0)
-        if not pid or not os.path.exists(f"/proc/{pid}"):
+        if pid and not _in_cgroup(pid, fields.get("payload_cgroup", "")):
             pid = 0
     if not pid:
         raise LxcsdError(f"container {name!r} is not running",
                          f"start it first: lxcsd start {name}")
     payload = fields.get("payload_cgroup") if fields.get("init_pid") == str(pid) else None
     return pid, payload or _payload_of(pid, name)
+
+
+def _in_cgroup(pid: int, payload: str) -> bool:
+    """Whether pid lives in payload or below it (a recycled PID does not)."""
+    from lxcsd.runtime import cgroup
+
+    try:
+        directory = cgroup.own_cgroup_dir(pid)
+    except (OSError, LxcsdError):
+        return False
+    return bool(payload) and (directory + "/").startswith(payload.rstrip("/") + "/")
 
 
 def _main_pid(name: str) -> int | None:
