@@ -3,8 +3,9 @@
     packaging/setup.sh demo        installs lxcsd, then runs this with lxcsd's venv python
     packaging/demo.py [--here] [--sandbox-only]
 
-1. creates the container /var/lib/lxc/demo (`lxcsd create -t busybox` when this lxcsd has
-   it, else a busybox rootfs and config written here, with the test suite's rootfs code);
+1. creates the container /var/lib/lxc/demo without network (`lxcsd create -t busybox` when
+   this lxcsd has it, else a busybox rootfs and config written here, with the test suite's
+   rootfs code);
 2. `systemctl daemon-reload` (lxcsd-generator makes lxc@demo.service's drop-in);
 3. `systemctl start lxc@demo.service`, which returns once the container's init runs;
 4. prints `systemctl status lxc@demo` and `journalctl -u lxc@demo` (the helper's lines and
@@ -23,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +47,12 @@ lxc.pty.max = 16
 # busybox init halts on SIGUSR1 and reboots on SIGTERM (as LXC's busybox template says).
 lxc.signal.halt = SIGUSR1
 lxc.signal.reboot = SIGTERM
+"""
+
+
+# What `lxcsd create -f` starts the config from.
+BASE = f"""{MARKER} Remove with: systemctl stop {UNIT}; rm -r {LXCPATH / NAME}
+lxc.net.0.type = empty
 """
 
 
@@ -104,9 +112,16 @@ def lxcsd_create_available() -> bool:
 def create() -> None:
     remove_old_demo()
     if lxcsd_create_available():
-        show([f"{PREFIX}/bin/lxcsd", "create", "-t", "busybox", NAME])
-        config = LXCPATH / NAME / "config"
-        config.write_text(f"{MARKER}\n" + config.read_text())
+        # -f: the demo's own start of the config instead of /etc/lxc/default.conf, whose
+        # network (a veth on lxcbr0) would make the demo depend on the host's bridges.
+        fd, base = tempfile.mkstemp(prefix="lxcsd-demo-", suffix=".conf")
+        try:
+            os.write(fd, BASE.encode())
+            os.close(fd)
+            show([f"{PREFIX}/bin/lxcsd", "create", "-t", "busybox", "-f", base, NAME])
+        finally:
+            os.unlink(base)
+        show(["cat", str(LXCPATH / NAME / "config")])
         return
     sys.path.insert(0, str(REPO))
     from tests.infra.rootfs import busybox_rootfs  # the test suite's busybox tree
@@ -146,10 +161,12 @@ def run_here(in_sandbox: bool) -> None:
         show(["systemctl", "stop", UNIT])
         show(["journalctl", "--no-pager", "-n", "8", "-u", UNIT])
         return
+    lxcsd = f"{PREFIX}/bin/lxcsd"
     print(f"""
 demo: {UNIT} is running. Try:
   systemctl status {UNIT}          journalctl -fu {UNIT}
-  {PREFIX}/bin/lxcsd console {NAME}         (Ctrl-a q leaves)
+  {lxcsd} ls                     {lxcsd} attach {NAME} -- ps
+  {lxcsd} console {NAME}         (Ctrl-a q leaves)
   systemctl stop {UNIT}            systemctl enable {UNIT}   (start at boot)
   remove it: systemctl stop {UNIT}; rm -r {LXCPATH / NAME}""")
 
