@@ -457,9 +457,9 @@ def _l2proxy(ctx: Ctx, net: Network) -> None:
     if net.ipv6_addresses:
         _sysctl(f"/proc/sys/net/ipv6/conf/{link_name}/proxy_ndp", "1")
     for a in net.ipv4_addresses:
-        _proxy(ctx, net, link, a.address, ctx.nl.AF_INET, "l2proxy")
         state.append(ctx.state_dir, net=net.index, **{f"proxy4_{a.address}": link_name})
+        _proxy(ctx, net, link, a.address, ctx.nl.AF_INET, "l2proxy")
     for b in net.ipv6_addresses:
-        _proxy(ctx, net, link, b.address, ctx.nl.AF_INET6, "l2proxy")
         state.append(ctx.state_dir, net=net.index, **{f"proxy6_{b.address}": link_name})
+        _proxy(ctx, net, link, b.address, ctx.nl.AF_INET6, "l2proxy")
 

@@ -368,3 +368,38 @@ lxc.net.0.ipv4.gateway = 169.254.0.1
     assert "10.5.0.2 dev vr0" in host_routes
     assert "default via 169.254.0.1 dev eth0" in inside
     assert "169.254.0.1 dev eth0" in inside
+
+
+def test_router_mode_with_l2proxy_on_the_uplink(tmp_path: Path) -> None:
+    def body() -> tuple[str, str, str]:
+        nh.make_veth("up0", "up0peer")
+        c = nh.container(tmp_path, "l2", """
+lxc.net.0.type = veth
+lxc.net.0.veth.mode = router
+lxc.net.0.link = up0
+lxc.net.0.l2proxy = 1
+lxc.net.0.flags = up
+lxc.net.0.ipv4.address = 10.6.0.2/32
+""")
+        box = nh.Box()
+        try:
+            net.setup(c, box.pid, _state(tmp_path, "l2"))
+            proxies = _iproute2("neigh", "show", "proxy")
+            with open("/proc/sys/net/ipv4/conf/up0/proxy_arp") as handle:
+                proxy_arp = handle.read().strip()
+            net.cleanup("l2", _state(tmp_path, "l2"))
+            return proxies, proxy_arp, _iproute2("neigh", "show", "proxy")
+        finally:
+            box.kill()
+
+    proxies, proxy_arp, after = nh.in_netns(body)
+    assert "10.6.0.2 dev up0" in proxies and proxy_arp == "1"
+    assert "10.6.0.2" not in after
+
+
+def _iproute2(*args: str) -> str:
+    """iproute2's ip (busybox's has no "neigh show proxy")."""
+    import subprocess
+
+    return subprocess.run(["/usr/sbin/ip", *args], capture_output=True, text=True,
+                          check=True).stdout
