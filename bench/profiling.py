@@ -8,11 +8,19 @@ Inside the sandbox, with lxcsd installed:
   helper-importtime.txt       the same for `lxcsd-helper start` (a drop-in runs it under
                               -X importtime; its stderr goes to the journal)
   helper-pyinstrument.txt     pyinstrument's call tree of `lxcsd-helper start` (a drop-in)
+  helper-timing.txt           the helper's own perf_counter marks (LXCSD_START_TIMING=1 through
+                              a drop-in) over several starts, median per step, beside the
+                              `systemctl start` time of the same starts: what is left over is
+                              the interpreter, the imports and systemd's round trip
+  stop-importtime.txt,        -X importtime of `lxcsd-helper stop` (ExecStop=) and `cleanup`
+  cleanup-importtime.txt      (ExecStopPost=): each stop runs two Python processes
 """
 
 from __future__ import annotations
 
+import json
 import os
+import statistics
 import time
 
 from bench.generator import BASE, OUT, make_tree
@@ -97,28 +105,34 @@ def profile_helper(b: Bench, out: dict, py: str | None) -> None:
     name = r.name("busybox", "prof")
     r.create(b, name, "busybox")
     unit = f"lxc@{name}.service"
-    variants = {"importtime": f"/usr/bin/python3 -I -S -X importtime {LXCSD_HELPER} start %i"}
+    it_py = f"/usr/bin/python3 -I -S -X importtime {LXCSD_HELPER}"
+    variants = {"importtime": f"ExecStart=\nExecStart={it_py} start %i\nExecStop=\n"
+                f"ExecStop={it_py} stop %i $MAINPID\nExecStopPost=\n"
+                f"ExecStopPost={it_py} cleanup %i\n"}
     if py:
-        variants["pyinstrument"] = (f"{py} -m pyinstrument -r text -o /run/bench-helper-prof.txt"
-                                    f" {LXCSD_HELPER} start %i")
+        variants["pyinstrument"] = (
+            f"ExecStart=\nExecStart={py} -m pyinstrument -r text --show-all"
+            " -o /run/bench-helper-prof.txt"
+            f" {LXCSD_HELPER} start %i\n")
     try:
-        for what, cmd in variants.items():
+        for what, body in variants.items():
             b.write(f"/run/systemd/system/{unit}.d/{DROPIN}",
-                    f"# lxcsd bench: profile the helper\n[Service]\nExecStart=\n"
-                    f"ExecStart={cmd}\n")
+                    f"# lxcsd bench: profile the helper\n[Service]\n{body}")
             b.daemon_reload()
             since = time.strftime("%Y-%m-%d %H:%M:%S")
+            time.sleep(1.0)  # --since has a resolution of seconds
             res = b.timed(r.start_cmds(name), timeout=60)
             time.sleep(0.3)
             b.timed(r.stop_cmds(name), timeout=60)
             if what == "importtime":
-                j = b.run(["journalctl", "-u", unit, "--since", since, "-o", "cat",
-                           "--no-pager"], check=False).stdout
-                it = importtime(j)
-                out["helper_importtime"] = {k: v for k, v in it.items() if k != "slowest"} | {
-                    "slowest": it["slowest"][:8], "start_ok": res["ok"]}
-                (PROFILE_DIR / "helper-importtime.txt").write_text(
-                    _format("lxcsd-helper start (busybox), -X importtime", it))
+                for verb, text in _by_verb(_journal_by_pid(b, unit, since)).items():
+                    it = importtime(text)
+                    key = "helper_importtime" if verb == "start" else f"{verb}_importtime"
+                    out[key] = {k: v for k, v in it.items() if k != "slowest"} | {
+                        "slowest": it["slowest"][:8], "start_ok": res["ok"]}
+                    fname = "helper" if verb == "start" else verb
+                    (PROFILE_DIR / f"{fname}-importtime.txt").write_text(
+                        _format(f"lxcsd-helper {verb} (busybox), -X importtime", it))
             else:
                 p = b.sb.path("/run/bench-helper-prof.txt")
                 (PROFILE_DIR / "helper-pyinstrument.txt").write_text(
@@ -128,6 +142,98 @@ def profile_helper(b: Bench, out: dict, py: str | None) -> None:
         b.run(["rm", "-rf", f"/run/systemd/system/{unit}.d"], check=False)
         r.force_stop(b, [name])
         r.destroy(b, [name])
+
+
+def _journal_by_pid(b: Bench, unit: str, since: str) -> dict[int, str]:
+    """The unit's journal lines since `since`, grouped by process, in order of appearance."""
+    r = b.run(["journalctl", "-u", unit, "--since", since, "-o", "json", "--no-pager",
+               "--output-fields=_PID,MESSAGE"], check=False)
+    out: dict[int, list[str]] = {}
+    for line in r.stdout.splitlines():
+        try:
+            e = json.loads(line)
+            pid, msg = int(e.get("_PID", 0)), e.get("MESSAGE")
+        except (ValueError, TypeError):
+            continue
+        if pid and isinstance(msg, str):
+            out.setdefault(pid, []).append(msg)
+    return {pid: "\n".join(lines) for pid, lines in out.items()
+            if any("import time:" in ln for ln in lines)}
+
+
+def _by_verb(per_pid: dict[int, str]) -> dict[str, str]:
+    """Which importtime dump is which verb: by the verb's module; the start helper's forked
+    children (which import lazily) are counted with start."""
+    out = {"start": "", "stop": "", "cleanup": ""}
+    for text in per_pid.values():
+        mods = {ln.rsplit("|", 1)[-1].strip() for ln in text.splitlines() if "|" in ln}
+        verb = next((v for v in ("cleanup", "start", "stop") if f"lxcsd.runtime.{v}" in mods),
+                    "start")
+        out[verb] += text + "\n"
+    return {k: v for k, v in out.items() if v}
+
+
+def parse_marks(line: str) -> dict[str, float]:
+    """'lxcsd: timing ms: config 1.20, cgroups 0.50, ..., total 9.1' -> {step: ms}."""
+    out: dict[str, float] = {}
+    for part in line.split("timing ms:", 1)[1].split(","):
+        words = part.split()
+        if len(words) >= 2:
+            try:
+                out[" ".join(words[:-1])] = float(words[-1])
+            except ValueError:
+                continue
+    return out
+
+
+def helper_timing(b: Bench, out: dict, runs: int) -> None:
+    """Start a busybox container `runs` times with LXCSD_START_TIMING=1: the helper's own
+    marks per step against the `systemctl start` time of the same starts."""
+    r = LxcsdRunner()
+    name = r.name("prompt", "marks")
+    r.create(b, name, "prompt")  # the same start; its init exits at once on the halt signal
+    unit = f"lxc@{name}.service"
+    b.write(f"/run/systemd/system/{unit}.d/{DROPIN}",
+            "# lxcsd bench: the helper's timing marks\n[Service]\n"
+            "Environment=LXCSD_START_TIMING=1\n")
+    b.daemon_reload()
+    starts: list[float] = []
+    marks: list[dict[str, float]] = []
+    try:
+        for i in range(runs + 1):
+            since = time.strftime("%Y-%m-%d %H:%M:%S")
+            time.sleep(1.0)
+            res = b.timed(r.start_cmds(name), timeout=60)
+            b.timed(r.stop_cmds(name), timeout=60)
+            if not res["ok"] or i == 0:  # the first is a warm-up
+                continue
+            j = b.run(["journalctl", "-u", unit, "--since", since, "-o", "cat", "--no-pager"],
+                      check=False).stdout
+            lines = [ln for ln in j.splitlines() if "timing ms:" in ln]
+            if lines:
+                starts.append(res["total"] * 1000)
+                marks.append(parse_marks(lines[-1]))
+    finally:
+        b.run(["rm", "-rf", f"/run/systemd/system/{unit}.d"], check=False)
+        r.force_stop(b, [name])
+        r.destroy(b, [name])
+    if not marks:
+        out["helper_timing_error"] = "no 'timing ms:' line in the journal"
+        return
+    steps = list(marks[0])
+    med = {s: statistics.median(m.get(s, 0.0) for m in marks) for s in steps}
+    start_med = statistics.median(starts)
+    out["helper_timing"] = {"runs": len(marks), "systemctl_start_ms": start_med,
+                            "steps_ms": med}
+    lines = [f"lxcsd-helper start (busybox tree), LXCSD_START_TIMING=1, median of {len(marks)} "
+             "starts (after one warm-up)", "",
+             f"{'ms':>9}  step (perf_counter marks inside the helper, from start.main())"]
+    lines += [f"{v:9.2f}  {s}" for s, v in med.items()]
+    inner = med.get("total", sum(v for s, v in med.items() if s != "total"))
+    lines += ["", f"{start_med:9.2f}  `systemctl start lxc@NAME` of the same starts",
+              f"{start_med - inner:9.2f}  of which outside the marks: systemd's round trip, "
+              "the interpreter's start-up, the imports before start.main()"]
+    (PROFILE_DIR / "helper-timing.txt").write_text("\n".join(lines) + "\n")
 
 
 def run(b: Bench, opts: Options) -> dict:
@@ -150,6 +256,11 @@ def run(b: Bench, opts: Options) -> dict:
             profile_helper(b, out, py)
         except Exception as e:  # noqa: BLE001
             out["helper_error"] = short_error(e)
+        log(f"{NAME}: helper timing marks")
+        try:
+            helper_timing(b, out, opts.runs or opts.pick(quick=3, full=10))
+        except Exception as e:  # noqa: BLE001
+            out["helper_timing_error"] = short_error(e)
     out["files"] = sorted(p.name for p in PROFILE_DIR.glob("*.txt")) if os.path.isdir(
         PROFILE_DIR) else []
     return out

@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # run as a script: import as the package, never b
     __package__ = "bench"  # noqa: A001
 
 from bench import boot as boot_bench  # noqa: E402
-from bench import density, generator, memory, profiling, startstop  # noqa: E402
+from bench import density, generator, memory, netbench, profiling, startstop  # noqa: E402
 from bench import parse as parse_bench  # noqa: E402
 from bench.harness import Bench, log, raw_path, save  # noqa: E402
 from bench.options import Options  # noqa: E402
@@ -45,6 +45,7 @@ BENCHMARKS = {
     "boot": (boot_bench, True),
     "generator": (generator, True),
     "parse": (parse_bench, False),
+    "netstart": (netbench, False),
     "profile": (profiling, True),
 }
 
@@ -65,10 +66,16 @@ def plotting_python() -> str | None:
     return None
 
 
+def uptime_load() -> str:
+    """The 1/5/15-minute load averages, as uptime prints them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def run_one(name: str, opts: Options) -> bool:
     module, sandboxed = BENCHMARKS[name]
     log(f"=== {name} ===")
     t0 = time.monotonic()
+    load_before = uptime_load()
     try:
         if hasattr(module, "prepare"):
             module.prepare(opts)
@@ -86,6 +93,7 @@ def run_one(name: str, opts: Options) -> bool:
         save(name, {"error": f"{type(e).__name__}: {e}"[:2000], "quick": opts.quick})
         return False
     data["seconds"] = round(time.monotonic() - t0, 1)
+    data["load"] = [load_before, uptime_load()]  # the machine is shared: say how busy it was
     data["quick"] = opts.quick
     save(name, data)
     log(f"{name} done in {data['seconds']} s")
