@@ -262,11 +262,9 @@ class Starter:
             sync.wake(child.SYNC_MAPS, fds)
             for fd in fds:
                 os.close(fd)
-        try:
-            (self.pidfd,) = sync.wait(child.SYNC_FORKED, 1)
-        finally:
-            os.waitpid(self.c1, 0)
-            self.c1 = 0
+        # C1 exits right after this point; it is reaped once init runs (running), not now:
+        # its exit (a Python process's address space) takes up to a few ms.
+        (self.pidfd,) = sync.wait(child.SYNC_FORKED, 1)
         self.init_pid = _pid_of_pidfd(self.pidfd)
         self.marks.mark("namespaces")
         # While C2 builds the root: its D-Bus round trip (3-30 ms measured) overlaps the build.
@@ -348,6 +346,8 @@ class Starter:
             "monitor_cgroup": self.monitor, "ifaces": list(self.ifaces),
             "userns": int(plan.userns)})
         self.close_masters()  # the console service has its copies (or there is none)
+        os.waitpid(self.c1, 0)  # long gone: C2 waited for its exit before point 4
+        self.c1 = 0
         self.marks.mark("state")
         log(f"{plan.name} running, init PID {pid}")
         sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS=Running, init PID {pid}")
