@@ -6,7 +6,6 @@ Without names, every container; runs until interrupted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 
 from lxcsd.config.names import validate_name
@@ -70,6 +69,8 @@ async def monitor(names: set[str], fmt: str, initial: bool = False) -> None:
 
 def run(args: argparse.Namespace) -> int:
     names = {validate_name(name) for name in args.names}
+    import asyncio  # here, not at the top: every lxcsd command would pay for it
+
     try:
         asyncio.run(monitor(names, args.format, args.initial))
     except KeyboardInterrupt:

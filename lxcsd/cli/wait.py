@@ -6,7 +6,6 @@ unit's ActiveState/SubState), followed through systemd's D-Bus signals, not by p
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from lxcsd.config.names import validate_name
@@ -64,6 +63,8 @@ async def wait_for(name: str, wanted: set[str], timeout: float | None) -> str | 
                     state = state_now
             return state
 
+        import asyncio
+
         try:
             return await asyncio.wait_for(follow(state), timeout)
         except TimeoutError:
@@ -75,6 +76,8 @@ async def wait_for(name: str, wanted: set[str], timeout: float | None) -> str | 
 def run(args: argparse.Namespace) -> int:
     validate_name(args.name)
     wanted = parse_states(args.states)
+    import asyncio  # here, not at the top: every lxcsd command would pay for it
+
     reached = asyncio.run(wait_for(args.name, wanted, args.timeout))
     if reached is None:
         print(f"lxcsd: {args.name}: not {'|'.join(sorted(wanted))} after {args.timeout:g} s",
