@@ -143,6 +143,20 @@ def test_machinectl_lists_and_terminates_a_container(sb: Sandbox) -> None:
     assert "mc1" not in names
 
 
+def test_without_machined_one_line_and_the_container_runs(sb: Sandbox) -> None:
+    sb.systemctl("stop", "systemd-machined.service")
+    sb.systemctl("mask", "--runtime", "systemd-machined.service")
+    try:
+        started(sb, "nomach1")
+        assert u.prop(sb, "lxc@nomach1.service", "ActiveState") == "active"
+        lines = [x for x in u.journal_text(sb, "lxc@nomach1.service").splitlines()
+                 if "machined" in x]
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("lxcsd-helper: nomach1 not registered with systemd-machined")
+    finally:
+        sb.systemctl("unmask", "--runtime", "systemd-machined.service")
+
+
 def test_reinstall_and_restarts_leave_running_containers_alone(sb: Sandbox) -> None:
     # One container without network, one on lxcsd-net's bridge (the generator makes its unit
     # want lxcsd-net.service): the services they use are restarted under them.
