@@ -4,8 +4,6 @@ whether one runs, id shifting for unprivileged roots, fresh MAC addresses, safe 
 from __future__ import annotations
 
 import os
-import random
-import shutil
 
 from lxcsd.config.load import lxcpaths
 from lxcsd.config.names import validate_name
@@ -13,6 +11,7 @@ from lxcsd.errors import LxcsdError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import random
     from collections.abc import Iterator
 
 ID_RANGE = 65536
@@ -94,7 +93,10 @@ def shift_ids(top: str, uid_base: int, gid_base: int) -> None:
 
 
 def random_hwaddr(rng: random.Random | None = None) -> str:
-    rng = rng or random.SystemRandom()
+    if rng is None:
+        import random
+
+        rng = random.SystemRandom()
     tail = [rng.randrange(256) for _ in range(3)]
     return ":".join(f"{byte:02x}" for byte in (*MAC_PREFIX, *tail))
 
@@ -122,4 +124,6 @@ def remove_tree(directory: str) -> None:
     if busy:
         raise LxcsdError(f"refusing to remove {directory}: mounted below it: "
                          f"{', '.join(busy)}", "unmount them first")
+    import shutil  # here: every lxcsd command imports this module
+
     shutil.rmtree(directory)

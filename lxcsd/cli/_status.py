@@ -14,7 +14,6 @@ else they are None ('-' in tables).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
 from lxcsd.config.load import load_path
@@ -52,6 +51,8 @@ def parse_fib_trie(text: str) -> list[str]:
 
 def parse_if_inet6(text: str) -> list[str]:
     """Global IPv6 addresses of /proc/net/if_inet6 (addr ifindex plen scope flags name)."""
+    import ipaddress
+
     found: list[str] = []
     for line in text.splitlines():
         fields = line.split()

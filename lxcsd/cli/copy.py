@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 
 from lxcsd.config.document import ConfigDocument
@@ -41,6 +40,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _cp(source: str, dest: str) -> None:
+    import subprocess
     result = subprocess.run(["cp", "-a", "--reflink=auto", "--", source, dest],
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:

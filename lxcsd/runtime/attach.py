@@ -13,8 +13,8 @@ Process structure (P = the lxcsd process, on the host):
 
 Decisions, with what LXC does (src/lxc/attach.c, cgroups/cgfsng.c):
 
-- init: the unit's MainPID over D-Bus; without a bus, /run/lxcsd/NAME/state (init_pid),
-  checked to still be a process of the payload cgroup.
+- init: /run/lxcsd/NAME/state (init_pid) when that process still lives in the payload
+  cgroup it names; else the unit's MainPID over D-Bus.
 - cgroup: as liblxc on cgroup2 (cgroup_attach_leaf): the payload cgroup's ``.lxc`` child,
   made when missing (handed to the container's root for unprivileged containers, as the
   payload is); if a process cannot go there, the payload itself. Not init's own cgroup: a
@@ -156,20 +156,23 @@ def differing_namespaces(pid: int) -> list[tuple[str, int]]:
 
 
 def find_init(name: str) -> tuple[int, str | None]:
-    """(init's PID, payload cgroup dir or None) of the running container name."""
+    """(init's PID, payload cgroup dir or None) of the running container name.
+
+    The helper's state file first, when its init still lives in the payload cgroup (a
+    recycled PID does not): it needs no D-Bus round trip (pystemd alone costs ~50 ms).
+    Else the unit's MainPID."""
     from lxcsd.runtime import state
 
     fields = state.read(name) or {}
-    pid = _main_pid(name)
-    if pid is None:  # no bus: the state file, if its process is still the container's
-        pid = int(fields.get("init_pid", "0") or 0)
-        if pid and not _in_cgroup(pid, fields.get("payload_cgroup", "")):
-            pid = 0
+    pid = int(fields.get("init_pid", "0") or 0)
+    payload = fields.get("payload_cgroup", "")
+    if pid and _in_cgroup(pid, payload):
+        return pid, payload
+    pid = _main_pid(name) or 0
     if not pid:
         raise LxcsdError(f"container {name!r} is not running",
                          f"start it first: lxcsd start {name}")
-    payload = fields.get("payload_cgroup") if fields.get("init_pid") == str(pid) else None
-    return pid, payload or _payload_of(pid, name)
+    return pid, _payload_of(pid, name)
 
 
 def _in_cgroup(pid: int, payload: str) -> bool:
