@@ -707,7 +707,8 @@ def _cgroup_keys() -> list[Key]:
             implemented=True, group=g),
         Key("lxc.cgroup.dir.container.inner", _scalar(v.parse_cgroup_inner, "name"),
             "cgroup_dir.container_inner", "Subdirectory where the container's cgroup namespace "
-            "starts, so limits set above it cannot be changed from inside.", group=g),
+            "starts, so limits set above it cannot be changed from inside.",
+            implemented=True, group=g),
         Key("lxc.cgroup.dir.monitor", _scalar(v.parse_cgroup_dir, rel), "cgroup_dir.monitor",
             "Cgroup path of the monitor process.", implemented=True, group=g),
         Key("lxc.cgroup.dir.monitor.pivot", _scalar(v.parse_cgroup_dir, rel),

@@ -38,8 +38,8 @@ class Plan:
     __slots__ = ("name", "container", "clone_flags", "share", "userns", "uids", "gids",
                  "root_uid", "root_gid", "rootfs", "rootfs_mount", "argv", "env", "keep_caps",
                  "seccomp_profile", "cgroup_settings", "controllers", "monitor_dir",
-                 "payload_dir", "console", "console_device", "tty_max", "pty_max", "net_kind",
-                 "devpts_gid", "uts_name", "warnings")
+                 "payload_dir", "inner_dir", "console", "console_device", "tty_max",
+                 "pty_max", "net_kind", "devpts_gid", "uts_name", "warnings")
 
     clone_flags: int
     share: dict[str, str]
@@ -58,6 +58,7 @@ class Plan:
     controllers: list[str]
     monitor_dir: str
     payload_dir: str
+    inner_dir: str | None
     console: bool
     console_device: str | None
     tty_max: int
@@ -185,6 +186,9 @@ def _cgroups(plan: Plan, c: Container) -> None:
     base = d.path + "/" if d.path else ""
     plan.monitor_dir = d.monitor or f"{base}lxc.monitor.{plan.name}"
     plan.payload_dir = d.container or f"{base}lxc.payload.{plan.name}"
+    # lxc.cgroup.dir.container.inner: init lives (and its cgroup namespace is rooted) one
+    # level below the payload, so the container cannot change the limits set on it.
+    plan.inner_dir = d.container_inner
     for setting in c.cgroup_v1:
         if not setting.key.startswith("devices."):
             raise ConfigError(f"cgroup v1 key lxc.cgroup.{setting.key} on a cgroup2 host",

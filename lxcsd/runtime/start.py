@@ -117,6 +117,7 @@ class Starter:
         self.unit_dir = ""
         self.monitor = ""
         self.payload = ""
+        self.init_cgroup = ""
         self.enabled: list[str] = []
         self.c1 = 0
         self.pidfd = -1
@@ -168,14 +169,15 @@ class Starter:
     def fork_c1(self) -> int:
         """C1, born in the payload cgroup (clone3 CLONE_INTO_CGROUP: a migration afterwards
         would cost ~10 ms); fork and move on kernels without it (< 5.7)."""
-        fd = os.open(self.payload, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = os.open(self.init_cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         pid = -1
         try:
             pid = _sys.fork_into_cgroup(fd)
             self.born_in_payload = True
         except OSError as exc:
             if exc.errno not in (errno.ENOSYS, errno.EINVAL, errno.E2BIG):
-                raise LxcsdError(f"cannot fork into {self.payload}: {exc.strerror}") from None
+                raise LxcsdError(f"cannot fork into {self.init_cgroup}: {exc.strerror}") \
+                    from None
             pid = os.fork()
         finally:
             if pid != 0:
@@ -206,9 +208,17 @@ class Starter:
                 continue
             _step(f"{setting.path}:{setting.line}: lxc.cgroup2.{setting.key}", cgroup.write,
                   self.payload, setting.key, setting.value)
+        self.init_cgroup = self.payload
+        if plan.inner_dir:
+            self.init_cgroup = _step("lxc.cgroup.dir.container.inner", cgroup.create,
+                                     self.payload, plan.inner_dir)
+            if plan.controllers:  # usable by the container (a systemd inside) below it
+                _step("cgroup: enable controllers for lxc.cgroup.dir.container.inner",
+                      cgroup.enable_controllers, self.payload,
+                      [c for c in plan.controllers if c not in skipped])
         if plan.userns:
-            _step("cgroup: delegate the payload to the container's root",
-                  cgroup.chown_delegated, self.payload, plan.root_uid, plan.root_gid)
+            _step("cgroup: delegate the container's cgroup to its root",
+                  cgroup.chown_delegated, self.init_cgroup, plan.root_uid, plan.root_gid)
 
     def enable_controllers(self) -> set[str]:
         """Enable the controllers lxc.cgroup2.* needs on the way from the unit's cgroup to
@@ -253,8 +263,8 @@ class Starter:
     def sync_with_children(self, sync: exec_sync.Sync) -> None:
         plan = self.plan
         if not self.born_in_payload:
-            _step(f"cgroup: move the container into {self.payload}", cgroup.move, self.c1,
-                  self.payload)
+            _step(f"cgroup: move the container into {self.init_cgroup}", cgroup.move,
+                  self.c1, self.init_cgroup)
         sync.wake(child.SYNC_CGROUP)
         if plan.userns:
             sync.wait(child.SYNC_USERNS)
@@ -343,6 +353,7 @@ class Starter:
         state.write(plan.name, {
             "name": plan.name, "init_pid": pid, "rootfs_mount": plan.rootfs_mount,
             "config": plan.container.config_path, "payload_cgroup": self.payload,
+            "init_cgroup": self.init_cgroup,
             "monitor_cgroup": self.monitor, "ifaces": list(self.ifaces),
             "userns": int(plan.userns)})
         self.close_masters()  # the console service has its copies (or there is none)

@@ -13,6 +13,9 @@ a list is comma-separated (empty when none):
                                      container's mount namespace only)
     config=/var/lib/lxc/c1/config    config file the container started from
     payload_cgroup=/sys/fs/cgroup/.../lxc.payload.c1   host directory of the payload cgroup
+    init_cgroup=/sys/fs/cgroup/.../lxc.payload.c1      init's cgroup, the root of its cgroup
+                                     namespace: the payload, or lxc.cgroup.dir.container.inner
+                                     below it
     monitor_cgroup=/sys/fs/cgroup/.../lxc.monitor.c1   host directory the helper used
     ifaces=eth0,eth1                 container-side interfaces lxcsd.net set up
     userns=1                         1 when the container has its own user namespace

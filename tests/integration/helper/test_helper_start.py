@@ -449,3 +449,22 @@ def test_a_real_start_imports_nothing_heavy(lxcpath: hu.Lxcpath, unit_cgroup: st
     assert any(line.endswith("lxcsd.runtime.start") for line in lines)
     modules = {line.split("|")[-1].strip().split(".")[0] for line in lines}
     assert modules & START_BANNED == set()
+
+
+def test_cgroup_dir_container_inner(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    lxcpath.container("ci1", "lxc.cgroup.dir.container = ct/ci1\n"
+                      "lxc.cgroup.dir.monitor = mon/ci1\n"
+                      "lxc.cgroup.dir.container.inner = ns\n"
+                      "lxc.cgroup2.cgroup.max.descendants = 7\n")
+    started = lxcpath.start("ci1", unit_cgroup)
+    assert started.status == 0, started
+    pid = started.init_pid
+    payload = os.path.join(unit_cgroup, "ct/ci1")
+    assert pid in _procs(os.path.join(payload, "ns")) and _procs(payload) == []
+    assert Path(payload, "cgroup.max.descendants").read_text().strip() == "7"
+    assert os.path.isdir(os.path.join(unit_cgroup, "mon/ci1"))
+    assert started.state is not None
+    assert started.state["init_cgroup"] == os.path.join(payload, "ns")
+    inside = subprocess.run(["nsenter", "-t", str(pid), "-a", "cat", "/proc/1/cgroup"],
+                            check=True, capture_output=True, text=True).stdout
+    assert "0::/" in inside.splitlines()  # its cgroup namespace is rooted at the inner one
