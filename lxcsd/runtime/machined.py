@@ -46,17 +46,25 @@ def _installed() -> bool:
     return any(os.path.exists(p) for p in MACHINED)
 
 
+def unit_of_cgroup(text: str) -> str:
+    """The unit in /proc/PID/cgroup's text ("" when none): the unified hierarchy's line
+    ("0::/...") or, on a legacy host, the name=systemd one; the innermost .service."""
+    for line in text.splitlines():
+        fields = line.split(":", 2)
+        if len(fields) != 3 or fields[1] not in ("", "name=systemd"):
+            continue
+        for part in reversed(fields[2].split("/")):
+            if part.endswith(".service"):
+                return part
+    return ""
+
+
 def _own_unit() -> str:
-    """The unit this process runs in, from its cgroup path ("" when not found)."""
     try:
         with open("/proc/self/cgroup", "rb") as f:
-            line = f.read().decode(errors="replace").splitlines()[-1]
-    except (OSError, IndexError):
+            return unit_of_cgroup(f.read().decode(errors="replace"))
+    except OSError:
         return ""
-    for part in reversed(line.partition("::")[2].split("/")):
-        if part.endswith(".service"):
-            return part
-    return ""
 
 
 def _stale_own_machine(name: str) -> bool:

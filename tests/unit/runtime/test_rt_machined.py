@@ -79,3 +79,16 @@ def test_import_is_light() -> None:
              "json", "asyncio", "logging"}
     assert "lxcsd.runtime.machined" in imported
     assert not imported & heavy
+
+
+def test_unit_of_cgroup() -> None:
+    from lxcsd.runtime.machined import unit_of_cgroup
+
+    assert unit_of_cgroup("0::/machine.slice/lxc@c1.service/lxc.monitor.c1\n") \
+        == "lxc@c1.service"
+    assert unit_of_cgroup("0::/machine.slice/lxc@c1.service/.control\n") == "lxc@c1.service"
+    legacy = ("4:memory:/machine.slice/x.service\n"
+              "1:name=systemd:/machine.slice/lxc@c2.service/lxc.payload.c2\n0::/\n")
+    assert unit_of_cgroup(legacy) == "lxc@c2.service"
+    assert unit_of_cgroup("0::/user.slice/session-1.scope\n") == ""
+    assert unit_of_cgroup("garbage\n") == ""
