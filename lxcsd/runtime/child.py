@@ -41,11 +41,11 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 C2_HOOKS = ("pre-mount", "mount", "autodev", "start")
 
 
-def b2_module(name: str, keys: str) -> Any:
-    """lxcsd.runtime.hooks / lxcsd.runtime.limits (written by engineer B2), imported only
-    when a container uses them. Until they exist the keys are skipped with a warning, so the
-    start path works without them. NOTE for B2: the start hooks run after pivot_root, so
-    hooks.py must import at module level everything run() needs (subprocess, ...)."""
+def optional_module(name: str, keys: str) -> Any:
+    """lxcsd.runtime.hooks / lxcsd.runtime.limits, imported only when a container uses
+    them. Should one be missing, its keys are skipped with a warning rather than failing
+    every start. The start hooks run after pivot_root: hooks.py imports at module level
+    everything its run() needs."""
     try:
         __import__(f"lxcsd.runtime.{name}")
         return sys.modules[f"lxcsd.runtime.{name}"]
@@ -156,11 +156,11 @@ def _prepare(plan: Plan, root: Root) -> None:
     seccomp imported and compiled."""
     c = plan.container
     if c.sysctl:
-        limits = b2_module("limits", "lxc.sysctl")
+        limits = optional_module("limits", "lxc.sysctl")
         if limits is not None:
             step("lxc.sysctl", limits.apply_sysctls, c)
     if any(c.hooks.get(hook) for hook in C2_HOOKS):
-        root.hooks = b2_module("hooks", "lxc.hook.*")
+        root.hooks = optional_module("hooks", "lxc.hook.*")
     if c.apparmor.profile or c.selinux.context:
         from lxcsd.runtime import lsm
 
@@ -234,7 +234,7 @@ def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
     if plan.net_kind == "empty" and plan.clone_flags & _sys.CLONE_NEWNET:
         step("lxc.net: loopback up", _sys.interface_up, "lo")
     if c.keyring_session is not False:
-        limits = b2_module("limits", "lxc.keyring.session")
+        limits = optional_module("limits", "lxc.keyring.session")
         if limits is not None:
             step("lxc.keyring.session", limits.new_session_keyring, c)
 

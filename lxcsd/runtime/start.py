@@ -330,7 +330,7 @@ class Starter:
         ours, so nothing it runs escapes them), then the start-host hooks."""
         c = self.plan.container
         if c.prlimit or c.proc:
-            limits = child.b2_module("limits", "lxc.prlimit.*, lxc.proc.*")
+            limits = child.optional_module("limits", "lxc.prlimit.*, lxc.proc.*")
             if limits is not None and c.prlimit:
                 _step("lxc.prlimit", limits.apply_prlimits, c, self.init_pid)
             if limits is not None and c.proc:
@@ -341,7 +341,7 @@ class Starter:
         c = self.plan.container
         if not c.hooks.get(hook):
             return
-        hooks = child.b2_module("hooks", f"lxc.hook.{hook}")
+        hooks = child.optional_module("hooks", f"lxc.hook.{hook}")
         if hooks is not None:
             env = {"LXC_PID": str(self.init_pid)} if self.init_pid else None
             _step(f"lxc.hook.{hook}", hooks.run, c, hook, rootfs_mount=self.plan.rootfs_mount,
