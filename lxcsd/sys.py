@@ -337,6 +337,16 @@ def keyctl_join_session_keyring(name: str | None = None) -> int:
     return _check(_sys(nr, KEYCTL_JOIN_SESSION_KEYRING, _b(name)), "keyctl")
 
 
+PER_LINUX = 0x0000
+PER_LINUX32 = 0x0008
+
+
+def personality(persona: int) -> int:
+    """Set the execution domain (PER_LINUX32: uname -m reports the 32-bit machine, as
+    linux32(1)); returns the previous one."""
+    return _check(_libc.personality(ctypes.c_ulong(persona)), "personality")
+
+
 def reboot(cmd: int) -> None:
     _check(_libc.reboot(ctypes.c_int(cmd)), "reboot")
 

@@ -510,7 +510,7 @@ def _general() -> list[Key]:
                    implemented=True, group=g),
         Key("lxc.arch", _scalar(v.parse_arch, "architecture"), "arch", "Architecture the "
             "container sees: 32-bit names (i686, x86, armhf, ...) select the linux32 "
-            "personality.", default="the host's", group=g),
+            "personality.", default="the host's", implemented=True, group=g),
         Key("lxc.uts.name", _scalar(v.parse_hostname, "hostname"), "uts_name", "Hostname inside "
             "the container's UTS namespace (at most 64 bytes).", legacy=("lxc.utsname",),
             default="unchanged (the host's)", implemented=True, group=g),

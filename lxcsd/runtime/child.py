@@ -229,6 +229,8 @@ def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
     step("read-only paths", mounts.make_readonly, root.root_fd, readonly)
     os.close(host_dev)
     os.close(null)
+    if plan.personality is not None:
+        step(f"lxc.arch {c.arch}", _sys.personality, plan.personality)
     if plan.uts_name and plan.clone_flags & _sys.CLONE_NEWUTS:
         step(f"lxc.uts.name {plan.uts_name}", _sys.sethostname, plan.uts_name)
     if plan.net_kind == "empty" and plan.clone_flags & _sys.CLONE_NEWNET:

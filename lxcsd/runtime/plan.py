@@ -39,7 +39,8 @@ class Plan:
                  "root_uid", "root_gid", "rootfs", "rootfs_mount", "argv", "env", "keep_caps",
                  "seccomp_profile", "cgroup_settings", "controllers", "monitor_dir",
                  "payload_dir", "inner_dir", "console", "console_device", "tty_max",
-                 "pty_max", "net_kind", "devpts_gid", "uts_name", "warnings")
+                 "pty_max", "net_kind", "devpts_gid", "uts_name", "warnings",
+                 "personality")
 
     clone_flags: int
     share: dict[str, str]
@@ -67,6 +68,7 @@ class Plan:
     devpts_gid: int | None
     uts_name: str | None
     warnings: list[str]
+    personality: int | None
 
     def __init__(self, name: str, container: Container) -> None:
         self.name = name
@@ -102,6 +104,7 @@ def make_plan(name: str, container: Container, environ: dict[str, str] | None = 
     plan.tty_max = container.tty_max or 0
     plan.pty_max = container.pty_max or 0
     plan.warnings = []
+    plan.personality = personality(container)
     if container.mounts.auto.shmounts:
         plan.warnings.append("lxc.mount.auto shmounts: is not supported, ignored")
     return plan
@@ -205,6 +208,14 @@ def _cgroups(plan: Plan, c: Container) -> None:
 
 def controller(setting: CgroupSetting) -> str:
     return setting.key.partition(".")[0]
+
+
+def personality(c: Container) -> int | None:
+    """lxc.arch: a 32-bit name selects PER_LINUX32 (liblxc's lxc_config_parse_arch);
+    a 64-bit name or none leaves the helper's own."""
+    from lxcsd.config.values import ARCHES_32
+
+    return _sys.PER_LINUX32 if c.arch in ARCHES_32 else None
 
 
 def init_argv(c: Container) -> list[str]:

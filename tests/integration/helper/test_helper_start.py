@@ -468,3 +468,14 @@ def test_cgroup_dir_container_inner(lxcpath: hu.Lxcpath, unit_cgroup: str) -> No
     inside = subprocess.run(["nsenter", "-t", str(pid), "-a", "cat", "/proc/1/cgroup"],
                             check=True, capture_output=True, text=True).stdout
     assert "0::/" in inside.splitlines()  # its cgroup namespace is rooted at the inner one
+
+
+def test_arch_32_bit_personality(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    if os.uname().machine != "x86_64":
+        pytest.skip("the test knows x86_64's 32-bit name")
+    root = lxcpath.container("ar1", "lxc.arch = i686\n",
+                             init_script="uname -m > /arch.out; echo done >> /arch.out\n"
+                             "exec sleep 1000\n")
+    started = lxcpath.start("ar1", unit_cgroup)
+    assert started.status == 0, started
+    assert hu.wait_file(root / "arch.out").splitlines()[0] == "i686"

@@ -138,3 +138,9 @@ def test_overlay_needs_a_mount_point(rootfs: Path) -> None:
                       f"lxc.rootfs.mount = {rootfs.parent}/mnt\n")
     plan = p.make_plan("c1", load_path(str(config)), {})
     assert plan.rootfs.kind == "overlay" and plan.rootfs_mount == f"{rootfs.parent}/mnt"
+
+
+def test_arch_personality(rootfs: Path) -> None:
+    assert make(rootfs, "lxc.arch = i686\n").personality == lsys.PER_LINUX32
+    assert make(rootfs, "lxc.arch = x86_64\n").personality is None
+    assert make(rootfs, "").personality is None
