@@ -131,8 +131,10 @@ def _nl_error(ctx: Ctx, net: Network, sub: str, what: str, err: Exception) -> Co
 
 def _setup_one(ctx: Ctx, net: Network) -> str | None:
     if net.type in (None, "none", "empty"):
-        if net.type != "none" and net.script_up:
-            state.append(ctx.state_dir, net=net.index, type="empty", down=net.script_down)
+        if net.type != "none" and (net.script_up or net.script_down):
+            state.append(ctx.state_dir, net=net.index, type="empty", down=net.script_down,
+                         hookver=ctx.hook_version,
+                         config=ctx.container.config_path if net.script_down else None)
             _run_up(ctx, net, "empty", "", "")
         return None
     if net.type == "veth":
@@ -182,7 +184,8 @@ def _create_veth(ctx: Ctx, net: Network) -> tuple[str, str]:
     inner = names.random_ifname("veth")
     mtu = net.mtu or (ctx.nl.link_attr(ctx.host, bridge, "mtu") if bridge else None)
     state.append(ctx.state_dir, net=net.index, type="veth", host=host, link=net.link,
-                 down=net.script_down, hookver=ctx.hook_version)
+                 down=net.script_down, hookver=ctx.hook_version,
+                 config=ctx.container.config_path if net.script_down else None)
     peer: dict[str, Any] = {"ifname": inner, "net_ns_pid": ctx.pid}
     if mtu:
         peer["mtu"] = mtu
@@ -298,7 +301,8 @@ def _create_child(ctx: Ctx, net: Network) -> str:
     parent = _link_index(ctx, net, "parent interface")
     inner = names.random_ifname(str(net.type)[:4])
     state.append(ctx.state_dir, net=net.index, type=net.type, link=net.link,
-                 down=net.script_down, hookver=ctx.hook_version)
+                 down=net.script_down, hookver=ctx.hook_version,
+                 config=ctx.container.config_path if net.script_down else None)
     spec: dict[str, Any] = {"ifname": inner, "kind": net.type, "link": parent,
                             "net_ns_pid": ctx.pid}
     sub = "type"
@@ -334,7 +338,8 @@ def _move_phys(ctx: Ctx, net: Network) -> str:
     index = _link_index(ctx, net, "device")
     mtu = ctx.nl.link_attr(ctx.host, index, "mtu")
     state.append(ctx.state_dir, net=net.index, type="phys", orig=net.link, ifindex=index,
-                 mtu=mtu, link=net.link, down=net.script_down, hookver=ctx.hook_version)
+                 mtu=mtu, link=net.link, down=net.script_down, hookver=ctx.hook_version,
+                 config=ctx.container.config_path if net.script_down else None)
     try:
         ctx.host.link("set", index=index, state="down")
         ctx.host.link("set", index=index, net_ns_pid=ctx.pid)

@@ -158,7 +158,8 @@ def test_ipvlan_with_its_mode(tmp_path: Path) -> None:
                     reason="this kernel's bridge has no VLAN filtering")
 def test_veth_bridge_port_vlans(tmp_path: Path) -> None:
     def body() -> tuple[str, str]:
-        nh.host_sh("ip link add br0 type bridge vlan_filtering 1 && ip link set br0 up")
+        _iproute2("link", "add", "br0", "type", "bridge", "vlan_filtering", "1")
+        _iproute2("link", "set", "br0", "up")
         c = nh.container(tmp_path, "bv", "lxc.net.0.type = veth\nlxc.net.0.link = br0\n"
                          "lxc.net.0.veth.pair = vbv0\nlxc.net.0.veth.vlan.id = 10\n"
                          "lxc.net.0.veth.vlan.tagged.id = 20\n"
@@ -171,7 +172,7 @@ def test_veth_bridge_port_vlans(tmp_path: Path) -> None:
             vlans = subprocess.run(["bridge", "-j", "vlan", "show", "dev", "vbv0"],
                                    capture_output=True, text=True, check=True).stdout
             net.cleanup("bv", _state(tmp_path, "bv"))
-            nh.host_sh("ip link set br0 type bridge vlan_filtering 0")
+            _iproute2("link", "set", "br0", "type", "bridge", "vlan_filtering", "0")
             error = ""
             try:
                 net.setup(c, box.pid, _state(tmp_path, "bv"))
