@@ -781,11 +781,12 @@ def _namespace_keys() -> list[Key]:
             "path.", kind="prefix", pattern="lxc.namespace.share.[namespace]",
             implemented=True, group=g),
         Key("lxc.time.offset.boot", _scalar(v.parse_time_offset, "integer + h|m|s|ms|us|ns"),
-            "time_offset.boot", "Offset of CLOCK_BOOTTIME in a new time namespace.", group=g),
+            "time_offset.boot", "Offset of CLOCK_BOOTTIME in a new time namespace.",
+            implemented=True, group=g),
         Key("lxc.time.offset.monotonic", _scalar(v.parse_time_offset,
                                                  "integer + h|m|s|ms|us|ns"),
             "time_offset.monotonic", "Offset of CLOCK_MONOTONIC in a new time namespace.",
-            group=g),
+            implemented=True, group=g),
     ]
 
 

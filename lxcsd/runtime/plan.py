@@ -40,7 +40,7 @@ class Plan:
                  "seccomp_profile", "cgroup_settings", "controllers", "monitor_dir",
                  "payload_dir", "inner_dir", "console", "console_device", "tty_max",
                  "pty_max", "net_kind", "devpts_gid", "uts_name", "warnings",
-                 "personality")
+                 "personality", "time_offsets")
 
     clone_flags: int
     share: dict[str, str]
@@ -69,6 +69,7 @@ class Plan:
     uts_name: str | None
     warnings: list[str]
     personality: int | None
+    time_offsets: str
 
     def __init__(self, name: str, container: Container) -> None:
         self.name = name
@@ -177,6 +178,10 @@ def _namespaces(plan: Plan, c: Container) -> None:
     for name in ("mnt", "pid"):
         if name not in names:
             names.append(name)
+    t = c.time_offset
+    plan.time_offsets = time_offsets(t.boot, t.monotonic)
+    if plan.time_offsets and "time" not in names:
+        names.append("time")  # liblxc: offsets imply a new time namespace
     if plan.net_kind != "none" and "net" not in names and "net" not in plan.share:
         plan.net_kind = "host"
     plan.clone_flags = 0
@@ -208,6 +213,16 @@ def _cgroups(plan: Plan, c: Container) -> None:
 
 def controller(setting: CgroupSetting) -> str:
     return setting.key.partition(".")[0]
+
+
+def time_offsets(boot: int | None, monotonic: int | None) -> str:
+    """/proc/PID/timens_offsets text for lxc.time.offset.* (nanoseconds), "" for none."""
+    lines = []
+    for clock, value in (("monotonic", monotonic), ("boottime", boot)):
+        if value:
+            secs, nsecs = divmod(value, 1_000_000_000)
+            lines.append(f"{clock} {secs} {nsecs}\n")
+    return "".join(lines)
 
 
 def personality(c: Container) -> int | None:

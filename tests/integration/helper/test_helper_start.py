@@ -479,3 +479,17 @@ def test_arch_32_bit_personality(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
     started = lxcpath.start("ar1", unit_cgroup)
     assert started.status == 0, started
     assert hu.wait_file(root / "arch.out").splitlines()[0] == "i686"
+
+
+def test_time_namespace_offsets(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    if not os.path.exists("/proc/self/timens_offsets"):
+        pytest.skip("the kernel has no time namespaces")
+    root = lxcpath.container("tm1", "lxc.time.offset.boot = 1000h\n",
+                             init_script="cat /proc/uptime > /up.out; echo done >> /up.out\n"
+                             "exec sleep 1000\n")
+    started = lxcpath.start("tm1", unit_cgroup)
+    assert started.status == 0, started
+    uptime = float(hu.wait_file(root / "up.out").split()[0])
+    with open("/proc/uptime", encoding="ascii") as f:
+        host = float(f.read().split()[0])
+    assert 3_599_990 < uptime - host < 3_600_010  # CLOCK_BOOTTIME 1000 h ahead

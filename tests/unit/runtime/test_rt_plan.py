@@ -144,3 +144,10 @@ def test_arch_personality(rootfs: Path) -> None:
     assert make(rootfs, "lxc.arch = i686\n").personality == lsys.PER_LINUX32
     assert make(rootfs, "lxc.arch = x86_64\n").personality is None
     assert make(rootfs, "").personality is None
+
+
+def test_time_offsets(rootfs: Path) -> None:
+    plan = make(rootfs, "lxc.time.offset.boot = 2h\nlxc.time.offset.monotonic = -1500ms\n")
+    assert plan.time_offsets == "monotonic -2 500000000\nboottime 7200 0\n"
+    assert plan.clone_flags & lsys.CLONE_NEWTIME
+    assert not make(rootfs, "").clone_flags & lsys.CLONE_NEWTIME
