@@ -242,3 +242,22 @@ def test_start_reloads_for_new_or_changed_configs(sb: Sandbox) -> None:
     code, _, err = lxcsd(sb, "restart", "a1")
     assert code == 0 and "reloading systemd for the config of a1" in err
     assert lxcsd(sb, "stop", "a1", "a2")[0] == 0
+
+
+def test_ls_and_info_show_the_containers_addresses(sb: Sandbox) -> None:
+    """Addresses come from inside the container's network namespace (a veth whose host end
+    stays unattached: the sandbox's own network namespace)."""
+    create(sb, "n1")
+    with sb.path(f"{LXCPATH}/n1/config").open("a") as f:
+        f.write("lxc.group = web\nlxc.net.0.type = veth\nlxc.net.0.flags = up\n"
+                "lxc.net.0.ipv4.address = 10.0.3.5/24\n"
+                "lxc.net.0.ipv6.address = fd00::5/64\n")
+    assert lxcsd(sb, "start", "n1")[0] == 0
+    _, out, _ = lxcsd(sb, "ls", "--format", "json", "--group", "web")
+    (row,) = json.loads(out)
+    assert (row["name"], row["ipv4"], row["ipv6"]) == ("n1", ["10.0.3.5"], ["fd00::5"])
+    _, out, _ = lxcsd(sb, "info", "n1")
+    assert "IP:           10.0.3.5" in out and "IP:           fd00::5" in out
+    assert "Groups:       web" in out
+    _, out, _ = lxcsd(sb, "ls", "--group", "db")
+    assert out == ""
