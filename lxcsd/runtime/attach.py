@@ -267,6 +267,10 @@ class _Prepared:
             from lxcsd.runtime import seccomp_policy
 
             policy = seccomp_policy.read(profile)
+            if seccomp_policy.wants_notify(policy):
+                # Nobody would answer the notifications: the command's calls would hang.
+                raise LxcsdError(f"{profile}: seccomp notify actions are not supported "
+                                 "by lxcsd attach")
             self.filter, _ = seccomp_policy.build_filter(policy)
             self.load_seccomp = seccomp_policy.load
         self.no_new_privs = bool(container.no_new_privs)
@@ -525,12 +529,15 @@ def _privileges(prepared: _Prepared, uid: int, gid: int) -> None:
         os.setgroups([])
     except PermissionError:
         pass  # setgroups denied in this user namespace: liblxc goes on too
-    os.setresgid(gid, gid, gid)
+    try:
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)  # for uid != 0 the kernel clears every capability set
+    except OSError as exc:
+        raise LxcsdError(f"cannot switch to uid {uid} gid {gid}: {exc.strerror}",
+                         "an unprivileged container knows only the ids its lxc.idmap maps") \
+            from None
     if uid == 0:
-        os.setresuid(0, 0, 0)
         caps.set_caps(prepared.keep_caps)
-    else:
-        os.setresuid(uid, uid, uid)  # the kernel clears every capability set
 
 
 def _exec(argv: list[str], env: dict[str, str], report: exec_sync.Report) -> None:
