@@ -99,7 +99,14 @@ _TAKES_VALUE = frozenset(("--keep-var", "-v", "--set-var", "-u", "--uid", "-g", 
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
+    from lxcsd.errors import LxcsdError
     from lxcsd.runtime.attach import Options, attach
+
+    if os.geteuid() != 0:
+        raise LxcsdError("lxcsd attach needs root", "joining a container's namespaces and "
+                         "cgroup takes CAP_SYS_ADMIN: run it with sudo")
 
     options, command = split_rest(list(args.rest))
     if options:
