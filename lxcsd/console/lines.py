@@ -1,9 +1,13 @@
 """Console output cut into journal lines.
 
-A line ends at "\\n" ("\\r\\n" loses its "\\r" too); other bytes, escape sequences included,
-are kept. A line longer than MAX_LINE is cut into pieces, so a console that never writes a
-newline costs at most MAX_LINE bytes here. What is left without a newline (a "login: "
-prompt) is flushed as a line of its own after FLUSH_DELAY seconds without more output.
+A line ends at "\\n". A carriage return inside a line overwrites it on a terminal, and
+journalctl shows a line holding one as "[N blob data]": such a line is reduced to its last
+non-empty "\\r"-separated part, which is what a terminal shows in the common cases
+(busybox's "\\rThe system is going down", progress counters, "\\r\\n" endings). Other bytes,
+escape sequences included, are kept. A line longer than MAX_LINE is cut into pieces, so a
+console that never writes a newline costs at most MAX_LINE bytes here. What is left without
+a newline (a "login: " prompt) is flushed as a line of its own after FLUSH_DELAY seconds
+without more output.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ class LineSplitter:
         if not self.pending:
             self.since = now
         *lines, rest = (self.pending + data).split(b"\n")
-        lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+        lines = [_last_overwrite(line) for line in lines]
         while len(rest) >= MAX_LINE:
             lines.append(rest[:MAX_LINE])
             rest = rest[MAX_LINE:]
@@ -41,7 +45,18 @@ class LineSplitter:
     def flush(self) -> bytes | None:
         """Take the pending partial line."""
         line, self.pending = self.pending, b""
-        return (line[:-1] if line.endswith(b"\r") else line) if line else None
+        line = _last_overwrite(line)
+        return line if line else None
+
+
+def _last_overwrite(line: bytes) -> bytes:
+    """The last non-empty part of a line between carriage returns."""
+    if b"\r" not in line:
+        return line
+    for part in reversed(line.split(b"\r")):
+        if part:
+            return part
+    return b""
 
 
 def _cut(line: bytes) -> list[bytes]:

@@ -9,8 +9,14 @@ from lxcsd.console.lines import FLUSH_DELAY, MAX_LINE, LineSplitter
 
 
 def test_splits_on_lf_and_crlf_and_keeps_other_bytes() -> None:
-    lines = LineSplitter().feed(b"one\r\ntwo\n\x1b[32mOK\x1b[0m \rthree\n", 0.0)
-    assert lines == [b"one", b"two", b"\x1b[32mOK\x1b[0m \rthree"]
+    lines = LineSplitter().feed(b"one\r\ntwo\n\x1b[32mOK\x1b[0m \x07x\n", 0.0)
+    assert lines == [b"one", b"two", b"\x1b[32mOK\x1b[0m \x07x"]
+
+
+def test_carriage_returns_keep_what_a_terminal_shows_last() -> None:
+    # journalctl shows a line with "\r" in it as a blob; busybox starts lines with one.
+    lines = LineSplitter().feed(b"\rThe system is going down NOW!\n10%\r55%\r100%\r\n\r\r\n", 0.0)
+    assert lines == [b"The system is going down NOW!", b"100%", b""]
 
 
 def test_a_crlf_split_across_reads() -> None:
