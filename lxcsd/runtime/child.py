@@ -178,16 +178,23 @@ def _prepare(plan: Plan, root: Root) -> None:
         root.labels = step("security label", lsm.prepare, c, _warn)
     if plan.seccomp_profile:
         root.filter = step(f"lxc.seccomp.profile {plan.seccomp_profile}", _compile_seccomp,
-                           plan.seccomp_profile)
+                           plan.seccomp_profile, c.seccomp.allow_nesting)
 
 
 def _warn(message: str) -> None:
     os.write(2, f"lxcsd: warning: {message}\n".encode())
 
 
-def _compile_seccomp(path: str) -> Any:
+def _compile_seccomp(path: str, allow_nesting: bool | None) -> Any:
+    """The filter, or None when this process is already confined (the host runs lxcsd
+    under seccomp) and lxc.seccomp.allow_nesting is not set: liblxc then skips the policy
+    too, since the stacked filter might forbid what init needs in ways it cannot see."""
     from lxcsd.runtime import seccomp_policy
 
+    if seccomp_policy.already_confined() and not allow_nesting:
+        _warn(f"lxc.seccomp.profile {path} not loaded: already under a seccomp filter "
+              "(set lxc.seccomp.allow_nesting = 1 to stack it)")
+        return None
     policy = seccomp_policy.read(path)
     if seccomp_policy.wants_notify(policy):
         raise LxcsdError("seccomp notify actions are not supported yet")

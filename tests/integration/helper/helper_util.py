@@ -111,11 +111,12 @@ class Lxcpath:
 
     def start(self, name: str, cgroup_dir: str, timeout: float = 30.0,
               env: dict[str, str] | None = None, kill_when: Path | None = None,
-              python: list[str] | None = None) -> Started:
+              python: list[str] | None = None, code: str = "") -> Started:
         """kill_when: SIGKILL the helper as soon as this file exists. python: the
-        interpreter and its options (default: this one, ``-m lxcsd.runtime.main``)."""
+        interpreter and its options (default: this one); code: what it runs with -c
+        (default: LAUNCHER)."""
         result = start_helper(name, cgroup_dir, self.base, self.run_dir, timeout, env,
-                              kill_when, python)
+                              kill_when, python, code)
         self.started.append(result)
         return result
 
@@ -134,7 +135,7 @@ def chown_tree(root: Path, uid: int, gid: int) -> None:
 
 def start_helper(name: str, cgroup_dir: str, lxcpath: Path, run_dir: Path, timeout: float,
                  extra_env: dict[str, str] | None = None, kill_when: Path | None = None,
-                 python: list[str] | None = None) -> Started:
+                 python: list[str] | None = None, code: str = "") -> Started:
     lsys.prctl(lsys.PR_SET_CHILD_SUBREAPER, 1)
     sock_path = str(lxcpath / f".notify-{name}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
@@ -153,7 +154,7 @@ def start_helper(name: str, cgroup_dir: str, lxcpath: Path, run_dir: Path, timeo
             devnull = os.open("/dev/null", os.O_RDWR)
             os.dup2(devnull, 0)
             os.dup2(devnull, 1)
-            argv = (python or [sys.executable]) + ["-c", LAUNCHER, "start", name]
+            argv = (python or [sys.executable]) + ["-c", code or LAUNCHER, "start", name]
             os.execve(argv[0], argv, env)
         finally:
             os._exit(127)

@@ -493,3 +493,19 @@ def test_time_namespace_offsets(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
     with open("/proc/uptime", encoding="ascii") as f:
         host = float(f.read().split()[0])
     assert 3_599_990 < uptime - host < 3_600_010  # CLOCK_BOOTTIME 1000 h ahead
+
+
+def test_nested_seccomp_needs_allow_nesting(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    """Under a seccomp filter already (a wrapper that loads an allow-all filter first),
+    the policy is skipped with a warning unless lxc.seccomp.allow_nesting = 1."""
+    seccomp = pytest.importorskip("seccomp")
+    del seccomp
+    wrapper = "import seccomp; seccomp.SyscallFilter(seccomp.ALLOW).load(); " + hu.LAUNCHER
+    for name, extra, loaded in (("sn1", "", False), ("sn2", "lxc.seccomp.allow_nesting = 1\n",
+                                                     True)):
+        lxcpath.container(name, extra)
+        started = lxcpath.start(name, unit_cgroup, code=wrapper)
+        assert started.status == 0, started
+        filters = int(hu.status_field(started.init_pid, "Seccomp_filters"))
+        assert filters == (2 if loaded else 1)
+        assert ("already under a seccomp filter" in started.stderr) != loaded
