@@ -645,15 +645,15 @@ def _terminal_keys() -> list[Key]:
             "device for the console; none disables it.", legacy=("lxc.console",),
             default="a new pty", implemented=True, group=g),
         Key("lxc.console.logfile", _scalar(v.parse_path, "path"), "console.logfile", "File the "
-            "console output is written to.", default="none", group=g),
+            "console output is written to.", default="none", implemented=True, group=g),
         Key("lxc.console.size", _scalar(v.parse_console_size, size), "console.size", "Limit of "
             "the console log file (at least a page, rounded up to a power of 2).",
-            default="0: unlimited", group=g),
+            default="0: unlimited", implemented=True, group=g),
         Key("lxc.console.buffer.size", _scalar(v.parse_console_size, size),
             "console.buffer_size", "Size of the in-memory console ring buffer (auto: 128 KiB).",
-            default="0: no ring buffer", group=g),
+            default="0: no ring buffer", implemented=True, group=g),
         Key("lxc.console.rotate", _scalar(v.parse_bool, _BOOL), "console.rotate", "1: rotate "
-            "the console log file.", default="0", group=g),
+            "the console log file.", default="0", implemented=True, group=g),
     ]
 
 

@@ -65,3 +65,15 @@ def test_bad_config_fails_the_unit_with_file_and_line(clean_lxcsd_sandbox: Sandb
     assert state in ("ActiveState=failed", "ActiveState=inactive")
     journal = sb.journal("lxc@bad1")
     assert "/var/lib/lxc/bad1/config:6: lxc.cap.drop" in journal, journal
+
+
+def test_console_logfile_and_ring_through_the_helper(clean_lxcsd_sandbox: Sandbox) -> None:
+    """lxc.console.* reach lxcsd-console through the helper's hand-over."""
+    sb = clean_lxcsd_sandbox
+    _container(sb, "cl1", "lxc.console.logfile = /var/log/lxc-cl1.log\n"
+                          "lxc.console.buffer.size = 64KB\n")
+    sb.systemctl("start", "lxc@cl1")
+    line = f"{rootfs.SYSINIT_LINE} on cl1"
+    _wait_journal(sb, "lxc@cl1", line)
+    assert line in sb.run("cat /var/log/lxc-cl1.log").stdout
+    assert line in sb.run("/usr/local/bin/lxcsd console --show-log cl1").stdout
