@@ -321,7 +321,7 @@ def sec_netstart(d: dict) -> str:
                "cleanup (`lxcsd-helper cleanup`)"], rows),
         f"One veth adds **{d['added_ms']:.1f} ms** to the start; importing pyroute2 alone "
         f"takes {d['pyroute2_import_ms']:.1f} ms in the same interpreter (the helper imports "
-        "it only for network types that need netlink)."])
+        "it only for network types that need netlink).", "![network start](netstart.png)"])
 
 
 def sec_profile(d: dict, data: dict | None = None) -> str:
@@ -518,6 +518,20 @@ def plots(data: dict) -> list[str]:
         ax.set_ylabel("median wall time (ms)")
         ax.legend()
         save(fig, "generator.png")
+    ns = data.get("netstart")
+    if ns and "lo" in ns and "veth" in ns:
+        fig, ax = plt.subplots(figsize=(7, 2.8))
+        kinds = ["lo", "veth"]
+        labels = ["no lxc.net", "one veth"]
+        ready = [ns[k]["ready"]["median"] for k in kinds]
+        net = [ns[k].get("net", {}).get("median", 0.0) for k in kinds]
+        ax.barh(labels, [r - n for r, n in zip(ready, net, strict=True)],
+                label="start → READY=1, without the network step")
+        ax.barh(labels, net, left=[r - n for r, n in zip(ready, net, strict=True)],
+                label="lxc.net step")
+        ax.set_xlabel("ms (median)")
+        ax.legend(fontsize="small", loc="lower right")
+        save(fig, "netstart.png")
     return made
 
 
