@@ -261,3 +261,15 @@ def test_ls_and_info_show_the_containers_addresses(sb: Sandbox) -> None:
     assert "Groups:       web" in out
     _, out, _ = lxcsd(sb, "ls", "--group", "db")
     assert out == ""
+
+
+def test_attach_passes_sigterm_on(sb: Sandbox, running: str) -> None:
+    """SIGTERM to lxcsd reaches the command (which exits 7 from its trap); lxcsd returns
+    the command's status."""
+    command = ("trap 'echo got TERM; exit 7' TERM; touch /tmp/trap-set; "
+               "while :; do sleep 1; done")
+    script = (f"{LXCSD} attach t1 -- sh -c \"{command}\" & p=$!; "
+              f"while [ ! -e {LXCPATH}/t1/rootfs/tmp/trap-set ]; do sleep 0.1; done; "
+              "kill -TERM $p; wait $p; echo rc=$?")
+    result = sb.run(script, timeout=60)
+    assert "got TERM" in result.stdout and "rc=7" in result.stdout, result.stdout
