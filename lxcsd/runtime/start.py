@@ -414,10 +414,18 @@ class Starter:
                 pass
         if self.payload:
             _try(cgroup.kill_all, self.payload)  # what C2 forked (hooks) too
-        # We are a subreaper: C2 (and anything it forked) comes back to us.
+        for pid in (self.c1, self.init_pid):  # C2 is ours too: we are a subreaper
+            if pid:
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
+        # Whatever else came back to us, without blocking: a daemon a host hook left
+        # behind must not hold the failure up (systemd's stop takes care of it).
         while True:
             try:
-                os.waitpid(-1, 0)
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
             except ChildProcessError:
                 break
         self.c1 = 0

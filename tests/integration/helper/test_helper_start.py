@@ -509,3 +509,13 @@ def test_nested_seccomp_needs_allow_nesting(lxcpath: hu.Lxcpath, unit_cgroup: st
         filters = int(hu.status_field(started.init_pid, "Seccomp_filters"))
         assert filters == (2 if loaded else 1)
         assert ("already under a seccomp filter" in started.stderr) != loaded
+
+
+def test_failure_does_not_wait_for_a_hook_daemon(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    """A pre-start hook that leaves a process behind (orphaned to the helper, a subreaper)
+    must not hold up a failing start."""
+    lxcpath.container("w1", "lxc.hook.pre-start = /bin/sh -c 'sleep 300 & exit 0'\n"
+                      "lxc.init.cmd = /sbin/nonexistent\n")
+    started = lxcpath.start("w1", unit_cgroup, timeout=20)
+    assert started.status == 1
+    assert "exec /sbin/nonexistent" in started.stderr
