@@ -2,8 +2,9 @@
 
 netstart.py unshares its own network and mount namespaces, so it runs as a child process
 (never in bench/run.py's process): the host's interpreter running this, the source tree on
-PYTHONPATH. It writes bench/results/data/netstart.json itself; this returns that data so that
-run.py saves it with the run's metadata (measured, machine, quick).
+PYTHONPATH. It writes bench/results/data/netstart.json itself (so does every run of it by hand):
+this reads it at once and returns it, and run.py saves it as data/network.json with the run's
+metadata (measured, machine, quick, load).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bench.harness import DATA, log, raw_path
 from bench.options import Options
 from tests.infra.sandbox import REPO_ROOT
 
-NAME = "netstart"
+NAME = "network"
 
 
 def run(_b: object, opts: Options) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from bench.harness import RESULTS, load_all
+from bench.harness import BENCH_DIR, RESULTS, load_all
 
 PENDING = "pending"
 ANALYSIS = RESULTS / "analysis.md"  # hand-written notes on the profiles, shown under them
@@ -257,7 +257,7 @@ def sec_boot(d: dict) -> str:
         "listening* = the container's /run/systemd/private appeared.",
         table(["runner", "to running", "÷ LXC", "start returned", "PID 1 listening", "state",
                "stop"], rows),
-        "\n".join(degraded), "![boot](boot.png)"])
+        *(["\n".join(degraded)] if degraded else []), "![boot](boot.png)"])
 
 
 def sec_generator(d: dict) -> str:
@@ -290,7 +290,8 @@ def sec_parse(d: dict, data: dict | None = None) -> str:
         lines = lines[:-1]  # the JSON twin of the table is in results/data/parse.json
     body = "\n".join(lines).strip()
     markdown = any(ln.startswith("|") for ln in lines)
-    out = [f"`bench/{d.get('command', 'parse_bench.py')}` (a colleague's script) printed:", "",
+    command = d.get("command", "parse_bench.py").replace(f"{BENCH_DIR}/", "")
+    out = [f"`bench/{command}` (a colleague's script) printed:", "",
            body if markdown else f"```\n{body}\n```"]
     j, gen = d.get("json") or {}, ((data or {}).get("generator") or {}).get("by_n", {})
     for key, n in (("process_100_ms", "100"), ("process_1000_ms", "1000")):
@@ -370,7 +371,7 @@ SECTIONS = (
     ("boot", "Debian (systemd) boot time", sec_boot),
     ("generator", "Generator wall time", sec_generator),
     ("parse", "Config parse rate", sec_parse),
-    ("netstart", "Network start overhead (one veth)", sec_netstart),
+    ("network", "Network start overhead (one veth)", sec_netstart),
     ("profile", "Where lxcsd's time goes", sec_profile),
 )
 
@@ -389,6 +390,12 @@ def render(data: dict) -> str:
            f"Debian 13's); {m.get('hyperfine', '')}; lxcsd at {m.get('lxcsd_commit', '?')}. "
            "All systemd-run parts inside the namespace sandbox (tests/infra/sandbox.py: "
            "systemd 252 as PID 1, cgroup2 without memory/cpu controllers).", ""]
+    loads = [float(x.split(",")[0]) for v in data.values() for x in v.get("load") or []]
+    if loads:
+        out += [f"The machine is shared with other engineers running tests: the 1-minute load "
+                f"average on its {m.get('cpus', '?')} CPUs was between {min(loads):.1f} and "
+                f"{max(loads):.1f} around the benchmarks (each section gives its own). Absolute "
+                "times move with it; ratios between runners measured interleaved hold.", ""]
     if quick:
         out += [f"**Quick pass** (`--quick`: fewer runs, fewer containers) for: "
                 f"{', '.join(quick)}.", ""]
@@ -518,7 +525,7 @@ def plots(data: dict) -> list[str]:
         ax.set_ylabel("median wall time (ms)")
         ax.legend()
         save(fig, "generator.png")
-    ns = data.get("netstart")
+    ns = data.get("network")
     if ns and "lo" in ns and "veth" in ns:
         fig, ax = plt.subplots(figsize=(7, 2.8))
         kinds = ["lo", "veth"]

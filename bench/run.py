@@ -45,7 +45,7 @@ BENCHMARKS = {
     "boot": (boot_bench, True),
     "generator": (generator, True),
     "parse": (parse_bench, False),
-    "netstart": (netbench, False),
+    "network": (netbench, False),
     "profile": (profiling, True),
 }
 
