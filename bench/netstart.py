@@ -10,7 +10,8 @@ and the installed venv's site-packages (pyroute2) after it, as packaging/install
 does — and times fork → ``READY=1`` on a NOTIFY_SOCKET this script listens on; init is then
 SIGKILLed and ``lxcsd-helper cleanup`` runs (timed too). Runs alternate lo, veth, lo, ...
 after warm-up rounds. ``LXCSD_START_TIMING=1`` gives the helper's own breakdown; the
-``lxc.net`` step's share is reported. Also: pyroute2's import alone, in the same interpreter.
+``lxc.net`` step's share is reported. Also, in the same interpreter: ``import pyroute2`` (the
+whole package) and what lxcsd.net.nl imports instead (its rtnetlink message modules).
 
 Prints a table and writes ``bench/results/data/netstart.json``. Not part of bench/run.py's
 set (it needs no sandbox); figures are observations of one run, never assertions.
@@ -167,6 +168,16 @@ def pyroute2_import_ms(runs: int = 5) -> float:
     return statistics.median(samples)
 
 
+def messages_import_ms(runs: int = 5) -> float:
+    """What lxcsd.net.nl really imports: pyroute2's rtnetlink message modules only."""
+    code = (f"import sys, time; sys.path[:0] = [{str(TREE)!r}, {purelib()!r}]; "
+            "t = time.perf_counter(); from lxcsd.net import nl; nl._import_messages(); "
+            "print((time.perf_counter() - t) * 1000)")
+    samples = [float(subprocess.run([PYTHON, "-I", "-S", "-c", code], capture_output=True,
+                                    text=True, check=True).stdout) for _ in range(runs)]
+    return statistics.median(samples)
+
+
 def summary(samples: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(samples), 2), "min": round(min(samples), 2),
             "max": round(max(samples), 2), "n": len(samples)}
@@ -202,6 +213,7 @@ def measure(runs: int, warmup: int) -> dict[str, object]:
         result["added_ms"] = round(statistics.median(got["veth"]["ready"])
                                    - statistics.median(got["lo"]["ready"]), 2)
         result["pyroute2_import_ms"] = round(pyroute2_import_ms(), 2)
+        result["lxcsd_netlink_import_ms"] = round(messages_import_ms(), 2)
         result["runs"] = runs
         return result
     finally:
@@ -236,8 +248,9 @@ def main() -> int:
             line += f"   lxc.net step {part['net']['median']:.1f}"
         line += f"   cleanup {part['cleanup']['median']:.1f}"
         print(line)
-    print(f"one veth adds {result['added_ms']} ms; pyroute2 import alone "
-          f"{result['pyroute2_import_ms']} ms")
+    print(f"one veth adds {result['added_ms']} ms; import pyroute2 (whole package) "
+          f"{result['pyroute2_import_ms']} ms, what lxcsd.net.nl imports "
+          f"{result['lxcsd_netlink_import_ms']} ms")
     return 0
 
 
