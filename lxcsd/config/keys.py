@@ -399,6 +399,7 @@ _NET_IMPLEMENTED = frozenset((
     "type", "flags", "link", "l2proxy", "mtu", "name", "hwaddr", "ipv4.address",
     "ipv4.gateway", "ipv6.address", "ipv6.gateway", "script.up", "script.down", "veth.mode",
     "veth.pair", "veth.ipv4.route", "veth.ipv6.route", "veth.n_rxqueues", "veth.n_txqueues",
+    "veth.vlan.id", "veth.vlan.tagged.id",
     "macvlan.mode", "ipvlan.mode", "vlan.id",
 ))
 
