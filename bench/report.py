@@ -467,7 +467,7 @@ def plots(data: dict) -> list[str]:
     if ss and "runners" in ss:
         keys = [k for k in ss["order"] if ss["runners"][k].get("available")]
         if keys:
-            fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+            fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
             for ax, metric, title in ((axes[0], "start", "start (ms)"),
                                       (axes[1], "stop_prompt", "stop, prompt init (ms)")):
                 vals = [[x * 1000 for x in ss["runners"][k]["samples"].get(metric, [])]
@@ -475,6 +475,7 @@ def plots(data: dict) -> list[str]:
                 hbox(ax, vals, [ss["runners"][k]["label"] for k in keys])
                 ax.set_title(title)
                 ax.set_xlabel("ms")
+            axes[1].tick_params(labelleft=False)  # the same runners as on the left
             save(fig, "startstop.png")
     mem = data.get("memory")
     if mem and "runners" in mem:
