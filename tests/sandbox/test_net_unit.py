@@ -62,3 +62,47 @@ def test_lxcsd_net_unit_start_restart_stop(clean_lxcsd_sandbox: Sandbox) -> None
         raise
     finally:
         sb.run(f"systemctl stop {UNIT}; ip link del vethtest0", check=False)
+
+
+@pytest.mark.skipif(shutil.which("dnsmasq") is None, reason="dnsmasq-base is not installed")
+def test_container_on_lxcbr0_gets_a_lease_and_survives_a_restart(
+        clean_lxcsd_sandbox: Sandbox) -> None:
+    """The whole chain under systemd: lxcsd-net.service, then lxc@NAME with a veth on
+    lxcbr0 (the generator wires Wants=/After=), DHCP from dnsmasq, a restart of
+    lxcsd-net.service under the running container, and teardown of both."""
+    from tests.e2e import e2e_util as u
+
+    sb = clean_lxcsd_sandbox
+    name = "netdhcp"
+    try:
+        sb.systemctl("start", UNIT)
+        u.make_busybox(sb, name, ["lxc.net.0.type = veth", "lxc.net.0.link = lxcbr0",
+                                  "lxc.net.0.flags = up", "lxc.net.0.name = eth0",
+                                  "lxc.net.0.hwaddr = 00:16:3e:xx:xx:xx"])
+        sb.systemctl("daemon-reload")
+        assert UNIT in u.prop(sb, u.unit(name), "Wants")
+        u.start(sb, name)
+        lease = u.in_container(sb, name, ["/bin/busybox", "sh", "-c", "busybox udhcpc -i eth0 "
+                                          "-n -q -t 10 -T 1 -s /bin/true 2>&1"])
+        assert "obtained" in lease, lease
+        address = lease.split("lease of ", 1)[1].split()[0]
+        mac = u.in_container(sb, name, ["/bin/busybox", "cat", "/sys/class/net/eth0/address"])
+        leases = sb.run("cat /var/lib/lxcsd/net/dnsmasq.lxcbr0.leases").stdout
+        assert f"{mac.strip()} {address}" in leases, leases
+        u.in_container(sb, name, ["/bin/busybox", "ip", "addr", "add", f"{address}/24",
+                                  "dev", "eth0"])
+
+        sb.systemctl("restart", UNIT)
+        assert u.prop(sb, u.unit(name), "ActiveState") == "active"
+        u.in_container(sb, name, ["/bin/busybox", "ping", "-c1", "-W5", "10.0.3.1"])
+
+        sb.systemctl("stop", u.unit(name))
+        assert not [n for n in _links(sb) if n.startswith("veth")], _links(sb)
+        sb.systemctl("stop", UNIT)
+        assert "lxcbr0" not in _links(sb)
+    except Exception:
+        print(sb.journal(UNIT))
+        print(sb.journal(u.unit(name)))
+        raise
+    finally:
+        sb.run(f"systemctl stop {u.unit(name)} {UNIT}", check=False)
