@@ -404,3 +404,33 @@ def _iproute2(*args: str) -> str:
 
     return subprocess.run(["/usr/sbin/ip", *args], capture_output=True, text=True,
                           check=True).stdout
+
+
+def test_ipv6_address_and_gateway(tmp_path: Path) -> None:
+    def body() -> tuple[str, str]:
+        nh.make_bridge("br0", "10.0.3.1/24")
+        c = nh.container(tmp_path, "v6", """
+lxc.net.0.type = veth
+lxc.net.0.link = br0
+lxc.net.0.flags = up
+lxc.net.0.ipv6.address = fd00:3::10/64
+lxc.net.0.ipv6.gateway = fd00:3::1
+lxc.net.1.type = veth
+lxc.net.1.link = br0
+lxc.net.1.flags = up
+lxc.net.1.ipv4.address = 192.168.9.5/24
+lxc.net.1.ipv4.gateway = 10.1.1.1
+""")
+        box = nh.Box()
+        try:
+            assert net.setup(c, box.pid, _state(tmp_path, "v6")) == ["eth0", "eth1"]
+            return box.sh("ip -6 addr show dev eth0; ip -6 route"), box.sh("ip route")
+        finally:
+            net.cleanup("v6", _state(tmp_path, "v6"))
+            box.kill()
+
+    six, four = nh.in_netns(body)
+    assert "inet6 fd00:3::10/64" in six
+    assert "default via fd00:3::1 dev eth0" in six
+    # A gateway outside the address's subnet gets a device route first (as liblxc).
+    assert "10.1.1.1 dev eth1" in four and "default via 10.1.1.1 dev eth1" in four
