@@ -106,3 +106,23 @@ def test_container_on_lxcbr0_gets_a_lease_and_survives_a_restart(
         raise
     finally:
         sb.run(f"systemctl stop {u.unit(name)} {UNIT}", check=False)
+
+
+def test_without_dnsmasq_the_unit_stays_active_and_etc_overrides(
+        clean_lxcsd_sandbox: Sandbox) -> None:
+    sb = clean_lxcsd_sandbox
+    sb.write_file("/etc/lxcsd/net.conf", "bridge = lxcbr1\naddress = 10.0.9.1/24\n"
+                  "nat = off\ndnsmasq = off\n", 0o644)
+    try:
+        sb.systemctl("start", UNIT)
+        assert (_prop(sb, "ActiveState"), _prop(sb, "SubState"), _prop(sb, "MainPID")) == \
+            ("active", "exited", "0")
+        assert "inet 10.0.9.1/24" in sb.run("ip -4 addr show dev lxcbr1").stdout
+        table = sb.run("nft list table ip lxcsd-net").stdout
+        assert "masquerade" not in table and 'iifname "lxcbr1"' in table
+        assert sb.run("pidof dnsmasq", check=False).returncode != 0
+        sb.systemctl("stop", UNIT)
+        assert "lxcbr1" not in _links(sb)
+        assert sb.run("nft list table ip lxcsd-net", check=False).returncode != 0
+    finally:
+        sb.run(f"systemctl stop {UNIT}; rm -f /etc/lxcsd/net.conf", check=False)
