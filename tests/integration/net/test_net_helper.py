@@ -52,15 +52,32 @@ def scratch_cgroup() -> Iterator[str]:
             time.sleep(0.05)
 
 
-def test_helper_starts_container_with_veth(scratch_cgroup: str) -> None:
+@pytest.fixture(scope="module")
+def subids() -> None:
+    """/etc/subuid and /etc/subgid delegate 100000-165535 to root (added when absent)."""
+    for path in ("/etc/subuid", "/etc/subgid"):
+        text = Path(path).read_text() if os.path.exists(path) else ""
+        if hu.SUBID_LINE not in text.splitlines():
+            with open(path, "a", encoding="ascii") as f:
+                f.write(("" if not text or text.endswith("\n") else "\n") + hu.SUBID_LINE + "\n")
+
+
+UNPRIVILEGED = "lxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n"
+
+
+@pytest.mark.parametrize("mapped", [False, True], ids=["privileged", "unprivileged"])
+def test_helper_starts_container_with_veth(scratch_cgroup: str, subids: None,
+                                           mapped: bool) -> None:
     def body() -> dict[str, object]:
         nh.make_bridge("br0", "10.0.3.1/24")
         lxcpath = hu.Lxcpath(None)
         try:
-            root = lxcpath.container("netc", CONFIG, init_script=INIT)
+            root = lxcpath.container("netc", CONFIG + (UNPRIVILEGED if mapped else ""),
+                                     init_script=INIT, owner=100000 if mapped else None)
             started = lxcpath.start("netc", scratch_cgroup)
             assert started.status == 0, started
             seen = hu.wait_file(root / "netseen")
+            owner = os.stat(root / "netseen").st_uid
             host_ends = sorted(nh.links())
             nh.host_sh("ping -c1 -W5 10.0.3.10")
             started.stop()
@@ -69,7 +86,7 @@ def test_helper_starts_container_with_veth(scratch_cgroup: str) -> None:
                    "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
             cleanup = subprocess.run([sys.executable, "-m", "lxcsd.runtime.main", "cleanup",
                                       "netc"], env=env, capture_output=True, text=True)
-            return {"seen": seen, "ifaces": (started.state or {}).get("ifaces"),
+            return {"seen": seen, "owner": owner, "ifaces": (started.state or {}).get("ifaces"),
                     "host ends": host_ends, "cleanup": cleanup.returncode,
                     "cleanup stderr": cleanup.stderr, "after": sorted(nh.links()),
                     "state left": os.path.exists(lxcpath.run_dir / "netc" / "net")}
@@ -77,6 +94,7 @@ def test_helper_starts_container_with_veth(scratch_cgroup: str) -> None:
             lxcpath.remove()
 
     got = nh.in_netns(body)
+    assert got["owner"] == (100000 if mapped else 0)  # init ran as mapped root
     assert "inet 10.0.3.10/24" in got["seen"]
     assert "default via 10.0.3.1 dev eth0" in got["seen"]
     assert got["ifaces"] == "eth0"
