@@ -121,3 +121,36 @@ def test_helper_empty_network_has_only_lo_up(scratch_cgroup: str) -> None:
 
     lines = [line for line in nh.in_netns(body).splitlines() if line[:1].isdigit()]
     assert len(lines) == 1 and lines[0].startswith("1: lo: <LOOPBACK,UP"), lines
+
+
+def test_helper_phys_back_after_init_sigkill_and_cleanup(scratch_cgroup: str) -> None:
+    def body() -> dict[str, object]:
+        index = nh.make_veth("uplink7", "uplink7peer")
+        lxcpath = hu.Lxcpath(None)
+        try:
+            root = lxcpath.container(
+                "physc", "lxc.net.0.type = phys\nlxc.net.0.link = uplink7\n"
+                "lxc.net.0.name = eth3\nlxc.net.0.flags = up\n",
+                init_script="ip link > /netseen\necho done >> /netseen\nexec sleep 1000\n")
+            started = lxcpath.start("physc", scratch_cgroup)
+            assert started.status == 0, started
+            seen = hu.wait_file(root / "netseen")
+            moved_out = "uplink7" not in nh.links()
+            started.stop()  # SIGKILL init: its namespace is pinned, the device not lost
+            env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LXCSD_LXCPATH": str(lxcpath.base),
+                   "LXCSD_RUN_DIR": str(lxcpath.run_dir),
+                   "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+            cleanup = subprocess.run([sys.executable, "-m", "lxcsd.runtime.main", "cleanup",
+                                      "physc"], env=env, capture_output=True, text=True)
+            return {"seen": seen, "moved out": moved_out, "cleanup": cleanup.returncode,
+                    "stderr": cleanup.stderr, "index": index, "after": nh.links(),
+                    "run dir": sorted(os.listdir(lxcpath.run_dir))
+                    if lxcpath.run_dir.exists() else []}
+        finally:
+            lxcpath.remove()
+
+    got = nh.in_netns(body)
+    assert "eth3" in got["seen"] and got["moved out"]
+    assert got["cleanup"] == 0, got["stderr"]
+    assert got["after"].get("uplink7") == got["index"]
+    assert "physc" not in got["run dir"]
