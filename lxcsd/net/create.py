@@ -56,6 +56,10 @@ class Ctx:
 def setup_all(container: Container, init_pid: int, state_dir: str) -> list[str]:
     ctx = Ctx(container, init_pid, state_dir)
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    if os.path.exists(state.path(state_dir)):
+        # A previous start's leftovers (its cleanup never ran): undo them first, or their
+        # records would be merged with this start's and the old devices forgotten.
+        cleanup_state(container.name, state_dir)
     created: list[str] = []
     try:
         _open(ctx)

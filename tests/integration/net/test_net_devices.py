@@ -434,3 +434,23 @@ lxc.net.1.ipv4.gateway = 10.1.1.1
     assert "default via fd00:3::1 dev eth0" in six
     # A gateway outside the address's subnet gets a device route first (as liblxc).
     assert "10.1.1.1 dev eth1" in four and "default via 10.1.1.1 dev eth1" in four
+
+
+def test_setup_undoes_a_previous_start_that_was_never_cleaned_up(tmp_path: Path) -> None:
+    def body() -> list[str]:
+        nh.make_bridge("br0", "10.0.3.1/24")
+        c = nh.container(tmp_path, "re", "lxc.net.0.type = veth\nlxc.net.0.link = br0\n")
+        old, new = nh.Box(), nh.Box()
+        try:
+            net.setup(c, old.pid, _state(tmp_path, "re"))  # then no cleanup
+            net.setup(c, new.pid, _state(tmp_path, "re"))
+            ends = [n for n in nh.links() if n.startswith("veth")]
+            old_links = old.links()
+            net.cleanup("re", _state(tmp_path, "re"))
+            assert sorted(nh.links()) == ["br0", "lo"]
+            return [str(len(ends))] + old_links
+        finally:
+            old.kill()
+            new.kill()
+
+    assert nh.in_netns(body) == ["1", "lo"]
