@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -30,6 +29,8 @@ def fill_hwaddr(template: str, container: str, index: int) -> str:
     """The MAC for ``template``: ``x`` digits from a stable hash of (container, index)."""
     if "x" not in template.lower():
         return template.lower()
+    import hashlib  # only for templates: not every start pays for it
+
     digest = hashlib.sha256(f"lxcsd-hwaddr\0{container}\0{index}".encode()).digest()
     digits = iter(digest.hex())
     octets = []
