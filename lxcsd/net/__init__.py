@@ -51,6 +51,18 @@ def needs_netlink(container: Container) -> bool:
     return False
 
 
+def preload(container: Container) -> None:
+    """Import the netlink code :func:`setup` will need (~40-60 ms, most of a veth's cost),
+    so that H can do it while its children are busy (e.g. right after forking C1, before
+    waiting on a sync point) instead of on the critical path. Optional; cheap when the
+    container needs no netlink."""
+    if any(net.type in NETLINK_TYPES for net in container.net):
+        from . import create, nl
+
+        nl._import_messages()
+        del create  # imported for its own imports; setup() uses it
+
+
 def setup(container: Container, init_pid: int, state_dir: str) -> list[str]:
     """Create and configure every network of ``container`` for the network namespace of
     ``init_pid``; returns the container-side interface names. Raises LxcsdError (a

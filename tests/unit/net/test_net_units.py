@@ -137,3 +137,19 @@ def test_lxcsd_net_imports_no_netlink_until_needed(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir()
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(tmp_path),
                    env={"PYTHONPATH": str(Path(__file__).resolve().parents[3])})
+
+
+def test_preload_imports_netlink_only_when_needed(tmp_path: Path) -> None:
+    code = (
+        "import sys, lxcsd.net as n\n"
+        "from lxcsd.config.load import load_path\n"
+        f"n.preload(load_path({str(tmp_path / 'empty')!r}, 'e'))\n"
+        "assert 'pyroute2' not in sys.modules\n"
+        f"n.preload(load_path({str(tmp_path / 'veth')!r}, 'v'))\n"
+        "assert 'pyroute2.netlink.rtnl.ifinfmsg' in sys.modules\n"
+        "assert 'lxcsd.net.create' in sys.modules\n"
+    )
+    (tmp_path / "empty").write_text("lxc.net.0.type = empty\n")
+    (tmp_path / "veth").write_text("lxc.net.0.type = veth\nlxc.net.0.link = br0\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(tmp_path),
+                   env={"PYTHONPATH": str(Path(__file__).resolve().parents[3])})
