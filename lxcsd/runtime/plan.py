@@ -157,8 +157,11 @@ def _idmap(plan: Plan, c: Container) -> None:
 
 def _namespaces(plan: Plan, c: Container) -> None:
     nets = [n for n in c.net if n.type is not None]
+    # "netlink": lxcsd.net.setup has work (devices, or script.up/down hooks, which also run
+    # for empty networks); "empty": loopback only, brought up inside without lxcsd.net.
+    hooks = any(n.script_up or n.script_down for n in nets)
     plan.net_kind = "none" if nets and all(n.type == "none" for n in nets) else \
-        ("empty" if all(n.type in (None, "empty") for n in nets) else "netlink")
+        ("empty" if all(n.type in (None, "empty") for n in nets) and not hooks else "netlink")
     names = ["mnt", "pid", "uts", "ipc", "cgroup"] + ([] if plan.net_kind == "none" else ["net"])
     if c.namespace.clone is not None:
         names = [n for n in c.namespace.clone if n != "user"]

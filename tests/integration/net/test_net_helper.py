@@ -123,6 +123,30 @@ def test_helper_empty_network_has_only_lo_up(scratch_cgroup: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("1: lo: <LOOPBACK,UP"), lines
 
 
+def test_helper_runs_script_up_of_an_empty_network(scratch_cgroup: str) -> None:
+    """lxc.net.N.script.up runs for an empty network too (as liblxc), in a real start."""
+    def body() -> str:
+        lxcpath = hu.Lxcpath(None)
+        try:
+            hook = lxcpath.base / "up.sh"
+            hook.write_text("#!/bin/sh\necho \"$LXC_NAME: $@\" > \"$0.ran\"\n")
+            hook.chmod(0o755)
+            lxcpath.container("hookc", f"lxc.net.0.type = empty\nlxc.net.0.script.up = {hook}\n",
+                              init_script="exec sleep 1000\n")
+            started = lxcpath.start("hookc", scratch_cgroup)
+            assert started.status == 0, started
+            ran = Path(f"{hook}.ran")
+            text = ran.read_text() if ran.exists() else "hook did not run"
+            started.stop()
+            return text
+        finally:
+            lxcpath.remove()
+
+    seen = nh.in_netns(body)
+    # lxc.hook.version 0: arguments NAME net up TYPE, as liblxc passes them.
+    assert seen.split() == ["hookc:", "hookc", "net", "up", "empty"], seen
+
+
 def test_helper_phys_back_after_init_sigkill_and_cleanup(scratch_cgroup: str) -> None:
     def body() -> dict[str, object]:
         index = nh.make_veth("uplink7", "uplink7peer")
