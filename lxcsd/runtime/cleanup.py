@@ -6,11 +6,11 @@ step is idempotent and none assumes the one before it ran:
 
 1. cgroup leaves: every cgroup below the unit's delegated cgroup except systemd's own
    ``.control`` (where this process runs) is emptied (cgroup.kill) and removed, deepest
-   first: lxc.monitor.NAME, lxc.payload.NAME and whatever a systemd inside made below it;
-   then the controllers the helper enabled for them are disabled again (a unit cgroup with
-   controllers in its cgroup.subtree_control cannot take the next start's helper: the
-   no-internal-processes rule). Only when this process runs in ``lxc@NAME.service``: run
-   by hand elsewhere, only the payload and monitor cgroups the state file names go.
+   first: lxc.monitor.NAME, lxc.payload.NAME and whatever a systemd inside made below it.
+   Only when this process runs in ``lxc@NAME.service``: run by hand elsewhere, only the
+   payload and monitor cgroups the state file names go. (The unit's own cgroup, with the
+   controllers the helper enabled in its cgroup.subtree_control, is systemd's: it removes
+   it after the stop and makes a fresh one for the next start; checked in the VM tier.)
 2. networks: ``lxcsd.net.cleanup(name, state_dir)`` when the state directory has a network
    record (``STATE_DIR/net``), imported only then.
 3. ``lxc.hook.post-stop`` hooks (``LXC_TARGET`` reboot or stop, as liblxc sets it).
@@ -149,16 +149,6 @@ def remove_leaves(name: str, paths: list[str]) -> bool:
     return ok
 
 
-def disable_controllers(unit_dir: str) -> None:
-    """Empty the unit cgroup's cgroup.subtree_control (what the helper enabled)."""
-    from lxcsd.runtime import cgroup
-
-    with open(os.path.join(unit_dir, "cgroup.subtree_control"), encoding="ascii") as f:
-        enabled = f.read().split()
-    if enabled:
-        cgroup.write(unit_dir, "cgroup.subtree_control", " ".join(f"-{c}" for c in enabled))
-
-
 def cleanup_cgroups(name: str, instance: str, fields: Mapping[str, str]) -> bool:
     unit_dir = unit_cgroup_dir(instance)
     paths = leaves(unit_dir) if unit_dir is not None else []
@@ -166,14 +156,7 @@ def cleanup_cgroups(name: str, instance: str, fields: Mapping[str, str]) -> bool
         path = fields.get(key, "")
         if path and os.path.isabs(path) and path not in paths and "/../" not in path:
             paths.append(path)
-    ok = remove_leaves(name, paths)
-    if ok and unit_dir is not None:
-        try:
-            disable_controllers(unit_dir)
-        except (LxcsdError, OSError) as exc:
-            log(name, f"cleanup: controllers of {unit_dir} stay enabled: {exc}")
-            ok = False
-    return ok
+    return remove_leaves(name, paths)
 
 
 # ------------------------------------------------------------------------------------------

@@ -119,6 +119,20 @@ def test_memory_max_is_enforced_inside(machine: VM) -> None:
     # The container's init and its unit survive the OOM kill.
     assert show(vm, "mem1", "ActiveState", "MainPID") == {"ActiveState": "active",
                                                           "MainPID": str(init)}
+    # A reboot inside restarts the unit (the helper enabled the memory controller in the
+    # unit's cgroup: the next start must still find its place) and the limit holds again.
+    in_container(vm, "mem1", "/sbin/reboot")
+    deadline = time.monotonic() + 60
+    while show(vm, "mem1", "NRestarts")["NRestarts"] != "1" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    while show(vm, "mem1", "ActiveState")["ActiveState"] != "active" \
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
+    after = show(vm, "mem1", "ActiveState", "MainPID", "NRestarts")
+    assert after["ActiveState"] == "active" and after["NRestarts"] == "1", \
+        (after, vm.journal(unit("mem1"), 40))
+    assert after["MainPID"] != str(init)
+    assert cgroup_value(vm, f"{payload('mem1')}/memory.max") == str(32 * MiB)
     stop(vm, "mem1")
     assert show(vm, "mem1", "ActiveState", "Result") == {"ActiveState": "inactive",
                                                          "Result": "success"}
