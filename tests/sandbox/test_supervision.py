@@ -265,3 +265,30 @@ def test_a_halt_that_never_comes_ends_with_the_stop_signal(sb: Sandbox) -> None:
     assert f"lxcsd: deaf1 stopping: SIGPWR to init (pid {pid})" in journal
     assert "timed out" in journal and "init killed by SIGKILL" in journal
     assert_nothing_left(sb, "deaf1")
+
+
+STOP_HOOK = """#!/bin/sh
+# lxc.hook.stop: what it was given (hook version 0 arguments), and what the references are.
+out={dir}/stop-hook.out
+echo "args: $*" > $out
+for a in "$@"; do
+  case "$a" in *:/proc/*) echo "${{a%%:*}} $(readlink "${{a#*:}}")" >> $out;; esac
+done
+echo "target: $LXC_TARGET" >> $out
+"""
+
+
+def test_stop_hook_reaches_the_stopped_containers_namespaces(sb: Sandbox) -> None:
+    directory = f"{u.LXCPATH}/shk1"
+    sb.write_file(f"{directory}/stop-hook", STOP_HOOK.format(dir=directory), 0o755)
+    pid = started(sb, "shk1", (f"lxc.hook.stop = {directory}/stop-hook",))
+    namespaces = {ns: sb.run(["readlink", f"/proc/{pid}/ns/{ns}"]).stdout.strip()
+                  for ns in ("net", "uts", "mnt", "pid")}
+    sb.systemctl("stop", "lxc@shk1.service")
+    lines = sb.path(f"{directory}/stop-hook.out").read_text().splitlines()
+    assert lines[0].startswith("args: shk1 lxc stop "), lines
+    seen = dict(line.split(" ", 1) for line in lines[1:-1])
+    for ns, link in namespaces.items():  # init is gone, its namespaces still reachable
+        assert seen[ns] == link, (ns, lines)
+    assert lines[-1] == "target: stop"
+    assert_nothing_left(sb, "shk1")
