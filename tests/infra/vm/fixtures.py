@@ -44,16 +44,28 @@ def vm() -> Iterator[VM]:
 @pytest.fixture(scope="session")
 def lxcsd_vm(vm: VM) -> VM:
     vm.install_lxcsd()
+    vm.lxcsd_installed = True  # type: ignore[attr-defined]  # read by _vm_alive
     return vm
 
 
 @pytest.fixture(autouse=True)
 def _vm_alive(request: pytest.FixtureRequest) -> None:
-    """A test before may have powered the session VM off: boot it again for this one."""
+    """A test before may have powered the session VM off: boot it again for this one. A
+    boot is a fresh snapshot of the image, so lxcsd is installed again for lxcsd_vm tests;
+    also when the VM was booted again by a test that only needed `vm` (lxcsd_vm, a session
+    fixture, had installed into the boot before)."""
     if VM_FIXTURES & set(request.fixturenames):
         machine: VM = request.getfixturevalue("vm")
-        if machine.ensure_running() and "lxcsd_vm" in request.fixturenames:
+        rebooted = machine.ensure_running()
+        # Before lxcsd_vm's first use, that fixture installs.
+        wanted = "lxcsd_vm" in request.fixturenames and getattr(machine, "lxcsd_installed", False)
+        if wanted and (rebooted or not _installed(machine)):
             machine.install_lxcsd()
+
+
+def _installed(machine: VM) -> bool:
+    return machine.run(["test", "-x", "/usr/local/bin/lxcsd", "-a", "-d",
+                        "/usr/src/lxcsd/tests"], check=False).returncode == 0
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
