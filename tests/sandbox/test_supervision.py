@@ -130,20 +130,21 @@ def test_stopping_status_while_init_shuts_down(sb: Sandbox) -> None:
 
 
 def test_stop_halts_a_debian_systemd_gracefully(sb: Sandbox, debian_root: object) -> None:
-    u.make_debian(sb, "deb1")
+    # A name no other test uses: the journal of the unit is searched from its beginning.
+    u.make_debian(sb, "debstop")
     sb.systemctl("daemon-reload")
-    u.start(sb, "deb1")
-    pid = u.main_pid(sb, "deb1")
-    journal_has(sb, "deb1", "Reached target multi-user.target", timeout=120)
-    timeout_us = u.prop(sb, "lxc@deb1.service", "TimeoutStopUSec")
-    sb.run(["systemctl", "stop", "lxc@deb1.service"], timeout=180)
-    props = u.show(sb, "lxc@deb1.service", "ActiveState", "Result")
+    u.start(sb, "debstop")
+    pid = u.main_pid(sb, "debstop")
+    journal_has(sb, "debstop", "Reached target multi-user.target", timeout=120)
+    timeout_us = u.prop(sb, "lxc@debstop.service", "TimeoutStopUSec")
+    sb.run(["systemctl", "stop", "lxc@debstop.service"], timeout=180)
+    props = u.show(sb, "lxc@debstop.service", "ActiveState", "Result")
     assert props == {"ActiveState": "inactive", "Result": "success"}, timeout_us
-    journal = journal_has(sb, "deb1", "lxcsd: deb1 stopped")
+    journal = journal_has(sb, "debstop", "lxcsd: debstop stopped")
     # systemd blocks SIGRTMIN+3 and halts on it; its own shutdown is on the console.
-    order = [f"lxcsd: deb1 stopping: SIGRTMIN+3 to init (pid {pid})",
-             "Reached target shutdown.target", "Halting system.", "lxcsd: deb1 init exited",
-             "lxcsd: deb1 stopped (status success, init killed by SIGINT: halt/poweroff)"]
+    order = [f"lxcsd: debstop stopping: SIGRTMIN+3 to init (pid {pid})",
+             "Reached target shutdown.target", "Halting system.", "lxcsd: debstop init exited",
+             "lxcsd: debstop stopped (status success, init killed by SIGINT: halt/poweroff)"]
     positions = [journal.find(text) for text in order]
     assert -1 not in positions and positions == sorted(positions), journal
     # Within TimeoutStopSec: systemd never had to time out and kill.
