@@ -29,7 +29,7 @@ import sys
 import time
 
 from lxcsd.errors import LxcsdError
-from lxcsd.paths import RUN_DIR
+from lxcsd.runtime import state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -217,27 +217,6 @@ def remove_tree(path: str) -> None:
     os.rmdir(path)
 
 
-def state_dir(name: str) -> str:
-    # As lxcsd.runtime.state: LXCSD_RUN_DIR replaces /run/lxcsd (tests).
-    return os.path.join(os.environ.get("LXCSD_RUN_DIR") or RUN_DIR, name)
-
-
-def read_state(directory: str) -> dict[str, str]:
-    """The key=value lines of STATE_DIR/state (lxcsd.runtime.state's format); {} if none."""
-    try:
-        with open(os.path.join(directory, "state"), encoding="utf-8",
-                  errors="surrogateescape") as f:
-            text = f.read()
-    except OSError:
-        return {}
-    fields = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            fields[key] = value
-    return fields
-
-
 # ------------------------------------------------------------------------------------------
 # Entry point
 
@@ -255,8 +234,8 @@ def main(instance: str) -> int:
     """ExecStopPost=: undo what the container left; 0 unless something stays behind."""
     name = _name(instance)
     env = os.environ
-    directory = state_dir(name)
-    fields = read_state(directory)
+    directory = state.state_dir(name)
+    fields = state.read(name) or {}
     try:
         ok = cleanup_cgroups(name, instance, fields)
     except (LxcsdError, OSError) as exc:

@@ -80,9 +80,10 @@ def write(name: str, fields: Mapping[str, str | int | list[str]]) -> str:
 
 
 def read(name: str) -> dict[str, str] | None:
-    """The state fields of container name, None when it has no state file."""
+    """The state fields of container name, None when it has no state file (or an unreadable
+    one: cleanup must go on without it)."""
     try:
-        with open(state_path(name), encoding="utf-8") as f:
+        with open(state_path(name), encoding="utf-8", errors="surrogateescape") as f:
             return parse_state(f.read())
-    except FileNotFoundError:
+    except OSError:
         return None

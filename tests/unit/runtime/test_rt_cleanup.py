@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lxcsd.config.load import load_path
-from lxcsd.runtime import cleanup
+from lxcsd.runtime import cleanup, state
 
 
 @pytest.mark.parametrize(("env", "text"), [
@@ -87,12 +87,14 @@ def test_failing_post_stop_hook_is_reported(tmp_path: Path,
             "exited with status 1") in capfd.readouterr().err
 
 
-def test_read_state(tmp_path: Path) -> None:
-    (tmp_path / "state").write_text("name=c1\npayload_cgroup=/sys/fs/cgroup/x/lxc.payload.c1\n"
-                                    "ifaces=\nnonsense\n")
-    assert cleanup.read_state(str(tmp_path)) == {
+def test_read_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LXCSD_RUN_DIR", str(tmp_path))
+    (tmp_path / "c1").mkdir()
+    (tmp_path / "c1/state").write_text("name=c1\npayload_cgroup=/sys/fs/cgroup/x/lxc.payload.c1\n"
+                                       "ifaces=\nnonsense\n")
+    assert state.read("c1") == {
         "name": "c1", "payload_cgroup": "/sys/fs/cgroup/x/lxc.payload.c1", "ifaces": ""}
-    assert cleanup.read_state(str(tmp_path / "gone")) == {}
+    assert state.read("gone") is None
 
 
 def test_never_the_callers_cgroup_tree_outside_the_unit() -> None:
@@ -102,6 +104,6 @@ def test_never_the_callers_cgroup_tree_outside_the_unit() -> None:
 
 def test_state_dir_follows_lxcsd_run_dir(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LXCSD_RUN_DIR", "/tmp/x")
-    assert cleanup.state_dir("c1") == "/tmp/x/c1"
+    assert state.state_dir("c1") == "/tmp/x/c1"
     monkeypatch.delenv("LXCSD_RUN_DIR")
-    assert cleanup.state_dir("c1") == "/run/lxcsd/c1"
+    assert state.state_dir("c1") == "/run/lxcsd/c1"
