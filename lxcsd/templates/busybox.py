@@ -28,8 +28,9 @@ echo "busybox container $(hostname) started"
 CONSOLE = """\
 #!/bin/sh
 # Respawned by init: a login shell when the console is a terminal, else nothing to do.
+# setsid -c makes the console its controlling terminal (job control, Ctrl-C).
 if [ -t 0 ]; then
-    exec /bin/sh -l
+    exec setsid -c /bin/sh -l
 fi
 exec /bin/sleep 2147483647
 """

@@ -6,8 +6,10 @@ deleting into mounts."""
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,48 @@ def test_create_busybox(lxcpath: Path) -> None:
     assert result.stdout == "ok\n"
     assert lxcsd("check", "b1") == 0
     fails("already exists", "create", "b1", "-f", "/dev/null")
+
+
+def test_busybox_console_shell_has_job_control(lxcpath: Path) -> None:
+    """The template's console script, run on a terminal in the new root as busybox init runs
+    it, gives a shell whose controlling terminal is the console (no "job control turned
+    off"), with every program it names present in the root."""
+    assert lxcsd("create", "b2", "-f", "/dev/null") == 0
+    root = lxcpath / "b2/rootfs"
+    master, slave = os.openpty()
+    pid = os.fork()
+    if pid == 0:  # as busybox init starts it: a new session, the console without O_CTTY
+        os.setsid()
+        tty = os.open(os.ttyname(slave), os.O_RDWR | os.O_NOCTTY)
+        for fd in (0, 1, 2):
+            os.dup2(tty, fd)
+        os.chroot(root)
+        os.chdir("/")
+        os.execve("/etc/init.d/console", ["console"], {"PATH": "/bin:/sbin:/usr/bin:/usr/sbin"})
+    os.close(slave)
+    out = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal out
+        deadline = time.monotonic() + 10
+        while marker not in out and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.5)[0]:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:  # EIO: the terminal's last process is gone
+                    return
+
+    try:
+        read_until(b"# ")  # the prompt: typing earlier is flushed by the starting shell
+        os.write(master, b"set -o | grep -c 'monitor.*on' | sed s/^/jobs-/\n")
+        read_until(b"jobs-1")
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(master)
+    text = out.decode(errors="replace")
+    assert "not found" not in text and "job control turned off" not in text, text
+    assert "jobs-1" in text, text
 
 
 def test_create_unprivileged_shifts_owners(lxcpath: Path) -> None:
