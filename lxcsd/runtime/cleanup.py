@@ -13,7 +13,10 @@ step is idempotent and none assumes the one before it ran:
    it after the stop and makes a fresh one for the next start; checked in the VM tier.)
 2. networks: ``lxcsd.net.cleanup(name, state_dir)`` when the state directory has a network
    record (``STATE_DIR/net``), imported only then.
-3. ``lxc.hook.post-stop`` hooks (``LXC_TARGET`` reboot or stop, as liblxc sets it).
+3. ``lxc.hook.post-stop`` hooks (``LXC_TARGET`` reboot or stop, as liblxc sets it). The
+   config is loaded only when the state file says the container started with such hooks,
+   or cannot say (no state file: a failed start; an older format): loading costs
+   several milliseconds.
 4. the state directory /run/lxcsd/NAME is removed.
 
 It ends with the lifecycle line ``lxcsd: NAME stopped (...)`` built from ``$SERVICE_RESULT``,
@@ -222,12 +225,20 @@ def remove_tree(path: str) -> None:
 
 
 def _name(instance: str) -> str:
+    if "\\" not in instance:
+        return instance  # verbatim: unescape would return it or refuse it (then: as given)
     from lxcsd.config.names import unescape
 
     try:
         return unescape(instance)
     except LxcsdError:
         return instance
+
+
+def wants_config(fields: Mapping[str, str]) -> bool:
+    """Whether the config must be loaded for post-stop hooks: unless the state file says
+    the container started without any."""
+    return state.recorded_flag(fields, "post_stop_hooks") is not False
 
 
 def main(instance: str) -> int:
@@ -242,7 +253,7 @@ def main(instance: str) -> int:
         log(name, f"cleanup: cgroups: {exc}")
         ok = False
     ok = cleanup_networks(name, directory) and ok
-    container = load(name)
+    container = load(name) if wants_config(fields) else None
     if container is not None:
         post_stop_hooks(container, env)
     try:

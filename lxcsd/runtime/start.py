@@ -355,7 +355,8 @@ class Starter:
             "config": plan.container.config_path, "payload_cgroup": self.payload,
             "init_cgroup": self.init_cgroup,
             "monitor_cgroup": self.monitor, "ifaces": list(self.ifaces),
-            "userns": int(plan.userns)})
+            "userns": int(plan.userns),
+            **state.config_fields(plan.container)})  # stop and cleanup act on these
         self.close_masters()  # the console service has its copies (or there is none)
         os.waitpid(self.c1, 0)  # long gone: C2 waited for its exit before point 4
         self.c1 = 0

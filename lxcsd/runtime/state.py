@@ -19,6 +19,15 @@ a list is comma-separated (empty when none):
     monitor_cgroup=/sys/fs/cgroup/.../lxc.monitor.c1   host directory the helper used
     ifaces=eth0,eth1                 container-side interfaces lxcsd.net set up
     userns=1                         1 when the container has its own user namespace
+    halt_signal=10                   lxc.signal.halt as a number, empty when unset (stop then
+                                     applies liblxc's SigBlk rule)
+    stop_hooks=0                     1 when the config had lxc.hook.stop hooks
+    post_stop_hooks=0                1 when the config had lxc.hook.post-stop hooks
+
+The last three are what ``stop`` and ``cleanup`` need from the config, recorded so that they
+act on the config the container started with (as liblxc does: its monitor holds that config)
+and load the config only to run hooks. A state file without them (written by an older
+lxcsd) makes them load the config as before: see :func:`recorded_signal`, :func:`recorded_flag`.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ from lxcsd import paths
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from lxcsd.config.model import Container
 
 RUN_DIR_ENV = "LXCSD_RUN_DIR"
 
@@ -44,6 +55,32 @@ def state_dir(name: str) -> str:
 
 def state_path(name: str) -> str:
     return os.path.join(state_dir(name), "state")
+
+
+def config_fields(container: Container) -> dict[str, str | int]:
+    """The fields stop and cleanup read instead of the config (see the module docstring)."""
+    return {"halt_signal": container.signals.halt or "",
+            "stop_hooks": int(bool(container.hooks.get("stop"))),
+            "post_stop_hooks": int(bool(container.hooks.get("post-stop")))}
+
+
+def recorded_flag(fields: Mapping[str, str], key: str) -> bool | None:
+    """A 0/1 field; None when it is missing or not 0/1 (an older state file: ask the config)."""
+    value = fields.get(key)
+    return value == "1" if value in ("0", "1") else None
+
+
+def recorded_signal(fields: Mapping[str, str], key: str) -> tuple[bool, int | None]:
+    """(known, number) of a signal field: (True, None) when recorded as unset, (False, None)
+    when missing or not a positive number (an older or damaged state file)."""
+    value = fields.get(key)
+    if value is None:
+        return False, None
+    if value == "":
+        return True, None
+    if value.isascii() and value.isdigit() and int(value) > 0:
+        return True, int(value)
+    return False, None
 
 
 def format_state(fields: Mapping[str, str | int | list[str]]) -> str:

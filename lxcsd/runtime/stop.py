@@ -7,6 +7,12 @@ itself; else SIGPWR), send it through a pidfd (no pid reuse race), and wait for 
 by polling the pidfd. If the guest takes longer than ``TimeoutStopSec=``, systemd ends this
 process and sends ``KillSignal=`` (the generator sets it from ``lxc.signal.stop``) to init.
 
+The halt signal and whether stop hooks exist come from the state file the start wrote
+(lxcsd.runtime.state): the container stops with the config it started with, as under liblxc,
+whose monitor holds that config, and the config is loaded only when there are stop hooks to
+run (it costs several milliseconds). Without a usable state file (an older lxcsd started
+it, or another init's), the config is read now, as before.
+
 A config that no longer parses still stops the container (the fallback rule needs only
 init's blocked signals). An empty ``$MAINPID`` (init already exited: halt, reboot or crash
 inside) is not an error; only the stop hooks run then, without namespace references.
@@ -24,6 +30,7 @@ import select
 import sys
 
 from lxcsd import sd
+from lxcsd.runtime import state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -79,6 +86,8 @@ def choose_halt_signal(configured: int | None, sigblk: int) -> int:
 
 
 def signal_text(number: int) -> str:
+    if number == SIGPWR:
+        return "SIGPWR"  # the usual choice, named without importing the config's signal table
     if SIGRTMIN <= number <= _signal.SIGRTMAX:
         return f"SIGRTMIN+{number - SIGRTMIN}" if number != SIGRTMIN else "SIGRTMIN"
     from lxcsd.config.values import signal_name
@@ -126,14 +135,15 @@ def namespace_refs(fds: dict[str, int], self_pid: int) -> tuple[list[str], dict[
 # Entry point
 
 
-def _load(name: str, quiet: bool = False) -> Container | None:
+def _load(name: str, consequence: str | None) -> Container | None:
+    """The config as it is now; None (logged with consequence, when given) if unusable."""
     try:
         from lxcsd.config.load import load_container
 
         return load_container(name)
     except Exception as exc:  # noqa: BLE001 - any config problem: stop with the fallback
-        if not quiet:
-            log(name, f"config not usable ({exc}); stopping with the default halt signal")
+        if consequence:
+            log(name, f"config not usable ({exc}); {consequence}")
         return None
 
 
@@ -143,15 +153,58 @@ def _target(env: Mapping[str, str]) -> str:
     return "reboot" if killed_by_hup else "stop"
 
 
+class Plan:
+    """What the stop needs from the config: the halt signal (None: unset, apply the SigBlk
+    rule) and whether lxc.hook.stop hooks exist; container when the config was loaded."""
+
+    __slots__ = ("halt", "stop_hooks", "container")
+
+    def __init__(self, halt: int | None, stop_hooks: bool,
+                 container: Container | None = None) -> None:
+        self.halt = halt
+        self.stop_hooks = stop_hooks
+        self.container = container
+
+
+def recorded_plan(fields: Mapping[str, str] | None, mainpid: int) -> Plan | None:
+    """The plan the start recorded in the state file; None when it cannot tell: no state,
+    an older format, or the state of another init than mainpid (0: init gone, any)."""
+    if not fields:
+        return None
+    known, halt = state.recorded_signal(fields, "halt_signal")
+    hooks = state.recorded_flag(fields, "stop_hooks")
+    if not known or hooks is None:
+        return None
+    if mainpid > 0 and fields.get("init_pid") != str(mainpid):
+        return None
+    return Plan(halt, hooks)
+
+
+def plan(name: str, mainpid: int, quiet: bool = False) -> Plan:
+    """The recorded plan, with the config loaded only when hooks need it; else the plan
+    from the config as it is now (None halt when it is unusable: the fallback rule)."""
+    recorded = recorded_plan(state.read(name), mainpid)
+    if recorded is not None:
+        if recorded.stop_hooks:
+            recorded.container = _load(name, "stop hooks skipped")
+        return recorded
+    container = _load(name, None if quiet else "stopping with the default halt signal")
+    if container is None:
+        return Plan(None, False)
+    return Plan(container.signals.halt, bool(container.hooks.get("stop")), container)
+
+
 def _exited(name: str) -> int:
     """No MAINPID: init is gone already; run lxc.hook.stop (liblxc runs it at every end)."""
-    container = _load(name, quiet=True)
+    container = plan(name, 0, quiet=True).container
     if container is not None and container.hooks.get("stop"):
         _stop_hooks(container, {}, _target(os.environ))
     return 0
 
 
 def _name(instance: str) -> str:
+    if "\\" not in instance:
+        return instance  # verbatim: unescape would return it or refuse it (then: as given)
     from lxcsd.config.names import unescape
     from lxcsd.errors import LxcsdError
 
@@ -178,9 +231,9 @@ def main(name: str, mainpid: int) -> int:
 
 
 def _stop(name: str, pid: int, pidfd: int) -> int:
-    container = _load(name)
-    configured = container.signals.halt if container is not None else None
-    signum = choose_halt_signal(configured, blocked_signals(pid))
+    todo = plan(name, pid)
+    signum = choose_halt_signal(todo.halt, blocked_signals(pid))
+    container = todo.container
     has_stop_hooks = container is not None and bool(container.hooks.get("stop"))
     ns_fds = open_namespaces(pid) if has_stop_hooks else {}
     try:

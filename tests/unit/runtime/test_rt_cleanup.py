@@ -107,3 +107,50 @@ def test_state_dir_follows_lxcsd_run_dir(monkeypatch: pytest.MonkeyPatch) -> Non
     assert state.state_dir("c1") == "/tmp/x/c1"
     monkeypatch.delenv("LXCSD_RUN_DIR")
     assert state.state_dir("c1") == "/run/lxcsd/c1"
+
+
+@pytest.mark.parametrize(("fields", "wanted"), [
+    ({"post_stop_hooks": "0"}, False),
+    ({"post_stop_hooks": "1"}, True),
+    ({"name": "c1"}, True),  # an older state format: only the config can tell
+    ({}, True),              # no state file: a start that failed before init ran
+])
+def test_wants_config(fields: dict[str, str], wanted: bool) -> None:
+    assert cleanup.wants_config(fields) is wanted
+
+
+@pytest.mark.parametrize(("recorded", "runs"), [("0", False), ("1", True), (None, True)])
+def test_post_stop_hooks_as_the_state_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              recorded: str | None, runs: bool) -> None:
+    # The config has a post-stop hook now; whether it runs follows what the start recorded
+    # (None: no state file, the config decides).
+    monkeypatch.setenv("LXCSD_RUN_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("LXCSD_LXCPATH", str(tmp_path / "lxc"))
+    record = tmp_path / "out"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\necho \"$LXC_HOOK_TYPE\" > {record}\n")
+    hook.chmod(0o755)
+    (tmp_path / "lxc/c1").mkdir(parents=True)
+    (tmp_path / "lxc/c1/config").write_text(f"lxc.rootfs.path = /srv\nlxc.hook.version = 1\n"
+                                            f"lxc.hook.post-stop = {hook}\n")
+    if recorded is not None:
+        state.write("c1", {"name": "c1", "init_pid": 4242, "halt_signal": "",
+                           "stop_hooks": "0", "post_stop_hooks": recorded})
+    assert cleanup.main("c1") == 0
+    if runs:
+        assert record.read_text() == "post-stop\n"
+    else:
+        assert not record.exists()
+    assert not (tmp_path / "run/c1").exists()
+
+
+def test_config_fields_the_start_records(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("lxc.rootfs.path = /srv\nlxc.signal.halt = SIGUSR1\n"
+                      "lxc.hook.post-stop = /bin/true\n")
+    fields = state.config_fields(load_path(str(config), name="c1"))
+    assert fields == {"halt_signal": 10, "stop_hooks": 0, "post_stop_hooks": 1}
+    config.write_text("lxc.rootfs.path = /srv\nlxc.hook.stop = /bin/true\n")
+    text = state.format_state(state.config_fields(load_path(str(config), name="c1")))
+    assert text == "halt_signal=\nstop_hooks=1\npost_stop_hooks=0\n"
+    assert state.recorded_signal(state.parse_state(text), "halt_signal") == (True, None)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lxcsd.runtime import stop
+from lxcsd.runtime import state, stop
 
 RTMIN3 = signal.SIGRTMIN + 3
 
@@ -47,6 +47,7 @@ def lxcpath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "lxc"
     path.mkdir()
     monkeypatch.setenv("LXCSD_LXCPATH", str(path))
+    monkeypatch.setenv("LXCSD_RUN_DIR", str(tmp_path / "run"))  # never the host's state
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     return path
 
@@ -185,3 +186,125 @@ def test_stop_hook_runs_when_init_is_gone_already(tmp_path: Path, lxcpath: Path,
     monkeypatch.setenv("EXIT_STATUS", "HUP")
     assert stop.main("c1", 0) == 0
     assert record.read_text() == "stop reboot\n"
+
+
+# ------------------------------------------------------------------------------------------
+# The state file the start wrote: stop with the config the container started with
+
+
+def write_state(name: str, pid: int, halt: str, stop_hooks: str = "0") -> None:
+    state.write(name, {"name": name, "init_pid": pid, "halt_signal": halt,
+                       "stop_hooks": stop_hooks, "post_stop_hooks": "0"})
+
+
+@pytest.mark.parametrize(("fields", "halt", "hooks"), [
+    ({"init_pid": "42", "halt_signal": "10", "stop_hooks": "0"}, 10, False),
+    ({"init_pid": "42", "halt_signal": "", "stop_hooks": "1"}, None, True),
+])
+def test_recorded_plan(fields: dict[str, str], halt: int | None, hooks: bool) -> None:
+    todo = stop.recorded_plan(fields, 42)
+    assert todo is not None and (todo.halt, todo.stop_hooks) == (halt, hooks)
+    assert stop.recorded_plan(fields, 0) is not None  # init gone: the state still tells
+
+
+@pytest.mark.parametrize("fields", [
+    None, {},
+    {"init_pid": "42", "stop_hooks": "0"},                            # older state format
+    {"init_pid": "42", "halt_signal": "10"},
+    {"init_pid": "42", "halt_signal": "SIGUSR1", "stop_hooks": "0"},  # damaged
+    {"init_pid": "42", "halt_signal": "10", "stop_hooks": "yes"},
+    {"init_pid": "43", "halt_signal": "10", "stop_hooks": "0"},       # another init's state
+])
+def test_recorded_plan_cannot_tell(fields: dict[str, str] | None) -> None:
+    assert stop.recorded_plan(fields, 42) is None
+
+
+def test_edited_halt_signal_is_not_used_while_running(
+        tmp_path: Path, lxcpath: Path, procs: list[subprocess.Popen[bytes]],
+        capfd: pytest.CaptureFixture[str]) -> None:
+    # started with SIGTERM; the config now says SIGUSR1 and no longer parses: neither matters
+    (lxcpath / "c1").mkdir()
+    (lxcpath / "c1/config").write_text("lxc.signal.halt = SIGUSR1\nlxc.no.such.key = 1\n")
+    proc, out = start_init(tmp_path)
+    procs.append(proc)
+    write_state("c1", proc.pid, str(int(signal.SIGTERM)))
+    assert stop.main("c1", proc.pid) == 0
+    proc.wait(5)
+    assert out.read_text() == str(int(signal.SIGTERM))
+    err = capfd.readouterr().err
+    assert "config not usable" not in err  # not even read: there are no stop hooks
+    assert f"lxcsd: c1 stopping: SIGTERM to init (pid {proc.pid})" in err
+
+
+def test_recorded_unset_halt_signal_applies_the_sigblk_rule(
+        tmp_path: Path, lxcpath: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    (lxcpath / "c1").mkdir()
+    (lxcpath / "c1/config").write_text("lxc.rootfs.path = /srv\nlxc.signal.halt = SIGUSR1\n")
+    proc, out = start_init(tmp_path, RTMIN3)
+    procs.append(proc)
+    write_state("c1", proc.pid, "")
+    assert stop.main("c1", proc.pid) == 0
+    proc.wait(5)
+    assert out.read_text() == str(RTMIN3)
+
+
+def test_state_of_another_init_is_not_trusted(
+        tmp_path: Path, lxcpath: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    (lxcpath / "c1").mkdir()
+    (lxcpath / "c1/config").write_text("lxc.rootfs.path = /srv\nlxc.signal.halt = SIGUSR1\n")
+    proc, out = start_init(tmp_path)
+    procs.append(proc)
+    write_state("c1", proc.pid + 100000, str(int(signal.SIGTERM)))
+    assert stop.main("c1", proc.pid) == 0
+    proc.wait(5)
+    assert out.read_text() == str(int(signal.SIGUSR1))  # the config, read now
+
+
+def test_recorded_stop_hooks_are_read_from_the_config(
+        tmp_path: Path, lxcpath: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    record = tmp_path / "hook.out"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\necho \"$* $LXC_TARGET\" > {record}\n")
+    hook.chmod(0o755)
+    (lxcpath / "c1").mkdir()
+    (lxcpath / "c1/config").write_text(f"lxc.rootfs.path = /srv\nlxc.hook.stop = {hook}\n")
+    proc, out = start_init(tmp_path)
+    procs.append(proc)
+    write_state("c1", proc.pid, "", stop_hooks="1")
+    assert stop.main("c1", proc.pid) == 0
+    assert out.read_text() == str(int(signal.SIGPWR))
+    assert record.read_text() == "c1 lxc stop stop\n"
+
+
+def test_no_stop_hooks_recorded_and_init_gone_reads_no_config(
+        tmp_path: Path, lxcpath: Path) -> None:
+    # a hook added to the config after the start does not run (liblxc: the started config)
+    record = tmp_path / "hook.out"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\necho ran > {record}\n")
+    hook.chmod(0o755)
+    (lxcpath / "c1").mkdir()
+    (lxcpath / "c1/config").write_text(f"lxc.rootfs.path = /srv\nlxc.hook.stop = {hook}\n")
+    write_state("c1", 4242, "", stop_hooks="0")
+    assert stop.main("c1", 0) == 0
+    assert not record.exists()
+    state.write("c1", {"name": "c1", "init_pid": 4242})  # an older format: the config says
+    assert stop.main("c1", 0) == 0
+    assert record.read_text() == "ran\n"
+
+
+def test_stop_without_stop_hooks_imports_no_config_reader(
+        tmp_path: Path, lxcpath: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    # What makes it fast: the helper's stop never imports the config reader then.
+    (lxcpath / "c1").mkdir()
+    (lxcpath / "c1/config").write_text("lxc.rootfs.path = /srv\n")
+    proc, out = start_init(tmp_path)
+    procs.append(proc)
+    write_state("c1", proc.pid, "")
+    code = ("import sys; from lxcsd.runtime.main import main; rc = main(sys.argv[1:]); "
+            "print(sorted(m for m in sys.modules if m.startswith('lxcsd.config')))")
+    res = subprocess.run([sys.executable, "-c", code, "stop", "c1", str(proc.pid)],
+                         capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]", res.stdout + res.stderr
+    proc.wait(5)
+    assert out.read_text() == str(int(signal.SIGPWR))
