@@ -3,8 +3,8 @@ under the sandbox's real systemd with lxcsd installed by packaging/install.sh.
 
 What a user checks: `systemctl start` returns once the container's init runs (MainPID is
 init, rooted in the container), `systemctl stop` halts busybox init and a Debian systemd
-gracefully with the signal LXC would pick, `reboot` inside gives a new init in the same active
-unit, `poweroff` inside ends it inactive (not failed), an init exiting non-zero fails it, a
+gracefully with the signal LXC would pick (from the config the container started with, not
+an edited one), `reboot` inside gives a new init in the same active unit, `poweroff` inside ends it inactive (not failed), an init exiting non-zero fails it, a
 SIGKILL of init or of the helper half way leaves nothing behind (processes, cgroup leaves,
 mounts, state) and the next start works, daemon-reload and a restart of lxcsd-console leave a
 running container alone, and STATUS= shows in `systemctl status`.
@@ -293,3 +293,26 @@ def test_stop_hook_reaches_the_stopped_containers_namespaces(sb: Sandbox) -> Non
         assert seen[ns] == link, (ns, lines)
     assert lines[-1] == "target: stop"
     assert_nothing_left(sb, "shk1")
+
+
+def test_stop_uses_the_halt_signal_the_container_started_with(sb: Sandbox) -> None:
+    # LXC stops a container with the config it started with: an lxc.signal.halt edited
+    # while it runs takes effect at the next start, not at this stop.
+    init = ("lxc.init.cmd = /bin/sh -c \"trap 'echo USR1 > /halted-by; exit 0' USR1; "
+            "trap 'echo USR2 > /halted-by; exit 0' USR2; while :; do sleep 1; done\"")
+    pid = started(sb, "hsig1", (init, "lxc.signal.halt = SIGUSR1"))
+    root = f"{u.LXCPATH}/hsig1/rootfs"
+    config = f"{u.LXCPATH}/hsig1/config"
+    edited = sb.path(config).read_text().replace("SIGUSR1", "SIGUSR2")
+    sb.write_file(config, edited)
+    sb.systemctl("daemon-reload")
+    sb.systemctl("stop", "lxc@hsig1.service")
+    assert u.prop(sb, "lxc@hsig1.service", "Result") == "success"
+    assert sb.run(["cat", f"{root}/halted-by"]).stdout == "USR1\n"
+    journal = journal_has(sb, "hsig1", "lxcsd: hsig1 stopped")
+    assert f"lxcsd: hsig1 stopping: SIGUSR1 to init (pid {pid})" in journal
+    # the next start is the edited config's
+    u.start(sb, "hsig1")
+    sb.systemctl("stop", "lxc@hsig1.service")
+    assert sb.run(["cat", f"{root}/halted-by"]).stdout == "USR2\n"
+    assert_nothing_left(sb, "hsig1")
