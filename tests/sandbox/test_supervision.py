@@ -4,10 +4,11 @@ under the sandbox's real systemd with lxcsd installed by packaging/install.sh.
 What a user checks: `systemctl start` returns once the container's init runs (MainPID is
 init, rooted in the container), `systemctl stop` halts busybox init and a Debian systemd
 gracefully with the signal LXC would pick (from the config the container started with, not
-an edited one), `reboot` inside gives a new init in the same active unit, `poweroff` inside ends it inactive (not failed), an init exiting non-zero fails it, a
-SIGKILL of init or of the helper half way leaves nothing behind (processes, cgroup leaves,
-mounts, state) and the next start works, daemon-reload and a restart of lxcsd-console leave a
-running container alone, and STATUS= shows in `systemctl status`.
+an edited one), `reboot` inside gives a new init in the same active unit, `poweroff` inside
+ends it inactive (not failed), an init exiting non-zero fails it, a SIGKILL of init or of
+the helper half way leaves nothing behind (processes, cgroup leaves, mounts, state) and the
+next start works, daemon-reload and a restart of lxcsd-console leave a running container
+alone, and STATUS= shows in `systemctl status`.
 
 Busybox containers here use LXC's default signals (no lxc.signal.halt): busybox init halts on
 SIGPWR, systemd blocks SIGRTMIN+3 and halts on it.
