@@ -224,17 +224,6 @@ def remove_tree(path: str) -> None:
 # Entry point
 
 
-def _name(instance: str) -> str:
-    if "\\" not in instance:
-        return instance  # verbatim: unescape would return it or refuse it (then: as given)
-    from lxcsd.config.names import unescape
-
-    try:
-        return unescape(instance)
-    except LxcsdError:
-        return instance
-
-
 def wants_config(fields: Mapping[str, str]) -> bool:
     """Whether the config must be loaded for post-stop hooks: unless the state file says
     the container started without any."""
@@ -243,7 +232,7 @@ def wants_config(fields: Mapping[str, str]) -> bool:
 
 def main(instance: str) -> int:
     """ExecStopPost=: undo what the container left; 0 unless something stays behind."""
-    name = _name(instance)
+    name = state.container_name(instance)
     env = os.environ
     directory = state.state_dir(name)
     fields = state.read(name) or {}

@@ -124,3 +124,18 @@ def read(name: str) -> dict[str, str] | None:
             return parse_state(f.read())
     except OSError:
         return None
+
+
+def container_name(instance: str) -> str:
+    """The container name of a unit instance string (%i, systemd-escaped), for stop and
+    cleanup, which must work whatever the name: an instance unescape refuses is used as
+    given. Names without a backslash need no unescaping (and no lxcsd.config import)."""
+    if "\\" not in instance:
+        return instance
+    from lxcsd.config.names import unescape
+    from lxcsd.errors import LxcsdError
+
+    try:
+        return unescape(instance)
+    except LxcsdError:
+        return instance

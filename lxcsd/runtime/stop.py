@@ -202,22 +202,10 @@ def _exited(name: str) -> int:
     return 0
 
 
-def _name(instance: str) -> str:
-    if "\\" not in instance:
-        return instance  # verbatim: unescape would return it or refuse it (then: as given)
-    from lxcsd.config.names import unescape
-    from lxcsd.errors import LxcsdError
-
-    try:
-        return unescape(instance)
-    except LxcsdError:
-        return instance
-
-
 def main(name: str, mainpid: int) -> int:
     """ExecStop=: halt the container whose init is mainpid (0: none, nothing to do).
     name is the unit's instance string (systemd-escaped)."""
-    name = _name(name)
+    name = state.container_name(name)
     if mainpid <= 0:
         return _exited(name)
     try:

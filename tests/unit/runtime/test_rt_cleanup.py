@@ -154,3 +154,10 @@ def test_config_fields_the_start_records(tmp_path: Path) -> None:
     text = state.format_state(state.config_fields(load_path(str(config), name="c1")))
     assert text == "halt_signal=\nstop_hooks=1\npost_stop_hooks=0\n"
     assert state.recorded_signal(state.parse_state(text), "halt_signal") == (True, None)
+
+
+def test_container_name_of_an_instance_string() -> None:
+    # stop and cleanup must run for any instance systemd gives them
+    assert state.container_name("c1") == "c1"
+    assert state.container_name(r"web\x20old") == "web old"
+    assert state.container_name("a\\") == "a\\"  # unescape refuses it: used as given
