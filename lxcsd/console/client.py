@@ -120,7 +120,9 @@ def attach(sock: socket.socket, *, escape: int = DEFAULT_ESCAPE, stdin_fd: int =
            stdout_fd: int = 1) -> str:
     """Connect the terminal on stdin/stdout to an attached connection (closed on return)
     until the user detaches ("" is returned) or the session ends (its reason is returned)."""
-    with sock, raw_terminal(stdin_fd), _signals() as wakeup:
+    # The handlers go in before raw mode, so a SIGTERM/SIGHUP arriving once the terminal is
+    # raw always finds them (and unwinds through raw_terminal, restoring the terminal).
+    with sock, _signals() as wakeup, raw_terminal(stdin_fd):
         return Session(sock, stdin_fd, stdout_fd, EscapeFilter(escape), wakeup).run()
 
 

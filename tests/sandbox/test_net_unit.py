@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 
+from tests.e2e import e2e_util as u
 from tests.infra.sandbox import Sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.root, pytest.mark.network]
@@ -70,7 +71,6 @@ def test_container_on_lxcbr0_gets_a_lease_and_survives_a_restart(
     """The whole chain under systemd: lxcsd-net.service, then lxc@NAME with a veth on
     lxcbr0 (the generator wires Wants=/After=), DHCP from dnsmasq, a restart of
     lxcsd-net.service under the running container, and teardown of both."""
-    from tests.e2e import e2e_util as u
 
     sb = clean_lxcsd_sandbox
     name = "netdhcp"
@@ -115,6 +115,8 @@ def test_without_dnsmasq_the_unit_stays_active_and_etc_overrides(
                   "nat = off\ndnsmasq = off\n", 0o644)
     try:
         sb.systemctl("start", UNIT)
+        # start returns at READY=1; the unit's process exits just after, ending "running".
+        u.wait_for(lambda: _prop(sb, "SubState") != "running", 10, "the set-up process to end")
         assert (_prop(sb, "ActiveState"), _prop(sb, "SubState"), _prop(sb, "MainPID")) == \
             ("active", "exited", "0")
         assert "inet 10.0.9.1/24" in sb.run("ip -4 addr show dev lxcbr1").stdout
