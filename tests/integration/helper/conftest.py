@@ -14,6 +14,7 @@ import pytest
 from lxcsd.errors import LxcsdError
 from lxcsd.runtime import cgroup
 from tests.integration.helper import helper_util as hu
+from tests.probe.build import build_probe
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +27,7 @@ def _need_root() -> None:
 def helper_probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("gcc") is None:
         pytest.skip("gcc is needed to build the static probe")
-    return hu.build_probe(tmp_path_factory.mktemp("probe") / "probe")
+    return build_probe(tmp_path_factory.mktemp("probe") / "probe")
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import select
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,6 @@ from pathlib import Path
 from lxcsd import sys as lsys
 from tests.infra import rootfs
 
-PROBE_SOURCE = Path(__file__).resolve().parents[2] / "probe" / "probe.c"
 SUBID_LINE = "root:100000:65536"
 BASE_CONFIG = """lxc.rootfs.path = dir:{root}
 lxc.uts.name = {name}
@@ -238,12 +236,6 @@ def _exe_of(message: str) -> str | None:
             except OSError:
                 return None
     return None
-
-
-def build_probe(out: Path) -> Path:
-    subprocess.run(["gcc", "-static", "-O2", "-Wall", "-o", str(out), str(PROBE_SOURCE)],
-                   check=True, capture_output=True)
-    return out
 
 
 def wait_file(path: Path, timeout: float = 10.0, end: str = "done\n") -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 import uuid
@@ -18,8 +17,8 @@ import pytest
 from lxcsd.errors import LxcsdError
 from lxcsd.runtime import cgroup
 from tests.infra import rootfs
+from tests.probe.build import build_probe
 
-PROBE_SOURCE = Path(__file__).resolve().parents[2] / "probe" / "probe.c"
 SUBID_LINE = "root:100000:65536"
 
 
@@ -35,9 +34,7 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("gcc") is None:
         pytest.skip("gcc is needed to build the static probe")
     out = tmp_path_factory.mktemp("probe") / "probe"
-    subprocess.run(["gcc", "-static", "-O2", "-Wall", "-o", str(out), str(PROBE_SOURCE)],
-                   check=True, capture_output=True)
-    return out
+    return build_probe(out)
 
 
 def _make_root(probe: Path, owner: int | None = None) -> Path:
