@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 
 try:
-    from lxcsd._installed import PREFIX  # type: ignore[import-not-found, unused-ignore]
+    # Not found in a checkout; found untyped when mypy sees an installed copy in the venv.
+    from lxcsd._installed import PREFIX  # type: ignore[import-not-found, import-untyped, unused-ignore]
 except ImportError:
     PREFIX = ""
 

@@ -30,6 +30,7 @@ while [ $# -gt 0 ]; do
 done
 
 src=$(cd "$(dirname "$0")/.." && pwd)
+constraints="$src/packaging/constraints.txt"   # exact versions of what pip installs
 python=/usr/bin/python3          # Debian's: starts in ~9 ms, against ~44 ms for pyenv builds
 venv="$prefix/lib/lxcsd/venv"
 libexec="$prefix/libexec/lxcsd"
@@ -48,7 +49,7 @@ make_venv() {
     fi
     if [ "$offline" = 0 ]; then
         # --offline builds without build isolation, so the venv itself must be able to build.
-        "$venv/bin/pip" install -q "setuptools>=66" wheel
+        "$venv/bin/pip" install -q -c "$constraints" setuptools wheel
     fi
 }
 
@@ -61,7 +62,7 @@ install_package() {
         "$venv/bin/pip" install -q --no-deps --no-index --no-build-isolation --force-reinstall "$build"
     else
         "$venv/bin/pip" install -q --force-reinstall --no-deps "$build"
-        "$venv/bin/pip" install -q "$build"
+        "$venv/bin/pip" install -q -c "$constraints" "$build"
     fi
     rm -rf "$build"
     local purelib

@@ -48,8 +48,10 @@ install_lxcsd() {
     "$here/packaging/install.sh" --prefix "$prefix"
 }
 
+# Test, lint and benchmark tools, at the exact versions of packaging/constraints.txt.
 run_tests() {
-    "$venv/bin/pip" install -q "pytest>=8" "hypothesis>=6" "mypy>=1.8" "ruff>=0.4" "matplotlib>=3.7" "pyinstrument>=4.6"
+    "$venv/bin/pip" install -q -c "$here/packaging/constraints.txt" \
+        pytest hypothesis mypy ruff matplotlib pyinstrument
     cd "$here"
     exec "$venv/bin/python" -m pytest "$@"
 }

@@ -60,7 +60,9 @@ KERNEL_META = "linux-image-cloud-amd64"
 # Besides lxcsd's own dependencies (read from pyproject.toml): pytest for tests run in the
 # guest; wheel because `install.sh --offline` builds lxcsd without build isolation, and the
 # venv's setuptools (66, from ensurepip) needs it for bdist_wheel.
-EXTRA_PIP = ("pytest>=8", "wheel")
+EXTRA_PIP = ("pytest", "wheel")
+# Every pip install at the versions the host's venv has (packaging/setup.sh uses it too).
+CONSTRAINTS = REPO_ROOT / "packaging/constraints.txt"
 VENV = "/usr/local/lib/lxcsd/venv"
 HOSTNAME = "lxcsd-vm"
 ROOT_DEVICE = "/dev/nvme0n1"   # the first (and at boot only) NVMe disk: see vm.py
@@ -142,6 +144,7 @@ def image_key(kernel: tuple[str, str], deps: Sequence[str]) -> str:
     spec = {"suite": SUITE, "variant": VARIANT, "packages": sorted(PACKAGES),
             "build_packages": sorted(BUILD_PACKAGES), "kernel": list(kernel),
             "deps": list(deps), "extra_pip": list(EXTRA_PIP), "arch": os.uname().machine,
+            "constraints": CONSTRAINTS.read_text(),
             "script": hashlib.sha256(Path(__file__).read_bytes()).hexdigest()}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -314,7 +317,8 @@ depmod -a {kver}
 apt-get update -q
 apt-get install -y -q --no-install-recommends {build_packages}
 /usr/bin/python3 -m venv --system-site-packages {venv}
-{venv}/bin/pip install -q --no-cache-dir -r /tmp/lxcsd-requirements.txt
+{venv}/bin/pip install -q --no-cache-dir -c /tmp/lxcsd-constraints.txt \
+    -r /tmp/lxcsd-requirements.txt
 {venv}/bin/python -c 'import pystemd, dbus_fast, pyroute2, jinja2, pytest, seccomp'
 apt-get purge -y -q --autoremove {build_packages}
 apt-get clean
@@ -351,6 +355,7 @@ def _chroot_stage(tmp: Path, tree: Path, deps: Sequence[str], kver: str) -> None
     resolv.unlink(missing_ok=True)
     shutil.copyfile("/etc/resolv.conf", resolv)
     (tree / "tmp/lxcsd-requirements.txt").write_text("\n".join([*deps, *EXTRA_PIP]) + "\n")
+    shutil.copyfile(CONSTRAINTS, tree / "tmp/lxcsd-constraints.txt")
     script = CHROOT_SCRIPT.format(build_packages=" ".join(BUILD_PACKAGES), venv=VENV,
                                   kver=kver)
     (tree / "tmp/lxcsd-build.sh").write_text(script)
@@ -366,7 +371,8 @@ def _chroot_stage(tmp: Path, tree: Path, deps: Sequence[str], kver: str) -> None
         _run_logged(cmd, tmp / "chroot.log", "the chroot stage (apt, pip)")
     finally:
         policy.unlink(missing_ok=True)
-        for f in ("lxcsd-requirements.txt", "lxcsd-build.sh", "lxcsd-host-ca.crt"):
+        for f in ("lxcsd-requirements.txt", "lxcsd-constraints.txt", "lxcsd-build.sh",
+                  "lxcsd-host-ca.crt"):
             (tree / "tmp" / f).unlink(missing_ok=True)
 
 
