@@ -22,6 +22,9 @@ runtime_packages=(
 test_packages=(
     debootstrap lxc lxc-templates qemu-system-x86 qemu-utils e2fsprogs tmux
     podman hyperfine
+    # The .deb's Python dependencies, Debian's own (tests/unit/test_debian_deps.py, and the
+    # sandbox's apt-get install of the .deb, which has no network to fetch them).
+    python3-pyroute2 python3-dbus-fast python3-pystemd python3-jinja2
 )
 
 apt_install() {
