@@ -19,13 +19,14 @@ if TYPE_CHECKING:
 _MARKUP = re.compile(r":[a-z]+:`~?([^`]*)`|``([^`]*)``|`([^`]*)`")
 
 
-def plain(text: str) -> str:
-    """text without reStructuredText markup: ``lxc-ls -f`` → 'lxc-ls -f'."""
+def plain(text: str, quotes: tuple[str, str] = ("'", "'")) -> str:
+    """text without reStructuredText markup: ``lxc-ls -f`` → 'lxc-ls -f' (quotes: what
+    goes around a literal; the man pages ask for bold)."""
     def repl(match: re.Match[str]) -> str:
         role, literal, quoted = match.groups()
         if role is not None:
             return role
-        return f"'{literal if literal is not None else quoted}'"
+        return quotes[0] + (literal if literal is not None else quoted) + quotes[1]
 
     return _MARKUP.sub(repl, text)
 
