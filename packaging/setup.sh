@@ -54,7 +54,7 @@ install_lxcsd() {
 # Test, lint and benchmark tools, at the exact versions of packaging/constraints.txt.
 run_tests() {
     "$venv/bin/pip" install -q -c "$here/packaging/constraints.txt" \
-        pytest hypothesis mypy ruff matplotlib pyinstrument
+        pytest hypothesis mypy ruff matplotlib pyinstrument shtab
     cd "$here"
     exec "$venv/bin/python" -m pytest "$@"
 }
