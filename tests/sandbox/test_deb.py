@@ -203,12 +203,35 @@ def test_upgrade_keeps_containers_running_and_consoles_attached(sb: Sandbox) -> 
     assert f"to {DIVERTED} by lxcsd" in run(sb, ["dpkg-divert", "--list", "*lxc@.service"])
 
 
+def _host_link(sb: Sandbox, name: str) -> str:
+    link = re.search(r"^Link:\s+(\S+)$", run(sb, ["lxcsd", "info", name]), re.M)
+    assert link, run(sb, ["lxcsd", "info", name])
+    return link.group(1)
+
+
+def test_debians_lxc_net_keeps_its_bridge(sb: Sandbox) -> None:
+    """With Debian's lxc-net.service up (it is enabled by default), lxcsd-net stands aside
+    and containers join LXC's lxcbr0; it never fights it for the bridge or dnsmasq."""
+    need_version(sb, UPGRADE)
+    sb.systemctl("stop", "lxc@web1.service", "lxcsd-net.service")
+    assert not sb.path("/sys/class/net/lxcbr0").exists()  # lxcsd-net removed its bridge
+    sb.systemctl("unmask", "lxc-net.service")  # the sandbox masks what the host enabled
+    sb.systemctl("start", "lxc-net.service")
+    assert sb.path("/run/lxc/network_up").exists()
+    sb.systemctl("start", "lxc@web1.service")
+    assert show(sb, "lxcsd-net.service", "ActiveState") == "inactive"
+    assert show(sb, "lxcsd-net.service", "ConditionResult") == "no"
+    assert show(sb, "lxc-net.service", "ActiveState") == "active"
+    master = sb.path(f"/sys/class/net/{_host_link(sb, 'web1')}/master").resolve().name
+    assert master == "lxcbr0"
+
+
 def test_lxc_service_leaves_autostart_to_lxcsd(sb: Sandbox) -> None:
     """Debian lxc's lxc.service (lxc-autostart) starts no container beside lxcsd's units."""
     need_version(sb, UPGRADE)
     run(sb, ["lxcsd", "create", "auto1", "-f", "/dev/null"])
     run(sb, ["lxcsd", "config", "set", "auto1", "lxc.start.auto", "1"])
-    sb.systemctl("unmask", "lxc.service", "lxc-net.service")  # the sandbox masks host units
+    sb.systemctl("unmask", "lxc.service")  # the sandbox masks what the host enabled
     sb.systemctl("daemon-reload")
     sb.systemctl("start", "lxc.service")
     assert show(sb, "lxc.service", "ActiveState") == "active"
