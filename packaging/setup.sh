@@ -25,6 +25,10 @@ test_packages=(
     # The .deb's Python dependencies, Debian's own (tests/unit/test_debian_deps.py, and the
     # sandbox's apt-get install of the .deb, which has no network to fetch them).
     python3-pyroute2 python3-dbus-fast python3-pystemd python3-jinja2
+    # Building and checking the .deb (packaging/build-deb.sh, debian/control's
+    # Build-Depends), man pages and bash completion.
+    debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel
+    lintian man-db bash-completion
 )
 
 apt_install() {
