@@ -5,8 +5,9 @@
  *                                 strings for paths), print "NAME ret=R errno=E"
  *   probe ids                     print "uid=U gid=G euid=E egid=G2"
  *   probe caps                    print the CapInh/CapPrm/CapEff/CapBnd/CapAmb lines
- *   probe notify LINE... [-- CMD...]  send the LINEs as one sd_notify datagram to
- *                                 $NOTIFY_SOCKET, then exec CMD (so an init stays PID 1)
+ *   probe notify [-n N] LINE... [-- CMD...]  send the LINEs as one sd_notify datagram
+ *                                 (N times: a flood) to $NOTIFY_SOCKET, then exec CMD (so
+ *                                 an init stays PID 1)
  *
  * Built at test time by tests/integration/primitives (gcc -static); no libc beyond glibc.
  */
@@ -90,10 +91,16 @@ static int do_notify(int argc, char **argv)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *path = getenv("NOTIFY_SOCKET");
 	char text[4096] = "";
-	int i, fd;
+	long count = 1, n;
+	int i, first, fd;
 
-	for (i = 0; i < argc && strcmp(argv[i], "--") != 0; i++) {
-		if (i)
+	if (argc >= 2 && strcmp(argv[0], "-n") == 0) {
+		count = strtol(argv[1], NULL, 10);
+		argc -= 2;
+		argv += 2;
+	}
+	for (i = first = 0; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (i > first)
 			strncat(text, "\n", sizeof(text) - strlen(text) - 1);
 		strncat(text, argv[i], sizeof(text) - strlen(text) - 1);
 	}
@@ -102,9 +109,12 @@ static int do_notify(int argc, char **argv)
 	} else {
 		strcpy(sa.sun_path, path);
 		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || sendto(fd, text, strlen(text), 0, (struct sockaddr *)&sa,
-				     sizeof(sa)) < 0)
-			perror("probe: notify");
+		for (n = 0; n < count; n++)
+			if (fd < 0 || sendto(fd, text, strlen(text), 0, (struct sockaddr *)&sa,
+					     sizeof(sa)) < 0) {
+				perror("probe: notify");
+				break;
+			}
 	}
 	if (i + 1 < argc) {
 		execv(argv[i + 1], argv + i + 1);

@@ -206,3 +206,24 @@ def test_kernel_file_systems_are_masked(lxcpath: hu.Lxcpath, unit_cgroup: str) -
         if os.path.isdir(path):
             assert mnts.get(path, "").startswith("ro"), (path, mnts.get(path))
             assert os.listdir(f"/proc/{pid}/root{path}") == []
+
+
+def test_a_flood_from_inside_reaches_systemd_bounded(lxcpath: hu.Lxcpath,
+                                                     unit_cgroup: str) -> None:
+    """A hostile container floods the notify socket: 20000 READY=1 from a process that is
+    not init (all ignored), 3000 STATUS= from init itself (forwarded at most twice a
+    second); init's READY=1 after that still ends the start, and the STATUS= lines systemd
+    got stay few."""
+    flood = ("/bin/probe notify -n 20000 READY=1 STATUS=fake &\n"
+             "exec /bin/probe notify -n 3000 STATUS=spam -- "
+             "/bin/probe notify STATUS=done READY=1 -- /bin/sleep 1000\n")
+    lxcpath.container("g12", "lxcsd.init.notify = 1\n", init_script=flood)
+    started = lxcpath.start("g12", unit_cgroup, timeout=120)
+    assert started.status == 0, started
+    pid = started.init_pid
+    assert started.fields["STATUS"] == f"Running, init PID {pid}: done"
+    statuses = [line for m in started.messages for line in m.splitlines()
+                if line.startswith("STATUS=")]
+    assert "fake" not in " ".join(statuses)
+    seconds = float(re.search(r"g12 ready after ([0-9.]+) s", started.stderr).group(1))
+    assert len(statuses) <= 3 + seconds / 0.5, (len(statuses), seconds)
