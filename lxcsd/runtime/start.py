@@ -398,7 +398,8 @@ class Starter:
 
         found = self.plan.guest = guest.prepare(self.plan)
         if found.notify is not False:
-            found.notify_fd = self.notify_fd = ready.open_socket()
+            found.notify_fd = self.notify_fd = _step("lxcsd.init.notify: socket",
+                                                     ready.open_socket)
 
     def keep_notify_if_bound(self) -> None:
         from lxcsd.runtime import ready
