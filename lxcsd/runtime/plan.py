@@ -16,6 +16,7 @@ from lxcsd.errors import ConfigError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lxcsd.config.model import CgroupSetting, Container, Rootfs
+    from lxcsd.runtime.guest import Guest
 
 NS_FLAGS = {
     "user": _sys.CLONE_NEWUSER, "mnt": _sys.CLONE_NEWNS, "pid": _sys.CLONE_NEWPID,
@@ -40,7 +41,7 @@ class Plan:
                  "seccomp_profile", "cgroup_settings", "controllers", "monitor_dir",
                  "payload_dir", "inner_dir", "console", "console_device", "tty_max",
                  "pty_max", "net_kind", "devpts_gid", "uts_name", "warnings",
-                 "personality", "time_offsets")
+                 "personality", "time_offsets", "optional_devices", "guest")
 
     clone_flags: int
     share: dict[str, str]
@@ -70,6 +71,11 @@ class Plan:
     warnings: list[str]
     personality: int | None
     time_offsets: str
+    optional_devices: tuple[str, ...]
+    # What the helper learns from the host and the root file system before forking
+    # (lxcsd.runtime.guest.prepare): the container's UUID, the host's os-release, whether
+    # init gets a notify socket. None until then (a plan only checked, not started).
+    guest: Guest | None
 
     def __init__(self, name: str, container: Container) -> None:
         self.name = name
@@ -106,6 +112,8 @@ def make_plan(name: str, container: Container, environ: dict[str, str] | None = 
     plan.pty_max = container.pty_max or 0
     plan.warnings = []
     plan.personality = personality(container)
+    plan.optional_devices = optional_devices(container)
+    plan.guest = None
     if container.mounts.auto.shmounts:
         plan.warnings.append("lxc.mount.auto shmounts: is not supported, ignored")
     return plan
@@ -212,6 +220,24 @@ def _cgroups(plan: Plan, c: Container) -> None:
     plan.cgroup_settings = [s for s in c.cgroup2 if controller(s) != "devices"]
     plan.controllers = list(dict.fromkeys(controller(s) for s in plan.cgroup_settings
                                           if controller(s) not in CORE_CONTROLLERS))
+
+
+def optional_devices(c: Container) -> tuple[str, ...]:
+    """The /dev nodes of lxcsd.runtime.dev.OPTIONAL_DEVICES (net/tun, fuse) that the
+    container's device policy allows for reading and writing: all of them without device
+    rules (lxc@.service's own DeviceAllow= list has both), else as the rules say, folded as
+    the generator folds them for DeviceAllow= (cgroup2 keys win over v1 ones)."""
+    from lxcsd.runtime.dev import OPTIONAL_DEVICES
+
+    if not any(s.key.startswith("devices.") for s in c.cgroup2 + c.cgroup_v1):
+        return tuple(name for name, _, _ in OPTIONAL_DEVICES)  # (no import: the usual case)
+    from lxcsd.generator import devices
+
+    rules = devices.device_rules(c.cgroup2) or devices.device_rules(c.cgroup_v1)
+    if not rules:
+        return tuple(name for name, _, _ in OPTIONAL_DEVICES)
+    return tuple(name for name, major, minor in OPTIONAL_DEVICES
+                 if devices.allows(rules, "c", major, minor, f"/dev/{name}"))
 
 
 def controller(setting: CgroupSetting) -> str:
