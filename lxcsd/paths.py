@@ -1,8 +1,8 @@
 """Where lxcsd's files are, installed or in a source checkout.
 
-packaging/install.sh writes lxcsd/_installed.py (PREFIX = "...") into the installed package,
-the way meson's configure_file bakes paths in; a source checkout has no such file and uses the
-tree itself, so tests run against the code they test.
+packaging/install.sh writes lxcsd/_installed.py (PREFIX = "...", UNITDIR = "...") into the
+installed package, the way meson's configure_file bakes paths in; a source checkout has no such
+file and uses the tree itself, so tests run against the code they test.
 """
 
 from __future__ import annotations
@@ -11,10 +11,14 @@ import os
 
 try:
     # Not found in a checkout; found untyped when mypy sees an installed copy in the venv.
-    from lxcsd._installed import PREFIX  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    from lxcsd import _installed  # type: ignore[attr-defined, unused-ignore]
 except ImportError:
-    PREFIX = ""
+    _installed = None
 
+PREFIX: str = getattr(_installed, "PREFIX", "")
+# The Debian package's units are in /lib/systemd/system (bookworm's debhelper), outside its
+# prefix /usr; an installation by an older install.sh has no UNITDIR.
+UNITDIR: str = getattr(_installed, "UNITDIR", "")
 SOURCE_TREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_DIR = "/run/lxcsd"
 UNIT_TEMPLATE = "lxc@.service"
@@ -23,6 +27,12 @@ UNIT_TEMPLATE = "lxc@.service"
 def datadir() -> str:
     """Shipped defaults: default.conf, common includes, the default seccomp policy."""
     return os.path.join(PREFIX, "share/lxcsd") if PREFIX else os.path.join(SOURCE_TREE, "config")
+
+
+def unitdir() -> str:
+    """Where the static units (lxc@.service, lxc-containers.target) are installed. A source
+    checkout assumes install.sh's default prefix, where the tests and the sandbox put them."""
+    return UNITDIR or os.path.join(PREFIX or "/usr/local", "lib/systemd/system")
 
 
 def libexecdir() -> str:

@@ -22,6 +22,13 @@ runtime_packages=(
 test_packages=(
     debootstrap lxc lxc-templates qemu-system-x86 qemu-utils e2fsprogs tmux
     podman hyperfine
+    # The .deb's Python dependencies, Debian's own (tests/unit/test_debian_deps.py, and the
+    # sandbox's apt-get install of the .deb, which has no network to fetch them).
+    python3-pyroute2 python3-dbus-fast python3-pystemd python3-jinja2
+    # Building and checking the .deb (packaging/build-deb.sh, debian/control's
+    # Build-Depends), man pages and bash completion.
+    debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel
+    lintian man-db bash-completion
 )
 
 apt_install() {
@@ -51,7 +58,7 @@ install_lxcsd() {
 # Test, lint and benchmark tools, at the exact versions of packaging/constraints.txt.
 run_tests() {
     "$venv/bin/pip" install -q -c "$here/packaging/constraints.txt" \
-        pytest hypothesis mypy ruff matplotlib pyinstrument
+        pytest hypothesis mypy ruff matplotlib pyinstrument shtab
     cd "$here"
     exec "$venv/bin/python" -m pytest "$@"
 }

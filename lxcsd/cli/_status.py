@@ -9,7 +9,15 @@ IP addresses are read the cheap way, without netlink or entering a namespace:
 Usage numbers come from systemd's properties of the unit (MemoryCurrent, CPUUsageNSec,
 TasksCurrent, IO*Bytes) when systemd tracks them, else from the unit's cgroup files
 (memory.current, cpu.stat's usage_usec, the processes of cgroup.procs below it, io.stat),
-else they are None ('-' in tables).
+else they are None ('-' in tables). Limits are the tightest of the unit's cgroup (systemd's
+MemoryMax=, TasksMax=, CPUQuota=) and the payload cgroup (lxc.cgroup2.*): memory.max,
+memory.high, memory.swap.max, pids.max, cpu.max; None when unlimited or not there (a
+cgroup2 tree without the controller).
+
+Links are lxc-info's: the host side of each network (a veth's host end, else the
+lxc.net.N.link device), from the network state file lxcsd.net wrote at start, with its
+byte counters from /sys/class/net/LINK/statistics seen from the container (the host end's
+received bytes are what the container sent).
 """
 
 from __future__ import annotations
@@ -135,7 +143,8 @@ def count_processes(directory: str) -> int:
 
 
 def usage(props: dict[str, Any]) -> dict[str, int | None]:
-    """memory (bytes), cpu_ns, pids, io_read, io_write of a unit (None where unknown)."""
+    """memory and swap (bytes), cpu_ns, pids, io_read, io_write of a unit (None where
+    unknown)."""
     from lxcsd.systemd import counter
 
     result: dict[str, int | None] = {
@@ -144,10 +153,12 @@ def usage(props: dict[str, Any]) -> dict[str, int | None]:
         "pids": counter(props.get("TasksCurrent")),
         "io_read": counter(props.get("IOReadBytes")),
         "io_write": counter(props.get("IOWriteBytes")),
+        "swap": None,  # systemd 252 has no MemorySwapCurrent
     }
     directory = cgroup_dir(props.get("ControlGroup") or "")
     if directory is None:
         return result
+    result["swap"] = parse_limit(_read(os.path.join(directory, "memory.swap.current")))
     if result["memory"] is None:
         text = _read(os.path.join(directory, "memory.current"))
         result["memory"] = int(text) if text and text.strip().isdigit() else None
@@ -178,6 +189,81 @@ def human_bytes(value: int | None) -> str:
 
 def human_seconds(ns: int | None) -> str:
     return "-" if ns is None else f"{ns / 1e9:.3f}s"
+
+
+# ------------------------------------------------------------------------------------------
+# Limits, interfaces, links
+
+LIMIT_FILES = {"memory_max": "memory.max", "memory_high": "memory.high",
+               "swap_max": "memory.swap.max", "pids_max": "pids.max"}
+
+
+def parse_limit(text: str | None) -> int | None:
+    """A cgroup limit file's value: None for "max", missing or unreadable."""
+    value = (text or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def parse_cpu_max(text: str | None) -> float | None:
+    """cpu.max ("QUOTA PERIOD" or "max PERIOD") as CPUs (0.5 = half of one), None: no limit."""
+    words = (text or "").split()
+    if len(words) != 2 or not words[0].isdigit() or not words[1].isdigit() or words[1] == "0":
+        return None
+    return int(words[0]) / int(words[1])
+
+
+def _tightest(values: list[int | float | None]) -> int | float | None:
+    present = [value for value in values if value is not None]
+    return min(present) if present else None
+
+
+def limits(directories: list[str]) -> dict[str, int | float | None]:
+    """memory_max, memory_high, swap_max, pids_max (numbers) and cpus (cpu.max as CPUs):
+    the tightest over directories (a limit of a parent cgroup binds its children)."""
+    found: dict[str, int | float | None] = {
+        key: _tightest([parse_limit(_read(os.path.join(d, name))) for d in directories])
+        for key, name in LIMIT_FILES.items()}
+    found["cpus"] = _tightest([parse_cpu_max(_read(os.path.join(d, "cpu.max")))
+                               for d in directories])
+    return found
+
+
+def parse_net_dev(text: str) -> list[str]:
+    """Interface names of /proc/net/dev, loopback left out (as lxc-ls's INTERFACE)."""
+    names = [line.split(":", 1)[0].strip() for line in text.splitlines()[2:] if ":" in line]
+    return [name for name in names if name and name != "lo"]
+
+
+def interfaces(pid: int) -> list[str]:
+    return parse_net_dev(_read(f"/proc/{pid}/net/dev") or "")
+
+
+def host_links(name: str, sysfs: str = "/sys/class/net") -> list[dict[str, Any]]:
+    """[{link, type, tx, rx}] of the container's networks, tx/rx bytes as the container
+    sees them (None when the device is not in the host's namespace: phys)."""
+    from lxcsd.net import state as net_state
+    from lxcsd.runtime import state
+
+    recorded = net_state.read(state.state_dir(name))
+    found = []
+    for record in recorded[0] if recorded else []:
+        link = record.get("host") or record.get("link") or ""
+        if not link or record.get("type") == "phys":
+            continue
+        stats = os.path.join(sysfs, link, "statistics")
+        found.append({"link": link, "type": record.get("type") or None,
+                      "tx": parse_limit(_read(os.path.join(stats, "rx_bytes"))),
+                      "rx": parse_limit(_read(os.path.join(stats, "tx_bytes")))})
+    return found
+
+
+def _details(name: str, pid: int, props: dict[str, Any]) -> dict[str, Any]:
+    """What only info shows: links and limits."""
+    from lxcsd.runtime import state
+
+    directories = [d for d in (cgroup_dir(props.get("ControlGroup") or ""),
+                               (state.read(name) or {}).get("payload_cgroup")) if d]
+    return {"links": host_links(name) if pid else [], "limits": limits(directories)}
 
 
 # ------------------------------------------------------------------------------------------
@@ -217,10 +303,11 @@ def container_status(systemd: Systemd, name: str, config: str, *,
         "groups": list(container.groups) if container else [],
         "ipv4": ipv4, "ipv6": ipv6, "unprivileged": bool(container and container.idmaps),
         "pid": pid or None, "config": config, "config_error": error or None,
+        "interfaces": interfaces(pid) if pid else [],
     }
     use = usage(props) if props and state not in ("STOPPED", "FAILED") else dict.fromkeys(
-        ("memory", "cpu_ns", "pids", "io_read", "io_write"))
-    info["memory"] = use["memory"]
+        ("memory", "cpu_ns", "pids", "io_read", "io_write", "swap"))
+    info["memory"], info["swap"] = use["memory"], use["swap"]
     if detail:
         info.update(use)
         info["start_auto"] = auto
@@ -230,4 +317,5 @@ def container_status(systemd: Systemd, name: str, config: str, *,
         info["control_group"] = props.get("ControlGroup") or None
         info["status_text"] = props.get("StatusText") or None
         info["result"] = props.get("Result") or None
+        info.update(_details(name, pid, props))
     return info

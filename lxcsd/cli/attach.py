@@ -12,6 +12,9 @@ import argparse
 
 from lxcsd.config.load import load_container
 
+from ._help import after_parse
+from ._target import add_lxcpath_option, add_name_option
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -20,6 +23,7 @@ EPILOG = """\
 examples:
   lxcsd attach web1                        root's shell in web1
   lxcsd attach web1 -- ps aux              a command (its exit status is lxcsd's)
+  lxcsd attach -n web1 -- ps aux           the same, as lxc-attach
   lxcsd attach web1 -u 1000 --cwd /tmp -- id
   lxcsd attach web1 --clear-env -v LANG=C.UTF-8 -- env
 
@@ -58,8 +62,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                      help="allocate a pty even if stdin is not a terminal")
     tty.add_argument("-T", "--no-pty", dest="pty", action="store_const", const=False,
                      help="never allocate a pty")
-    parser.add_argument("-P", "--lxcpath", metavar="DIR", help="directory holding the "
-                        "containers (default: $LXCSD_LXCPATH, lxc.lxcpath, /var/lib/lxc)")
+    add_lxcpath_option(parser)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -67,14 +70,28 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "attach", help="run a command in a running container",
         description=__doc__.split("\n\n")[1] if __doc__ else None, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="lxcsd attach [OPTIONS] NAME [OPTIONS] [-- CMD ...]")
+        usage="lxcsd attach [OPTIONS] {NAME | -n NAME} [OPTIONS] [-- CMD ...]")
     _add_options(parser)
-    parser.add_argument("name", metavar="NAME", help="container name")
+    add_name_option(parser)
+    parser.add_argument("name", nargs="?", metavar="NAME", help="container name")
     # argparse cannot mix options after NAME with a "--" command (a positional list ends
     # at the first option); everything after NAME is split in run().
     parser.add_argument("rest", nargs=argparse.REMAINDER, metavar="[OPTIONS] [-- CMD ...]",
                         help="more options, then the command and its arguments")
+    after_parse(parser, _name)
     return parser
+
+
+def _name(args: argparse.Namespace, error: Any) -> None:
+    """With -n NAME, a word argparse took for NAME begins the command."""
+    if args.n_names:
+        if len(args.n_names) > 1:
+            error("one container name expected")
+        if args.name is not None:
+            args.rest = [args.name, *args.rest]
+        args.name = args.n_names[0]
+    elif args.name is None:
+        error("a container name is needed: NAME or -n NAME")
 
 
 def split_rest(rest: list[str]) -> tuple[list[str], list[str]]:

@@ -14,7 +14,7 @@ import sys
 from lxcsd.config.load import check_path, discover
 from lxcsd.errors import ConfigError, LxcsdError
 
-from ._target import add_lxcpath_option, resolve
+from ._target import add_lxcpath_option, add_name_option, resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("targets", nargs="*", metavar="NAME|PATH",
                         help="container names or config files")
+    add_name_option(parser)
     parser.add_argument("--all", action="store_true", help="check every container")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="output format (default: text)")
@@ -70,6 +71,7 @@ def check_one(name: str | None, path: str, with_warnings: bool) -> dict[str, Any
 
 
 def _targets(args: argparse.Namespace) -> list[tuple[str | None, str]]:
+    args.targets = list(args.targets) + (args.n_names or [])
     if args.all:
         paths = [args.lxcpath] if args.lxcpath else None
         found: list[tuple[str | None, str]] = list(discover(paths))

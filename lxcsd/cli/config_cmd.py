@@ -2,7 +2,9 @@
 
 get prints the values in effect (includes read), one per line. set and unset edit only the
 container's own file, keeping comments and the order of other lines; the value is checked
-against the key table and the whole edited config must load before the file is replaced.
+against the key table, and the file is replaced only when the edit adds no error to the
+config (errors it already had do not block an edit). unset removes any line check reports,
+unknown keys included.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import sys
 from lxcsd.config import query
 from lxcsd.config.build import build
 from lxcsd.config.document import ConfigDocument
-from lxcsd.config.load import load_path
+from lxcsd.config.load import check_path, load_path
 from lxcsd.config.reader import read_config_text
 from lxcsd.errors import ConfigError
 
-from ._target import add_lxcpath_option, resolve
+from ._help import after_parse
+from ._target import add_lxcpath_option, add_name_option, resolve, take
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,6 +34,8 @@ examples:
   lxcsd config set web1 lxc.mount.entry '/srv/data srv/data none bind,create=dir 0 0'
   lxcsd config set web1 lxc.cap.drop ''        an empty value clears (includes too)
   lxcsd config unset web1 lxc.start.auto       remove the key's lines from the file
+  lxcsd config unset web1 lxc.net.0.typo       also a key check calls unknown
+  lxcsd config get -n web1 lxc.uts.name        -n NAME, as lxc-* tools
 
 A single-valued key is replaced in place; a list key (lxc.mount.entry, lxc.idmap, ...)
 gets one more line at the end of the file. A value starting with "--" goes after "--".
@@ -46,16 +51,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     for name, help_text, extra in (("get", "print a key's values", ()),
                                    ("set", "set a key", ("value",)),
                                    ("unset", "remove a key's lines", ())):
-        action = actions.add_parser(name, help=help_text, description=f"{help_text}.",
-                                    epilog=EPILOG,
-                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-        action.add_argument("target", metavar="NAME|PATH", help="container name or config file")
-        action.add_argument("key", metavar="KEY", help="config key, e.g. lxc.uts.name")
-        for argument in extra:
-            action.add_argument(argument, metavar="VALUE", help="new value ('' to clear)")
+        value = " VALUE" if extra else ""
+        action = actions.add_parser(
+            name, help=help_text, description=f"{help_text}.", epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            usage=f"lxcsd config {name} [-h] [-P DIR] {{NAME|PATH | -n NAME}} KEY{value}")
+        action.add_argument("words", nargs="*", metavar=f"NAME|PATH KEY{value}",
+                            help="container name or config file, config key (e.g. "
+                            "lxc.uts.name)" + (", new value ('' to clear)" if extra else ""))
+        add_name_option(action)
         add_lxcpath_option(action)
         action.set_defaults(func=run, action=name)
+        after_parse(action, _words)
     return parser
+
+
+def _words(args: argparse.Namespace, error: Any) -> None:
+    words = list(args.words)
+    args.target = take(words, args.n_names, "the container (NAME|PATH)", error)
+    args.key = take(words, None, "the KEY", error)
+    if args.action == "set":
+        args.value = take(words, None, "the VALUE", error)
+    if words:
+        error(f"unexpected arguments: {' '.join(words)}")
 
 
 def _get(args: argparse.Namespace, name: str | None, path: str) -> int:
@@ -65,31 +83,54 @@ def _get(args: argparse.Namespace, name: str | None, path: str) -> int:
     return 0
 
 
-def _check_and_save(document: ConfigDocument, name: str | None) -> None:
-    """Load the edited text as the config it would become; save only if that works."""
-    entries = read_config_text(document.text(), document.path)
+def problems(text: str, path: str, name: str | None) -> list[ConfigError]:
+    """Every error of a config's text (with its includes), as check reports them."""
     try:
-        build(entries, name=name or "", config_path=document.path)
+        entries = read_config_text(text, path)
     except ConfigError as exc:
-        raise ConfigError(f"not saved, the result would not load: {exc.message}",
-                          path=exc.path, line=exc.line, key=exc.key, hint=exc.hint) from None
+        return [exc]
+    errors: list[ConfigError] = []
+    build(entries, name=name or "", config_path=path, errors=errors)
+    return errors
+
+
+def _what(error: ConfigError, own: str) -> tuple[str, str, str]:
+    """An error without its line number (an edit moves lines) for before/after."""
+    return (error.path if error.path != own else "", error.key, error.message)
+
+
+def _check_and_save(document: ConfigDocument, name: str | None, before: str) -> None:
+    """Save the edited document unless it has an error the original text did not have."""
+    old = [_what(e, document.path) for e in problems(before, document.path, name)]
+    for error in problems(document.text(), document.path, name):
+        if _what(error, document.path) in old:
+            old.remove(_what(error, document.path))
+            continue
+        raise ConfigError(f"not saved, the result would not load: {error.message}",
+                          path=error.path, line=error.line, key=error.key, hint=error.hint)
     document.save()
 
 
 def _set(args: argparse.Namespace, name: str | None, path: str) -> int:
     document = ConfigDocument.load(path)
+    before = document.text()
     document.set(args.key, args.value)
-    _check_and_save(document, name)
+    _check_and_save(document, name, before)
     return 0
 
 
 def _unset(args: argparse.Namespace, name: str | None, path: str) -> int:
     document = ConfigDocument.load(path)
+    before = document.text()
     if document.unset(args.key) == 0:
         print(f"{path}: {args.key} is not set in this file", file=sys.stderr)
     else:
-        _check_and_save(document, name)
-    remaining = query.values(load_path(path, name), args.key)
+        _check_and_save(document, name, before)
+    container, _ = check_path(path, name)
+    try:
+        remaining = query.values(container, args.key) if container is not None else []
+    except ConfigError:  # a key the table does not know has no value anywhere
+        remaining = []
     if remaining:
         print(f"{args.key} still has a value from an included file; "
               f"'lxcsd config set {args.target} {args.key} \"\"' clears it", file=sys.stderr)

@@ -16,6 +16,8 @@ import sys
 from lxcsd.console import client, protocol
 from lxcsd.errors import LxcsdError
 
+from ._target import add_lxcpath_option, add_names, check_unit_lxcpath
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -25,7 +27,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "console", help="attach to a container's console or one of its ttys",
         description=__doc__.split("\n\n")[1] if __doc__ else None)
-    parser.add_argument("name", help="the container")
+    add_names(parser, many=False, help="the container")
     parser.add_argument("-t", "--tty", type=int, default=0, metavar="TTY",
                         help="tty number; 0 (the default) is the console")
     parser.add_argument("--show-log", action="store_true",
@@ -34,11 +36,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="clear the console ring buffer (after --show-log)")
     parser.add_argument("-e", "--escape", default="^a", metavar="ESCAPE",
                         help="escape character, ^X for Ctrl-X (default ^a)")
+    add_lxcpath_option(parser)
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    check_unit_lxcpath(args.name, args.lxcpath)
     try:
         if args.show_log or args.clear_log:
             return show_log(args)

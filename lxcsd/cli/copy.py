@@ -15,7 +15,8 @@ from lxcsd.config.load import find_container, load_path
 from lxcsd.errors import LxcsdError
 
 from ._containers import container_dir, is_running, random_hwaddr, refuse_existing, remove_tree
-from ._target import add_lxcpath_option
+from ._help import after_parse
+from ._target import add_lxcpath_option, add_name_option, take
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ EPILOG = """\
 examples:
   lxcsd copy web1 web2
   lxcsd copy web1 web2 -P /srv/lxc     (DST in another lxcpath; SRC is looked up as usual)
+  lxcsd copy -n web1 -N web2           as lxc-copy
 """
 
 
@@ -32,11 +34,24 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "copy", help="copy a stopped container under a new name",
         description=__doc__.split("\n\n")[0].split(": ", 1)[1] if __doc__ else None,
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", metavar="SRC", help="container to copy")
-    parser.add_argument("dest", metavar="DST", help="name of the new container")
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="lxcsd copy [-h] [-P DIR] {SRC | -n SRC} {DST | -N DST}")
+    parser.add_argument("words", nargs="*", metavar="SRC DST",
+                        help="the container to copy, then the name of the new one")
+    add_name_option(parser)
+    parser.add_argument("-N", "--newname", action="append", metavar="DST",
+                        help="the new container's name, as lxc-copy -N takes it")
     add_lxcpath_option(parser)
+    after_parse(parser, _words)
     return parser
+
+
+def _words(args: argparse.Namespace, error: Any) -> None:
+    words = list(args.words)
+    args.source = take(words, args.n_names, "the container to copy (SRC)", error)
+    args.dest = take(words, args.newname, "the new name (DST)", error)
+    if words:
+        error(f"unexpected arguments: {' '.join(words)}")
 
 
 def _cp(source: str, dest: str) -> None:

@@ -22,7 +22,7 @@ from ._containers import (
     shift_ids,
     subid_base,
 )
-from ._target import add_lxcpath_option
+from ._target import add_lxcpath_option, add_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 EPILOG = """\
 examples:
   lxcsd create web1                      busybox (the default template)
+  lxcsd create -n web1 -t busybox        the same, as lxc-create
   lxcsd create deb1 -t debian            Debian bookworm with systemd (debootstrap)
   lxcsd create u1 --unprivileged         ids shifted to root's /etc/subuid range
   lxcsd create c1 -P /srv/lxc            in another lxcpath
@@ -45,7 +46,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "create", help="create a container from a template",
         description=__doc__.split("\n\n")[0].split(": ", 1)[1] if __doc__ else None,
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", metavar="NAME", help="container name")
+    add_names(parser, many=False, help="container name")
     parser.add_argument("-t", "--template", choices=TEMPLATES, default="busybox",
                         help="root file system template (default: busybox)")
     parser.add_argument("--unprivileged", action="store_true",

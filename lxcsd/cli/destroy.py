@@ -17,7 +17,7 @@ from lxcsd.errors import LxcsdError
 
 from ._containers import is_running, remove_tree
 from ._status import load_quietly
-from ._target import add_lxcpath_option
+from ._target import add_lxcpath_option, add_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ EPILOG = """\
 examples:
   lxcsd destroy web1
   lxcsd destroy web1 --force     stop it first if it runs
+  lxcsd destroy -n web1 -f       the same, as lxc-destroy
 """
 
 
@@ -35,7 +36,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "destroy", help="remove a container and its root file system",
         description=__doc__.split("\n\n")[0].split(": ", 1)[1] if __doc__ else None,
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", metavar="NAME", help="container name")
+    add_names(parser, many=False, help="container name")
     parser.add_argument("-f", "--force", action="store_true", help="stop it first if it runs")
     add_lxcpath_option(parser)
     return parser

@@ -13,6 +13,8 @@ import sys
 
 from lxcsd.errors import LxcsdError
 
+from ._target import add_names
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -33,7 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "generate", help="show what lxcsd-generator would write",
         description=__doc__.split("\n\n")[1] if __doc__ else None, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", metavar="NAME", help="only these containers")
+    add_names(parser, many=True, required=False, help="only these containers")
     parser.add_argument("--dry-run", action="store_true", required=True,
                         help="print instead of writing (the only mode: systemd runs the "
                         "generator itself)")

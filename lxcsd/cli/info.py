@@ -1,6 +1,7 @@
 """``lxcsd info NAME...``: one container in detail, like ``lxc-info``: state, init PID,
-IP addresses, cgroup usage (CPU, memory, processes, I/O where the host tracks them), its
-unit and cgroup, config path, autostart, start order and delay, groups.
+IP addresses, each network's host link with its TX/RX bytes, cgroup usage and limits (CPU,
+memory, swap, processes, I/O where the host tracks them), its unit and cgroup, config path,
+autostart, start order and delay, groups.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from lxcsd.config.load import find_container
 
 from ._status import container_status, human_bytes, human_seconds
-from ._target import add_lxcpath_option
+from ._target import add_lxcpath_option, add_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,6 +24,11 @@ examples:
   lxcsd info web1
   lxcsd info web1 --format json
   lxcsd info web1 -s           the state only (RUNNING, STOPPED, ...), as lxc-info -s
+  lxcsd info -n web1 -p        init's PID only, as lxc-info -n web1 -p
+
+Limits are the tightest of the unit's (systemctl set-property lxc@NAME MemoryMax=...) and
+the config's (lxc.cgroup2.memory.max, pids.max, cpu.max); the host needs those cgroup2
+controllers. TX and RX bytes are counted from the container's side, as lxc-info does.
 """
 
 
@@ -31,7 +37,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "info", help="show a container's state, addresses and resource usage",
         description=__doc__, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="+", metavar="NAME", help="container names")
+    add_names(parser, many=True, help="container names")
     parser.add_argument("-s", "--state", action="store_true", help="print the state only")
     parser.add_argument("-p", "--pid", action="store_true", help="print init's PID only")
     parser.add_argument("--format", choices=("text", "json"), default="text",
@@ -47,11 +53,12 @@ def lines(info: dict[str, Any]) -> list[tuple[str, str]]:
         pairs.append(("PID", str(info["pid"])))
     pairs += [("IP", address) for address in info["ipv4"] + info["ipv6"]]
     if info["state"] not in ("STOPPED", "FAILED"):
-        pairs += [("CPU use", human_seconds(info["cpu_ns"])),
-                  ("Memory use", human_bytes(info["memory"])),
-                  ("Processes", "-" if info["pids"] is None else str(info["pids"])),
-                  ("I/O read", human_bytes(info["io_read"])),
-                  ("I/O written", human_bytes(info["io_write"]))]
+        pairs += usage_lines(info)
+    for link in info["links"]:
+        pairs += [("Link", link["link"]), (" TX bytes", human_bytes(link["tx"])),
+                  (" RX bytes", human_bytes(link["rx"]))]
+        if link["tx"] is not None and link["rx"] is not None:
+            pairs.append((" Total bytes", human_bytes(link["tx"] + link["rx"])))
     pairs += [("Unit", f"{info['unit']} ({info['active_state']}/{info['sub_state']})")]
     if info["control_group"]:
         pairs.append(("Cgroup", info["control_group"]))
@@ -67,6 +74,32 @@ def lines(info: dict[str, Any]) -> list[tuple[str, str]]:
               ("Unprivileged", "yes" if info["unprivileged"] else "no")]
     if info["config_error"]:
         pairs.append(("Config error", info["config_error"]))
+    return pairs
+
+
+def _limited(text: str, limit: str | None) -> str:
+    return f"{text} (limit {limit})" if limit else text
+
+
+def usage_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
+    """Usage, each with its limit when there is one."""
+    limit = info["limits"]
+    cpus, high = limit["cpus"], limit["memory_high"]
+    memory = _limited(human_bytes(info["memory"]), human_bytes(limit["memory_max"])
+                      if limit["memory_max"] is not None else None)
+    pairs = [("CPU use", _limited(human_seconds(info["cpu_ns"]),
+                                  f"{cpus:g} CPU" if cpus is not None else None)),
+             ("Memory use", memory)]
+    if high is not None:
+        pairs.append(("Memory high", human_bytes(high)))
+    if info["swap"] is not None or limit["swap_max"] is not None:
+        pairs.append(("Swap use", _limited(human_bytes(info["swap"]), human_bytes(
+            limit["swap_max"]) if limit["swap_max"] is not None else None)))
+    pids = "-" if info["pids"] is None else str(info["pids"])
+    pairs += [("Processes", _limited(pids, str(limit["pids_max"])
+                                     if limit["pids_max"] is not None else None)),
+              ("I/O read", human_bytes(info["io_read"])),
+              ("I/O written", human_bytes(info["io_write"]))]
     return pairs
 
 

@@ -16,6 +16,8 @@ from lxcsd.config.load import find_container
 from lxcsd.config.names import unit_name
 from lxcsd.errors import LxcsdError
 
+from ._target import add_lxcpath_option, add_names, check_unit_lxcpath
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -30,8 +32,9 @@ VERBS = {
     "disable": ("do not start containers at boot", ""),
 }
 EPILOGS = {
-    "start": "examples:\n  lxcsd start web1\n  lxcsd start web1 db1   (one after the other)\n",
-    "stop": "examples:\n  lxcsd stop web1\n",
+    "start": "examples:\n  lxcsd start web1\n  lxcsd start web1 db1   (both jobs at once, as "
+             "systemctl)\n  lxcsd start -n web1      (as lxc-start -n)\n",
+    "stop": "examples:\n  lxcsd stop web1\n  lxcsd stop --no-block web1   do not wait for it\n",
     "restart": "examples:\n  lxcsd restart web1\n",
     "enable": "examples:\n  lxcsd enable web1\n  lxcsd enable --now web1   enable and start\n\n"
               "lxc.start.auto = 1 in the config starts a container at boot as well.\n",
@@ -47,7 +50,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             verb, help=text, description=f"lxcsd {verb}: {text}.", epilog=EPILOGS[verb] +
             "\nExit status: 0 when every container succeeded, 1 otherwise.",
             formatter_class=argparse.RawDescriptionHelpFormatter)
-        parser.add_argument("names", nargs="+", metavar="NAME", help="container names")
+        add_names(parser, many=True, help="container names")
+        add_lxcpath_option(parser)
         if verb in ("enable", "disable"):
             parser.add_argument("--now", action="store_true",
                                 help="also start (enable) or stop (disable) them")
@@ -74,6 +78,8 @@ def units_for(names: list[str], *, must_exist: bool = True) -> list[tuple[str, s
 def run(args: argparse.Namespace) -> int:
     from lxcsd.systemd import Systemd
 
+    for name in args.names:
+        check_unit_lxcpath(name, args.lxcpath)
     # stop/disable also work for containers whose directory is already gone.
     pairs = units_for(args.names, must_exist=args.verb in ("start", "restart", "enable"))
     with Systemd() as systemd:

@@ -3,6 +3,8 @@
 STATE comes from the unit lxc@NAME.service (RUNNING, STOPPED, STARTING, STOPPING, FAILED);
 AUTOSTART is 1 when lxc.start.auto is set or the unit is enabled; IPV4/IPV6 are the
 container's own addresses (read in its network namespace); MEMORY is the unit's cgroup's.
+lxc-ls's options work: -f (the table, also the default), -F COLUMNS, -1 (names only, one
+per line), --active, --running, --stopped, -g GROUPS.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from lxcsd.config.load import discover
 
 from ._status import container_status, human_bytes
-from ._target import add_lxcpath_option
+from ._target import add_lxcpath_option, add_names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,13 +24,20 @@ if TYPE_CHECKING:
 
 EPILOG = """\
 examples:
-  lxcsd ls                     every container, as a table
+  lxcsd ls                     every container, as a table (as lxc-ls -f)
   lxcsd ls --running           only running containers
-  lxcsd ls --group web         containers with lxc.group = web
+  lxcsd ls -1 --stopped        names of the stopped ones, one per line
+  lxcsd ls -F name,state,pid,ram
+  lxcsd ls -g web              containers with lxc.group = web (-g web,db: in both)
   lxcsd ls --format json       machine-readable (memory in bytes)
+
+Columns for -F (any case): NAME, STATE, AUTOSTART, GROUPS, IPV4, IPV6, UNPRIVILEGED, PID,
+MEMORY (RAM is the same), SWAP, INTERFACE. lxc-ls's FROZEN state does not exist here.
 """
 COLUMNS = ("NAME", "STATE", "AUTOSTART", "GROUPS", "IPV4", "IPV6", "UNPRIVILEGED", "PID",
            "MEMORY")
+ALL_COLUMNS = (*COLUMNS, "RAM", "SWAP", "INTERFACE")
+ACTIVE = ("RUNNING", "STARTING", "STOPPING")  # lxc-ls --active: every state but STOPPED
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -38,14 +47,37 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--running", action="store_true", help="only running containers")
-    which.add_argument("--stopped", action="store_true", help="only stopped containers")
-    parser.add_argument("-g", "--group", action="append", metavar="GROUP",
-                        help="only containers in GROUP (repeatable: any of them)")
+    which.add_argument("--stopped", action="store_true",
+                       help="only stopped containers (FAILED too)")
+    which.add_argument("--active", action="store_true",
+                       help="only containers that are not stopped (running, starting, "
+                       "stopping)")
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument("-f", "--fancy", action="store_true",
+                       help="the table (the default; accepted as lxc-ls takes it)")
+    shape.add_argument("-F", "--fancy-format", metavar="COLUMNS", type=columns,
+                       help="the table with these comma-separated columns")
+    shape.add_argument("-1", "--line", action="store_true",
+                       help="names only, one per line")
+    parser.add_argument("-g", "--groups", "--group", dest="group", action="append",
+                        metavar="GROUPS",
+                        help="only containers in all of these comma-separated groups "
+                        "(repeated: in any)")
     parser.add_argument("--format", choices=("table", "json"), default="table",
                         help="output format (default: table)")
-    parser.add_argument("names", nargs="*", metavar="NAME", help="only these containers")
+    add_names(parser, many=True, required=False, help="only these containers")
     add_lxcpath_option(parser)
     return parser
+
+
+def columns(text: str) -> tuple[str, ...]:
+    """-F's comma-separated columns, upper case; ArgumentTypeError names a wrong one."""
+    chosen = tuple(word.strip().upper() for word in text.split(",") if word.strip())
+    wrong = [word for word in chosen if word not in ALL_COLUMNS]
+    if wrong or not chosen:
+        raise argparse.ArgumentTypeError(f"invalid column {', '.join(wrong) or repr(text)} "
+                                         f"(valid: {', '.join(ALL_COLUMNS)})")
+    return chosen
 
 
 def selected(info: dict[str, Any], args: argparse.Namespace) -> bool:
@@ -55,14 +87,38 @@ def selected(info: dict[str, Any], args: argparse.Namespace) -> bool:
         return False
     if args.stopped and info["state"] not in ("STOPPED", "FAILED"):
         return False
-    return not args.group or any(group in info["groups"] for group in args.group)
+    if args.active and info["state"] not in ACTIVE:
+        return False
+    return not args.group or any(set(group.split(",")) <= set(info["groups"])
+                                 for group in args.group)
 
 
-def row(info: dict[str, Any]) -> list[str]:
-    return [info["name"], info["state"], "1" if info["autostart"] else "0",
-            ",".join(info["groups"]) or "-", ", ".join(info["ipv4"]) or "-",
-            ", ".join(info["ipv6"]) or "-", "true" if info["unprivileged"] else "false",
-            str(info["pid"]) if info["pid"] else "-", human_bytes(info["memory"])]
+def needs_state(args: argparse.Namespace) -> bool:
+    """Whether the listing needs systemd (-1 without a state filter does not)."""
+    return not args.line or args.running or args.stopped or args.active or args.format == "json"
+
+
+def cell(info: dict[str, Any], column: str) -> str:
+    """One table cell, as lxc-ls -f writes it ('-' for nothing)."""
+    if column == "NAME":
+        return str(info["name"])
+    if column == "STATE":
+        return str(info["state"])
+    if column == "AUTOSTART":
+        return "1" if info["autostart"] else "0"
+    if column in ("GROUPS", "INTERFACE"):
+        return ",".join(info["groups" if column == "GROUPS" else "interfaces"]) or "-"
+    if column in ("IPV4", "IPV6"):
+        return ", ".join(info[column.lower()]) or "-"
+    if column == "UNPRIVILEGED":
+        return "true" if info["unprivileged"] else "false"
+    if column == "PID":
+        return str(info["pid"]) if info["pid"] else "-"
+    return human_bytes(info["swap" if column == "SWAP" else "memory"])
+
+
+def row(info: dict[str, Any], header: tuple[str, ...] = COLUMNS) -> list[str]:
+    return [cell(info, column) for column in header]
 
 
 def table(rows: list[list[str]], header: tuple[str, ...] = COLUMNS) -> str:
@@ -73,9 +129,13 @@ def table(rows: list[list[str]], header: tuple[str, ...] = COLUMNS) -> str:
 
 
 def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
+    containers = discover([args.lxcpath] if args.lxcpath else None)
+    if not needs_state(args):
+        # Names only: what shell completion asks for, answered without D-Bus.
+        return [{"name": name} for name, _ in containers
+                if not args.names or name in args.names]
     from lxcsd.systemd import Systemd
 
-    containers = discover([args.lxcpath] if args.lxcpath else None)
     infos = []
     with Systemd() as systemd:
         loaded = systemd.list_units(["lxc@*.service"])
@@ -93,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         json.dump(infos, sys.stdout, indent=2)
         print()
+    elif args.line:
+        for info in infos:
+            print(info["name"])
     elif infos:
-        print(table([row(info) for info in infos]))
+        header = args.fancy_format or COLUMNS
+        print(table([row(info, header) for info in infos], header))
     return 0

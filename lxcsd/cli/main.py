@@ -16,20 +16,31 @@ import sys
 from lxcsd import __version__
 from lxcsd.errors import LxcsdError
 
+from ._help import Parser, finish
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import ModuleType
 
 EPILOG = """\
 examples:
-  lxcsd check web1                 check /var/lib/lxc/web1/config and its includes
-  lxcsd check ./config --format json
-  lxcsd config get web1 lxc.net.0.link
+  lxcsd create web1                create a busybox container (-t debian: Debian)
+  lxcsd start web1                 start it: systemctl start lxc@web1 does the same
+  lxcsd ls                         every container: state, addresses, PID, memory
+  lxcsd ls -1 --running            the names of the running ones, one per line
+  lxcsd info web1                  state, PID, addresses, links, cgroup usage and limits
+  lxcsd attach web1 -- ps aux      run a command inside (as lxc-attach)
+  lxcsd console web1               its console; Ctrl-a q detaches (as lxc-console)
+  lxcsd stop web1                  the halt signal, then lxc.signal.stop
+  lxcsd enable web1                start it at boot (or lxc.start.auto = 1)
+  lxcsd check web1                 check its config and includes, with file:line
   lxcsd config set web1 lxc.start.auto 1
-  lxcsd config unset web1 lxc.mount.entry
+  lxcsd destroy web1               remove it (-f: stop it first)
 
-'lxcsd COMMAND --help' describes a command. Containers are looked up in $LXCSD_LXCPATH
-(colon-separated) or lxc.lxcpath of /etc/lxc/lxc.conf (default /var/lib/lxc).
+Every command takes the container as NAME or -n NAME, and -P DIR for another lxcpath.
+'lxcsd COMMAND --help' describes a command; man lxcsd describes them all. Containers are
+looked up in $LXCSD_LXCPATH (colon-separated) or lxc.lxcpath of /etc/lxc/lxc.conf (default
+/var/lib/lxc). systemd runs each container as lxc@NAME.service (man lxc@.service).
 """
 
 
@@ -54,9 +65,8 @@ def _take_debug(argv: list[str]) -> tuple[bool, list[str]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lxcsd", description="LXC-style system containers as systemd services.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="lxcsd", description="LXC-style system containers as systemd services.",
+                    epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"lxcsd {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks instead of one-line errors")
@@ -81,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     debug, argv = _take_debug(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser()
     args = parser.parse_args(argv)
+    finish(args)
     args.debug = debug or args.debug
     func = getattr(args, "func", None)
     if func is None:

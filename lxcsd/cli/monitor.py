@@ -10,6 +10,8 @@ import json
 
 from lxcsd.config.names import validate_name
 
+from ._target import add_lxcpath_option, add_names, check_unit_lxcpath
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -28,12 +30,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "monitor", help="print container state changes as they happen",
         description=__doc__.split("\n\n")[0].split(": ", 1)[1] if __doc__ else None,
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", metavar="NAME", help="only these containers")
+    add_names(parser, many=True, required=False, help="only these containers")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="output format (default: text)")
     parser.add_argument("--initial", action="store_true",
                         help="first print each container's current state (once following "
                         "changes: nothing after it is missed)")
+    add_lxcpath_option(parser)
     return parser
 
 
@@ -69,6 +72,8 @@ async def monitor(names: set[str], fmt: str, initial: bool = False) -> None:
 
 def run(args: argparse.Namespace) -> int:
     names = {validate_name(name) for name in args.names}
+    for name in names:
+        check_unit_lxcpath(name, args.lxcpath)
     import asyncio  # here, not at the top: every lxcsd command would pay for it
 
     try:

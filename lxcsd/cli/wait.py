@@ -12,6 +12,9 @@ from lxcsd.config.names import validate_name
 from lxcsd.errors import LxcsdError
 from lxcsd.systemd import STATES
 
+from ._help import after_parse
+from ._target import add_lxcpath_option, add_name_option, check_unit_lxcpath, take
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -20,6 +23,7 @@ EPILOG = """\
 examples:
   lxcsd wait web1 RUNNING
   lxcsd wait web1 'STOPPED|FAILED' --timeout 30
+  lxcsd wait -n web1 -s RUNNING -t 10            as lxc-wait
 
 Exit status: 0 once the container is in one of the states (at once if it already is),
 1 on timeout or error.
@@ -30,12 +34,27 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "wait", help="wait until a container reaches a state",
         description=__doc__.split("\n\n")[0].split(": ", 1)[1] if __doc__ else None,
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", metavar="NAME", help="container name")
-    parser.add_argument("states", metavar="STATE", help="|-separated: " + ", ".join(STATES))
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="lxcsd wait [-h] [-t S] [-P DIR] {NAME | -n NAME} {STATE | -s STATE}")
+    parser.add_argument("words", nargs="*", metavar="NAME STATE",
+                        help="the container, then the states: |-separated, of "
+                        + ", ".join(STATES))
+    add_name_option(parser)
+    parser.add_argument("-s", "--state", dest="s_states", action="append", metavar="STATE",
+                        help="the states, as lxc-wait -s takes them")
     parser.add_argument("-t", "--timeout", type=float, default=None, metavar="S",
                         help="give up after S seconds (default: wait forever)")
+    add_lxcpath_option(parser)
+    after_parse(parser, _words)
     return parser
+
+
+def _words(args: argparse.Namespace, error: Any) -> None:
+    words = list(args.words)
+    args.name = take(words, args.n_names, "the container name", error)
+    args.states = take(words, args.s_states, "the state", error)
+    if words:
+        error(f"unexpected arguments: {' '.join(words)}")
 
 
 def parse_states(text: str) -> set[str]:
@@ -75,6 +94,7 @@ async def wait_for(name: str, wanted: set[str], timeout: float | None) -> str | 
 
 def run(args: argparse.Namespace) -> int:
     validate_name(args.name)
+    check_unit_lxcpath(args.name, args.lxcpath)
     wanted = parse_states(args.states)
     import asyncio  # here, not at the top: every lxcsd command would pay for it
 

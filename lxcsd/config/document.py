@@ -17,7 +17,10 @@ Rules, close to liblxc's set_config_item/clear_config_item:
 - an empty value removes the key's lines and writes ``KEY =``, which also clears what
   includes set;
 - :meth:`~ConfigDocument.unset` removes the key's lines (for ``lxc.net.N``, ``lxc.hook`` or
-  a prefix such as ``lxc.cgroup2``, every line under it).
+  a prefix such as ``lxc.cgroup2``, every line under it). A key the table does not know (a
+  typo, a key LXC removed, a line without '='), ``lxc.include`` and legacy unindexed
+  network keys are removed where a line is written with exactly that key: every line
+  ``lxcsd check`` reports can be removed.
 
 Values are checked with the key table before anything changes (ConfigError otherwise);
 :meth:`~ConfigDocument.save` replaces the file atomically, keeping its mode and owner.
@@ -129,7 +132,13 @@ class ConfigDocument:
 
     def unset(self, key: str) -> int:
         """Remove every line of ``key`` (and of its subkeys); returns how many."""
-        spec, canonical, _, index = _resolve(key)
+        try:
+            spec, canonical, _, index = _resolve(key)
+        except ConfigError:
+            removed = self._remove_written(key)
+            if removed:
+                return removed
+            raise
         bare = spec.kind == "prefix" or canonical in ("lxc.hook", "lxc.net") or (
             isinstance(spec, keys.NetResetKey) and index >= 0)
         prefix = canonical + "."
@@ -164,6 +173,16 @@ class ConfigDocument:
         else:
             self.lines.append(line)
             self.lines.append("")
+
+    def _remove_written(self, key: str) -> int:
+        """Remove the lines whose key is written exactly as key (whatever it means)."""
+        doomed = set()
+        for index, line in enumerate(self.lines):
+            entry = parse_line(line.replace("\r", ""), self.path, index + 1)
+            if entry is not None and entry.key == key:
+                doomed.add(index)
+        self.lines = [text for index, text in enumerate(self.lines) if index not in doomed]
+        return len(doomed)
 
     def _remove(self, match: Callable[[_Line], bool]) -> int:
         doomed = {line.index for line in self._keyed_lines() if match(line)}

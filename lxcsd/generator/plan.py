@@ -19,8 +19,6 @@ Output layout (all in the generator's normal directory; links point at the stati
 
 from __future__ import annotations
 
-import os
-
 from lxcsd.config.load import check_path, load_path
 from lxcsd.config.names import escape
 from lxcsd.errors import ConfigError
@@ -265,14 +263,8 @@ def _late(plan: Plan, settings: Settings) -> None:
                        render.autostart_dropin(plan.late, settings.env_lxcpath)))
 
 
-DEFAULT_PREFIX = "/usr/local"  # packaging/install.sh's default --prefix
-
-
 def default_unit_dir() -> str:
-    """Where install.sh put the static units: $prefix/lib/systemd/system. A source checkout
-    (no lxcsd/_installed.py) assumes install.sh's default prefix, where the tests and the
-    sandbox install them."""
+    """Where the static units are: lxcsd.paths.unitdir()."""
     from lxcsd import paths
 
-    prefix = str(getattr(paths, "PREFIX", "")) or DEFAULT_PREFIX
-    return os.path.join(prefix, "lib/systemd/system")
+    return paths.unitdir()

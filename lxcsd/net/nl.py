@@ -13,7 +13,7 @@ event loop. A container start with one veth took ~350 ms more than without. So:
 - :class:`Rtnl` sends pyroute2-encoded requests on an ``AF_NETLINK`` socket and decodes the
   replies with the same classes: a request is a ``sendto`` and a ``recv``.
 
-Messages and attributes are pyroute2's (``msg.get("ifname")``, nested ``IFLA_LINKINFO``), so
+Messages and attributes are pyroute2's (``attr(msg, "ifname")``, nested ``IFLA_LINKINFO``), so
 lxcsd never packs netlink structures by hand. Another namespace: a netlink socket belongs to
 the namespace its creating thread was in, so :func:`open_in` joins the target with ``setns``,
 creates the socket and returns at once — no helper process (pyroute2's ``netns=`` forks one).
@@ -315,23 +315,32 @@ def _link(ipr: Rtnl, index: int) -> Any:
     return links[0] if links else None
 
 
-def link_attr(ipr: Rtnl, index: int, attr: str) -> Any:
+def attr(msg: Any, *path: str) -> Any:
+    """An attribute or field of a decoded message, nested along path: ``attr(link,
+    "ifname")``, ``attr(link, "linkinfo", "kind")``; None when absent.
+
+    Always a tuple to pyroute2's ``get``: pyroute2 0.7 (Debian bookworm's python3-pyroute2)
+    walks a str key as a path of its characters and returns None, 0.9 wraps it itself."""
+    return msg.get(path)
+
+
+def link_attr(ipr: Rtnl, index: int, name: str) -> Any:
     """One attribute (``ifname``, ``address``, ``mtu``, ``master``) of link ``index``;
     None when the link is gone."""
     link = _link(ipr, index)
-    return None if link is None else link.get(attr)
+    return None if link is None else attr(link, name)
 
 
 def link_kind(ipr: Rtnl, index: int) -> str | None:
     link = _link(ipr, index)
-    kind = None if link is None else link.get(("linkinfo", "kind"))
+    kind = None if link is None else attr(link, "linkinfo", "kind")
     return None if kind is None else str(kind)
 
 
 def first_address(ipr: Rtnl, index: int, family: int) -> str | None:
     """The first address of family ``family`` on link ``index`` (for ``gateway = auto``)."""
     for msg in ipr.get_addr(index=index, family=family):
-        address = msg.get("address")
+        address = attr(msg, "address")
         if address and not (family == AF_INET6 and str(address).startswith("fe80")):
             return str(address)
     return None

@@ -117,7 +117,7 @@ def _ensure_bridge(conf: NetConf) -> bool:
         elif nl.link_kind(ipr, index) != "bridge":
             raise LxcsdError(f"{conf.bridge} exists and is not a bridge",
                              "set another name with bridge = in /etc/lxcsd/net.conf")
-        present = {msg.get("address") for msg in ipr.get_addr(index=index, family=nl.AF_INET)}
+        present = {nl.attr(msg, "address") for msg in ipr.get_addr(index=index, family=nl.AF_INET)}
         if conf.address not in present:
             ipr.addr("add", index=index, address=conf.address,
                      prefixlen=conf.interface.network.prefixlen,
@@ -133,8 +133,8 @@ def _bridge_ports(bridge: str) -> list[str]:
         index = nl.index_of(ipr, bridge)
         if index is None:
             return []
-        return [str(link.get("ifname")) for link in ipr.get_links()
-                if link.get("master") == index]
+        return [str(nl.attr(link, "ifname")) for link in ipr.get_links()
+                if nl.attr(link, "master") == index]
 
 
 def _delete_bridge(bridge: str) -> None:

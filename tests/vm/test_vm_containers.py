@@ -13,6 +13,7 @@ lxc-attach does), otherwise the container's limits would not apply to them.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,6 +108,10 @@ def test_memory_max_is_enforced_inside(machine: VM) -> None:
     busybox(vm, "mem1", "lxc.cgroup2.memory.max = 32M\nlxc.cgroup2.memory.swap.max = 0\n")
     init = start(vm, "mem1")
     assert cgroup_value(vm, f"{payload('mem1')}/memory.max") == str(32 * MiB)
+    # lxcsd info shows usage with the limits (lxc-info shows none): the payload's here.
+    info = vm.run(["lxcsd", "info", "mem1"]).stdout
+    assert re.search(r"^Memory use:\s+[\d.]+\w+ \(limit 32\.00MiB\)$", info, re.M), info
+    assert re.search(r"^Swap use:\s+\S+ \(limit 0B\)$", info, re.M), info
     # The container sees its own cgroup root with the limit (cgroup namespace).
     seen = in_container(vm, "mem1", "cat /sys/fs/cgroup/memory.max")
     assert seen.stdout.strip() == str(32 * MiB), seen
@@ -150,6 +155,9 @@ def test_pids_max_holds_a_fork_loop(machine: VM) -> None:
     assert "can't fork" in r.stderr or "Resource temporarily unavailable" in r.stderr, r
     current = int(cgroup_value(vm, f"{payload('pid1')}/pids.current"))
     assert 15 <= current <= 20, (current, r)  # it got to the limit, never past it
+    # The tightest of the unit's TasksMax= (16384) and the config's pids.max.
+    info = vm.run(["lxcsd", "info", "pid1"]).stdout
+    assert re.search(r"^Processes:\s+\d+ \(limit 20\)$", info, re.M), info
     assert events(vm, f"{payload('pid1')}/pids.events")["max"] >= 1
     assert show(vm, "pid1", "ActiveState", "MainPID") == {"ActiveState": "active",
                                                           "MainPID": str(init)}

@@ -105,9 +105,9 @@ def _child_links(tmp_path: Path, text: str) -> dict[str, object]:
             with nl.open_in(f"/proc/{box.pid}/ns/net") as inner:
                 for name in names:
                     link = inner.get_links(nl.index_of(inner, name))[0]
-                    data = link.get(("linkinfo", "data"))
-                    info[name] = (link.get(("linkinfo", "kind")),
-                                  dict(data["attrs"]) if data else {}, link.get("mtu"))
+                    data = nl.attr(link, "linkinfo", "data")
+                    info[name] = (nl.attr(link, "linkinfo", "kind"),
+                                  dict(data["attrs"]) if data else {}, nl.attr(link, "mtu"))
             addresses = box.sh("ip -4 addr")
             host = sorted(nh.links())
             net.cleanup("m", _state(tmp_path, "m"))

@@ -91,7 +91,7 @@ def test_usage_falls_back_to_cgroup_files(tmp_path: os.PathLike[str],
     os.makedirs(os.path.join(cg, "lxc.payload.c1"))
     files = {"memory.current": "1048576\n", "cpu.stat": "usage_usec 2500\n",
              "cgroup.procs": "7\n", "lxc.payload.c1/cgroup.procs": "8\n9\n",
-             "io.stat": "8:0 rbytes=10 wbytes=20\n"}
+             "io.stat": "8:0 rbytes=10 wbytes=20\n", "memory.swap.current": "4096\n"}
     for name, text in files.items():
         with open(os.path.join(cg, name), "w") as f:
             f.write(text)
@@ -101,7 +101,7 @@ def test_usage_falls_back_to_cgroup_files(tmp_path: os.PathLike[str],
              "CPUUsageNSec": unset, "TasksCurrent": unset, "IOReadBytes": unset,
              "IOWriteBytes": unset}
     assert _status.usage(props) == {"memory": 1048576, "cpu_ns": 2_500_000, "pids": 3,
-                                    "io_read": 10, "io_write": 20}
+                                    "io_read": 10, "io_write": 20, "swap": 4096}
     props["MemoryCurrent"] = 5
     assert _status.usage(props)["memory"] == 5
 
@@ -125,10 +125,12 @@ def _info(**kw: object) -> dict[str, object]:
 def test_ls_rows_filters_and_table() -> None:
     assert ls.row(_info()) == ["c1", "RUNNING", "1", "web,db", "10.0.3.5", "-", "false",
                                "42", "2.00KiB"]
-    args = argparse.Namespace(names=[], running=False, stopped=True, group=None)
+    args = argparse.Namespace(names=[], running=False, stopped=True, active=False,
+                              group=None)
     assert not ls.selected(_info(), args)
     assert ls.selected(_info(state="FAILED"), args)
-    args = argparse.Namespace(names=[], running=True, stopped=False, group=["db"])
+    args = argparse.Namespace(names=[], running=True, stopped=False, active=False,
+                              group=["db"])
     assert ls.selected(_info(), args) and not ls.selected(_info(groups=["x"]), args)
     text = ls.table([ls.row(_info()), ls.row(_info(name="longer-name", pid=None))])
     lines = text.splitlines()
