@@ -1,58 +1,21 @@
 """Who runs a container (lxcsd.liblxc.owner): claim and probe on real abstract sockets.
 
-The LXC side is a stand-in that answers as liblxc's monitor does (lxc_cmd_process in
-commands.c: GET_INIT_PID and GET_STATE in the pointer field, -ENOSYS for a number it does
-not know); the sandbox test drives real lxc-start monitors. Names come from the test's
-tmp_path, so they collide with nothing on the host.
+The LXC side is tests/infra/lxc_monitor.py's stand-in, answering as liblxc's monitor does;
+the sandbox test drives real lxc-start monitors. Names come from the test's tmp_path, so
+they collide with nothing on the host.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lxcsd.liblxc import owner, wire
-
-
-class FakeMonitor:
-    """Accepts connections and answers each request as an LXC or lxcsd monitor would."""
-
-    def __init__(self, address: bytes, who: bytes | None, init_pid: int = 4242) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(address)
-        self.sock.listen(8)
-        self.who, self.init_pid = who, init_pid
-        self.asked: list[int] = []
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                cmd, _, _ = wire.unpack(conn.recv(wire.REQ.size))
-                self.asked.append(cmd)
-                if cmd == wire.GET_INIT_PID:
-                    conn.sendall(wire.pack(0, 0, self.init_pid))
-                elif cmd == wire.GET_STATE:
-                    conn.sendall(wire.pack(0, 0, wire.RUNNING))
-                elif cmd == wire.LXCSD_WHO and self.who is not None:
-                    conn.sendall(wire.pack(0, len(self.who)) + self.who)
-                else:
-                    conn.sendall(wire.pack(-errno.ENOSYS))
-
-    def close(self) -> None:
-        self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
+from tests.infra.lxc_monitor import FakeMonitor
 
 
 @pytest.fixture
