@@ -1,6 +1,7 @@
 """``lxcsd ls``: the containers, as ``lxc-ls -f`` lists them, plus PID and MEMORY.
 
-STATE comes from the unit lxc@NAME.service (RUNNING, STOPPED, STARTING, STOPPING, FAILED);
+STATE comes from the unit lxc@NAME.service (RUNNING, STOPPED, STARTING, STOPPING, FAILED),
+or from LXC's command socket when lxc-start runs the container ("RUNNING (LXC)");
 AUTOSTART is 1 when lxc.start.auto is set or the unit is enabled; IPV4/IPV6 are the
 container's own addresses (read in its network namespace); MEMORY is the unit's cgroup's.
 """
@@ -59,7 +60,8 @@ def selected(info: dict[str, Any], args: argparse.Namespace) -> bool:
 
 
 def row(info: dict[str, Any]) -> list[str]:
-    return [info["name"], info["state"], "1" if info["autostart"] else "0",
+    state = info["state"] + (" (LXC)" if info.get("runs_under") == "lxc" else "")
+    return [info["name"], state, "1" if info["autostart"] else "0",
             ",".join(info["groups"]) or "-", ", ".join(info["ipv4"]) or "-",
             ", ".join(info["ipv6"]) or "-", "true" if info["unprivileged"] else "false",
             str(info["pid"]) if info["pid"] else "-", human_bytes(info["memory"])]

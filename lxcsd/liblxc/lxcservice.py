@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import os
 
+ROOT = "/"  # where /etc is (tests point it at a tree of their own)
 UNIT = "lxc.service"
 DEFAULTS = "/etc/default/lxc"
 UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system")
 
 
-def enabled(root: str = "/") -> bool:
+def enabled(root: str | None = None) -> bool:
     """Whether lxc.service is enabled (a wants link in /etc or /run) and not masked."""
+    root = root or ROOT
     for directory in UNIT_DIRS:
         base = os.path.join(root, directory.lstrip("/"))
         unit = os.path.join(base, UNIT)
@@ -42,12 +44,12 @@ def enabled(root: str = "/") -> bool:
     return False
 
 
-def settings(root: str = "/") -> dict[str, str]:
+def settings(root: str | None = None) -> dict[str, str]:
     """LXC_AUTO, BOOTGROUPS and OPTIONS as lxc-containers sees them: its defaults, then
     the simple ``NAME=value`` lines of /etc/default/lxc (quotes removed; the last wins)."""
     values = {"LXC_AUTO": "true", "BOOTGROUPS": "onboot,", "OPTIONS": ""}
     try:
-        with open(os.path.join(root, DEFAULTS.lstrip("/")), encoding="utf-8",
+        with open(os.path.join(root or ROOT, DEFAULTS.lstrip("/")), encoding="utf-8",
                   errors="replace") as f:
             text = f.read()
     except OSError:
@@ -72,7 +74,7 @@ def selects(auto: bool, groups: list[str] | tuple[str, ...], values: dict[str, s
 
 
 def double_autostart(auto: bool, groups: list[str] | tuple[str, ...],
-                     root: str = "/") -> str:
+                     root: str | None = None) -> str:
     """The warning for a container Debian's lxc.service autostarts too, else ""."""
     if not auto or not enabled(root) or not selects(auto, groups, settings(root)):
         return ""
