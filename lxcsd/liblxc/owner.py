@@ -59,6 +59,21 @@ class AlreadyRunning(LxcsdError):
     """The container runs under something else: the start must not touch it."""
 
 
+def _monitor_of(init_pid: int, listener: int) -> int:
+    """LXC's monitor: init's parent (lxc-start clones init); else the process that made the
+    socket listen, if it lives (lxc-start -d makes it before it daemonizes)."""
+    try:
+        with open(f"/proc/{init_pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"PPid:"):
+                    parent = int(line.split()[1])
+                    if _comm(parent) == "lxc-start":
+                        return parent
+    except (OSError, ValueError):
+        pass
+    return listener if listener and _comm(listener) else 0
+
+
 def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm", "rb") as f:
@@ -123,7 +138,9 @@ def probe(lxcpath: str, name: str, timeout: float = PROBE_TIMEOUT) -> Holder | N
         state = ask(address, wire.GET_STATE, timeout)
     except (TimeoutError, ConnectionError):
         return Holder("unknown")
-    return Holder(owner, unit, pid[1] if pid else 0, listener, state[1] if state else -1)
+    init = pid[1] if pid else 0
+    monitor = _monitor_of(init, listener) if owner == "lxc" else 0
+    return Holder(owner, unit, init, monitor, state[1] if state else -1)
 
 
 def claim(lxcpath: str, name: str, wait: float = STALE_WAIT) -> int:
