@@ -181,6 +181,8 @@ class LxcServer:
         if x.listener is not None:
             x.listener.detach()  # closed with the container's other descriptors
             x.listener = None
+        if x.state != wire.STOPPING:  # as liblxc's monitor: STOPPING, then STOPPED
+            self.set_state(c, wire.STOPPING)
         x.state = wire.STOPPED
         self.announce(c, wire.STOPPED)
         for conn in list(x.conns):

@@ -220,6 +220,7 @@ def refusal(sb: Sandbox, tool: str, name: str, args: list[str]) -> tuple[int, li
 
 def test_lxc_stop_halts_and_the_unit_ends_inactive(sb: Sandbox, running: str) -> None:
     unit = "lxc@x1.service"
+    background(sb, "timeout 60 lxc-monitor -n x1", "/tmp/monitor")  # through lxc-monitord
     background(sb, "lxc-wait -n x1 -s STOPPED -t 120", "/tmp/wait-stopped")
     time.sleep(0.5)
     code, _, err = lxc(sb, "lxc-stop", "-n", "x1")  # the halt signal, then the wait
@@ -229,6 +230,9 @@ def test_lxc_stop_halts_and_the_unit_ends_inactive(sb: Sandbox, running: str) ->
     wait_until(lambda: "rc=0" in sb.run(["cat", "/tmp/wait-stopped"]).stdout, what="lxc-wait")
     assert lxc_info(sb, "x1")["State"] == "STOPPED"
     assert "@/var/lib/lxc/x1/command" not in unix_sockets(sb)
+    wait_until(lambda: "'x1' changed state to [STOPPED]" in sb.run(["cat", "/tmp/monitor"])
+               .stdout, what="lxc-monitor's STOPPED line")
+    assert "'x1' changed state to [STOPPING]" in sb.run(["cat", "/tmp/monitor"]).stdout
     # -k: liblxc's stop command, mapped to systemctl stop: inactive again, not failed.
     assert sb.run([LXCSD, "start", "x1"], check=False).returncode == 0
     code, _, err = lxc(sb, "lxc-stop", "-n", "x1", "-k")
