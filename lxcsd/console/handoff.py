@@ -87,13 +87,15 @@ class LxcPublish:
     service answers about it: its lxcpath, init's cgroup and the payload cgroup (host
     paths, liblxc's "container" and "limit" cgroups)."""
 
-    __slots__ = ("fd", "lxcpath", "cgroup", "limit_cgroup")
+    __slots__ = ("fd", "lxcpath", "cgroup", "limit_cgroup", "items")
 
-    def __init__(self, fd: int, lxcpath: str, cgroup: str, limit_cgroup: str) -> None:
+    def __init__(self, fd: int, lxcpath: str, cgroup: str, limit_cgroup: str,
+                 items: dict[str, str] | None = None) -> None:
         self.fd = fd
         self.lxcpath = lxcpath
         self.cgroup = cgroup
         self.limit_cgroup = limit_cgroup
+        self.items = items or {}  # "item.KEY" fields: lxcsd.liblxc.items.preset
 
 
 def _message(name: str, unit: str, console_master: int | None, tty_masters: Sequence[int],
@@ -117,6 +119,7 @@ def _message(name: str, unit: str, console_master: int | None, tty_masters: Sequ
         kinds.append("cmd")
         fds.append(lxc.fd)
         fields.update(lxcpath=lxc.lxcpath, cgroup=lxc.cgroup, limit_cgroup=lxc.limit_cgroup)
+        fields.update(lxc.items)
     fields["fds"] = ",".join(kinds)
     fields.update((options or ConsoleOptions()).fields())
     return fields, fds, pidfd

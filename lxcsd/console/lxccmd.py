@@ -23,10 +23,12 @@ The answers, command by command (wire format: lxcsd.liblxc.wire):
   console a proxy pty as liblxc's monitor gives out: the console itself stays read here, for
   the journal and the ring buffer;
 - the console ring buffer (CONSOLE_LOG), FREEZE/UNFREEZE (cgroup.freeze of the payload);
-- GET_CONFIG_ITEM and STOP in a short-lived forked worker (lxcwork.py): reading a config
-  can block on a slow file system and needs lxcsd.config (~0.9 MB, 3.5 ms to import), and
-  a D-Bus call can wait on a busy systemd; neither may hold up every console, nor stay in
-  this process's memory. STOP becomes ``systemctl stop lxc@NAME`` (the unit ends inactive);
+- GET_CONFIG_ITEM: the keys LXC's tools ask for were recorded by the start with the
+  registration (lxcsd.liblxc.items.preset, read back from its memfd); any other key, and
+  STOP, in a short-lived forked worker (lxcwork.py): reading a config can block on a slow
+  file system and needs lxcsd.config (~0.9 MB, ~10 ms to import), and a D-Bus call can wait
+  on a busy systemd; neither may hold up every console, nor stay in this process's memory.
+  STOP becomes ``systemctl stop lxc@NAME`` (the unit ends inactive);
 - anything else gets the reply liblxc gives when it cannot (-ENOSYS, -EBADF, -EINVAL), never
   silence: no devpts descriptor (lxc-attach then allocates its pty on the host, as with
   LXC 4.0), no seccomp notifier, no bpf device rules (systemd owns the device policy).
@@ -50,7 +52,7 @@ import sys
 import termios
 import time
 
-from lxcsd.console import lxcwork, store
+from lxcsd.console import lxcwork, protocol, store
 from lxcsd.console.protocol import ProtocolError
 from lxcsd.liblxc import wire
 
@@ -532,7 +534,13 @@ class LxcServer:
         if not key:
             self.reply(conn, -errno.EINVAL)
             return
-        self.work(conn, lxcwork.config_item, key, self.lxc(conn).lxcpath)
+        recorded = self.recorded_item(conn.c, key)
+        if recorded is None:  # not one the start recorded: read the config in a worker
+            self.work(conn, lxcwork.config_item, key, self.lxc(conn).lxcpath)
+        elif recorded[0] is None:
+            self.reply(conn, -1)  # liblxc's "no value"
+        else:
+            self.reply(conn, 0, data=os.fsencode(recorded[0]) + b"\0")
 
     def cmd_stop(self, conn: Conn, value: int, data: bytes) -> None:
         x = self.lxc(conn)
@@ -550,6 +558,17 @@ class LxcServer:
         """A line in the container's own journal (`journalctl -u lxc@NAME`)."""
         self.d.journal.send(message, 5, OBJECT_SYSTEMD_UNIT=c.unit,
                             SYSLOG_IDENTIFIER="lxcsd-console", CONTAINER_NAME=c.name)
+
+    @staticmethod
+    def recorded_item(c: Container, key: str) -> tuple[str | None] | None:
+        """(text,) of an item the start recorded with the registration (its meta memfd:
+        nothing of it stays in this process's memory), None when it recorded none."""
+        meta = c.fds.get(store.META, -1)
+        if meta < 0:
+            return None
+        _, fields = protocol.decode(os.pread(meta, protocol.MAX_MESSAGE, 0))
+        value = fields.get(f"item.{key}")
+        return None if value is None else (wire.decode_item(value),)
 
     @staticmethod
     def lxc(conn: Conn) -> LxcSide:

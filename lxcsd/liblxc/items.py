@@ -15,13 +15,19 @@ followed by a newline; numbers it always prints print their default when unset (
 lxc.start.auto: lxc-ls reads it). An unset key, an unknown key or an empty text is no
 answer (liblxc: ``ret = -1``).
 
-Runs in lxcsd-console's short-lived worker (lxcwork.py), never in the daemon itself.
+The keys LXC's tools ask for (strace of lxc-ls -f, lxc-info, lxc-attach: :data:`PRESET`
+and each network's) are computed by ``lxcsd-helper start`` from the config it starts with
+and sent with the registration (:func:`preset`): lxcsd-console answers them at once, from
+the config the container started with, as liblxc's monitor does. Any other key is read in
+lxcsd-console's short-lived worker (lxcwork.py), never in the daemon itself (~14 ms: the
+config reader's import).
 """
 
 from __future__ import annotations
 
 from lxcsd.config import keys, query
 from lxcsd.errors import ConfigError
+from lxcsd.liblxc import wire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,6 +40,9 @@ NUMBERS = {
     "lxc.monitor.unshare": "0", "lxc.init.uid": "0", "lxc.init.gid": "0",
 }
 SECCOMP = ("lxc.seccomp.profile",)
+PRESET = ("lxc.start.auto", "lxc.group", "lxc.idmap", "lxc.arch", "lxc.seccomp.profile",
+          "lxc.seccomp", "lxc.no_new_privs")
+NET_PRESET = ("type", "link", "veth.pair")
 
 
 def canonical(key: str) -> str | None:
@@ -62,6 +71,19 @@ def running_item(container: Container, key: str, state_dir: str,
     if query.is_list(name):
         return "".join(f"{value}\n" for value in found)
     return found[-1] or None
+
+
+def preset(container: Container, state_dir: str, datadir: str = "") -> dict[str, str]:
+    """Registration fields ``item.KEY`` (wire.encode_item) for the keys LXC's tools ask: the
+    PRESET ones, each network's, and the type of the first network there is not (lxc-info
+    asks for types until one has none)."""
+    indices = sorted({net.index for net in container.net})
+    asked = list(PRESET)
+    for index in indices:
+        asked += [f"lxc.net.{index}.{sub}" for sub in NET_PRESET]
+    asked.append(f"lxc.net.{indices[-1] + 1 if indices else 0}.type")
+    return {f"item.{key}": wire.encode_item(running_item(container, key, state_dir, datadir))
+            for key in asked}
 
 
 def veth_pair(name: str, state_dir: str) -> str | None:

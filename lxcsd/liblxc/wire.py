@@ -152,6 +152,29 @@ def state_message(name: str, state: int) -> bytes:
     return MSG.pack(MSG_STATE, os.fsencode(name)[:255], state)
 
 
+def encode_item(text: str | None) -> str:
+    """A config item's answer as one line of lxcsd-console's registration: "+TEXT" with
+    backslash and newline escaped, "-" for liblxc's "no value"."""
+    if text is None:
+        return "-"
+    return "+" + text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def decode_item(value: str) -> str | None:
+    """The inverse of encode_item."""
+    if not value.startswith("+"):
+        return None
+    out, i = [], 1
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value):
+            out.append("\n" if value[i + 1] == "n" else value[i + 1])
+            i += 2
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
+
+
 def c_string(data: bytes) -> str | None:
     """A NUL-terminated string request as liblxc validates it (validate_string_request):
     None unless the last byte is the only NUL."""

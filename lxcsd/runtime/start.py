@@ -38,6 +38,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal as _signal  # typeshed has no _signal; signal's functions are the same
 
+    from lxcsd.console.handoff import LxcPublish
     from lxcsd.runtime.plan import Plan
 else:
     import _signal  # not signal: it imports enum (see lxcsd.runtime.exec_sync)
@@ -402,16 +403,25 @@ class Starter:
         from lxcsd.config.names import unit_name
         from lxcsd.console import handoff
         from lxcsd.console.options import ConsoleOptions
-        from lxcsd.liblxc.owner import lxcpath_of
 
         plan = self.plan
         console = masters[0] if plan.console else None
         ttys = masters[1:] if plan.console else masters
-        lxc = handoff.LxcPublish(self.command, lxcpath_of(plan.container.config_path),
-                                 self.init_cgroup, self.payload) if self.command >= 0 else None
+        lxc = self.lxc_publish() if self.command >= 0 else None
         handoff.register(plan.name, unit_name(plan.name), console, ttys,
                          ConsoleOptions.from_console(plan.container.console), pid=self.init_pid,
                          lxc=lxc)
+
+    def lxc_publish(self) -> LxcPublish:
+        """What lxcsd-console answers LXC's tools about this container (lxcsd.liblxc)."""
+        from lxcsd.console.handoff import LxcPublish
+        from lxcsd.liblxc.items import preset
+        from lxcsd.liblxc.owner import lxcpath_of
+
+        plan = self.plan
+        items = preset(plan.container, state.state_dir(plan.name))
+        return LxcPublish(self.command, lxcpath_of(plan.container.config_path),
+                          self.init_cgroup, self.payload, items)
 
     def close_masters(self) -> None:
         """Ours, once lxcsd-console has its copies (or the start failed); the command socket

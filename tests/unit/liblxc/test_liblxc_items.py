@@ -68,3 +68,24 @@ def test_veth_pair_is_the_running_name(tmp_path: Path) -> None:
     assert item(tmp_path, "lxc.net.0.veth.pair") == "vethAbC123"  # generated at start
     assert item(tmp_path, "lxc.net.1.veth.pair") == "vweb1"  # configured
     assert item(tmp_path, "lxc.net.2.veth.pair") is None
+
+
+def test_preset_records_what_lxc_tools_ask(tmp_path: Path) -> None:
+    from lxcsd.liblxc.items import preset
+    from lxcsd.liblxc.wire import decode_item
+
+    config = tmp_path / "config"
+    config.write_text(CONFIG)
+    (tmp_path / "run").mkdir()
+    net_state.append(str(tmp_path / "run"), net=0, type="veth", host="vethAbC123")
+    fields = preset(load_path(str(config), "web"), str(tmp_path / "run"), "/usr/share/lxcsd")
+    answers = {key[len("item."):]: decode_item(value) for key, value in fields.items()}
+    assert answers["lxc.start.auto"] == "0" and answers["lxc.group"] == "onboot\nweb\n"
+    assert answers["lxc.idmap"] == "u 0 100000 65536\ng 0 100000 65536\n"
+    assert answers["lxc.arch"] is None  # recorded as "no value": no worker for it
+    assert answers["lxc.seccomp.profile"] == answers["lxc.seccomp"] == \
+        "/usr/share/lxcsd/common.seccomp"
+    assert (answers["lxc.net.0.type"], answers["lxc.net.0.link"],
+            answers["lxc.net.0.veth.pair"]) == ("veth", "br0", "vethAbC123")
+    assert answers["lxc.net.1.veth.pair"] == "vweb1"
+    assert "lxc.net.2.type" in answers and answers["lxc.net.2.type"] is None  # lxc-info's end

@@ -66,3 +66,10 @@ def test_c_string_validation_as_liblxc() -> None:
 def test_state_message() -> None:
     kind, name, value = wire.MSG.unpack(wire.state_message("web", wire.STOPPED))
     assert (kind, name.rstrip(b"\0"), value) == (wire.MSG_STATE, b"web", 0)
+
+
+@pytest.mark.parametrize("text", [None, "", "0", "onboot\nweb\n", "a\\nb\\\\", "ünï"])
+def test_item_encoding_round_trips_without_newlines(text: str | None) -> None:
+    encoded = wire.encode_item(text)
+    assert "\n" not in encoded
+    assert wire.decode_item(encoded) == text
