@@ -90,7 +90,7 @@ class LxcSide:
         self.limit = limit or cgroup  # the payload (liblxc's "limit" cgroup)
         self.pid = 0
         self.state = wire.RUNNING
-        self.conns: set[Conn] = set()
+        self.conns: list[Conn] = []  # a list: 56 bytes empty, a set 216 (most stay empty)
         self.held: dict[int, Conn] = {}  # tty number -> the lxc-console holding it
         self.proxy: Proxy | None = None
 
@@ -246,7 +246,7 @@ class LxcServer:
         sock.setblocking(False)
         conn = Conn(sock, c)
         self.conns[conn.fd] = conn
-        x.conns.add(conn)
+        x.conns.append(conn)
         self.watch(conn)
         conn.denied = not self.peer_allowed(sock)
 
@@ -300,7 +300,8 @@ class LxcServer:
         self.d.unwatch(conn.fd)
         x = conn.c.lxc
         if x is not None:
-            x.conns.discard(conn)
+            if conn in x.conns:
+                x.conns.remove(conn)
             for number, holder in list(x.held.items()):
                 if holder is conn:
                     del x.held[number]
@@ -750,7 +751,7 @@ class LxcServer:
             conn.kind = "stop" if what == "stop" else "wait"
             conn.states = 0 if what == "stop" else int(what)
             self.conns[conn.fd] = conn
-            x.conns.add(conn)
+            x.conns.append(conn)
             self.watch(conn)
 
 
