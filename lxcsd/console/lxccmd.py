@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
 POLLIN, POLLOUT = 0x001, 0x004
 MAX_CONNECTIONS = 512  # at once, all containers: beyond, a connection is closed unanswered
+MAX_DENIED = 32  # connections of peers that get only -EPERM, at once: beyond, closed at once
 MAX_WORKERS = 16
 O_PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 NAMESPACES = (("mnt", 0x00020000), ("uts", 0x04000000), ("ipc", 0x08000000),
@@ -247,8 +248,11 @@ class LxcServer:
         conn = Conn(sock, c)
         self.conns[conn.fd] = conn
         x.conns.append(conn)
-        self.watch(conn)
         conn.denied = not self.peer_allowed(sock)
+        if conn.denied and sum(other.denied for other in self.conns.values()) > MAX_DENIED:
+            self.close(conn)  # a foreign peer holding connections open: no more for it
+            return
+        self.watch(conn)
 
     def watch(self, conn: Conn) -> None:
         self.d.watch(conn.fd, POLLIN, lambda ev: self.on_conn(conn, ev),
