@@ -710,14 +710,13 @@ class LxcServer:
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         x = conn.c.lxc
-        if code not in (0, lxcwork.KEEP) and conn.fd in self.conns:
-            conn.sock.setblocking(False)
+        if conn.fd not in self.conns:
+            return
+        self.watch(conn)  # the daemon's again (the worker had it)
+        if code not in (0, lxcwork.KEEP):
             self.reply(conn, -errno.EIO)  # it failed before answering: say so, not silence
-        elif (code == lxcwork.KEEP and x is not None and x.state != wire.STOPPED
-                and conn.fd in self.conns):
+        elif code == lxcwork.KEEP and x is not None and x.state != wire.STOPPED:
             conn.kind = "stop"  # liblxc's stop client waits for the connection to close
-            conn.sock.setblocking(False)
-            self.watch(conn)
             self.store_waiter(conn)
         else:
             self.close(conn)
