@@ -691,6 +691,185 @@ def _mount_keys() -> list[Key]:
     ]
 
 
+# --- cgroup v1 keys on cgroup2 ------------------------------------------------------------
+#
+# lxc.cgroup.FILE (cgroup v1) → the cgroup2 file and value that do the same, as crun and
+# systemd translate them (kernel Documentation/admin-guide/cgroup-v2.rst): the plan applies
+# the translation with a warning naming the v2 line, and refuses a v1 key with no
+# equivalent, naming why. devices.allow/deny become the unit's DeviceAllow= (generator).
+
+
+def _v1_number(value: str, what: str) -> int:
+    text = value.strip()
+    body = text[1:] if text.startswith("-") else text
+    if not (body.isascii() and body.isdigit()):
+        raise v.bad(f"{what} must be an integer, not {value!r}")
+    return int(text)
+
+
+_MEM_SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50,
+               "e": 1 << 60}
+
+
+def _v1_bytes(value: str, _others: dict[str, str] | None = None) -> str:
+    """A memory size as the kernel's memparse reads it in both versions (suffixes k..e);
+    -1 (v1's "unlimited") is cgroup2's "max"."""
+    text = value.strip()
+    if text == "-1":
+        return "max"
+    _memparse(text)
+    return text
+
+
+def _memparse(text: str) -> int:
+    digits, factor = (text[:-1], _MEM_SUFFIX[text[-1].lower()]) \
+        if text[-1:].lower() in _MEM_SUFFIX else (text, 1)
+    if not (digits.isascii() and digits.isdigit()):
+        raise v.bad(f"{text!r} is not a size in bytes", "bytes, with k, m or g, or -1")
+    return int(digits) * factor
+
+
+def _v1_swap(value: str, others: dict[str, str]) -> str:
+    """memory.memsw.limit_in_bytes limits memory + swap; cgroup2's memory.swap.max the
+    swap alone: the difference to memory.limit_in_bytes."""
+    if value.strip() == "-1":
+        return "max"
+    limit = others.get("memory.limit_in_bytes", "").strip()
+    if not limit or limit == "-1":
+        raise v.bad("memory.memsw.limit_in_bytes needs a memory.limit_in_bytes to translate",
+                    "write lxc.cgroup2.memory.max and lxc.cgroup2.memory.swap.max")
+    swap = _memparse(value.strip()) - _memparse(limit)
+    if swap < 0:
+        raise v.bad("memory.memsw.limit_in_bytes is below memory.limit_in_bytes")
+    return str(swap)
+
+
+def _v1_shares(value: str, _others: dict[str, str]) -> str:
+    """cpu.shares 2..262144 (default 1024) → cpu.weight 1..10000 (default 100): the linear
+    map crun, runc < 1.3 and the kubelet use."""
+    shares = min(max(_v1_number(value, "cpu.shares"), 2), 262144)
+    return str(1 + (shares - 2) * 9999 // 262142)
+
+
+def _v1_cpu_max(_value: str, others: dict[str, str]) -> str:
+    """cpu.cfs_quota_us and cpu.cfs_period_us → one cpu.max "QUOTA PERIOD"."""
+    quota = _v1_number(others.get("cpu.cfs_quota_us", "-1"), "cpu.cfs_quota_us")
+    period = _v1_number(others.get("cpu.cfs_period_us", "100000"), "cpu.cfs_period_us")
+    return f"{'max' if quota < 0 else quota} {period}"
+
+
+def _v1_blkio_weight(value: str, _others: dict[str, str]) -> str:
+    """blkio.weight 10..1000 → io.weight 1..10000 (crun's map)."""
+    weight = min(max(_v1_number(value, "blkio.weight"), 10), 1000)
+    return str(1 + (weight - 10) * 9999 // 990)
+
+
+def _v1_device_weight(value: str, others: dict[str, str]) -> str:
+    device, _, weight = value.strip().partition(" ")
+    return f"{_v1_device(device)} {_v1_blkio_weight(weight, others)}"
+
+
+def _v1_device(text: str) -> str:
+    major, sep, minor = text.partition(":")
+    if not (sep and major.isdigit() and minor.isdigit()):
+        raise v.bad(f"{text!r} is not a MAJOR:MINOR device", "e.g. 8:0")
+    return text
+
+
+def _v1_throttle(limit: str) -> Callable[[str, dict[str, str]], str]:
+    def convert(value: str, _others: dict[str, str]) -> str:
+        device, _, number = value.strip().partition(" ")
+        return f"{_v1_device(device)} {limit}={_v1_number(number, 'the limit')}"
+
+    return convert
+
+
+def _v1_freezer(value: str, _others: dict[str, str]) -> str:
+    states = {"THAWED": "0", "FROZEN": "1"}
+    if value.strip() not in states:
+        raise v.bad(f"freezer.state {value!r}", "FROZEN or THAWED")
+    return states[value.strip()]
+
+
+def _v1_same(value: str, _others: dict[str, str]) -> str:
+    return value
+
+
+# v1 file → (cgroup2 file, converter(value, every v1 value by file)).
+CGROUP_V1: dict[str, tuple[str, Callable[[str, dict[str, str]], str]]] = {
+    "memory.limit_in_bytes": ("memory.max", _v1_bytes),
+    "memory.soft_limit_in_bytes": ("memory.low", _v1_bytes),
+    "memory.memsw.limit_in_bytes": ("memory.swap.max", _v1_swap),
+    "cpu.shares": ("cpu.weight", _v1_shares),
+    "cpu.cfs_quota_us": ("cpu.max", _v1_cpu_max),
+    "cpu.cfs_period_us": ("cpu.max", _v1_cpu_max),
+    "cpuset.cpus": ("cpuset.cpus", _v1_same),
+    "cpuset.mems": ("cpuset.mems", _v1_same),
+    "pids.max": ("pids.max", _v1_same),
+    "blkio.weight": ("io.weight", _v1_blkio_weight),
+    "blkio.weight_device": ("io.weight", _v1_device_weight),
+    "blkio.throttle.read_bps_device": ("io.max", _v1_throttle("rbps")),
+    "blkio.throttle.write_bps_device": ("io.max", _v1_throttle("wbps")),
+    "blkio.throttle.read_iops_device": ("io.max", _v1_throttle("riops")),
+    "blkio.throttle.write_iops_device": ("io.max", _v1_throttle("wiops")),
+    "freezer.state": ("cgroup.freeze", _v1_freezer),
+}
+# v1 files (or prefixes) with no cgroup2 equivalent, and why.
+CGROUP_V1_NONE = {
+    "memory.swappiness": "cgroup2 has no per-cgroup swappiness",
+    "memory.kmem.": "kernel memory is counted in memory.max under cgroup2",
+    "memory.oom_control": "cgroup2 has no OOM-killer switch (memory.oom.group is the "
+                          "closest)",
+    "memory.use_hierarchy": "cgroup2 is always hierarchical",
+    "memory.move_charge_at_immigrate": "cgroup2 never moves charges",
+    "net_cls.": "cgroup2 has no net_cls; nftables matches cgroup2 paths (socket cgroupv2)",
+    "net_prio.": "cgroup2 has no net_prio; use tc or nftables",
+    "cpu.rt_": "cgroup2 has no real-time CPU budget",
+    "cpuacct.": "cpuacct only accounts (cgroup2's cpu.stat), it limits nothing",
+}
+# Settings the generator turns into unit settings instead (DeviceAllow=).
+CGROUP_V1_UNIT = ("devices.allow", "devices.deny")
+
+
+def translate_cgroup_v1(settings: tuple[CgroupSetting, ...]
+                        ) -> tuple[list[tuple[CgroupSetting, ConfigError]], list[ConfigError]]:
+    """([(cgroup2 setting, its warning)], errors) for lxc.cgroup.* lines. Files several v1
+    keys make together (cpu.max) come once per v1 key, with the same value."""
+    values = {s.key: s.value for s in settings}
+    pairs: list[tuple[CgroupSetting, ConfigError]] = []
+    errors: list[ConfigError] = []
+    for setting in settings:
+        key = f"lxc.cgroup.{setting.key}"
+        if setting.key in CGROUP_V1_UNIT:
+            continue
+        try:
+            v2 = _v1_setting(setting, values)
+        except ConfigError as exc:
+            errors.append(ConfigError(exc.message, path=setting.path, line=setting.line,
+                                      key=key, hint=exc.hint))
+            continue
+        pairs.append((v2, ConfigError(f"cgroup v1 key, applied as lxc.cgroup2.{v2.key} = "
+                                      f"{v2.value}", path=setting.path, line=setting.line,
+                                      key=key, hint="write the cgroup2 line instead")))
+    return pairs, errors
+
+
+def _v1_setting(setting: CgroupSetting, values: dict[str, str]) -> CgroupSetting:
+    name = setting.key
+    found = CGROUP_V1.get(name)
+    if found is None and name.startswith("hugetlb.") and name.endswith(".limit_in_bytes"):
+        found = (name[: -len("limit_in_bytes")] + "max", _v1_bytes)
+    if found is None:
+        why = next((text for prefix, text in CGROUP_V1_NONE.items()
+                    if name == prefix or (prefix.endswith(".") and name.startswith(prefix))),
+                   "lxcsd knows no cgroup2 equivalent")
+        raise v.bad(f"cgroup v1 key with no cgroup2 equivalent: {why}",
+                    "remove it, or write the lxc.cgroup2.* setting you mean")
+    v2, convert = found
+    return CgroupSetting(key=v2, value=convert(setting.value, values), path=setting.path,
+                         line=setting.line)
+
+
 def _cgroup_keys() -> list[Key]:
     g = "Control groups"
     rel = "relative path"
@@ -698,9 +877,11 @@ def _cgroup_keys() -> list[Key]:
         Key("lxc.cgroup2", _CgroupMulti(), "cgroup2", "Write VALUE to CONTROLLER.FILE in the "
             "container's cgroup (unified hierarchy); devices.allow/deny set device access.",
             kind="prefix", pattern="lxc.cgroup2.[controller].[file]", implemented=True, group=g),
-        Key("lxc.cgroup", _CgroupMulti(), "cgroup_v1", "cgroup v1 (legacy hierarchies) "
-            "setting; read but not applied on a cgroup2-only host.", kind="prefix",
-            pattern="lxc.cgroup.[controller].[file]", group=g),
+        Key("lxc.cgroup", _CgroupMulti(), "cgroup_v1", "cgroup v1 setting: translated to its "
+            "cgroup2 equivalent with a warning (memory.limit_in_bytes → memory.max, "
+            "cpu.shares → cpu.weight, ...; devices.* → the unit's DeviceAllow=), refused when "
+            "there is none.", kind="prefix", pattern="lxc.cgroup.[controller].[file]",
+            implemented=True, group=g),
         Key("lxc.cgroup.dir", _scalar(v.parse_cgroup_dir, rel), "cgroup_dir.path", "Cgroup "
             "path for the container, relative to the starting cgroup.", implemented=True, group=g),
         Key("lxc.cgroup.dir.container", _scalar(v.parse_cgroup_dir, rel), "cgroup_dir.container",
@@ -734,17 +915,22 @@ def _security_keys() -> list[Key]:
             legacy=("lxc.id_map",), default="none: privileged container",
             implemented=True, group=g),
         Key("lxc.apparmor.profile", _scalar(v.parse_string, "profile"), "apparmor.profile",
-            "AppArmor profile: a name, unconfined, unchanged or generated.",
-            legacy=("lxc.aa_profile",), default="lxc-container-default-cgns",
-            implemented=True, group=g),
+            "AppArmor profile of init and attached commands: a loaded profile's name, "
+            "unconfined, unchanged, or generated (a per-container profile as LXC makes, "
+            "loaded at start and unloaded at stop). Ignored with a warning on a host without "
+            "AppArmor.", legacy=("lxc.aa_profile",),
+            default="unconfined (LXC: lxc-container-default-cgns)", implemented=True, group=g),
         Key("lxc.apparmor.allow_incomplete", _scalar(v.parse_bool, _BOOL),
             "apparmor.allow_incomplete", "1: start even when the kernel lacks AppArmor mount "
-            "restrictions.", legacy=("lxc.aa_allow_incomplete",), default="0", group=g),
+            "restrictions.", legacy=("lxc.aa_allow_incomplete",), default="0",
+            implemented=True, group=g),
         Key("lxc.apparmor.allow_nesting", _scalar(v.parse_bool, _BOOL), "apparmor.allow_nesting",
-            "1: allow nested containers (generated profiles; /dev/.lxc/{proc,sys}).",
-            default="0", group=g),
+            "1: a generated profile allows nested containers (pivot_root, any mount), and "
+            "proc and sysfs are mounted at /dev/.lxc/{proc,sys} for them (only under the "
+            "generated profile, which keeps the rest of the container out of them).",
+            default="0", implemented=True, group=g),
         Key("lxc.apparmor.raw", ListOf(v.parse_string, "profile line"), "apparmor.raw",
-            "Raw line appended to a generated profile.", group=g),
+            "Raw line appended to a generated profile.", implemented=True, group=g),
         Key("lxc.selinux.context", _scalar(v.parse_string, "context"), "selinux.context",
             "SELinux context of the container.", legacy=("lxc.se_context",),
             default="unchanged (unconfined_t)", implemented=True, group=g),

@@ -17,8 +17,12 @@ def lxcpath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "good": "lxc.uts.name = good\nlxc.utsname = old\nfoo = bar\n",
         "bad": "lxc.uts.name = bad\nlxc.signal.halt = TERM\nlxc.net.0.type = wifi\n",
     }.items():
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "config").write_text(text)
+        init = tmp_path / name / "rootfs/sbin/init"
+        init.parent.mkdir(parents=True)
+        init.write_text("#!/bin/sh\n")
+        init.chmod(0o755)
+        (tmp_path / name / "config").write_text(
+            text + f"lxc.rootfs.path = dir:{tmp_path / name / 'rootfs'}\n")
     return tmp_path
 
 
@@ -71,3 +75,25 @@ def test_check_json(lxcpath: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_needs_a_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"]) == 1
     assert "nothing to check" in capsys.readouterr().err
+
+
+def test_check_reports_what_the_start_would_refuse(lxcpath: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The plan's refusals (the helper's own validation) are errors; --config-only leaves
+    out what depends on this host."""
+    config = lxcpath / "good" / "config"
+    (lxcpath / "good/rootfs/sbin/init").unlink()
+    config.write_text(config.read_text() + "lxc.cgroup.net_cls.classid = 1\n")
+    assert main(["check", "good", "--no-warnings"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"{config}:4: error: lxc.rootfs.path: {lxcpath / 'good/rootfs'} has no executable "
+        "/sbin/init (the default lxc.init.cmd) (set lxc.init.cmd, or fix the root file "
+        "system)",
+        f"{config}:5: error: lxc.cgroup.net_cls.classid: cgroup v1 key with no cgroup2 "
+        "equivalent: cgroup2 has no net_cls; nftables matches cgroup2 paths (socket "
+        "cgroupv2) (remove it, or write the lxc.cgroup2.* setting you mean)"]
+    config.write_text(config.read_text().replace("net_cls.classid = 1",
+                                                 "memory.limit_in_bytes = 64M"))
+    assert main(["check", "good", "--config-only"]) == 0
+    assert "lxc.cgroup.memory.limit_in_bytes" not in capsys.readouterr().out
