@@ -424,17 +424,22 @@ def _cgroup_value(entry_value: str) -> str:
 
 
 class _CgroupMulti(Multi):
-    """cgroup settings: the name must be CONTROLLER.FILE; device rules are checked."""
+    """cgroup settings: the name must be CONTROLLER.FILE; device rules are checked, and for
+    cgroup2 the values of the common limits (CGROUP2_VALUES), so that check reports what
+    the kernel would refuse at start."""
 
-    __slots__ = ()
+    __slots__ = ("v2",)
 
-    def __init__(self) -> None:
+    def __init__(self, v2: bool = False) -> None:
         super().__init__(_cgroup_value, "controller file value", _check_cgroup_file)
+        self.v2 = v2
 
     def item(self, entry: Entry) -> Any:
         item = super().item(entry)
         if item is not RESET and entry.sub in ("devices.allow", "devices.deny"):
             v.parse_device_rule(item.value)
+        elif item is not RESET and self.v2 and entry.sub in CGROUP2_VALUES:
+            CGROUP2_VALUES[entry.sub](item.value.strip())
         return item
 
 
@@ -795,6 +800,51 @@ def _v1_same(value: str, _others: dict[str, str]) -> str:
     return value
 
 
+def _v2_bytes(text: str) -> None:
+    if text != "max":
+        _memparse(text)
+
+
+def _v2_count(text: str) -> None:
+    if text != "max" and not (text.isascii() and text.isdigit()):
+        raise v.bad(f"{text!r} is not a number or max")
+
+
+def _v2_range(low: int, high: int) -> Callable[[str], None]:
+    def check(text: str) -> None:
+        body = text[1:] if text.startswith("-") else text
+        if not (body.isascii() and body.isdigit() and low <= int(text) <= high):
+            raise v.bad(f"{text!r} is not an integer from {low} to {high}")
+
+    return check
+
+
+def _v2_cpu_max(text: str) -> None:
+    quota, _, period = text.partition(" ")
+    _v2_count(quota)
+    if period:
+        _v2_range(1000, 1000000)(period)
+
+
+def _v2_cpu_list(text: str) -> None:
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        if not (low.isdigit() and (not high or high.isdigit())):
+            raise v.bad(f"{text!r} is not a list like 0-3,6")
+
+
+# Values the kernel accepts for the common cgroup2 limits (cgroup-v2.rst), checked when the
+# config is read: an invalid one would fail the start.
+CGROUP2_VALUES: dict[str, Callable[[str], None]] = {
+    **{f"memory.{name}": _v2_bytes for name in ("max", "high", "low", "min", "swap.max",
+                                                 "swap.high", "zswap.max")},
+    "pids.max": _v2_count, "cpu.max": _v2_cpu_max, "cpu.weight": _v2_range(1, 10000),
+    "cpu.weight.nice": _v2_range(-20, 19), "cpu.idle": _v2_range(0, 1),
+    "cpuset.cpus": _v2_cpu_list, "cpuset.mems": _v2_cpu_list,
+    "cgroup.freeze": _v2_range(0, 1), "memory.oom.group": _v2_range(0, 1),
+}
+
+
 # v1 file → (cgroup2 file, converter(value, every v1 value by file)).
 CGROUP_V1: dict[str, tuple[str, Callable[[str, dict[str, str]], str]]] = {
     "memory.limit_in_bytes": ("memory.max", _v1_bytes),
@@ -874,8 +924,9 @@ def _cgroup_keys() -> list[Key]:
     g = "Control groups"
     rel = "relative path"
     return [
-        Key("lxc.cgroup2", _CgroupMulti(), "cgroup2", "Write VALUE to CONTROLLER.FILE in the "
-            "container's cgroup (unified hierarchy); devices.allow/deny set device access.",
+        Key("lxc.cgroup2", _CgroupMulti(v2=True), "cgroup2", "Write VALUE to CONTROLLER.FILE in "
+            "the container's cgroup (unified hierarchy); devices.allow/deny set device access; "
+            "the values of common limits (memory.max, pids.max, cpu.max, ...) are checked.",
             kind="prefix", pattern="lxc.cgroup2.[controller].[file]", implemented=True, group=g),
         Key("lxc.cgroup", _CgroupMulti(), "cgroup_v1", "cgroup v1 setting: translated to its "
             "cgroup2 equivalent with a warning (memory.limit_in_bytes → memory.max, "
