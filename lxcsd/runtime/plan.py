@@ -230,12 +230,12 @@ def _seccomp(plan: Plan, c: Container, datadir: str) -> None:
     from lxcsd.runtime import seccomp_policy
 
     try:
-        policy = seccomp_policy.read(plan.seccomp_profile)
-    except ConfigError:
-        raise
+        with open(plan.seccomp_profile, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
     except OSError as exc:
         raise key_error(c, "lxc.seccomp.profile", f"cannot read {plan.seccomp_profile}: "
                         f"{exc.strerror}") from None
+    policy = seccomp_policy.parse(text, plan.seccomp_profile)  # errors: the policy's file:line
     if seccomp_policy.wants_notify(policy):
         raise key_error(c, "lxc.seccomp.profile", f"{plan.seccomp_profile}: seccomp notify "
                         "actions are not supported yet")
