@@ -24,6 +24,7 @@ from __future__ import annotations
 from lxcsd.errors import ConfigError
 
 from . import values as v
+from .globalconf import GLOBAL_KEYS
 from .model import CgroupSetting, Entry, MountAuto
 
 TYPE_CHECKING = False
@@ -443,6 +444,21 @@ class _CgroupMulti(Multi):
         return item
 
 
+class _Hwaddr(Parser):
+    """lxc.net.N.hwaddr: liblxc converts the first six octets and ignores what follows
+    (lxc_convert_mac), so "00:16:3e:aa:bb:cc # web" starts there; here with a warning."""
+
+    __slots__ = ()
+
+    def item(self, entry: Entry) -> Any:
+        value = entry.value
+        if len(value) > 17 and value[17] in " \t#":
+            entry.note = (f"text after the address is ignored: {value[17:].strip()!r} (LXC "
+                          "has no inline comments: a '#' is part of the value)")
+            return self.conv(value[:17])
+        return super().item(entry)
+
+
 def _check_cgroup_file(name: str) -> None:
     if "." not in name.strip(".") or "/" in name or name.startswith("dir."):
         raise v.bad(f"{name!r} is not a cgroup controller file",
@@ -588,8 +604,9 @@ def _network_keys() -> list[Key]:
         net("mtu", _scalar(v.parse_mtu, "bytes"), "MTU of the interface.", default="the kernel's"),
         net("name", _scalar(v.parse_ifname, "interface"), "Interface name inside the container.",
             default="assigned by the kernel (eth0, ...)"),
-        net("hwaddr", _scalar(v.parse_hwaddr, "MAC (x = random digit)"), "MAC address; each 'x' "
-            "is replaced by a random hex digit.", default="random"),
+        net("hwaddr", _Hwaddr(v.parse_hwaddr, "MAC (x = random digit)"), "MAC address; each "
+            "'x' is replaced by a random hex digit; text after the six octets is ignored with "
+            "a warning, as liblxc reads only them.", default="random"),
         net("ipv4.address", ListOf(v.parse_ipv4_address, "ADDR[/PREFIX] [BROADCAST]"),
             "IPv4 address; repeat for several.", default="none (classful prefix and computed "
             "broadcast when omitted)", legacy=("lxc.network.ipv4",)),
@@ -1199,6 +1216,10 @@ RESOLVED: dict[str, tuple[Key, str, str, int]] = {
 
 
 def _lookup_slow(key: str) -> tuple[Key, str, str, int]:
+    if key in GLOBAL_KEYS:
+        raise UnknownKey(f"{key} is a system-wide setting, not a container's",
+                         "it belongs in /etc/lxc/lxc.conf (lxc.system.conf(5)); liblxc "
+                         "refuses it in a container config too")
     dot = key.find(".", 4)
     while dot > 0:
         spec = PREFIX.get(key[: dot + 1])
