@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -244,9 +245,12 @@ def test_debian_create_shows_progress_and_ctrl_c_cleans_up(lxcpath: Path,
     the partial cache, and exits 130 with one line."""
     cache = tmp_path / "cache"
     env = {**os.environ, "LXCSD_DEBIAN_CACHE": str(cache), "PYTHONPATH": str(REPO)}
+    # SIGINT as a terminal's: a shell's background job ignores it, and Python then never
+    # raises KeyboardInterrupt; the child gets the default back.
     proc = subprocess.Popen([sys.executable, "-m", "lxcsd.cli.main", "create", "d1", "-t",
                              "debian"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stderr is not None
     seen: list[str] = []
     deadline = time.monotonic() + 300
