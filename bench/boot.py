@@ -2,8 +2,11 @@
 is-system-running --wait`, run in the container's mount namespace, says running or degraded.
 
 The same cached debootstrap tree (tests/infra/rootfs.py) is copied once per runner. Start
-commands: lxcsd `systemctl start lxc@NAME`; LXC `lxc-start -d` (no lxc-wait: the figure runs
-to "system running" anyway); nspawn `systemctl start bench-nspawn@NAME` (`-b`). The time also
+commands: lxcsd `systemctl start lxc@NAME` (returns when the guest's systemd sent READY=1);
+LXC `lxc-start -d` (no lxc-wait: the figure runs to "system running" anyway); nspawn
+`systemctl start bench-nspawn@NAME` (`-b`; returns once init started) and the same with
+`--notify-ready=yes` (returns when the guest sent READY=1, as lxcsd); lxcsd with
+`lxcsd.init.notify = 0` shows the readiness at exec it had before. The time also
 shows when start returned, when the init appeared and when the container's systemd listened.
 Each boot is followed by a checked stop (timed too, informational). Interleaved A B C.
 """
@@ -15,7 +18,7 @@ from bench.options import Options
 from bench.runners import LxcRunner, Runner, make
 
 NAME = "boot"
-RUNNERS = ("lxcsd", "lxc", "nspawn")
+RUNNERS = ("lxcsd", "lxcsd-exec", "lxc", "nspawn", "nspawn-ready")
 
 
 def boot_cmds(r: Runner, name: str) -> list[list[str]]:

@@ -253,8 +253,11 @@ def sec_boot(d: dict) -> str:
         f"Debian bookworm (debootstrap minbase + systemd, one copy per runner), {d['runs']} "
         "boots each after one warm-up, interleaved. *to running* = from the start command "
         "until `systemctl is-system-running --wait` in the container's namespaces answers "
-        "running/degraded; *start returned* = when the start command returned; *PID 1 "
-        "listening* = the container's /run/systemd/private appeared.",
+        "running/degraded; *start returned* = when the start command returned (lxcsd and "
+        "nspawn --notify-ready=yes: once the guest's systemd reported its boot done, so "
+        "close to *to running*; LXC: `lxc-start -d` daemonized; nspawn and lxcsd with "
+        "`lxcsd.init.notify = 0`: init started); *PID 1 listening* = the container's "
+        "/run/systemd/private appeared (looked for only once the start command returned).",
         table(["runner", "to running", "÷ LXC", "start returned", "PID 1 listening", "state",
                "stop"], rows),
         *(["\n".join(degraded)] if degraded else []), "![boot](boot.png)"])
@@ -290,7 +293,9 @@ def sec_parse(d: dict, data: dict | None = None) -> str:
         lines = lines[:-1]  # the JSON twin of the table is in results/data/parse.json
     body = "\n".join(lines).strip()
     markdown = any(ln.startswith("|") for ln in lines)
+    # The data may come from another checkout (another BENCH_DIR): keep what follows bench/.
     command = d.get("command", "parse_bench.py").replace(f"{BENCH_DIR}/", "")
+    command = command.split("/bench/", 1)[-1]
     out = [f"`bench/{command}` (a colleague's script) printed:", "",
            body if markdown else f"```\n{body}\n```"]
     j, gen = d.get("json") or {}, ((data or {}).get("generator") or {}).get("by_n", {})

@@ -4,13 +4,17 @@ A runner knows how to lay out a container (busybox or Debian), which commands st
 it, what "started" means for it, and which host processes are its per-container overhead.
 All commands run inside the benchmark's systemd sandbox.
 
-    lxcsd       systemctl start lxc@NAME          (Type=notify: READY=1 once init has exec'd)
+    lxcsd       systemctl start lxc@NAME          (Type=notify: READY=1 once init has exec'd,
+                                                   a systemd guest's own READY=1 for Debian)
+    lxcsd-exec  the same with lxcsd.init.notify = 0 (Debian boot only: readiness at exec)
     lxc         lxc-start -d + lxc-wait RUNNING   (what LXC users script)
     lxc-unit    LXC's own lxc@.service            (Type=simple: returns at fork, says nothing
                                                    about readiness), installed as
                                                    lxc-native@.service
     nspawn      systemd-nspawn -b in a Type=notify unit (--notify-ready=no: nspawn sends READY=1
                 once it has started the container's init, comparable to lxcsd's)
+    nspawn-ready  the same with --notify-ready=yes: READY=1 when the guest's systemd sends it
+                (what lxcsd does for systemd guests; the Debian boot benchmark only)
 
 lxcsd and LXC read the same config format: one config text serves both (separate copies and
 names, so they never share a rootfs).
@@ -86,16 +90,17 @@ NSPAWN_UNIT_TEXT = """\
 # lxcsd bench: systemd-nspawn as systemd-nspawn@.service runs it, but without user
 # namespace or veth (the LXC configs compared have neither) and without machined
 # registration unless NSPAWN_REGISTER=yes. Type=notify with --notify-ready=no: nspawn sends
-# READY=1 when the container's init has been started.
+# READY=1 when the container's init has been started (NOTIFY_READY=yes: when the guest's
+# systemd sends it).
 [Unit]
 Description=lxcsd bench: systemd-nspawn container %i
 
 [Service]
 Type=notify
-Environment=KILL_SIGNAL=SIGRTMIN+3 NSPAWN_REGISTER=no
+Environment=KILL_SIGNAL=SIGRTMIN+3 NSPAWN_REGISTER=no NOTIFY_READY=no
 EnvironmentFile=-/etc/bench-nspawn/%i.env
 ExecStart=/usr/bin/systemd-nspawn --quiet --keep-unit --boot --register=${NSPAWN_REGISTER} \
- --private-network --link-journal=no --console=read-only --notify-ready=no \
+ --private-network --link-journal=no --console=read-only --notify-ready=${NOTIFY_READY} \
  --kill-signal=${KILL_SIGNAL} --machine=%i --directory=/var/lib/machines/%i
 KillMode=mixed
 Delegate=yes
@@ -213,7 +218,8 @@ class LxcsdRunner(Runner):
     label = "lxcsd (lxc@.service)"
     prefix = "sd"
     start_means = ("`systemctl start lxc@NAME`: Type=notify, returns when the helper has sent "
-                   "READY=1 (after the container's init exec'd)")
+                   "READY=1: after the container's init exec'd (busybox), after the guest's "
+                   "systemd sent READY=1 (Debian)")
     stop_means = "`systemctl stop lxc@NAME`: halt signal, waits for init to exit, cleanup"
 
     def __init__(self) -> None:
@@ -295,6 +301,20 @@ class LxcsdRunner(Runner):
             if in_unit or "lxcsd" in p["cmdline"]:
                 out.append(p)
         return out
+
+
+class LxcsdExecRunner(LxcsdRunner):
+    """lxcsd with the guest's readiness turned off: what lxcsd did before issue 16."""
+
+    key = "lxcsd-exec"
+    label = "lxcsd, lxcsd.init.notify = 0"
+    prefix = "se"
+    kinds = ("debian",)
+    start_means = ("`systemctl start lxc@NAME` with `lxcsd.init.notify = 0` in the config: "
+                   "READY=1 once init exec'd, the guest's boot not awaited")
+
+    def write_config(self, b: Bench, name: str, kind: str) -> None:
+        b.write(f"{LXCPATH}/{name}/config", debian_config(name) + "lxcsd.init.notify = 0\n")
 
 
 class LxcRunner(Runner):
@@ -393,6 +413,7 @@ class NspawnRunner(Runner):
     label = "systemd-nspawn"
     prefix = "ns"
     register = "no"
+    notify_ready = "no"
     start_means = ("`systemctl start bench-nspawn@NAME`: Type=notify unit running "
                    "`systemd-nspawn -b --notify-ready=no`, READY=1 once nspawn started init")
     stop_means = "`systemctl stop bench-nspawn@NAME`: nspawn sends its --kill-signal to init"
@@ -415,7 +436,8 @@ class NspawnRunner(Runner):
     def write_config(self, b: Bench, name: str, kind: str) -> None:
         sig = "SIGRTMIN+3" if kind == "debian" else "SIGUSR1"
         b.write(f"/etc/bench-nspawn/{name}.env",
-                f"KILL_SIGNAL={sig}\nNSPAWN_REGISTER={self.register}\n")
+                f"KILL_SIGNAL={sig}\nNSPAWN_REGISTER={self.register}\n"
+                f"NOTIFY_READY={self.notify_ready}\n")
 
     def destroy(self, b: Bench, names: Sequence[str]) -> None:
         super().destroy(b, names)
@@ -452,6 +474,16 @@ class NspawnMachinedRunner(NspawnRunner):
     kinds = ("busybox",)
     start_means = ("as systemd-nspawn, with `--register=yes` (machined registration, as "
                    "systemd-nspawn@.service does)")
+
+
+class NspawnReadyRunner(NspawnRunner):
+    key = "nspawn-ready"
+    label = "systemd-nspawn --notify-ready=yes"
+    prefix = "nr"
+    notify_ready = "yes"
+    kinds = ("debian",)
+    start_means = ("as systemd-nspawn, with `--notify-ready=yes`: READY=1 when the guest's "
+                   "systemd sends it on /run/host/notify")
 
 
 FLOOR_NOTIFY = """\
@@ -520,8 +552,8 @@ class FloorNotifyRunner(FloorRunner):
 
 
 ALL: dict[str, type[Runner]] = {r.key: r for r in (
-    LxcsdRunner, LxcRunner, LxcUnitRunner, LxcUnitWaitRunner, NspawnRunner,
-    NspawnMachinedRunner, FloorRunner, FloorNotifyRunner)}
+    LxcsdRunner, LxcsdExecRunner, LxcRunner, LxcUnitRunner, LxcUnitWaitRunner, NspawnRunner,
+    NspawnMachinedRunner, NspawnReadyRunner, FloorRunner, FloorNotifyRunner)}
 
 
 def make(keys: Sequence[str], b: Bench) -> list[Runner]:

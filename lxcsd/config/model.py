@@ -493,9 +493,10 @@ class Console:
 
 class Init:
     """``lxc.init.*``: ``cmd`` as an argv tuple (split as LXC does, quotes group words),
-    ``uid``, ``gid``, supplementary ``groups``, ``cwd``."""
+    ``uid``, ``gid``, supplementary ``groups``, ``cwd``; ``notify`` is lxcsd's own
+    ``lxcsd.init.notify`` (None: auto, True/False: forced)."""
 
-    __slots__ = ("cmd", "uid", "gid", "groups", "cwd")
+    __slots__ = ("cmd", "uid", "gid", "groups", "cwd", "notify")
 
     def __init__(
         self,
@@ -505,12 +506,14 @@ class Init:
         gid: int | None = None,
         groups: tuple[int, ...] = (),
         cwd: str | None = None,
+        notify: bool | None = None,
     ) -> None:
         self.cmd = cmd
         self.uid = uid
         self.gid = gid
         self.groups = groups
         self.cwd = cwd
+        self.notify = notify
 
 
 class Signals:

@@ -2,7 +2,8 @@
 
 Line syntax as liblxc's parse_line (confile.c): lines are split at ``\\n`` and ``\\r``;
 blank lines and lines whose first non-blank character is ``#`` are skipped; lines that do not
-start with ``lxc.`` are ignored by liblxc (kept here as a warning); ``KEY = VALUE`` with blanks
+start with ``lxc.`` are ignored by liblxc (kept here as a warning, except lxcsd's own
+``lxcsd.*`` keys); ``KEY = VALUE`` with blanks
 around ``=`` optional; the value is kept verbatim (a ``#`` inside it is part of it) except
 that surrounding blanks and one pair of matching surrounding quotes are removed.
 
@@ -38,6 +39,9 @@ MAX_INCLUDE_DEPTH = 64
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
 _INCLUDE = keys.EXACT["lxc.include"]
 _RESOLVED = keys.RESOLVED
+# lxcsd's own keys (lxcsd.init.notify): liblxc ignores every line not starting with "lxc."
+# ("martian option" in confile.c parse_line), so a config using them still works with LXC.
+LXCSD_PREFIX = "lxcsd."
 
 # path -> (stat stamp, entries, positions of includes);
 # directory path -> (stat stamp, sorted *.conf names)
@@ -125,6 +129,8 @@ def _odd_line(line: str, path: str, number: int) -> Entry | None:
         key = text.partition("=")[0].strip(" \t").replace("\0", "\\0")
         return _error_entry(path, number, key, "", "line contains a NUL byte",
                             "the file is binary or corrupt")
+    if text.startswith(LXCSD_PREFIX) and "=" in text:
+        return _entry(text, path, number)  # lxcsd's own keys, which liblxc skips
     if not text.startswith("lxc."):
         note = "ignored: not an lxc.* key (liblxc ignores such lines)"
         return Entry(key=text.split("=", 1)[0].strip(" \t"), value="", path=path,

@@ -120,6 +120,17 @@ def parse_bool(value: str) -> bool:
     return number == 1
 
 
+def parse_auto_bool(value: str) -> bool | None:
+    """``auto`` (None), or liblxc's 0/1."""
+    if value == "auto":
+        return None
+    try:
+        return parse_bool(value)
+    except ConfigError:
+        raise bad(f"{value!r} is not auto, 0 or 1", "write auto (the default), 1 or 0") \
+            from None
+
+
 def parse_positive_int(value: str) -> int:
     number = parse_int(value)
     if number <= 0:

@@ -163,6 +163,27 @@ def fold(settings: tuple[CgroupSetting, ...]) -> tuple[bool, list[_Rule]]:
     return allow_list, [r for r in rules if r.allow == allow_list]
 
 
+def allows(settings: tuple[CgroupSetting, ...], kind: str, major: int, minor: int,
+           path: str, access: str = "rw") -> bool:
+    """Whether the folded rules let the container use device kind major:minor (at path)
+    for access: an allow list needs rules covering every letter; an allow-everything list
+    (whose deny rules systemd cannot enforce) honours the rules' intent: no deny rule may
+    touch any letter. The helper uses it to decide which optional /dev nodes to make."""
+    allow_list, rules = fold(settings)
+    letters: set[str] = set()
+    for rule in rules:
+        if _matches(rule, kind, str(major), str(minor), path):
+            letters.update(rule.access)
+    return set(access) <= letters if allow_list else not set(access) & letters
+
+
+def _matches(rule: _Rule, kind: str, major: str, minor: str, path: str) -> bool:
+    if rule.kind == "path":
+        return rule.major == path
+    return rule.kind in (kind, "a") and rule.major in ("*", major) and \
+        rule.minor in ("*", minor)
+
+
 def device_rules(settings: tuple[CgroupSetting, ...]) -> tuple[CgroupSetting, ...]:
     return tuple(s for s in settings if s.key in _RULE_KEYS)
 

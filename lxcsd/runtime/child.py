@@ -27,7 +27,7 @@ import sys
 
 from lxcsd import sys as _sys
 from lxcsd.errors import LxcsdError
-from lxcsd.runtime import dev, exec_sync, mounts
+from lxcsd.runtime import dev, exec_sync, guest, guestfs, mounts
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class Root:
     """What C2's build steps share: fds of the new root and its /dev, the pty masters."""
 
     __slots__ = ("root_fd", "dev_fd", "devpts_fd", "console_slave", "masters", "tty_slaves",
-                 "filter", "hooks", "labels")
+                 "filter", "hooks", "labels", "notify")
 
     def __init__(self) -> None:
         self.root_fd = self.dev_fd = self.devpts_fd = self.console_slave = -1
@@ -137,6 +137,7 @@ class Root:
         self.filter: Any = None
         self.hooks: Any = None
         self.labels: list[tuple[int, str, str]] = []
+        self.notify = False  # /run/host/notify bound (lxcsd.runtime.guestfs)
 
 
 def c2_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report, idmapped_fd: int,
@@ -225,6 +226,8 @@ def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
     if auto.sys:
         step(f"lxc.mount.auto sys:{auto.sys}", _in_userns_hint, plan, mounts.mount_sys,
              root.root_fd, auto.sys)
+    root.notify = step("lxcsd.init.notify: /run tmpfs", guestfs.prepare_run, plan,
+                       root.root_fd)
     _mount_fstab(plan, root)
     _mount_entries(plan, root)
     if plan.nesting_mounts:
@@ -232,6 +235,9 @@ def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
     _hook(plan, root, "mount")
     if c.autodev is not False:
         step("lxc.autodev: device nodes", dev.fill_dev, root.dev_fd, host_dev)
+        if plan.optional_devices:
+            step("lxc.autodev: " + ", ".join(plan.optional_devices), dev.fill_optional,
+                 root.dev_fd, host_dev, plan.optional_devices)
         _hook(plan, root, "autodev")
     else:
         root.dev_fd = step("/dev of the rootfs", _open_dir, root.root_fd, "dev")
@@ -245,6 +251,9 @@ def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
     files, dirs, readonly = mounts.protected_paths(auto.proc, auto.sys)
     step("masked paths", mounts.mask_paths, root.root_fd, files, dirs, null)
     step("read-only paths", mounts.make_readonly, root.root_fd, readonly)
+    step("boot id", guestfs.bind_boot_id, root.root_fd, root.dev_fd)
+    if root.notify:  # last: nothing the config mounts may hide it
+        step("lxcsd.init.notify: /run/host", guestfs.make_run_host, plan, root.root_fd)
     os.close(host_dev)
     os.close(null)
     if plan.personality is not None:
@@ -420,5 +429,5 @@ def finish(plan: Plan, root: Root, report_fd: int) -> NoReturn:
         step("lxc.no_new_privs", _sys.prctl, _sys.PR_SET_NO_NEW_PRIVS, 1)
     exec_sync.close_fds_except([report_fd])
     what = "lxc.execute.cmd" if c.execute_cmd else "lxc.init.cmd"
-    step(what, exec_init, plan.argv, plan.env)
+    step(what, exec_init, plan.argv, guest.init_env(plan, root.notify))
     os._exit(1)  # not reached: exec_init raises or does not return

@@ -15,6 +15,10 @@ lxc_setup_ttys, lxc_setup_dev_symlinks) plus /dev/shm and /dev/mqueue as systemd
   binds of pty slaves given as fds or paths; ``allocate_pty`` makes them from the
   container's own devpts, as LXC does.
 - /dev/fd, stdin, stdout, stderr symlinks into /proc/self/fd.
+- /dev/net/tun and /dev/fuse (``OPTIONAL_DEVICES``) when the container's device policy
+  allows them (``plan.optional_devices``): what nspawn makes for tun, and what LXC users add
+  with autodev hooks or bind entries; made like the nodes above (mknod, else a bind of the
+  host's node, skipped when the host has none).
 
 Files made here inside the container's user namespace belong to the container's root (the
 mapped host id), because the tmpfs is created in that namespace.
@@ -36,6 +40,9 @@ if TYPE_CHECKING:
 # LXC's lxc_devices[]: name, major, minor (all mode 0666).
 DEVICES = (("full", 1, 7), ("null", 1, 3), ("random", 1, 8), ("tty", 5, 0),
            ("urandom", 1, 9), ("zero", 1, 5))
+# Made when the device policy allows them (lxcsd.runtime.plan.optional_devices): name, major,
+# minor. Mode 0666, as udev's default rules give them on a host.
+OPTIONAL_DEVICES = (("net/tun", 10, 200), ("fuse", 10, 229))
 SYMLINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"))
 DEFAULT_TMPFS_SIZE = 500000  # bytes; lxc.autodev.tmpfs.size's default
@@ -66,6 +73,36 @@ def fill_dev(dev_fd: int, host_dev_fd: int) -> str:
         if method == "bind":
             _bind_host_node(dev_fd, host_dev_fd, name)
     return method
+
+
+def fill_optional(dev_fd: int, host_dev_fd: int, names: Sequence[str]) -> list[str]:
+    """OPTIONAL_DEVICES named in names (``net/tun``, ``fuse``), their directories made;
+    returns those made. A node mknod refuses (a user namespace) is a bind of the host's,
+    skipped when the host has none (no static node, module not loaded)."""
+    made = []
+    for name, major, minor in OPTIONAL_DEVICES:
+        if name not in names:
+            continue
+        parent, _, leaf = name.rpartition("/")
+        if parent:
+            os.close(safepath.open_in_root(dev_fd, parent, create="dir",
+                                           flags=os.O_PATH | os.O_DIRECTORY))
+        if _make_node(dev_fd, name, major, minor) == "bind":
+            try:
+                os.close(safepath.resolve(host_dev_fd, name))
+            except FileNotFoundError:
+                _unlink_quietly(dev_fd, name)
+                continue
+            _bind_host_node(dev_fd, host_dev_fd, name)
+        made.append(name)
+    return made
+
+
+def _unlink_quietly(dev_fd: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=dev_fd)
+    except FileNotFoundError:
+        pass
 
 
 def _make_node(dev_fd: int, name: str, major: int, minor: int) -> str:

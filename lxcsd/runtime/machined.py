@@ -83,27 +83,30 @@ def _call(member: str, args: list[tuple[str, object]]) -> None:
     lsys.bus_call(DEST, PATH, IFACE, member, args, TIMEOUT_USEC)
 
 
-def _register(name: str, leader: int, root_directory: str, ifindices: list[int]) -> None:
+def _register(name: str, leader: int, root_directory: str, ifindices: list[int],
+              uuid: bytes) -> None:
     root = root_directory if root_directory.startswith("/") else ""
     _call("RegisterMachineWithNetwork", [
-        ("s", name), ("ay", bytes(16)), ("s", "lxcsd"), ("s", "container"),
-        ("u", leader), ("s", root), ("ai", list(ifindices))])
+        ("s", name), ("ay", uuid if len(uuid) == 16 else bytes(16)), ("s", "lxcsd"),
+        ("s", "container"), ("u", leader), ("s", root), ("ai", list(ifindices))])
 
 
-def register(name: str, leader: int, root_directory: str, ifindices: list[int]) -> None:
-    """Register container NAME (init's host pid LEADER) with machined; never raises."""
+def register(name: str, leader: int, root_directory: str, ifindices: list[int],
+             uuid: bytes = b"") -> None:
+    """Register container NAME (init's host pid LEADER) with machined; never raises.
+    uuid: the container's (lxcsd.runtime.guest), machined's Id, as nspawn passes it."""
     if not _installed():
         _say(f"systemd-machined is not installed; {name} is not registered as a machine")
         return
     try:
         try:
-            _register(name, leader, root_directory, ifindices)
+            _register(name, leader, root_directory, ifindices, uuid)
         except lsys.BusError as e:
             if e.name.endswith("MachineExists") or "already exists" in str(e):
                 if not _stale_own_machine(name):
                     raise
                 _call("UnregisterMachine", [("s", name)])
-                _register(name, leader, root_directory, ifindices)
+                _register(name, leader, root_directory, ifindices, uuid)
             else:
                 raise
     except lsys.BusError as e:

@@ -26,6 +26,14 @@ only (``:rw``/``:ro`` keep LXC's meaning: no extra mounts):
   CVE-2020-8694).
 - Directories made read-only: /proc/asound, /proc/bus, /proc/fs, /proc/irq (nspawn; OCI has
   bus, fs, irq), /proc/apm (nspawn).
+- The mount points of the host kernel's global file systems, for every sys mode: debugfs,
+  tracefs, configfs and securityfs have one instance per kernel, so a guest that mounts them
+  (systemd's sys-kernel-debug.mount and sys-kernel-config.mount do, given CAP_SYS_RAWIO)
+  reaches the host's. LXC's AppArmor profile and nspawn's capability set keep them out;
+  here an empty read-only tmpfs on /sys/kernel/{debug,tracing,config,security} does it for
+  privileged and unprivileged containers alike (systemd then sees the mount points taken
+  and leaves them, with no failed unit). A directory that the config itself mounted over
+  (an lxc.mount.entry for debugfs, say) is left as the config made it.
 Paths that do not exist on the running kernel are skipped.
 
 A caveat shared with LXC and nspawn: mounts made inside the container's user namespace are
@@ -55,6 +63,8 @@ MASKED_FILES = ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/kallsyms
                 "/proc/latency_stats", "/proc/timer_stats", "/proc/sched_debug")
 MASKED_PROC_DIRS = ("/proc/acpi", "/proc/scsi")
 MASKED_SYS_DIRS = ("/sys/firmware", "/sys/devices/virtual/powercap")
+KERNEL_FS_DIRS = ("/sys/kernel/debug", "/sys/kernel/tracing", "/sys/kernel/config",
+                  "/sys/kernel/security")
 READONLY_PROC_DIRS = ("/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/apm")
 
 # MS_* flag -> MOUNT_ATTR_* flag (mount_setattr(2)); atime modes are handled apart.
@@ -129,7 +139,7 @@ def protected_paths(proc: str | None, sys: str | None
     lxc.mount.auto proc and sys modes ("mixed", "rw", "ro" or None)."""
     files: tuple[str, ...] = MASKED_FILES if proc == "mixed" else ()
     dirs = (MASKED_PROC_DIRS if proc == "mixed" else ()) + \
-        (MASKED_SYS_DIRS if sys == "mixed" else ())
+        (MASKED_SYS_DIRS if sys == "mixed" else ()) + (KERNEL_FS_DIRS if sys else ())
     readonly = READONLY_PROC_DIRS if proc == "mixed" else ()
     return files, dirs, readonly
 
@@ -400,8 +410,23 @@ def _mask_file(root_fd: int, path: str, null_fd: int) -> None:
 
 
 def _mask_dir(root_fd: int, path: str) -> None:
-    os.close(safepath.resolve(root_fd, path))
+    if is_mount_root(root_fd, path):
+        return  # the config mounted something here on purpose (lxc.mount.entry)
     attach_at(root_fd, new_fs("tmpfs", "tmpfs", "mode=0555", RO_SAFE_ATTRS), path)
+
+
+def is_mount_root(root_fd: int, path: str) -> bool:
+    """Whether path (inside the root) is where another file system is mounted: its device
+    differs from its parent's. Raises FileNotFoundError when path is missing."""
+    fd = safepath.resolve(root_fd, path)
+    try:
+        parent = safepath.resolve(root_fd, os.path.dirname(path.rstrip("/")) or "/")
+        try:
+            return os.fstat(fd).st_dev != os.fstat(parent).st_dev
+        finally:
+            os.close(parent)
+    finally:
+        os.close(fd)
 
 
 def make_readonly(root_fd: int, paths: Iterable[str]) -> list[str]:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from lxcsd.config.model import CgroupSetting, Container, MountEntry, Rootfs
     from lxcsd.runtime.apparmor_profile import Features
+    from lxcsd.runtime.guest import Guest
     from lxcsd.runtime.lsm import Host as LsmHost
     from lxcsd.runtime.seccomp_policy import SeccompPolicy
 
@@ -52,7 +53,8 @@ class Plan:
                  "seccomp_profile", "seccomp_policy", "cgroup_settings", "controllers",
                  "monitor_dir", "payload_dir", "inner_dir", "console", "console_device",
                  "tty_max", "pty_max", "net_kind", "devpts_gid", "uts_name", "warnings",
-                 "personality", "time_offsets", "labels", "apparmor", "nesting_mounts")
+                 "personality", "time_offsets", "labels", "apparmor", "nesting_mounts",
+                 "optional_devices", "guest")
 
     clone_flags: int
     share: dict[str, str]
@@ -86,6 +88,11 @@ class Plan:
     labels: list[tuple[str, str, str]]
     apparmor: Features | None
     nesting_mounts: tuple[MountEntry, ...]
+    optional_devices: tuple[str, ...]
+    # What the helper learns from the host and the root file system before forking
+    # (lxcsd.runtime.guest.prepare): the container's UUID, the host's os-release, whether
+    # init gets a notify socket. None until then (a plan only checked, not started).
+    guest: Guest | None
 
     def __init__(self, name: str, container: Container) -> None:
         self.name = name
@@ -97,6 +104,7 @@ class Plan:
         self.seccomp_policy = None
         self.cgroup_settings = []
         self.controllers = []
+        self.guest = None
 
 
 class Host:
@@ -140,6 +148,7 @@ def make_plan(name: str, container: Container, environ: Mapping[str, str] | None
         lambda: _seccomp(plan, c, datadir),
         lambda: _security(plan, c, host),
         lambda: _terminals(plan, c),
+        lambda: _devices(plan, c),
     )
     for step in steps:
         try:
@@ -165,6 +174,10 @@ def _terminals(plan: Plan, c: Container) -> None:
     if c.mounts.auto.shmounts:
         plan.warnings.append(key_error(c, "lxc.mount.auto", "shmounts: is not supported, "
                                        "ignored"))
+
+
+def _devices(plan: Plan, c: Container) -> None:
+    plan.optional_devices = optional_devices(c)
 
 
 def _init(plan: Plan, c: Container, environ: Mapping[str, str]) -> None:
@@ -431,6 +444,24 @@ def host_controllers() -> set[str]:
         return set(cgroup.available_controllers(mountpoint))
     except (OSError, LxcsdError):
         return set()
+
+
+def optional_devices(c: Container) -> tuple[str, ...]:
+    """The /dev nodes of lxcsd.runtime.dev.OPTIONAL_DEVICES (net/tun, fuse) that the
+    container's device policy allows for reading and writing: all of them without device
+    rules (lxc@.service's own DeviceAllow= list has both), else as the rules say, folded as
+    the generator folds them for DeviceAllow= (cgroup2 keys win over v1 ones)."""
+    from lxcsd.runtime.dev import OPTIONAL_DEVICES
+
+    if not any(s.key.startswith("devices.") for s in c.cgroup2 + c.cgroup_v1):
+        return tuple(name for name, _, _ in OPTIONAL_DEVICES)  # (no import: the usual case)
+    from lxcsd.generator import devices
+
+    rules = devices.device_rules(c.cgroup2) or devices.device_rules(c.cgroup_v1)
+    if not rules:
+        return tuple(name for name, _, _ in OPTIONAL_DEVICES)
+    return tuple(name for name, major, minor in OPTIONAL_DEVICES
+                 if devices.allows(rules, "c", major, minor, f"/dev/{name}"))
 
 
 def controller(setting: CgroupSetting) -> str:

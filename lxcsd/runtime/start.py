@@ -10,8 +10,9 @@
        leader: the same process after exec), network devices; once the root is built:
        prlimits, lxc.proc.*, start-host hooks; then tell C2 to exec init and, while it
        does, hand the console masters to lxcsd-console (which watches init's pidfd);
-    5. EOF on the exec report pipe = init runs: state file, ``MAINPID=``, ``READY=1``,
-       ``STATUS=``, ``BARRIER=1``, exit 0.
+    5. EOF on the exec report pipe = init runs: state file; for a guest with a notify socket
+       (lxcsd.init.notify, systemd by default) wait for its READY=1 (``ready``); then
+       ``MAINPID=``, ``READY=1``, ``STATUS=``, ``BARRIER=1``, exit 0.
 
 On any failure: one message naming the step and key on stderr (the unit's journal) and in
 STATUS=, the container's processes killed, the cgroup leaves removed, exit status 1. Mounts
@@ -37,6 +38,7 @@ from lxcsd.runtime import cgroup, child, exec_sync, state
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal as _signal  # typeshed has no _signal; signal's functions are the same
+    from typing import NoReturn
 
     from lxcsd.runtime.apparmor import Load
     from lxcsd.runtime.plan import Plan
@@ -130,6 +132,7 @@ class Starter:
         self.registered = False
         self.aa_load: Load | None = None
         self.aa_loaded = False
+        self.notify_fd = -1  # the guest's notify socket (lxcsd.runtime.ready)
 
     # -- the steps, in order ------------------------------------------------------------
 
@@ -144,6 +147,7 @@ class Starter:
         self.host_hooks("pre-start")
         if plan.apparmor is not None:
             self.start_apparmor()
+        self.prepare_guest()
         share_fds = self.open_shared()
         sync, report = exec_sync.Sync(), exec_sync.Report()
         self.c1 = self.fork_c1()
@@ -286,6 +290,7 @@ class Starter:
         nmasters = (1 if plan.console else 0) + plan.tty_max
         masters = sync.wait(child.SYNC_BUILT, nmasters)
         self.marks.mark("root built")
+        self.keep_notify_if_bound()
         self.masters = masters
         self.before_exec()
         sync.wake(child.SYNC_GO)
@@ -380,7 +385,10 @@ class Starter:
         self.c1 = 0
         self.marks.mark("state")
         log(f"{plan.name} running, init PID {pid}")
-        sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS=Running, init PID {pid}")
+        status = f"Running, init PID {pid}"
+        if self.notify_fd >= 0:
+            status = self.wait_for_guest(status)
+        sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS={status}")
         sd.notify_barrier()
         self.marks.mark("notify")
         os.close(self.pidfd)
@@ -393,8 +401,66 @@ class Starter:
         first call may activate machined."""
         from lxcsd.runtime import machined
 
-        machined.register(self.plan.name, self.init_pid, self.plan.rootfs_mount, [])
+        guest = self.plan.guest
+        machined.register(self.plan.name, self.init_pid, self.plan.rootfs_mount, [],
+                          guest.uuid if guest is not None else b"")
         self.registered = True
+
+    # -- the Container Interface, readiness from the guest ----------------------------------
+
+    def prepare_guest(self) -> None:
+        """What the guest is told about us (lxcsd.runtime.guest: its UUID, the host's
+        os-release) and, unless lxcsd.init.notify = 0, the notify socket that C2 binds in
+        the container when the guest gets one (lxcsd.runtime.guestfs)."""
+        from lxcsd.runtime import guest, ready
+
+        found = self.plan.guest = guest.prepare(self.plan)
+        if found.notify is not False:
+            found.notify_fd = self.notify_fd = _step("lxcsd.init.notify: socket",
+                                                     ready.open_socket)
+
+    def keep_notify_if_bound(self) -> None:
+        from lxcsd.runtime import ready
+
+        if self.notify_fd >= 0 and not ready.is_bound(self.notify_fd):
+            os.close(self.notify_fd)  # not a notifying guest: ready at exec, as before
+            self.notify_fd = -1
+
+    def wait_for_guest(self, status: str) -> str:
+        """The unit stays activating until init sends READY=1 (lxcsd.runtime.ready);
+        returns the STATUS= text of the hand-over, with the guest's own status."""
+        from lxcsd.runtime import ready
+
+        plan, pid = self.plan, self.init_pid
+        log(f"{plan.name}: waiting for the guest to report ready (READY=1 on "
+            "/run/host/notify; lxcsd.init.notify = 0 makes it ready at exec)")
+        sd.notify(f"STATUS=Booting, init PID {pid}: waiting for READY=1")
+        started = time.monotonic()
+        waiter = ready.Waiter(self.notify_fd, self.pidfd, pid, f"Booting, init PID {pid}")
+        outcome, wstatus = waiter.wait()
+        os.close(self.notify_fd)
+        self.notify_fd = -1
+        if outcome == "exited":
+            self.init_ended(wstatus)
+        self.marks.mark("guest ready")
+        said = f": {waiter.status}" if waiter.status else ""
+        log(f"{plan.name} ready after {time.monotonic() - started:.2f} s{said}")
+        return status + said
+
+    def init_ended(self, wstatus: int) -> NoReturn:
+        """Init ended before it was ready: end as it did (ready.exit_as). A reboot,
+        poweroff or exit 0 from inside completes the start first, so the unit restarts or
+        ends inactive as for a running container; a crash fails the start."""
+        from lxcsd.runtime import ready
+
+        what = ready.describe(wstatus)
+        log(f"{self.plan.name}: init {what} before it reported ready")
+        if ready.clean_end(wstatus):
+            sd.notify(f"READY=1\nSTATUS=Init {what} while booting")
+            sd.notify_barrier()
+        else:
+            sd.notify(f"STATUS=Failed: init {what} while booting")
+        ready.exit_as(wstatus)
 
     def hand_over_console(self) -> None:
         """Send copies of the pty masters to lxcsd-console. Ours stay open until init
@@ -468,6 +534,9 @@ class Starter:
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1
+        if self.notify_fd >= 0:
+            os.close(self.notify_fd)
+            self.notify_fd = -1
         self.close_masters()
         if self.payload:
             _remove_leaf(self.payload, self.unit_dir)

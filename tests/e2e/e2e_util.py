@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from tests.infra import rootfs
 from tests.infra.sandbox import REPO_ROOT, Sandbox, SandboxCommandError
@@ -71,10 +72,11 @@ def make_busybox(sb: Sandbox, name: str, extra: Iterable[str] = (),
 
 
 def make_debian(sb: Sandbox, name: str, extra: Iterable[str] = (),
-                unprivileged: bool = False) -> str:
-    """A Debian bookworm container with systemd as init, copied from the cached tree."""
+                unprivileged: bool = False, src: str | Path | None = None) -> str:
+    """A Debian bookworm container with systemd as init, copied from the cached tree (src:
+    another cached tree, e.g. rootfs.debian_service_rootfs())."""
     root = f"{LXCPATH}/{name}/rootfs"
-    rootfs.debian_rootfs_copy(root, run=sb.run)
+    rootfs.debian_rootfs_copy(root, src, run=sb.run)
     lines = base_config(name, root, "debian.common.conf")
     if unprivileged:
         sb.run(["/usr/bin/python3", "-c", SHIFT, root, str(ID_BASE)], timeout=600)

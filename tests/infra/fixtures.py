@@ -12,6 +12,7 @@ Fixtures:
     new_sandbox          function: a factory of private sandboxes, stopped after the test
     busybox_root         function: a busybox rootfs in tmp_path
     debian_root          session: path of the cached Debian rootfs (built on first use)
+    debian_service_root  session: the same with a real service (nginx-light) installed
 
 On a test failure the journal of each sandbox the test used (last 200 lines) and its failed
 units are attached to the report.
@@ -89,6 +90,12 @@ def busybox_root(tmp_path: Path) -> Path:
 def debian_root() -> Path:
     _require_root()
     return rootfs.debian_rootfs()
+
+
+@pytest.fixture(scope="session")
+def debian_service_root() -> Path:
+    _require_root()
+    return rootfs.debian_service_rootfs()
 
 
 def _sandboxes_of(item: pytest.Item) -> list[Sandbox]:

@@ -3,6 +3,9 @@
 * busybox_rootfs(dest): a minimal tree around Debian's static busybox; milliseconds, not cached.
 * debian_rootfs(): Debian bookworm with systemd as init, built once by debootstrap and cached
   under /var/cache/lxcsd-test/rootfs/<key>/rootfs, the key hashing what it is built from.
+* debian_service_rootfs(): the same plus a real network service from the Debian archive
+  (SERVICE_PACKAGES: nginx-light, enabled by its package as on any Debian host); another
+  key of the same cache.
   A booting container writes to its root: give it a copy (debian_rootfs_copy).
 
     python -m tests.infra.rootfs build-debian     # prebuild the cache (CI)
@@ -44,6 +47,8 @@ BUSYBOX = "/bin/busybox"
 SUITE = "bookworm"
 VARIANT = "minbase"
 INCLUDE = ("systemd", "systemd-sysv", "dbus", "iproute2", "procps")
+# A guest that runs a service users would check after `systemctl start lxc@NAME`.
+SERVICE_PACKAGES = ("nginx-light",)
 # Bump when prepare_debian() changes: it is part of the cache key.
 PREPARE_VERSION = 1
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -175,6 +180,12 @@ def debian_rootfs(suite: str = SUITE, include: Sequence[str] = INCLUDE,
     return final / "rootfs"
 
 
+def debian_service_rootfs(rebuild: bool = False,
+                          log: Callable[[str], None] | None = None) -> Path:
+    """Path of the cached Debian root with SERVICE_PACKAGES (built first if missing)."""
+    return debian_rootfs(include=INCLUDE + SERVICE_PACKAGES, rebuild=rebuild, log=log)
+
+
 def _remove_partial(key: str) -> None:
     """Builds of this key that were killed (we hold the key's lock, so none is running)."""
     for stale in ROOTFS_CACHE.glob(f".tmp-{key}-*"):
@@ -263,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build-debian", help="build (or find) the cached Debian rootfs")
     b.add_argument("--rebuild", action="store_true", help="build even if cached")
     b.add_argument("--mirror", help=f"Debian mirror (default: the host's, else {DEFAULT_MIRROR})")
+    b.add_argument("--service", action="store_true",
+                   help=f"the root with {', '.join(SERVICE_PACKAGES)} too")
     bb = sub.add_parser("busybox", help="write a busybox rootfs to DEST")
     bb.add_argument("dest")
     args = ap.parse_args(argv)
@@ -273,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         print("build-debian needs root (debootstrap)", file=sys.stderr)
         return 1
     t0 = time.monotonic()
-    path = debian_rootfs(mirror=args.mirror, rebuild=args.rebuild,
+    include = INCLUDE + (SERVICE_PACKAGES if args.service else ())
+    path = debian_rootfs(include=include, mirror=args.mirror, rebuild=args.rebuild,
                          log=lambda m: print(m, file=sys.stderr))
     print(f"{path} ({time.monotonic() - t0:.1f} s)")
     return 0

@@ -5,6 +5,9 @@
  *                                 strings for paths), print "NAME ret=R errno=E"
  *   probe ids                     print "uid=U gid=G euid=E egid=G2"
  *   probe caps                    print the CapInh/CapPrm/CapEff/CapBnd/CapAmb lines
+ *   probe notify [-n N] LINE... [-- CMD...]  send the LINEs as one sd_notify datagram
+ *                                 (N times: a flood) to $NOTIFY_SOCKET, then exec CMD (so
+ *                                 an init stays PID 1)
  *
  * Built at test time by tests/integration/primitives (gcc -static); no libc beyond glibc.
  */
@@ -13,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 struct call {
@@ -81,6 +86,44 @@ static int do_caps(void)
 	return 0;
 }
 
+static int do_notify(int argc, char **argv)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = getenv("NOTIFY_SOCKET");
+	char text[4096] = "";
+	long count = 1, n;
+	int i, first, fd;
+
+	if (argc >= 2 && strcmp(argv[0], "-n") == 0) {
+		count = strtol(argv[1], NULL, 10);
+		argc -= 2;
+		argv += 2;
+	}
+	for (i = first = 0; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (i > first)
+			strncat(text, "\n", sizeof(text) - strlen(text) - 1);
+		strncat(text, argv[i], sizeof(text) - strlen(text) - 1);
+	}
+	if (!path || strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "probe: no usable NOTIFY_SOCKET\n");
+	} else {
+		strcpy(sa.sun_path, path);
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		for (n = 0; n < count; n++)
+			if (fd < 0 || sendto(fd, text, strlen(text), 0, (struct sockaddr *)&sa,
+					     sizeof(sa)) < 0) {
+				perror("probe: notify");
+				break;
+			}
+	}
+	if (i + 1 < argc) {
+		execv(argv[i + 1], argv + i + 1);
+		perror("probe: exec");
+		return 127;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "syscall") == 0)
@@ -91,6 +134,9 @@ int main(int argc, char **argv)
 	}
 	if (argc == 2 && strcmp(argv[1], "caps") == 0)
 		return do_caps();
-	fprintf(stderr, "usage: probe syscall NAME [ARG...] | ids | caps\n");
+	if (argc >= 3 && strcmp(argv[1], "notify") == 0)
+		return do_notify(argc - 2, argv + 2);
+	fprintf(stderr, "usage: probe syscall NAME [ARG...] | ids | caps | "
+		"notify LINE... [-- CMD...]\n");
 	return 2;
 }

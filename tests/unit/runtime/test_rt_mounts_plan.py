@@ -37,17 +37,21 @@ def test_protected_paths_mixed() -> None:
     files, dirs, readonly = mounts.protected_paths("mixed", "mixed")
     assert {"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/kallsyms"} <= set(files)
     assert set(dirs) == {"/proc/acpi", "/proc/scsi", "/sys/firmware",
-                         "/sys/devices/virtual/powercap"}
+                         "/sys/devices/virtual/powercap", "/sys/kernel/debug",
+                         "/sys/kernel/tracing", "/sys/kernel/config", "/sys/kernel/security"}
     assert {"/proc/bus", "/proc/fs", "/proc/irq"} <= set(readonly)
     # /proc/sys and /proc/sysrq-trigger are mount_proc's own (LXC proc:mixed)
     assert "/proc/sys" not in readonly and "/proc/sysrq-trigger" not in files
 
 
 def test_protected_paths_rw_ro_keep_lxc_meaning() -> None:
-    assert mounts.protected_paths("rw", "rw") == ((), (), ())
+    # except the host kernel's global file systems, hidden under every sys mode (issue 16)
+    kernel = mounts.KERNEL_FS_DIRS
+    assert mounts.protected_paths("rw", "rw") == ((), kernel, ())
     files, dirs, readonly = mounts.protected_paths("rw", "mixed")
-    assert files == () and readonly == () and dirs == mounts.MASKED_SYS_DIRS
-    assert mounts.protected_paths(None, "ro") == ((), (), ())
+    assert files == () and readonly == () and dirs == mounts.MASKED_SYS_DIRS + kernel
+    assert mounts.protected_paths(None, "ro") == ((), kernel, ())
+    assert mounts.protected_paths("rw", None) == ((), (), ())
     files, dirs, _ = mounts.protected_paths("mixed", None)
     assert files == mounts.MASKED_FILES and dirs == mounts.MASKED_PROC_DIRS
 
