@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.e2e_util import SHIFT
 from tests.infra.vm.vm import VM
 
 pytestmark = [pytest.mark.vm, pytest.mark.root]
@@ -164,3 +165,24 @@ def test_a_failed_load_fails_the_start_and_leaves_nothing(machine: VM) -> None:
     assert "lxc-aa3_" not in loaded(vm)
     assert vm.run(["test", "-e", f"{SECURITYFS}/policy/namespaces/lxc-aa3_<-var-lib-lxc>"],
                   check=False).returncode != 0
+
+
+def test_unprivileged_container_under_the_generated_profile(machine: VM) -> None:
+    """An lxc.idmap container: the profile gets the unprivileged rules, init and attached
+    commands (which join the user namespace first) run under it."""
+    vm = machine
+    make(vm, "aa4", "generated", "lxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n")
+    vm.run(["python3", "-c", SHIFT, f"{LXCPATH}/aa4/rootfs", "100000"])
+    vm.run(["chown", "100000:100000", f"{LXCPATH}/aa4"])
+    results = start(vm, "aa4")
+    assert results["core_pattern"] == "refused", results  # (not root outside: DAC too)
+    init = vm.systemctl("show", "-p", "MainPID", "--value", unit("aa4")).stdout.strip()
+    assert vm.read_file(f"/proc/{init}/attr/current").startswith("lxc-aa4_</var/lib/lxc>//&:")
+    profile = vm.read_file("/var/lib/lxcsd/apparmor/lxc-aa4_<-var-lib-lxc>")
+    assert "unprivileged container" in profile
+    r = vm.run([LXCSD, "attach", "aa4", "--", "sh", "-c", "id -u; sleep 30 & echo $!"])
+    assert r.stdout.split()[0] == "0"
+    sleeper = vm.run(["pgrep", "-n", "-x", "sleep"]).stdout.strip()
+    assert vm.read_file(f"/proc/{sleeper}/attr/current").startswith("lxc-aa4_</var/lib/lxc>")
+    vm.systemctl("stop", unit("aa4"))
+    assert "lxc-aa4_" not in loaded(vm)
