@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import os
 
+from lxcsd import sys as _sys
 from lxcsd.errors import LxcsdError
 from lxcsd.runtime import apparmor_profile as text
 
@@ -209,18 +210,10 @@ def unload(state_dir: str) -> list[str]:
     profile = fields.get("profile", "")
     if profile:
         try:
-            _write_existing(f"{SECURITYFS}/.remove", profile)
+            _sys.write_file(f"{SECURITYFS}/.remove", profile)
         except OSError as exc:
             if exc.errno != errno.ENOENT:  # not loaded (a start that failed before)
                 problems.append(f"AppArmor profile {profile}: {exc.strerror}")
     if not problems:
         os.unlink(os.path.join(state_dir, RECORD))
     return problems
-
-
-def _write_existing(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)

@@ -94,7 +94,7 @@ def c1_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report,
             os.setresuid(0, 0, 0)
         step("lxc.namespace.clone: unshare", _sys.unshare, plan.clone_flags)
         if plan.time_offsets:  # before any process is in the new time namespace: C2's fork
-            step("lxc.time.offset", _write_file, "/proc/self/timens_offsets",
+            step("lxc.time.offset", _sys.write_file, "/proc/self/timens_offsets",
                  plan.time_offsets)
         gone_r, gone_w = os.pipe2(os.O_CLOEXEC)
         c2 = os.fork()
@@ -105,14 +105,6 @@ def c1_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report,
 
     exec_sync.run_reporting(report, run)
     os._exit(0)
-
-
-def _write_file(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def _idmapped_rootfs(plan: Plan) -> bool:
