@@ -208,6 +208,7 @@ def find_in_root(plan: Plan, c: Container) -> str | None:
             any(c.hooks.get(hook) for hook in ROOT_HOOKS):
         return None
     from lxcsd.runtime import safepath
+    from lxcsd.runtime.child import DEFAULT_PATH  # the search exec_init does at the start
 
     name = plan.argv[0]
     dirs = [""] if "/" in name else plan.env.get("PATH", DEFAULT_PATH).split(":")
@@ -226,9 +227,6 @@ def find_in_root(plan: Plan, c: Container) -> str | None:
     finally:
         os.close(root)
     return ""
-
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _caps(plan: Plan, c: Container) -> None:
