@@ -194,6 +194,20 @@ def _sys(nr: int, *args: object) -> int:
 
 
 # ------------------------------------------------------------------------------------------
+# Kernel interface files
+
+
+def write_file(path: str, text: str, *, nofollow: bool = False) -> None:
+    """One write(2) of text to an existing file of /proc, /sys or securityfs (the kernel
+    takes such a write whole; no O_CREAT, no buffering)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | (os.O_NOFOLLOW if nofollow else 0))
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------
 # Namespaces
 
 

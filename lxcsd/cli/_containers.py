@@ -82,10 +82,6 @@ def subid_base(kind: str) -> int:
                      f"add a line such as root:100000:65536 to {name}")
 
 
-def idmap_lines(uid_base: int, gid_base: int) -> list[str]:
-    return [f"lxc.idmap = u 0 {uid_base} {ID_RANGE}", f"lxc.idmap = g 0 {gid_base} {ID_RANGE}"]
-
-
 def walk_nofollow(top: str) -> Iterator[str]:
     """top and every path below it, never following symlinks or crossing mounts."""
     yield top

@@ -1,8 +1,11 @@
 """``lxcsd check NAME|PATH...``: parse and validate container configs.
 
-Reads each config with its includes, reports every error and warning with file and line
-(warnings: keys lxcsd reads but does not apply yet, legacy keys, ignored lines), and exits
-1 when any config has an error. ``--format json`` prints one JSON document instead.
+Reads each config with its includes, then runs the start's own validation (the plan the
+helper makes before it changes anything: the root file system and init, the cgroup2
+controllers limits need, AppArmor, seccomp policy, /etc/subuid delegation), reports every
+error and warning with file and line (warnings: keys lxcsd reads but does not apply yet,
+legacy and cgroup v1 keys, ignored lines), and exits 1 when any config has an error: what
+check accepts, ``lxcsd-helper start`` accepts. ``--format json`` prints one JSON document.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 
 from lxcsd.config.load import check_path, discover
 from lxcsd.errors import ConfigError, LxcsdError
+from lxcsd.runtime.plan import make_plan
 
 from ._target import add_lxcpath_option, add_name_option, resolve
 
@@ -30,6 +34,9 @@ examples:
   lxcsd check web1 --format json    machine-readable result
 
 Exit status: 0 when no config has an error (warnings allowed), 1 otherwise.
+Without --config-only, an error is anything that would stop `systemctl start lxc@NAME`
+here (a missing rootfs or init, a limit whose cgroup2 controller this host lacks, an
+AppArmor profile it cannot load); with it, only the file's own keys and values.
 """
 
 
@@ -45,6 +52,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="output format (default: text)")
     parser.add_argument("--no-warnings", action="store_true", help="report errors only")
+    parser.add_argument("--config-only", action="store_true",
+                        help="check the file alone, not whether this host can start it")
     add_lxcpath_option(parser)
     return parser
 
@@ -61,12 +70,17 @@ def _line(level: str, problem: ConfigError) -> str:
     return f"{where}: {level}: {key}{problem.message}{hint}"
 
 
-def check_one(name: str | None, path: str, with_warnings: bool) -> dict[str, Any]:
+def check_one(name: str | None, path: str, with_warnings: bool,
+              config_only: bool = False) -> dict[str, Any]:
     """Check one config; a dict with name, config, ok, errors and warnings."""
     container, errors = check_path(path, name)
-    warnings = container.warnings if container is not None and with_warnings else []
+    warnings = list(container.warnings) if container is not None and with_warnings else []
     if container is not None and with_warnings:
-        warnings = warnings + autostart_warnings(container, path)
+        warnings += autostart_warnings(container, path)
+    if container is not None and not config_only:
+        # The helper's own validation, every refusal collected instead of the first.
+        plan = make_plan(name or container.name, container, errors=errors)
+        warnings += plan.warnings if with_warnings else []
     # A line with an error needs no second message about it.
     failed = {(e.path, e.line) for e in errors}
     warnings = [w for w in warnings if (w.path, w.line) not in failed]
@@ -113,6 +127,7 @@ def _print_json(results: list[dict[str, Any]]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    results = [check_one(name, path, not args.no_warnings) for name, path in _targets(args)]
+    results = [check_one(name, path, not args.no_warnings, args.config_only)
+               for name, path in _targets(args)]
     (_print_json if args.format == "json" else _print_text)(results)
     return 0 if all(result["ok"] for result in results) else 1

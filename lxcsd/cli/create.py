@@ -1,7 +1,9 @@
 """``lxcsd create NAME [-t busybox|debian] [--unprivileged]``: a new container in the
 lxcpath: LXCPATH/NAME/rootfs from the template and LXCPATH/NAME/config (the global
 lxc.default_config, /etc/lxc/default.conf, when it exists, then the template's keys), as
-lxc-create does. A failure removes what was made.
+lxc-create does. The config and the files the template puts in the root (inittab, network
+files, ...) are jinja2 templates an admin can override in /etc/lxcsd/templates/ (see
+lxcsd.templates.render). A failure, or Ctrl-C at any point, removes what was made.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from lxcsd.errors import LxcsdError
 from lxcsd.templates import TEMPLATES
 
 from ._containers import (
+    ID_RANGE,
     container_dir,
-    idmap_lines,
     refuse_existing,
     remove_tree,
     shift_ids,
@@ -28,16 +30,23 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lxcsd.config.model import Container
+
 EPILOG = """\
 examples:
   lxcsd create web1                      busybox (the default template)
   lxcsd create -n web1 -t busybox        the same, as lxc-create
-  lxcsd create deb1 -t debian            Debian bookworm with systemd (debootstrap)
+  lxcsd create deb1 -t debian            Debian bookworm with systemd (debootstrap, cached
+                                         in /var/cache/lxcsd/debian for the next one)
   lxcsd create u1 --unprivileged         ids shifted to root's /etc/subuid range
   lxcsd create c1 -P /srv/lxc            in another lxcpath
   lxcsd create c1 -f /dev/null           without /etc/lxc/default.conf's keys (network)
 
-Then: lxcsd start NAME (systemd runs it as lxc@NAME.service), lxcsd attach NAME.
+Then: lxcsd start NAME (systemd runs it as lxc@NAME.service), lxcsd attach NAME for a
+shell (root has no password). With a veth in the config (Debian's default.conf has one, on
+lxcbr0), the container asks for an address by DHCP at boot: lxcsd-net.service answers.
+Templates: /etc/lxcsd/templates/TEMPLATE/{config.j2,rootfs/PATH.j2} replace the shipped ones.
+Exit status: 0 created, 1 failed, 130 interrupted (nothing is left behind either way).
 """
 
 
@@ -56,25 +65,45 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "(-f /dev/null: nothing)")
     parser.add_argument("--release", metavar="SUITE", help="debian: the suite (bookworm)")
     parser.add_argument("--mirror", metavar="URL", help="debian: the mirror")
+    parser.add_argument("--flush-cache", action="store_true",
+                        help="debian: debootstrap again instead of copying the cached tree")
     add_lxcpath_option(parser)
     return parser
 
 
-def default_config_text(path: str | None = None) -> str:
+def default_config(path: str | None = None) -> tuple[str, str]:
+    """(path, text) of lxc.default_config (or -f FILE); text "" when missing or empty."""
     path = path or read_global_config().default_config
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
+            return path, f.read().rstrip()
     except OSError:
-        return ""
-    return f"# From {path}\n{text.rstrip()}\n\n" if text.strip() else ""
+        return path, ""
 
 
-def config_text(name: str, directory: str, template: str, lines: list[str],
-                base: str | None = None) -> str:
-    head = f"# Container {name}, made by: lxcsd create -t {template}\n"
-    body = [f"lxc.rootfs.path = dir:{os.path.join(directory, 'rootfs')}", *lines]
-    return head + default_config_text(base) + "\n".join(body) + "\n"
+def context(args: argparse.Namespace, directory: str) -> dict[str, Any]:
+    """The templates' variables (lxcsd.templates.render)."""
+    path, text = default_config(args.config)
+    idmap: list[tuple[str, int, int, int]] = []
+    if args.unprivileged:
+        idmap = [("u", 0, subid_base("u"), ID_RANGE), ("g", 0, subid_base("g"), ID_RANGE)]
+    return {"name": args.name, "template": args.template, "lxcpath": os.path.dirname(directory),
+            "rootfs": os.path.join(directory, "rootfs"), "default_config": text,
+            "default_config_path": path, "idmap": idmap, "dhcp_interfaces": [],
+            "release": getattr(args, "release", None) or "bookworm"}
+
+
+def dhcp_interfaces(container: Container) -> list[str]:
+    """The container-side names of its networks that have no static IPv4 address: the ones
+    the templates configure by DHCP (the kernel names unnamed ones eth0, eth1, ...)."""
+    found, unnamed = [], 0
+    for net in container.net:
+        if net.type in ("veth", "macvlan", "ipvlan", "vlan", "phys"):
+            name = net.name or f"eth{unnamed}"
+            unnamed += 0 if net.name else 1
+            if not net.ipv4_addresses:
+                found.append(name)
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,31 +111,49 @@ def run(args: argparse.Namespace) -> int:
     refuse_existing(directory)
     if args.config and not os.path.exists(args.config):
         raise LxcsdError(f"-f {args.config}: no such file")
-    bases = (subid_base("u"), subid_base("g")) if args.unprivileged else None
-    module = _template(args.template)
+    values = context(args, directory)  # before anything is made: /etc/subuid is checked
     os.makedirs(os.path.dirname(directory), 0o755, exist_ok=True)
     os.mkdir(directory, 0o770)
     try:
-        rootfs = os.path.join(directory, "rootfs")
-        os.mkdir(rootfs, 0o755)
-        if args.template == "debian":
-            module.build(rootfs, args.name, args.release or module.SUITE, args.mirror)
-        else:
-            module.build(rootfs, args.name)
-        lines = module.config_lines(args.name)
-        if bases is not None:
-            shift_ids(rootfs, *bases)
-            # As lxc-create: the container's root must reach its rootfs through LXCPATH/NAME
-            # (mode 0770), so the directory is given to the mapped root.
-            os.chown(directory, *bases)
-            lines += idmap_lines(*bases)
-        with open(os.path.join(directory, "config"), "w", encoding="utf-8") as f:
-            f.write(config_text(args.name, directory, args.template, lines, args.config))
+        make(args, directory, values)
+    except KeyboardInterrupt:
+        remove_tree(directory)
+        print(f"lxcsd: create {args.name}: interrupted; removed {directory}", file=sys.stderr)
+        return 130
     except BaseException:
         remove_tree(directory)
         raise
-    print(f"created {args.name} in {directory}", file=sys.stderr)
+    print(f"created {args.name} in {directory}\n"
+          f"start it with `lxcsd start {args.name}`; root has no password: get a shell with "
+          f"`lxcsd attach {args.name}` (then `passwd` sets one)", file=sys.stderr)
     return 0
+
+
+def make(args: argparse.Namespace, directory: str, values: dict[str, Any]) -> None:
+    from lxcsd.config.load import load_path
+    from lxcsd.templates import render
+
+    module = _template(args.template)
+    rootfs = values["rootfs"]
+    os.mkdir(rootfs, 0o755)
+    if args.template == "debian":
+        module.build(rootfs, args.name, values["release"], args.mirror,
+                     flush_cache=args.flush_cache)
+    else:
+        module.build(rootfs, args.name)
+    config = os.path.join(directory, "config")
+    with open(config, "w", encoding="utf-8") as f:
+        f.write(render.render(args.template, "config.j2", values))
+    values["dhcp_interfaces"] = dhcp_interfaces(load_path(config, args.name))
+    render.write_rootfs(args.template, rootfs, values, module.MODES)
+    if hasattr(module, "finish"):
+        module.finish(rootfs, values)
+    if values["idmap"]:
+        uid_base, gid_base = values["idmap"][0][2], values["idmap"][1][2]
+        shift_ids(rootfs, uid_base, gid_base)
+        # As lxc-create: the container's root must reach its rootfs through LXCPATH/NAME
+        # (mode 0770), so the directory is given to the mapped root.
+        os.chown(directory, uid_base, gid_base)
 
 
 def _template(name: str) -> Any:

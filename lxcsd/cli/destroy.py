@@ -1,5 +1,6 @@
 """``lxcsd destroy NAME [--force]``: remove a container: its directory (config, root file
-system inside it, everything else there), as lxc-destroy does, and its unit's enablement.
+system inside it, everything else there), as lxc-destroy does, its unit's enablement and
+its generated AppArmor profile.
 Refuses a running container unless --force, which stops it first. Symlinks are never
 followed: a symlinked container directory loses only the link, a root file system outside
 the container directory is kept (and named).
@@ -64,6 +65,16 @@ def _disable(name: str) -> None:
         pass
 
 
+def _forget_profile(name: str, lxcpath: str) -> None:
+    """The generated AppArmor profile the starts kept (lxcsd.runtime.apparmor)."""
+    from lxcsd.runtime import apparmor
+
+    try:
+        os.unlink(apparmor.profile_file(name, os.path.abspath(lxcpath)))
+    except FileNotFoundError:
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
     config = find_container(args.name, args.lxcpath)
     directory = os.path.dirname(config)
@@ -76,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     rootfs = container.rootfs.path if container is not None else None
     _disable(args.name)
     remove_tree(directory)
+    _forget_profile(args.name, os.path.dirname(directory))
     if rootfs and not os.path.abspath(rootfs).startswith(directory.rstrip("/") + "/"):
         print(f"kept {rootfs}: the root file system is outside {directory}", file=sys.stderr)
     print(f"destroyed {args.name}", file=sys.stderr)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from lxcsd.errors import ConfigError
 
 from . import values as v
+from .globalconf import GLOBAL_KEYS
 from .model import CgroupSetting, Entry, MountAuto
 
 TYPE_CHECKING = False
@@ -424,18 +425,38 @@ def _cgroup_value(entry_value: str) -> str:
 
 
 class _CgroupMulti(Multi):
-    """cgroup settings: the name must be CONTROLLER.FILE; device rules are checked."""
+    """cgroup settings: the name must be CONTROLLER.FILE; device rules are checked, and for
+    cgroup2 the values of the common limits (CGROUP2_VALUES), so that check reports what
+    the kernel would refuse at start."""
 
-    __slots__ = ()
+    __slots__ = ("v2",)
 
-    def __init__(self) -> None:
+    def __init__(self, v2: bool = False) -> None:
         super().__init__(_cgroup_value, "controller file value", _check_cgroup_file)
+        self.v2 = v2
 
     def item(self, entry: Entry) -> Any:
         item = super().item(entry)
         if item is not RESET and entry.sub in ("devices.allow", "devices.deny"):
             v.parse_device_rule(item.value)
+        elif item is not RESET and self.v2 and entry.sub in CGROUP2_VALUES:
+            CGROUP2_VALUES[entry.sub](item.value.strip())
         return item
+
+
+class _Hwaddr(Parser):
+    """lxc.net.N.hwaddr: liblxc converts the first six octets and ignores what follows
+    (lxc_convert_mac), so "00:16:3e:aa:bb:cc # web" starts there; here with a warning."""
+
+    __slots__ = ()
+
+    def item(self, entry: Entry) -> Any:
+        value = entry.value
+        if len(value) > 17 and value[17] in " \t#":
+            entry.note = (f"text after the address is ignored: {value[17:].strip()!r} (LXC "
+                          "has no inline comments: a '#' is part of the value)")
+            return self.conv(value[:17])
+        return super().item(entry)
 
 
 def _check_cgroup_file(name: str) -> None:
@@ -589,8 +610,9 @@ def _network_keys() -> list[Key]:
         net("mtu", _scalar(v.parse_mtu, "bytes"), "MTU of the interface.", default="the kernel's"),
         net("name", _scalar(v.parse_ifname, "interface"), "Interface name inside the container.",
             default="assigned by the kernel (eth0, ...)"),
-        net("hwaddr", _scalar(v.parse_hwaddr, "MAC (x = random digit)"), "MAC address; each 'x' "
-            "is replaced by a random hex digit.", default="random"),
+        net("hwaddr", _Hwaddr(v.parse_hwaddr, "MAC (x = random digit)"), "MAC address; each "
+            "'x' is replaced by a random hex digit; text after the six octets is ignored with "
+            "a warning, as liblxc reads only them.", default="random"),
         net("ipv4.address", ListOf(v.parse_ipv4_address, "ADDR[/PREFIX] [BROADCAST]"),
             "IPv4 address; repeat for several.", default="none (classful prefix and computed "
             "broadcast when omitted)", legacy=("lxc.network.ipv4",)),
@@ -697,16 +719,243 @@ def _mount_keys() -> list[Key]:
     ]
 
 
+# --- cgroup v1 keys on cgroup2 ------------------------------------------------------------
+#
+# lxc.cgroup.FILE (cgroup v1) → the cgroup2 file and value that do the same, as crun and
+# systemd translate them (kernel Documentation/admin-guide/cgroup-v2.rst): the plan applies
+# the translation with a warning naming the v2 line, and refuses a v1 key with no
+# equivalent, naming why. devices.allow/deny become the unit's DeviceAllow= (generator).
+
+
+def _v1_number(value: str, what: str) -> int:
+    text = value.strip()
+    body = text[1:] if text.startswith("-") else text
+    if not (body.isascii() and body.isdigit()):
+        raise v.bad(f"{what} must be an integer, not {value!r}")
+    return int(text)
+
+
+_MEM_SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50,
+               "e": 1 << 60}
+
+
+def _v1_bytes(value: str, _others: dict[str, str] | None = None) -> str:
+    """A memory size as the kernel's memparse reads it in both versions (suffixes k..e);
+    -1 (v1's "unlimited") is cgroup2's "max"."""
+    text = value.strip()
+    if text == "-1":
+        return "max"
+    _memparse(text)
+    return text
+
+
+def _memparse(text: str) -> int:
+    digits, factor = (text[:-1], _MEM_SUFFIX[text[-1].lower()]) \
+        if text[-1:].lower() in _MEM_SUFFIX else (text, 1)
+    if not (digits.isascii() and digits.isdigit()):
+        raise v.bad(f"{text!r} is not a size in bytes", "bytes, with k, m or g, or -1")
+    return int(digits) * factor
+
+
+def _v1_swap(value: str, others: dict[str, str]) -> str:
+    """memory.memsw.limit_in_bytes limits memory + swap; cgroup2's memory.swap.max the
+    swap alone: the difference to memory.limit_in_bytes."""
+    if value.strip() == "-1":
+        return "max"
+    limit = others.get("memory.limit_in_bytes", "").strip()
+    if not limit or limit == "-1":
+        raise v.bad("memory.memsw.limit_in_bytes needs a memory.limit_in_bytes to translate",
+                    "write lxc.cgroup2.memory.max and lxc.cgroup2.memory.swap.max")
+    swap = _memparse(value.strip()) - _memparse(limit)
+    if swap < 0:
+        raise v.bad("memory.memsw.limit_in_bytes is below memory.limit_in_bytes")
+    return str(swap)
+
+
+def _v1_shares(value: str, _others: dict[str, str]) -> str:
+    """cpu.shares 2..262144 (default 1024) → cpu.weight 1..10000 (default 100): the linear
+    map crun, runc < 1.3 and the kubelet use."""
+    shares = min(max(_v1_number(value, "cpu.shares"), 2), 262144)
+    return str(1 + (shares - 2) * 9999 // 262142)
+
+
+def _v1_cpu_max(_value: str, others: dict[str, str]) -> str:
+    """cpu.cfs_quota_us and cpu.cfs_period_us → one cpu.max "QUOTA PERIOD"."""
+    quota = _v1_number(others.get("cpu.cfs_quota_us", "-1"), "cpu.cfs_quota_us")
+    period = _v1_number(others.get("cpu.cfs_period_us", "100000"), "cpu.cfs_period_us")
+    return f"{'max' if quota < 0 else quota} {period}"
+
+
+def _v1_blkio_weight(value: str, _others: dict[str, str]) -> str:
+    """blkio.weight 10..1000 → io.weight 1..10000 (crun's map)."""
+    weight = min(max(_v1_number(value, "blkio.weight"), 10), 1000)
+    return str(1 + (weight - 10) * 9999 // 990)
+
+
+def _v1_device_weight(value: str, others: dict[str, str]) -> str:
+    device, _, weight = value.strip().partition(" ")
+    return f"{_v1_device(device)} {_v1_blkio_weight(weight, others)}"
+
+
+def _v1_device(text: str) -> str:
+    major, sep, minor = text.partition(":")
+    if not (sep and major.isdigit() and minor.isdigit()):
+        raise v.bad(f"{text!r} is not a MAJOR:MINOR device", "e.g. 8:0")
+    return text
+
+
+def _v1_throttle(limit: str) -> Callable[[str, dict[str, str]], str]:
+    def convert(value: str, _others: dict[str, str]) -> str:
+        device, _, number = value.strip().partition(" ")
+        return f"{_v1_device(device)} {limit}={_v1_number(number, 'the limit')}"
+
+    return convert
+
+
+def _v1_freezer(value: str, _others: dict[str, str]) -> str:
+    states = {"THAWED": "0", "FROZEN": "1"}
+    if value.strip() not in states:
+        raise v.bad(f"freezer.state {value!r}", "FROZEN or THAWED")
+    return states[value.strip()]
+
+
+def _v1_same(value: str, _others: dict[str, str]) -> str:
+    return value
+
+
+def _v2_bytes(text: str) -> None:
+    if text != "max":
+        _memparse(text)
+
+
+def _v2_count(text: str) -> None:
+    if text != "max" and not (text.isascii() and text.isdigit()):
+        raise v.bad(f"{text!r} is not a number or max")
+
+
+def _v2_range(low: int, high: int) -> Callable[[str], None]:
+    def check(text: str) -> None:
+        body = text[1:] if text.startswith("-") else text
+        if not (body.isascii() and body.isdigit() and low <= int(text) <= high):
+            raise v.bad(f"{text!r} is not an integer from {low} to {high}")
+
+    return check
+
+
+def _v2_cpu_max(text: str) -> None:
+    quota, _, period = text.partition(" ")
+    _v2_count(quota)
+    if period:
+        _v2_range(1000, 1000000)(period)
+
+
+def _v2_cpu_list(text: str) -> None:
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        if not (low.isdigit() and (not high or high.isdigit())):
+            raise v.bad(f"{text!r} is not a list like 0-3,6")
+
+
+# Values the kernel accepts for the common cgroup2 limits (cgroup-v2.rst), checked when the
+# config is read: an invalid one would fail the start.
+CGROUP2_VALUES: dict[str, Callable[[str], None]] = {
+    **{f"memory.{name}": _v2_bytes for name in ("max", "high", "low", "min", "swap.max",
+                                                 "swap.high", "zswap.max")},
+    "pids.max": _v2_count, "cpu.max": _v2_cpu_max, "cpu.weight": _v2_range(1, 10000),
+    "cpu.weight.nice": _v2_range(-20, 19), "cpu.idle": _v2_range(0, 1),
+    "cpuset.cpus": _v2_cpu_list, "cpuset.mems": _v2_cpu_list,
+    "cgroup.freeze": _v2_range(0, 1), "memory.oom.group": _v2_range(0, 1),
+}
+
+
+# v1 file → (cgroup2 file, converter(value, every v1 value by file)).
+CGROUP_V1: dict[str, tuple[str, Callable[[str, dict[str, str]], str]]] = {
+    "memory.limit_in_bytes": ("memory.max", _v1_bytes),
+    "memory.soft_limit_in_bytes": ("memory.low", _v1_bytes),
+    "memory.memsw.limit_in_bytes": ("memory.swap.max", _v1_swap),
+    "cpu.shares": ("cpu.weight", _v1_shares),
+    "cpu.cfs_quota_us": ("cpu.max", _v1_cpu_max),
+    "cpu.cfs_period_us": ("cpu.max", _v1_cpu_max),
+    "cpuset.cpus": ("cpuset.cpus", _v1_same),
+    "cpuset.mems": ("cpuset.mems", _v1_same),
+    "pids.max": ("pids.max", _v1_same),
+    "blkio.weight": ("io.weight", _v1_blkio_weight),
+    "blkio.weight_device": ("io.weight", _v1_device_weight),
+    "blkio.throttle.read_bps_device": ("io.max", _v1_throttle("rbps")),
+    "blkio.throttle.write_bps_device": ("io.max", _v1_throttle("wbps")),
+    "blkio.throttle.read_iops_device": ("io.max", _v1_throttle("riops")),
+    "blkio.throttle.write_iops_device": ("io.max", _v1_throttle("wiops")),
+    "freezer.state": ("cgroup.freeze", _v1_freezer),
+}
+# v1 files (or prefixes) with no cgroup2 equivalent, and why.
+CGROUP_V1_NONE = {
+    "memory.swappiness": "cgroup2 has no per-cgroup swappiness",
+    "memory.kmem.": "kernel memory is counted in memory.max under cgroup2",
+    "memory.oom_control": "cgroup2 has no OOM-killer switch (memory.oom.group is the "
+                          "closest)",
+    "memory.use_hierarchy": "cgroup2 is always hierarchical",
+    "memory.move_charge_at_immigrate": "cgroup2 never moves charges",
+    "net_cls.": "cgroup2 has no net_cls; nftables matches cgroup2 paths (socket cgroupv2)",
+    "net_prio.": "cgroup2 has no net_prio; use tc or nftables",
+    "cpu.rt_": "cgroup2 has no real-time CPU budget",
+    "cpuacct.": "cpuacct only accounts (cgroup2's cpu.stat), it limits nothing",
+}
+# Settings the generator turns into unit settings instead (DeviceAllow=).
+CGROUP_V1_UNIT = ("devices.allow", "devices.deny")
+
+
+def translate_cgroup_v1(settings: tuple[CgroupSetting, ...]
+                        ) -> tuple[list[tuple[CgroupSetting, ConfigError]], list[ConfigError]]:
+    """([(cgroup2 setting, its warning)], errors) for lxc.cgroup.* lines. Files several v1
+    keys make together (cpu.max) come once per v1 key, with the same value."""
+    values = {s.key: s.value for s in settings}
+    pairs: list[tuple[CgroupSetting, ConfigError]] = []
+    errors: list[ConfigError] = []
+    for setting in settings:
+        key = f"lxc.cgroup.{setting.key}"
+        if setting.key in CGROUP_V1_UNIT:
+            continue
+        try:
+            v2 = _v1_setting(setting, values)
+        except ConfigError as exc:
+            errors.append(ConfigError(exc.message, path=setting.path, line=setting.line,
+                                      key=key, hint=exc.hint))
+            continue
+        pairs.append((v2, ConfigError(f"cgroup v1 key, applied as lxc.cgroup2.{v2.key} = "
+                                      f"{v2.value}", path=setting.path, line=setting.line,
+                                      key=key, hint="write the cgroup2 line instead")))
+    return pairs, errors
+
+
+def _v1_setting(setting: CgroupSetting, values: dict[str, str]) -> CgroupSetting:
+    name = setting.key
+    found = CGROUP_V1.get(name)
+    if found is None and name.startswith("hugetlb.") and name.endswith(".limit_in_bytes"):
+        found = (name[: -len("limit_in_bytes")] + "max", _v1_bytes)
+    if found is None:
+        why = next((text for prefix, text in CGROUP_V1_NONE.items()
+                    if name == prefix or (prefix.endswith(".") and name.startswith(prefix))),
+                   "lxcsd knows no cgroup2 equivalent")
+        raise v.bad(f"cgroup v1 key with no cgroup2 equivalent: {why}",
+                    "remove it, or write the lxc.cgroup2.* setting you mean")
+    v2, convert = found
+    return CgroupSetting(key=v2, value=convert(setting.value, values), path=setting.path,
+                         line=setting.line)
+
+
 def _cgroup_keys() -> list[Key]:
     g = "Control groups"
     rel = "relative path"
     return [
-        Key("lxc.cgroup2", _CgroupMulti(), "cgroup2", "Write VALUE to CONTROLLER.FILE in the "
-            "container's cgroup (unified hierarchy); devices.allow/deny set device access.",
+        Key("lxc.cgroup2", _CgroupMulti(v2=True), "cgroup2", "Write VALUE to CONTROLLER.FILE in "
+            "the container's cgroup (unified hierarchy); devices.allow/deny set device access; "
+            "the values of common limits (memory.max, pids.max, cpu.max, ...) are checked.",
             kind="prefix", pattern="lxc.cgroup2.[controller].[file]", implemented=True, group=g),
-        Key("lxc.cgroup", _CgroupMulti(), "cgroup_v1", "cgroup v1 (legacy hierarchies) "
-            "setting; read but not applied on a cgroup2-only host.", kind="prefix",
-            pattern="lxc.cgroup.[controller].[file]", group=g),
+        Key("lxc.cgroup", _CgroupMulti(), "cgroup_v1", "cgroup v1 setting: translated to its "
+            "cgroup2 equivalent with a warning (memory.limit_in_bytes → memory.max, "
+            "cpu.shares → cpu.weight, ...; devices.* → the unit's DeviceAllow=), refused when "
+            "there is none.", kind="prefix", pattern="lxc.cgroup.[controller].[file]",
+            implemented=True, group=g),
         Key("lxc.cgroup.dir", _scalar(v.parse_cgroup_dir, rel), "cgroup_dir.path", "Cgroup "
             "path for the container, relative to the starting cgroup.", implemented=True, group=g),
         Key("lxc.cgroup.dir.container", _scalar(v.parse_cgroup_dir, rel), "cgroup_dir.container",
@@ -740,17 +989,22 @@ def _security_keys() -> list[Key]:
             legacy=("lxc.id_map",), default="none: privileged container",
             implemented=True, group=g),
         Key("lxc.apparmor.profile", _scalar(v.parse_string, "profile"), "apparmor.profile",
-            "AppArmor profile: a name, unconfined, unchanged or generated.",
-            legacy=("lxc.aa_profile",), default="lxc-container-default-cgns",
-            implemented=True, group=g),
+            "AppArmor profile of init and attached commands: a loaded profile's name, "
+            "unconfined, unchanged, or generated (a per-container profile as LXC makes, "
+            "loaded at start and unloaded at stop). Ignored with a warning on a host without "
+            "AppArmor.", legacy=("lxc.aa_profile",),
+            default="unconfined (LXC: lxc-container-default-cgns)", implemented=True, group=g),
         Key("lxc.apparmor.allow_incomplete", _scalar(v.parse_bool, _BOOL),
             "apparmor.allow_incomplete", "1: start even when the kernel lacks AppArmor mount "
-            "restrictions.", legacy=("lxc.aa_allow_incomplete",), default="0", group=g),
+            "restrictions.", legacy=("lxc.aa_allow_incomplete",), default="0",
+            implemented=True, group=g),
         Key("lxc.apparmor.allow_nesting", _scalar(v.parse_bool, _BOOL), "apparmor.allow_nesting",
-            "1: allow nested containers (generated profiles; /dev/.lxc/{proc,sys}).",
-            default="0", group=g),
+            "1: a generated profile allows nested containers (pivot_root, any mount), and "
+            "proc and sysfs are mounted at /dev/.lxc/{proc,sys} for them (only under the "
+            "generated profile, which keeps the rest of the container out of them).",
+            default="0", implemented=True, group=g),
         Key("lxc.apparmor.raw", ListOf(v.parse_string, "profile line"), "apparmor.raw",
-            "Raw line appended to a generated profile.", group=g),
+            "Raw line appended to a generated profile.", implemented=True, group=g),
         Key("lxc.selinux.context", _scalar(v.parse_string, "context"), "selinux.context",
             "SELinux context of the container.", legacy=("lxc.se_context",),
             default="unchanged (unconfined_t)", implemented=True, group=g),
@@ -968,6 +1222,10 @@ RESOLVED: dict[str, tuple[Key, str, str, int]] = {
 
 
 def _lookup_slow(key: str) -> tuple[Key, str, str, int]:
+    if key in GLOBAL_KEYS:
+        raise UnknownKey(f"{key} is a system-wide setting, not a container's",
+                         "it belongs in /etc/lxc/lxc.conf (lxc.system.conf(5)); liblxc "
+                         "refuses it in a container config too")
     dot = key.find(".", 4)
     while dot > 0:
         spec = PREFIX.get(key[: dot + 1])

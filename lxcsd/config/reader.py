@@ -135,8 +135,31 @@ def _odd_line(line: str, path: str, number: int) -> Entry | None:
         note = "ignored: not an lxc.* key (liblxc ignores such lines)"
         return Entry(key=text.split("=", 1)[0].strip(" \t"), value="", path=path,
                      line=number, note=note)
+    key, colon, value = text.strip(" \t").partition(":")
+    if colon and " " not in key.strip():  # Proxmox's pct.conf syntax, copied over
+        return _error_entry(path, number, key.strip(), value.strip(),
+                            "'key: value' is Proxmox's syntax, not LXC's",
+                            f"write {key.strip()} = {value.strip()}")
     return _error_entry(path, number, text.strip(" \t"), "", "line has no '='",
                         "write KEY = VALUE")
+
+
+def _placeholder(text: str) -> str | None:
+    """An unsubstituted template placeholder in a line: @NAME@ (autoconf, LXC's own
+    templates) or {{ name }} (jinja2, mustache). Scanned by hand: no re on the hot path."""
+    start = text.find("{{")
+    if start >= 0 and text.find("}}", start) > start:
+        return text[start:text.find("}}", start) + 2]
+    at = text.find("@")
+    while at >= 0:
+        end = text.find("@", at + 1)
+        if end < 0:
+            return None
+        word = text[at + 1:end]
+        if word and word[0].isupper() and word.replace("_", "").isalnum() and word.isupper():
+            return text[at:end + 1]
+        at = end
+    return None
 
 
 def _entry(text: str, path: str, number: int) -> Entry | None:
@@ -148,6 +171,12 @@ def _entry(text: str, path: str, number: int) -> Entry | None:
     value = text[eq + 1:].strip(" \t")
     if len(value) > 1 and value[0] in "\"'" and value[-1] == value[0]:
         value = value[1:-1]
+    if ("@" in text or "{{" in text) and _placeholder(text):
+        return _error_entry(path, number, key, value, "unsubstituted template placeholder "
+                            f"{_placeholder(text)}", "this file is a template that was not "
+                            "rendered: put the real value in")
+    if ":" in key:  # "lxc.environment: A=1": Proxmox's syntax with an '=' in the value
+        return _odd_line(text, path, number)
     found = _RESOLVED.get(key)
     if found is None:
         try:
@@ -276,13 +305,14 @@ class _Expansion:
 
     def segment(self, entry: Entry) -> None:
         """Expand one include and record where its entries went."""
-        cached = _CLOSURE_CACHE.get(entry.value)
+        target = include_target(entry.value)
+        cached = _CLOSURE_CACHE.get(target)
         if cached is not None and self.reuse(entry, cached):
             return
         out = self.out
         begin, stamps, failures = len(out), len(self.stamps), self.failures
         depth = self.deepest = len(self.stack)
-        self.include(entry)
+        self.include(entry, target)
         if self.failures != failures:
             return
         key = tuple(self.stamps[stamps:])
@@ -292,7 +322,7 @@ class _Expansion:
                        for ident, (start, count, nested_key) in out.segments.items()
                        if start >= begin and ident != id(entry))
         if len(_CLOSURE_CACHE) < 1024:
-            _CLOSURE_CACHE[entry.value] = (key, tuple(out[begin:]), nested, self.deepest - depth)
+            _CLOSURE_CACHE[target] = (key, tuple(out[begin:]), nested, self.deepest - depth)
 
     def reuse(self, entry: Entry, cached: _Closure) -> bool:
         """Append a cached expansion if its files are unchanged and it cannot close a cycle
@@ -313,12 +343,8 @@ class _Expansion:
         self.stamps.extend(key)
         return True
 
-    def include(self, entry: Entry) -> None:
-        target = entry.value
-        if target[:1] != "/":
-            self.fail(entry, f"include path {target!r} is not absolute",
-                      "liblxc resolves it against its working directory; write an absolute path")
-        elif len(self.stack) >= MAX_INCLUDE_DEPTH:
+    def include(self, entry: Entry, target: str) -> None:
+        if len(self.stack) >= MAX_INCLUDE_DEPTH:
             self.fail(entry, f"includes nested deeper than {MAX_INCLUDE_DEPTH} files",
                       "an include chain this deep is almost certainly a mistake")
         elif target[-1] == "/":
@@ -331,12 +357,20 @@ class _Expansion:
         (liblxc reads *.conf entries as files, so a directory there is an error)."""
         try:
             st = os.stat(target)
+        except FileNotFoundError:
+            relative = "" if entry.value[:1] == "/" else \
+                f" ({entry.value!r} is relative to the reader's working directory, as in liblxc)"
+            self.fail(entry, f"include {target} not found{relative}",
+                      "fix the path, or remove the lxc.include line")
+            return
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-            self.fail(entry, f"cannot read include {target}: {_os_message(exc)}",
+            self.fail(entry, f"cannot open include {target}: {_os_message(exc)}",
                       "fix the path, or remove the lxc.include line")
             return
         if stat.S_ISDIR(st.st_mode) and not listed:
             self.include_dir(entry, target, st)
+        elif not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            self.stamps.append((target, _stamp(st)))  # /dev/null: liblxc reads nothing
         else:
             self.include_file(entry, target, st)
 
@@ -378,6 +412,13 @@ class _Expansion:
         self.failures += 1
         self.out.append(_error_entry(entry.path, entry.line, entry.key, entry.value, message,
                                      hint))
+
+
+def include_target(value: str) -> str:
+    """An lxc.include value as liblxc opens it: a relative path is relative to the working
+    directory of the reading process (the helper's and the generator's is /); a trailing
+    '/' (a directory, skipped when missing) is kept."""
+    return value if value[:1] == "/" else os.path.join(os.getcwd(), value)
 
 
 def _conf_names(directory: str, stamp: tuple[int, ...]) -> tuple[str, ...]:

@@ -25,6 +25,9 @@ Decisions, with what LXC does (src/lxc/attach.c, cgroups/cgfsng.c):
   has none (no ambient capabilities, unlike init). seccomp: the container's policy
   (lxc.seccomp.profile, else the shipped default), loaded before the uid switch;
   lxc.no_new_privs honoured.
+- security labels: the AppArmor label (or SELinux context) init got, read from the state
+  file, written to B's exec attribute through the host's /proc (opened by P: a /proc the
+  container mounted cannot stand in), so the command runs confined as init does.
 - environment, as lxc-attach(1): kept by default; ``--clear-env`` starts empty but for
   ``--keep-var`` names and PATH (a default PATH when not kept). Then ``container=lxc``,
   lxc.environment and lxc.environment.runtime (NAME alone: the caller's value), then
@@ -277,6 +280,7 @@ class _Prepared:
         self.env = build_env(os.environ, container, opts)
         self.owner = _root_owner(container)
         self.caps = caps
+        self.labels: tuple[list[tuple[str, str, str]], int] | None = None
         try:
             self.host_cwd = os.getcwd()
         except OSError:
@@ -296,6 +300,7 @@ def attach(name: str, container: Container, opts: Options) -> int:
     """Run opts.argv (or the shell) in the running container; returns its exit status."""
     pid, payload = find_init(name)
     prepared = _Prepared(container, opts)
+    prepared.labels = _labels_of(name)
     use_pty = opts.pty if opts.pty is not None else os.isatty(0)
     pidfd = os.pidfd_open(pid)
     # A host pty in reserve, for a container without a devpts of its own (lxc.pty.max
@@ -457,6 +462,7 @@ def _process_b(prepared: _Prepared, opts: Options, report: exec_sync.Report,
             os.close(slave)
         _chdir(opts.cwd, prepared.host_cwd)
         argv = opts.argv or [_shell(entry)]
+        _apply_labels(prepared.labels)
         _privileges(prepared, uid, gid)
         _exec(argv, prepared.env, report)
 
@@ -514,6 +520,24 @@ def _shell(entry: tuple[int, str, str] | None) -> str:
     if entry and entry[2] and os.access(entry[2], os.X_OK):
         return entry[2]
     return DEFAULT_SHELL
+
+
+def _labels_of(name: str) -> tuple[list[tuple[str, str, str]], int] | None:
+    """The labels init got (state file) and a host /proc fd to apply them through."""
+    from lxcsd.runtime import lsm, state
+
+    labels = lsm.recorded(state.read(name) or {})
+    if not labels:
+        return None
+    return labels, os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _apply_labels(labels: tuple[list[tuple[str, str, str]], int] | None) -> None:
+    """In B: the labels take effect at its exec (the kernel wants B itself to write)."""
+    if labels is not None:
+        from lxcsd.runtime import lsm
+
+        lsm.apply(lsm.prepare(labels[0], proc=labels[1]))
 
 
 def _privileges(prepared: _Prepared, uid: int, gid: int) -> None:

@@ -94,7 +94,7 @@ def c1_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report,
             os.setresuid(0, 0, 0)
         step("lxc.namespace.clone: unshare", _sys.unshare, plan.clone_flags)
         if plan.time_offsets:  # before any process is in the new time namespace: C2's fork
-            step("lxc.time.offset", _write_file, "/proc/self/timens_offsets",
+            step("lxc.time.offset", _sys.write_file, "/proc/self/timens_offsets",
                  plan.time_offsets)
         gone_r, gone_w = os.pipe2(os.O_CLOEXEC)
         c2 = os.fork()
@@ -105,14 +105,6 @@ def c1_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report,
 
     exec_sync.run_reporting(report, run)
     os._exit(0)
-
-
-def _write_file(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def _idmapped_rootfs(plan: Plan) -> bool:
@@ -173,32 +165,30 @@ def _prepare(plan: Plan, root: Root) -> None:
             step("lxc.sysctl", limits.apply_sysctls, c)
     if any(c.hooks.get(hook) for hook in C2_HOOKS):
         root.hooks = optional_module("hooks", "lxc.hook.*")
-    if c.apparmor.profile or c.selinux.context:
+    if plan.labels:
         from lxcsd.runtime import lsm
 
-        root.labels = step("security label", lsm.prepare, c, _warn)
-    if plan.seccomp_profile:
+        root.labels = step("security label", lsm.prepare, plan.labels)
+    if plan.seccomp_policy is not None:
         root.filter = step(f"lxc.seccomp.profile {plan.seccomp_profile}", _compile_seccomp,
-                           plan.seccomp_profile, c.seccomp.allow_nesting)
+                           plan.seccomp_policy, c.seccomp.allow_nesting)
 
 
 def _warn(message: str) -> None:
     os.write(2, f"lxcsd: warning: {message}\n".encode())
 
 
-def _compile_seccomp(path: str, allow_nesting: bool | None) -> Any:
-    """The filter, or None when this process is already confined (the host runs lxcsd
-    under seccomp) and lxc.seccomp.allow_nesting is not set: liblxc then skips the policy
-    too, since the stacked filter might forbid what init needs in ways it cannot see."""
+def _compile_seccomp(policy: Any, allow_nesting: bool | None) -> Any:
+    """The filter of the plan's parsed policy, or None when this process is already
+    confined (the host runs lxcsd under seccomp) and lxc.seccomp.allow_nesting is not set:
+    liblxc then skips the policy too, since the stacked filter might forbid what init needs
+    in ways it cannot see."""
     from lxcsd.runtime import seccomp_policy
 
     if seccomp_policy.already_confined() and not allow_nesting:
-        _warn(f"lxc.seccomp.profile {path} not loaded: already under a seccomp filter "
+        _warn(f"lxc.seccomp.profile {policy.path} not loaded: already under a seccomp filter "
               "(set lxc.seccomp.allow_nesting = 1 to stack it)")
         return None
-    policy = seccomp_policy.read(path)
-    if seccomp_policy.wants_notify(policy):
-        raise LxcsdError("seccomp notify actions are not supported yet")
     flt, _unknown = seccomp_policy.build_filter(policy)
     return flt
 
@@ -232,6 +222,8 @@ def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
                        root.root_fd)
     _mount_fstab(plan, root)
     _mount_entries(plan, root)
+    if plan.nesting_mounts:
+        _mount_entries(plan, root, plan.nesting_mounts, "lxc.apparmor.allow_nesting")
     _hook(plan, root, "mount")
     if c.autodev is not False:
         step("lxc.autodev: device nodes", dev.fill_dev, root.dev_fd, host_dev)

@@ -12,7 +12,9 @@ step is idempotent and none assumes the one before it ran:
    controllers the helper enabled in its cgroup.subtree_control, is systemd's: it removes
    it after the stop and makes a fresh one for the next start; checked in the VM tier.)
 2. networks: ``lxcsd.net.cleanup(name, state_dir)`` when the state directory has a network
-   record (``STATE_DIR/net``), imported only then.
+   record (``STATE_DIR/net``), imported only then. A generated AppArmor profile
+   (``STATE_DIR/apparmor``, written before it was loaded) is unloaded with the container's
+   policy namespace (``lxcsd.runtime.apparmor.unload``), once no process of it is left.
 3. ``lxc.hook.post-stop`` hooks (``LXC_TARGET`` reboot or stop, as liblxc sets it). The
    config is loaded only when the state file says the container started with such hooks,
    or cannot say (no state file: a failed start; an older format): loading costs
@@ -179,6 +181,17 @@ def cleanup_networks(name: str, state_dir: str) -> bool:
     return True
 
 
+def cleanup_apparmor(name: str, state_dir: str) -> bool:
+    if not os.path.exists(os.path.join(state_dir, "apparmor")):
+        return True
+    from lxcsd.runtime import apparmor
+
+    problems = apparmor.unload(state_dir)
+    for problem in problems:
+        log(name, f"cleanup: {problem}")
+    return not problems
+
+
 def load(name: str) -> Container | None:
     try:
         from lxcsd.config.load import load_container
@@ -259,6 +272,7 @@ def main(instance: str) -> int:
         log(name, f"cleanup: cgroups: {exc}")
         ok = False
     ok = cleanup_networks(name, directory) and ok
+    ok = cleanup_apparmor(name, directory) and ok
     container = load(name) if wants_config(fields) and not lxc_runs(name, fields) else None
     if container is not None:
         post_stop_hooks(container, env)

@@ -133,6 +133,19 @@ def _not_delegated(kind: str, rng: IdRange, user: str, path: str,
         f"add '{user}:{host}:{count}' to {path} or change lxc.idmap")
 
 
+def user_name(uid: int) -> str:
+    """The user name of uid from /etc/passwd (pwd would do the same, at an import)."""
+    try:
+        with open("/etc/passwd", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split(":")
+                if len(fields) > 2 and fields[2] == str(uid):
+                    return fields[0]
+    except OSError:
+        pass
+    return str(uid)
+
+
 def must_deny_setgroups() -> bool:
     """Whether gid_map can only be written after setgroups is denied: a writer without
     CAP_SETGID (user_namespaces(7))."""

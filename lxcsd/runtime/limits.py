@@ -16,7 +16,6 @@ model's entries.
 from __future__ import annotations
 
 import errno
-import os
 
 from lxcsd import sys as _sys
 from lxcsd.errors import LxcsdError
@@ -112,7 +111,7 @@ def apply_sysctls(container: Container, proc: str = "/proc") -> None:
     for name, value in container.sysctl.items():
         key = f"lxc.sysctl.{name}"
         try:
-            _write(sysctl_path(name, proc), value)
+            _sys.write_file(sysctl_path(name, proc), value, nofollow=True)
         except OSError as exc:
             raise _fail(container, key, f"cannot set {value!r}: {exc.strerror}",
                         _sysctl_hint(exc.errno)) from None
@@ -144,7 +143,7 @@ def apply_proc(container: Container, pid: int, proc: str = "/proc") -> None:
     """Write every lxc.proc.FILE = VALUE to /proc/PID/FILE, in config order."""
     for name, value in container.proc:
         try:
-            _write(proc_path(pid, name, proc), value)
+            _sys.write_file(proc_path(pid, name, proc), value, nofollow=True)
         except OSError as exc:
             hint = f"/proc/PID/{name} does not exist" if exc.errno == errno.ENOENT else ""
             raise _fail(container, f"lxc.proc.{name}",
@@ -169,11 +168,3 @@ def new_session_keyring(container: Container) -> bool:
         raise _fail(container, "lxc.keyring.session",
                     f"cannot create a session keyring: {exc.strerror}") from None
     return True
-
-
-def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)

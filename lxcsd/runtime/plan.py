@@ -1,9 +1,12 @@
 """What a container's start needs, decided from its config before anything is changed.
 
-Pure (no system calls, no files written): ``make_plan(container)`` raises ConfigError naming
-the key, with file:line where the model keeps it, for whatever the runtime cannot do, so a
-bad config fails before a cgroup or a process exists. The start path (``start``, ``child``)
-then only executes the plan.
+``make_plan(name, container)`` is the one validation of the start path: the helper runs it
+before a cgroup or process exists and fails on the first ConfigError (file:line and key);
+``lxcsd check`` runs the same function with ``errors=[]`` and reports every refusal. It
+changes nothing on the host; it reads what it must know about it (``Host``: the cgroup2
+controllers, AppArmor, the rootfs, policy files, /etc/subuid), so that whatever check
+accepts, the start accepts too. The start path (``start``, ``child``) then only executes
+the plan; what can still fail there is the system (a mount, a device), not the config.
 """
 
 from __future__ import annotations
@@ -11,12 +14,17 @@ from __future__ import annotations
 import os
 
 from lxcsd import sys as _sys
-from lxcsd.errors import ConfigError
+from lxcsd.errors import ConfigError, LxcsdError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from lxcsd.config.model import CgroupSetting, Container, Rootfs
+    from collections.abc import Callable, Mapping
+
+    from lxcsd.config.model import CgroupSetting, Container, MountEntry, Rootfs
+    from lxcsd.runtime.apparmor_profile import Features
     from lxcsd.runtime.guest import Guest
+    from lxcsd.runtime.lsm import Host as LsmHost
+    from lxcsd.runtime.seccomp_policy import SeccompPolicy
 
 NS_FLAGS = {
     "user": _sys.CLONE_NEWUSER, "mnt": _sys.CLONE_NEWNS, "pid": _sys.CLONE_NEWPID,
@@ -31,6 +39,10 @@ DEFAULT_SECCOMP = "common.seccomp"
 # Controllers whose files need no enabling: they exist in every cgroup2 directory.
 CORE_CONTROLLERS = ("cgroup",)
 TTY_GID = 5
+# liblxc's nesting helpers (conf.c): with lxc.apparmor.allow_nesting, proc and sysfs for a
+# nested container's own proc/sys mounts; the generated profile denies them to the rest.
+NESTING_MOUNTS = ("proc dev/.lxc/proc proc create=dir,optional 0 0",
+                  "sys dev/.lxc/sys sysfs create=dir,optional 0 0")
 
 
 class Plan:
@@ -38,10 +50,11 @@ class Plan:
 
     __slots__ = ("name", "container", "clone_flags", "share", "userns", "uids", "gids",
                  "root_uid", "root_gid", "rootfs", "rootfs_mount", "argv", "env", "keep_caps",
-                 "seccomp_profile", "cgroup_settings", "controllers", "monitor_dir",
-                 "payload_dir", "inner_dir", "console", "console_device", "tty_max",
-                 "pty_max", "net_kind", "devpts_gid", "uts_name", "warnings",
-                 "personality", "time_offsets", "optional_devices", "guest")
+                 "seccomp_profile", "seccomp_policy", "cgroup_settings", "controllers",
+                 "monitor_dir", "payload_dir", "inner_dir", "console", "console_device",
+                 "tty_max", "pty_max", "net_kind", "devpts_gid", "uts_name", "warnings",
+                 "personality", "time_offsets", "labels", "apparmor", "nesting_mounts",
+                 "optional_devices", "guest")
 
     clone_flags: int
     share: dict[str, str]
@@ -56,6 +69,7 @@ class Plan:
     env: dict[str, str]
     keep_caps: frozenset[int]
     seccomp_profile: str | None
+    seccomp_policy: SeccompPolicy | None
     cgroup_settings: list[CgroupSetting]
     controllers: list[str]
     monitor_dir: str
@@ -68,9 +82,12 @@ class Plan:
     net_kind: str
     devpts_gid: int | None
     uts_name: str | None
-    warnings: list[str]
+    warnings: list[ConfigError]
     personality: int | None
     time_offsets: str
+    labels: list[tuple[str, str, str]]
+    apparmor: Features | None
+    nesting_mounts: tuple[MountEntry, ...]
     optional_devices: tuple[str, ...]
     # What the helper learns from the host and the root file system before forking
     # (lxcsd.runtime.guest.prepare): the container's UUID, the host's os-release, whether
@@ -80,6 +97,26 @@ class Plan:
     def __init__(self, name: str, container: Container) -> None:
         self.name = name
         self.container = container
+        self.warnings = []
+        self.labels = []
+        self.apparmor = None
+        self.nesting_mounts = ()
+        self.seccomp_policy = None
+        self.cgroup_settings = []
+        self.controllers = []
+        self.guest = None
+
+
+class Host:
+    """What the plan reads from the host: the cgroup2 controllers that exist (None: read
+    them when needed) and the security modules (None: read them). Tests pass their own."""
+
+    __slots__ = ("controllers", "lsm")
+
+    def __init__(self, *, controllers: set[str] | None = None,
+                 lsm: LsmHost | None = None) -> None:
+        self.controllers = controllers
+        self.lsm = lsm
 
 
 def key_error(container: Container, key: str, message: str, hint: str = "") -> ConfigError:
@@ -91,32 +128,149 @@ def key_error(container: Container, key: str, message: str, hint: str = "") -> C
     return ConfigError(message, path=path, line=line, key=key, hint=hint)
 
 
-def make_plan(name: str, container: Container, environ: dict[str, str] | None = None,
-              datadir: str = "") -> Plan:
-    plan = Plan(name, container)
-    plan.uts_name = container.uts_name
-    _rootfs(plan, container)
-    _idmap(plan, container)
-    _namespaces(plan, container)
-    _cgroups(plan, container)
-    plan.argv = init_argv(container)
-    plan.env = init_env(container, os.environ if environ is None else environ)
-    plan.keep_caps = keep_caps(container)
-    plan.seccomp_profile = seccomp_profile(container, datadir)
+def make_plan(name: str, container: Container, environ: Mapping[str, str] | None = None,
+              datadir: str = "", *, host: Host | None = None,
+              errors: list[ConfigError] | None = None) -> Plan:
+    """The plan; the first refusal raises ConfigError, or with ``errors`` every refusal is
+    appended there (a plan with refusals is for reporting only, never for a start)."""
+    c = container
+    plan = Plan(name, c)
+    plan.uts_name = c.uts_name
+    host = host or Host()
+    env = os.environ if environ is None else environ
+    steps: tuple[Callable[[], object], ...] = (
+        lambda: _rootfs(plan, c),
+        lambda: _init(plan, c, env),
+        lambda: _idmap(plan, c),
+        lambda: _namespaces(plan, c),
+        lambda: _cgroups(plan, c, host),
+        lambda: _caps(plan, c),
+        lambda: _seccomp(plan, c, datadir),
+        lambda: _security(plan, c, host),
+        lambda: _terminals(plan, c),
+        lambda: _devices(plan, c),
+    )
+    for step in steps:
+        try:
+            step()
+        except ConfigError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+    return plan
+
+
+def _terminals(plan: Plan, c: Container) -> None:
     # lxc.console.path: unset → a pty of the container's devpts, handed to lxcsd-console;
     # "none" → no console (init's stdio is /dev/null); a host device → bound as is.
-    path = container.console.path
+    path = c.console.path
     plan.console = path is None
     plan.console_device = path if path not in (None, "none") else None
-    plan.tty_max = container.tty_max or 0
-    plan.pty_max = container.pty_max or 0
-    plan.warnings = []
-    plan.personality = personality(container)
-    plan.optional_devices = optional_devices(container)
-    plan.guest = None
-    if container.mounts.auto.shmounts:
-        plan.warnings.append("lxc.mount.auto shmounts: is not supported, ignored")
-    return plan
+    if plan.console_device and not os.path.exists(plan.console_device):
+        raise key_error(c, "lxc.console.path", f"{plan.console_device} does not exist")
+    plan.tty_max = c.tty_max or 0
+    plan.pty_max = c.pty_max or 0
+    plan.personality = personality(c)
+    if c.mounts.auto.shmounts:
+        plan.warnings.append(key_error(c, "lxc.mount.auto", "shmounts: is not supported, "
+                                       "ignored"))
+
+
+def _devices(plan: Plan, c: Container) -> None:
+    plan.optional_devices = optional_devices(c)
+
+
+def _init(plan: Plan, c: Container, environ: Mapping[str, str]) -> None:
+    plan.argv = init_argv(c)
+    plan.env = init_env(c, environ)
+    program = find_in_root(plan, c)
+    if program is not None and not program:
+        if not (c.execute_cmd or c.init.cmd):  # the default init: the rootfs lacks it
+            raise key_error(c, "lxc.rootfs.path", f"{plan.rootfs.path} has no executable "
+                            f"{plan.argv[0]} (the default lxc.init.cmd)",
+                            "set lxc.init.cmd, or fix the root file system")
+        key = "lxc.execute.cmd" if c.execute_cmd else "lxc.init.cmd"
+        raise key_error(c, key, f"{plan.argv[0]} is not an executable file in the "
+                        f"container's root ({plan.rootfs.path})")
+
+
+# Hooks that run before init's exec and may put init in place (a pre-start hook mounting
+# an image on the rootfs directory, a mount hook binding /usr).
+ROOT_HOOKS = ("pre-start", "pre-mount", "mount", "autodev", "start")
+
+
+def find_in_root(plan: Plan, c: Container) -> str | None:
+    """Init's program inside a directory rootfs ("" when missing), None when the config
+    may bring it in by a mount or a hook (an application container binds the host's /usr)
+    or the root is not a plain directory."""
+    rootfs = getattr(plan, "rootfs", None)
+    if rootfs is None or rootfs.kind != "dir" or c.mounts.entries or c.mounts.fstab or \
+            any(c.hooks.get(hook) for hook in ROOT_HOOKS):
+        return None
+    from lxcsd.runtime import safepath
+    from lxcsd.runtime.child import DEFAULT_PATH  # the search exec_init does at the start
+
+    name = plan.argv[0]
+    dirs = [""] if "/" in name else plan.env.get("PATH", DEFAULT_PATH).split(":")
+    root = os.open(rootfs.path or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for directory in dirs:
+            path = os.path.join(directory or "/", name)
+            try:
+                fd = safepath.resolve(root, path)
+            except OSError:
+                continue
+            mode = os.fstat(fd).st_mode
+            os.close(fd)
+            if mode & 0o170000 == 0o100000 and mode & 0o111:
+                return path
+    finally:
+        os.close(root)
+    return ""
+
+
+def _caps(plan: Plan, c: Container) -> None:
+    plan.keep_caps = keep_caps(c)
+
+
+def _seccomp(plan: Plan, c: Container, datadir: str) -> None:
+    """The policy is read and parsed here (file:line errors for check); C2 compiles it."""
+    plan.seccomp_profile = seccomp_profile(c, datadir)
+    if not plan.seccomp_profile:
+        return
+    from lxcsd.runtime import seccomp_policy
+
+    try:
+        with open(plan.seccomp_profile, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except OSError as exc:
+        raise key_error(c, "lxc.seccomp.profile", f"cannot read {plan.seccomp_profile}: "
+                        f"{exc.strerror}") from None
+    policy = seccomp_policy.parse(text, plan.seccomp_profile)  # errors: the policy's file:line
+    if seccomp_policy.wants_notify(policy):
+        raise key_error(c, "lxc.seccomp.profile", f"{plan.seccomp_profile}: seccomp notify "
+                        "actions are not supported yet")
+    plan.seccomp_policy = policy
+
+
+def _security(plan: Plan, c: Container, host: Host) -> None:
+    """lxc.apparmor.* and lxc.selinux.context (lxcsd.runtime.lsm)."""
+    if not (c.apparmor.profile or c.selinux.context):
+        return
+    from lxcsd.runtime import lsm
+
+    facts = host.lsm if host.lsm is not None else lsm.host_facts(c)
+    try:
+        decision = lsm.decide(c, plan.name, facts)
+    except lsm.LabelError as exc:
+        raise key_error(c, exc.key, exc.message, exc.hint) from None
+    plan.labels = decision.labels
+    plan.apparmor = decision.generate
+    plan.warnings += [key_error(c, key, message) for key, message in decision.warnings]
+    if decision.generate is not None and c.apparmor.allow_nesting:
+        from lxcsd.config.values import parse_mount_entry
+
+        plan.nesting_mounts = tuple(parse_mount_entry(line) for line in NESTING_MOUNTS)
 
 
 def _rootfs(plan: Plan, c: Container) -> None:
@@ -130,6 +284,10 @@ def _rootfs(plan: Plan, c: Container) -> None:
                         "use a directory or overlay:LOWER:UPPER")
     if rootfs.kind == "dir" and not os.path.isdir(rootfs.path or ""):
         raise key_error(c, "lxc.rootfs.path", f"{rootfs.path} is not a directory")
+    for lower in rootfs.lower if rootfs.kind == "overlay" else ():
+        if not os.path.isdir(lower):
+            raise key_error(c, "lxc.rootfs.path", f"overlay lower directory {lower} is not a "
+                            "directory")
     plan.rootfs = rootfs
     mount = rootfs.mount or (rootfs.path if rootfs.kind == "dir" else None)
     if mount is None:
@@ -161,6 +319,22 @@ def _idmap(plan: Plan, c: Container) -> None:
     plan.root_uid, plan.root_gid = root_uid, root_gid
     if idmap.host_id(plan.gids, TTY_GID) is None:
         plan.devpts_gid = None
+    _delegated(plan, c)
+
+
+def _delegated(plan: Plan, c: Container) -> None:
+    """The host ids must be delegated to the starting user in /etc/subuid and /etc/subgid
+    (or be its own id), as newuidmap would require."""
+    from lxcsd.runtime import idmap
+
+    uid, gid = os.getuid(), os.getgid()
+    user = idmap.user_name(uid)
+    for kind, ranges, own in (("u", plan.uids, uid), ("g", plan.gids, gid)):
+        try:
+            idmap.check_delegated(ranges, kind, user=user, uid=uid, own_id=own,
+                                  allow_own_id=True)
+        except LxcsdError as exc:
+            raise key_error(c, "lxc.idmap", exc.message, exc.hint) from None
 
 
 def _namespaces(plan: Plan, c: Container) -> None:
@@ -200,7 +374,7 @@ def _namespaces(plan: Plan, c: Container) -> None:
         plan.clone_flags |= NS_FLAGS[name]
 
 
-def _cgroups(plan: Plan, c: Container) -> None:
+def _cgroups(plan: Plan, c: Container, host: Host) -> None:
     d = c.cgroup_dir
     base = d.path + "/" if d.path else ""
     plan.monitor_dir = d.monitor or f"{base}lxc.monitor.{plan.name}"
@@ -208,18 +382,66 @@ def _cgroups(plan: Plan, c: Container) -> None:
     # lxc.cgroup.dir.container.inner: init lives (and its cgroup namespace is rooted) one
     # level below the payload, so the container cannot change the limits set on it.
     plan.inner_dir = d.container_inner
-    for setting in c.cgroup_v1:
-        if not setting.key.startswith("devices."):
-            raise ConfigError(f"cgroup v1 key lxc.cgroup.{setting.key} on a cgroup2 host",
-                              path=setting.path, line=setting.line,
-                              key=f"lxc.cgroup.{setting.key}",
-                              hint=f"write lxc.cgroup2.{setting.key} with its cgroup2 name "
-                              "and value (e.g. memory.max, pids.max)")
+    from lxcsd.config.keys import translate_cgroup_v1
+
+    pairs, errors = translate_cgroup_v1(c.cgroup_v1)
+    if errors:
+        raise errors[0]
     # devices.allow/deny have no cgroup2 file: the generator turns them into the unit's
-    # DeviceAllow= (lxcsd.generator.devices), whose device program covers the payload.
-    plan.cgroup_settings = [s for s in c.cgroup2 if controller(s) != "devices"]
+    # DeviceAllow=, whose device program covers the payload. A lxc.cgroup2 line wins over
+    # a translated v1 one for the same file.
+    v2 = [s for s in c.cgroup2 if controller(s) != "devices"]
+    own = {s.key for s in v2}
+    translated: dict[str, CgroupSetting] = {}
+    for setting, warning in pairs:
+        if setting.key in own:
+            warning.message = f"cgroup v1 key ignored: lxc.cgroup2.{setting.key} is set"
+            warning.hint = ""
+        else:
+            translated.setdefault(f"{setting.key}={setting.value}", setting)
+        plan.warnings.append(warning)
+    plan.cgroup_settings = list(translated.values()) + v2
     plan.controllers = list(dict.fromkeys(controller(s) for s in plan.cgroup_settings
                                           if controller(s) not in CORE_CONTROLLERS))
+    _controllers_available(plan, c, host)
+
+
+def _controllers_available(plan: Plan, c: Container, host: Host) -> None:
+    """A limit the host cannot apply fails the start (LXC: "Failed to set memory.max"),
+    never a silently unlimited container."""
+    if not plan.controllers:
+        return
+    available = host.controllers if host.controllers is not None else host_controllers()
+    for name in plan.controllers:
+        if name not in available:
+            setting = next(s for s in plan.cgroup_settings if controller(s) == name)
+            raise ConfigError(f"the cgroup2 controller {name!r} is not available on this "
+                              f"host (it has: {' '.join(sorted(available)) or 'none'})",
+                              path=setting.path, line=setting.line,
+                              key=_written_key(c, setting),
+                              hint="on a hybrid host the controller is bound to cgroup v1; "
+                              "boot with systemd.unified_cgroup_hierarchy=1, or remove the "
+                              "limit")
+
+
+def _written_key(c: Container, setting: CgroupSetting) -> str:
+    """The key as the config wrote it: lxc.cgroup2.FILE, or the v1 key it came from."""
+    for v1 in c.cgroup_v1:
+        if (v1.path, v1.line) == (setting.path, setting.line):
+            return f"lxc.cgroup.{v1.key}"
+    return f"lxc.cgroup2.{setting.key}"
+
+
+def host_controllers() -> set[str]:
+    """The controllers of the cgroup2 hierarchy (its root's cgroup.controllers): what a
+    delegated unit can get at most."""
+    from lxcsd.runtime import cgroup
+
+    try:
+        mountpoint, _ = cgroup.cgroup2_mount()
+        return set(cgroup.available_controllers(mountpoint))
+    except (OSError, LxcsdError):
+        return set()
 
 
 def optional_devices(c: Container) -> tuple[str, ...]:
@@ -267,7 +489,7 @@ def init_argv(c: Container) -> list[str]:
     return list(argv)
 
 
-def init_env(c: Container, environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+def init_env(c: Container, environ: Mapping[str, str]) -> dict[str, str]:
     """LXC's: a clean environment, container=lxc, container_ttys for systemd, then
     lxc.environment and lxc.environment.runtime (NAME alone passes the host's value)."""
     env = {"container": "lxc"}

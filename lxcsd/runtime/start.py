@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from lxcsd.console.handoff import LxcPublish
+    from lxcsd.runtime.apparmor import Load
     from lxcsd.runtime.plan import Plan
 else:
     import _signal  # not signal: it imports enum (see lxcsd.runtime.exec_sync)
@@ -144,6 +145,8 @@ class Starter:
         self.born_in_payload = False
         self.moved = False
         self.registered = False
+        self.aa_load: Load | None = None
+        self.aa_loaded = False
         self.notify_fd = -1  # the guest's notify socket (lxcsd.runtime.ready)
 
     # -- the steps, in order ------------------------------------------------------------
@@ -157,6 +160,8 @@ class Starter:
         self.cgroups()
         self.marks.mark("cgroups")
         self.host_hooks("pre-start")
+        if plan.apparmor is not None:
+            self.start_apparmor()
         self.prepare_guest()
         share_fds = self.open_shared()
         sync, report = exec_sync.Sync(), exec_sync.Report()
@@ -221,10 +226,8 @@ class Starter:
             self.moved = True
         self.payload = _step("cgroup lxc.payload", _make_leaf, self.unit_dir,
                              plan.payload_dir, False)
-        skipped = self.enable_controllers()
+        self.enable_controllers()
         for setting in plan.cgroup_settings:
-            if child_controller(setting.key) in skipped:
-                continue
             _step(f"{setting.path}:{setting.line}: lxc.cgroup2.{setting.key}", cgroup.write,
                   self.payload, setting.key, setting.value)
         self.init_cgroup = self.payload
@@ -233,36 +236,35 @@ class Starter:
                                      self.payload, plan.inner_dir)
             if plan.controllers:  # usable by the container (a systemd inside) below it
                 _step("cgroup: enable controllers for lxc.cgroup.dir.container.inner",
-                      cgroup.enable_controllers, self.payload,
-                      [c for c in plan.controllers if c not in skipped])
+                      cgroup.enable_controllers, self.payload, plan.controllers)
         if plan.userns:
             _step("cgroup: delegate the container's cgroup to its root",
                   cgroup.chown_delegated, self.init_cgroup, plan.root_uid, plan.root_gid)
 
-    def enable_controllers(self) -> set[str]:
+    def enable_controllers(self) -> None:
         """Enable the controllers lxc.cgroup2.* needs on the way from the unit's cgroup to
-        the payload; a missing one is a warning naming its keys (LXC fails; a container
-        without a memory limit is better than none on a host without the controller)."""
+        the payload. One that is missing fails the start naming its keys, as LXC fails
+        ("Failed to set memory.max"): a limit is never silently dropped. (The plan checked
+        the hierarchy has it; here the unit's cgroup may still lack it: not delegated.)"""
         plan = self.plan
         if not plan.controllers:
-            return set()
+            return
         parents = [self.unit_dir]
         rel = os.path.relpath(self.payload, self.unit_dir).split("/")[:-1]
         for part in rel:
             parents.append(os.path.join(parents[-1], part))
-        missing: set[str] = set()
         for directory in parents:
-            wanted = [c for c in plan.controllers if c not in missing]
-            missing.update(_step(f"cgroup: enable controllers in {directory}",
-                                 cgroup.enable_controllers, directory, wanted))
+            missing = _step(f"cgroup: enable controllers in {directory}",
+                            cgroup.enable_controllers, directory, plan.controllers)
             if directory == self.unit_dir:
-                self.enabled = [c for c in wanted if c not in missing]
-        for name in sorted(missing):
-            keys = ", ".join(f"lxc.cgroup2.{s.key}" for s in plan.cgroup_settings
-                             if child_controller(s.key) == name)
-            log(f"warning: {keys} ignored: the cgroup2 controller {name!r} is not available "
-                f"in {self.unit_dir}")
-        return missing
+                self.enabled = [c for c in plan.controllers if c not in missing]
+            if missing:
+                keys = ", ".join(f"{s.path}:{s.line}: lxc.cgroup2.{s.key}"
+                                 for s in plan.cgroup_settings
+                                 if child_controller(s.key) in missing)
+                raise LxcsdError(f"{keys}: cannot apply: the cgroup2 controller(s) "
+                                 f"{' '.join(missing)} not available in {directory}",
+                                 "is the unit's cgroup delegated (Delegate=yes)?")
 
     def open_shared(self) -> list[tuple[str, int]]:
         """lxc.namespace.share.NAME = PID | container name | path: opened here (the
@@ -313,13 +315,10 @@ class Starter:
         self.marks.mark("console")
 
     def write_maps(self) -> list[int]:
+        """The maps (the plan checked /etc/subuid and /etc/subgid delegate them)."""
         from lxcsd.runtime import idmap
 
         plan = self.plan
-        user = _user_name(os.getuid())
-        for kind, ranges, own in (("u", plan.uids, os.getuid()), ("g", plan.gids, os.getgid())):
-            _step("lxc.idmap", idmap.check_delegated, ranges, kind, user=user, uid=os.getuid(),
-                  own_id=own, allow_own_id=True)
         deny = idmap.must_deny_setgroups()
         _step("lxc.idmap: writing the maps", idmap.write_maps, self.c1, plan.uids, plan.gids,
               deny_setgroups=deny)
@@ -345,9 +344,27 @@ class Starter:
                                 state.state_dir(plan.name))
             self.marks.mark("network")
 
+    def start_apparmor(self) -> None:
+        """lxc.apparmor.profile = generated: write, record and start loading the profile;
+        apparmor_parser runs while the children build the root (``wait_apparmor``)."""
+        from lxcsd.runtime import apparmor
+
+        self.aa_loaded = True  # from here on, undo unloads (the record says what)
+        self.aa_load = _step("lxc.apparmor.profile = generated", apparmor.start_load,
+                             self.plan.container, self.plan.name,
+                             state.state_dir(self.plan.name), self.plan.apparmor)
+
+    def wait_apparmor(self) -> None:
+        if self.aa_load is not None:
+            load, self.aa_load = self.aa_load, None
+            _step("lxc.apparmor.profile = generated", load.wait)
+            self.marks.mark("apparmor")
+
     def before_exec(self) -> None:
-        """With C2 waiting at point 5: prlimits and lxc.proc.* on init-to-be (it is still
-        ours, so nothing it runs escapes them), then the start-host hooks."""
+        """With C2 waiting at point 5: the generated AppArmor profile loaded (C2 applies it
+        at exec), prlimits and lxc.proc.* on init-to-be (it is still ours, so nothing it
+        runs escapes them), then the start-host hooks."""
+        self.wait_apparmor()
         c = self.plan.container
         if c.prlimit or c.proc:
             limits = child.optional_module("limits", "lxc.prlimit.*, lxc.proc.*")
@@ -376,7 +393,8 @@ class Starter:
             "init_cgroup": self.init_cgroup,
             "monitor_cgroup": self.monitor, "ifaces": list(self.ifaces),
             "userns": int(plan.userns),
-            **state.config_fields(plan.container)})  # stop and cleanup act on these
+            **state.config_fields(plan.container),  # stop and cleanup act on these
+            **_label_fields(plan)})  # attach applies the same labels
         self.close_masters()  # the console service has its copies (or there is none)
         os.waitpid(self.c1, 0)  # long gone: C2 waited for its exit before point 4
         self.c1 = 0
@@ -529,9 +547,17 @@ class Starter:
         self.c1 = 0
 
     def undo(self) -> None:
-        """Leave nothing behind: processes, machine, payload leaf, monitor leaf,
-        controllers."""
+        """Leave nothing behind: processes, machine, AppArmor profile, payload leaf,
+        monitor leaf, controllers."""
         self.kill_children()
+        if self.aa_load is not None:
+            self.aa_load.kill()
+            self.aa_load = None
+        if self.aa_loaded:
+            from lxcsd.runtime import apparmor
+
+            for problem in apparmor.unload(state.state_dir(self.plan.name)):
+                log(f"warning: cleanup: {problem}")
         if self.registered:
             from lxcsd.runtime import machined
 
@@ -626,22 +652,17 @@ def _share_path(name: str, value: str) -> str:
     return f"/proc/{pid}/ns/{name}"
 
 
+def _label_fields(plan: Plan) -> dict[str, str]:
+    if not plan.labels:
+        return {}
+    from lxcsd.runtime import lsm
+
+    return lsm.state_fields(plan.labels)
+
+
 def _pid_of_pidfd(pidfd: int) -> int:
     with open(f"/proc/self/fdinfo/{pidfd}", encoding="ascii") as f:
         for line in f:
             if line.startswith("Pid:"):
                 return int(line.split()[1])
     raise LxcsdError("the kernel shows no Pid: for C2's pidfd")
-
-
-def _user_name(uid: int) -> str:
-    """The user name of uid from /etc/passwd (pwd would do the same, at an import)."""
-    try:
-        with open("/etc/passwd", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                fields = line.split(":")
-                if len(fields) > 2 and fields[2] == str(uid):
-                    return fields[0]
-    except OSError:
-        pass
-    return str(uid)

@@ -23,11 +23,15 @@ a list is comma-separated (empty when none):
                                      applies liblxc's SigBlk rule)
     stop_hooks=0                     1 when the config had lxc.hook.stop hooks
     post_stop_hooks=0                1 when the config had lxc.hook.post-stop hooks
+    apparmor_label=lxc-c1_<...>//&:lxc-c1_<-var-lib-lxc>:   AppArmor label init got (absent:
+                                     none); attach gives its commands the same
+    selinux_context=system_u:system_r:lxc_t:s0   the same for SELinux
 
-The last three are what ``stop`` and ``cleanup`` need from the config, recorded so that they
-act on the config the container started with (as liblxc does: its monitor holds that config)
-and load the config only to run hooks. A state file without them (written by an older
-lxcsd) makes them load the config as before: see :func:`recorded_signal`, :func:`recorded_flag`.
+halt_signal, stop_hooks and post_stop_hooks are what ``stop`` and ``cleanup`` need from the
+config, recorded so that they act on the config the container started with (as liblxc
+does: its monitor holds that config) and load the config only to run hooks. A state file
+without them (written by an older lxcsd) makes them load the config as before: see
+:func:`recorded_signal`, :func:`recorded_flag`.
 """
 
 from __future__ import annotations

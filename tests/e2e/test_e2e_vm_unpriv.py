@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lxcsd.templates import debian
+from lxcsd.templates import render
 from tests.e2e import e2e_util as u
 from tests.infra.vm.vm import VM
 
@@ -28,13 +28,13 @@ NAME = "udeb1"
 ROOT = f"/var/lib/lxc/{NAME}/rootfs"
 # TCG emulation: a Debian boot takes a while, and readiness now includes it.
 BOOT_TIMEOUT = 600.0
-CONFIG = "\n".join([
-    f"lxc.rootfs.path = dir:{ROOT}",
-    *debian.config_lines(NAME),
-    "lxc.net.0.type = empty",
-    f"lxc.idmap = u 0 {u.ID_BASE} {u.ID_COUNT}",
-    f"lxc.idmap = g 0 {u.ID_BASE} {u.ID_COUNT}",
-]) + "\n"
+# The template's config.j2, rendered as lxcsd create renders it, with a default.conf that
+# has no network in place of Debian's.
+CONFIG = render.render("debian", "config.j2", {
+    "name": NAME, "template": "debian", "rootfs": ROOT, "lxcpath": "/var/lib/lxc",
+    "default_config": "lxc.net.0.type = empty", "default_config_path": "(no network here)",
+    "idmap": [("u", 0, u.ID_BASE, u.ID_COUNT), ("g", 0, u.ID_BASE, u.ID_COUNT)],
+    "dhcp_interfaces": [], "release": "bookworm"})
 HTTP = ("import urllib.request; "
         "print(urllib.request.urlopen('http://127.0.0.1/', timeout=20).status)")
 

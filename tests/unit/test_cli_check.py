@@ -17,8 +17,12 @@ def lxcpath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "good": "lxc.uts.name = good\nlxc.utsname = old\nfoo = bar\n",
         "bad": "lxc.uts.name = bad\nlxc.signal.halt = TERM\nlxc.net.0.type = wifi\n",
     }.items():
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "config").write_text(text)
+        init = tmp_path / name / "rootfs/sbin/init"
+        init.parent.mkdir(parents=True)
+        init.write_text("#!/bin/sh\n")
+        init.chmod(0o755)
+        (tmp_path / name / "config").write_text(
+            text + f"lxc.rootfs.path = dir:{tmp_path / name / 'rootfs'}\n")
     return tmp_path
 
 
@@ -82,12 +86,34 @@ def test_check_warns_when_debians_lxc_service_autostarts_it_too(
     monkeypatch.setattr(lxcservice, "ROOT", str(root))
     (lxcpath / "auto").mkdir()
     (lxcpath / "auto" / "config").write_text("lxc.uts.name = auto\nlxc.start.auto = 1\n")
-    assert main(["check", "auto"]) == 0
+    assert main(["check", "auto", "--config-only"]) == 0
     assert "lxc.service" not in capsys.readouterr().out  # not enabled: nothing to say
     wants = root / "etc/systemd/system/multi-user.target.wants"
     wants.mkdir(parents=True)
     (wants / "lxc.service").symlink_to("/lib/systemd/system/lxc.service")
-    assert main(["check", "auto"]) == 0  # a warning, not an error
+    assert main(["check", "auto", "--config-only"]) == 0  # a warning, not an error
     out = capsys.readouterr().out
     assert (f"{lxcpath}/auto/config: warning: lxc.start.auto: Debian's lxc.service is "
             "enabled and autostarts this container too") in out
+
+
+def test_check_reports_what_the_start_would_refuse(lxcpath: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The plan's refusals (the helper's own validation) are errors; --config-only leaves
+    out what depends on this host."""
+    config = lxcpath / "good" / "config"
+    (lxcpath / "good/rootfs/sbin/init").unlink()
+    config.write_text(config.read_text() + "lxc.cgroup.net_cls.classid = 1\n")
+    assert main(["check", "good", "--no-warnings"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"{config}:4: error: lxc.rootfs.path: {lxcpath / 'good/rootfs'} has no executable "
+        "/sbin/init (the default lxc.init.cmd) (set lxc.init.cmd, or fix the root file "
+        "system)",
+        f"{config}:5: error: lxc.cgroup.net_cls.classid: cgroup v1 key with no cgroup2 "
+        "equivalent: cgroup2 has no net_cls; nftables matches cgroup2 paths (socket "
+        "cgroupv2) (remove it, or write the lxc.cgroup2.* setting you mean)"]
+    config.write_text(config.read_text().replace("net_cls.classid = 1",
+                                                 "memory.limit_in_bytes = 64M"))
+    assert main(["check", "good", "--config-only"]) == 0
+    assert "lxc.cgroup.memory.limit_in_bytes" not in capsys.readouterr().out

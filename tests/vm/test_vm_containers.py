@@ -197,3 +197,35 @@ def test_systemd_inside_manages_its_delegated_subtree(machine: VM, debian_root: 
     stop(vm, "deb1")
     assert show(vm, "deb1", "ActiveState", "Result") == {"ActiveState": "inactive",
                                                          "Result": "success"}
+
+
+def test_cgroup_v1_keys_are_translated_and_enforced(machine: VM) -> None:
+    """A config written for cgroup v1 (common with LXC 3/4 era configs) runs with the
+    cgroup2 equivalents, each announced in the unit's journal with the line to write."""
+    vm = machine
+    busybox(vm, "v1a", "lxc.cgroup.memory.limit_in_bytes = 32M\nlxc.cgroup.cpu.shares = 512\n"
+            "lxc.cgroup.pids.max = 50\nlxc.cgroup.cpu.cfs_quota_us = 50000\n")
+    start(vm, "v1a")
+    assert cgroup_value(vm, f"{payload('v1a')}/memory.max") == str(32 * MiB)
+    assert cgroup_value(vm, f"{payload('v1a')}/cpu.weight") == "20"  # 1 + 510*9999/262142
+    assert cgroup_value(vm, f"{payload('v1a')}/pids.max") == "50"
+    assert cgroup_value(vm, f"{payload('v1a')}/cpu.max") == "50000 100000"
+    journal = vm.journal(unit("v1a"), 40)
+    assert "lxc.cgroup.memory.limit_in_bytes: cgroup v1 key, applied as " \
+        "lxc.cgroup2.memory.max = 32M" in journal, journal
+    big = in_container(vm, "v1a", "dd if=/dev/zero of=/dev/null bs=64M count=1; echo rc=$?")
+    assert "rc=137" in big.stdout, big  # the translated limit holds
+    stop(vm, "v1a")
+
+
+def test_a_limit_the_kernel_refuses_fails_the_start(machine: VM) -> None:
+    """A value lxcsd cannot check (io.max for a device that does not exist) is written at
+    start: the kernel's refusal fails the start naming the key, and nothing is left."""
+    vm = machine
+    busybox(vm, "v1b", "lxc.cgroup2.io.max = 259:99 rbps=1000\n")
+    vm.systemctl("daemon-reload")
+    assert vm.systemctl("start", unit("v1b"), check=False).returncode != 0
+    journal = vm.journal(unit("v1b"), 40)
+    assert "lxc.cgroup2.io.max: cannot write '259:99 rbps=1000'" in journal, journal
+    assert show(vm, "v1b", "ActiveState")["ActiveState"] == "failed"
+    assert vm.run(["test", "-e", f"{SLICE}/{unit('v1b')}"], check=False).returncode != 0

@@ -20,7 +20,8 @@ key sweeps its leftovers).
 What the guest contains (see configure_tree()):
 * Debian bookworm minbase + systemd as init, dbus, udev, qemu-guest-agent (the only channel
   the tests use: no network in the VM, files come on disks), python3 with python3-seccomp,
-  busybox-static, iproute2, procps, kmod.
+  busybox-static, iproute2, procps, kmod, apparmor (apparmor_parser; the kernel enables
+  AppArmor by default).
 * The cloud kernel's modules in /usr/lib/modules/<version>; virtio_pci and virtio_console are
   modules in that kernel, so modules-load.d loads them at boot (the agent's port needs them).
 * /usr/local/lib/lxcsd/venv: a venv of /usr/bin/python3 with --system-site-packages, holding
@@ -52,8 +53,11 @@ CACHE_DIR = Path("/var/cache/lxcsd-test/vm")
 DEB_CACHE = CACHE_DIR / "debs"
 SUITE = "bookworm"
 VARIANT = "minbase"
+# apparmor: apparmor_parser and its tunables, for lxc.apparmor.profile = generated (the cloud
+# kernel has AppArmor enabled; the host running the tests has none).
 PACKAGES = ("systemd", "systemd-sysv", "dbus", "udev", "kmod", "qemu-guest-agent", "python3",
-            "python3-venv", "python3-seccomp", "busybox-static", "iproute2", "procps")
+            "python3-venv", "python3-seccomp", "busybox-static", "iproute2", "procps",
+            "apparmor")
 # Only for building pystemd from source; purged before the image is made.
 BUILD_PACKAGES = ("gcc", "pkg-config", "libsystemd-dev", "python3-dev")
 KERNEL_META = "linux-image-cloud-amd64"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from lxcsd.config.load import load_container
 from lxcsd.errors import LxcsdError
 
 pytestmark = pytest.mark.root
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -225,3 +227,62 @@ def test_destroy_refuses_running_and_mounts_below(lxcpath: Path) -> None:
                             env={**os.environ})
     assert "rc=1" in result.stdout and "mounted below it" in result.stderr
     assert (lxcpath / "r1/config").exists()
+
+
+def test_interrupted_create_leaves_nothing(lxcpath: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C half way (here: in the template's build, after files were made) removes the
+    container and ends with one line and status 130, no traceback."""
+    from lxcsd.templates import busybox
+
+    real = busybox.build
+
+    def interrupted(rootfs: str, name: str) -> None:
+        real(rootfs, name)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(busybox, "build", interrupted)
+    assert lxcsd("create", "i1", "-f", "/dev/null") == 130
+    assert not (lxcpath / "i1").exists()
+    err = capsys.readouterr().err
+    assert err == f"lxcsd: create i1: interrupted; removed {lxcpath / 'i1'}\n"
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/sbin/debootstrap"), reason="needs debootstrap")
+def test_debian_create_shows_progress_and_ctrl_c_cleans_up(lxcpath: Path,
+                                                           tmp_path: Path) -> None:
+    """A real `lxcsd create -t debian` (debootstrap from the host's mirror): its progress
+    lines come with the elapsed time; SIGINT (what Ctrl-C sends it: debootstrap runs in a
+    session of its own) stops debootstrap's whole process group, removes the container and
+    the partial cache, and exits 130 with one line."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, "LXCSD_DEBIAN_CACHE": str(cache), "PYTHONPATH": str(REPO)}
+    # SIGINT as a terminal's: a shell's background job ignores it, and Python then never
+    # raises KeyboardInterrupt; the child gets the default back.
+    proc = subprocess.Popen([sys.executable, "-m", "lxcsd.cli.main", "create", "d1", "-t",
+                             "debian"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.stderr is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if "] downloading packages" in line:
+            time.sleep(2)  # well inside debootstrap: packages are being fetched
+            break
+    assert any(line.startswith("lxcsd: [") and " s] downloading packages" in line
+               for line in seen), seen
+    partial = [p for p in cache.iterdir() if p.name.startswith(".partial-")]
+    assert partial and (lxcpath / "d1").is_dir()
+    proc.send_signal(2)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, seen + [rest]
+    assert rest.splitlines()[-1] == f"lxcsd: create d1: interrupted; removed {lxcpath / 'd1'}"
+    assert "Traceback" not in rest
+    assert not (lxcpath / "d1").exists() and list(cache.iterdir()) == []
+    left = subprocess.run(["pgrep", "-f", str(partial[0])], capture_output=True, text=True)
+    assert left.stdout == "", left.stdout  # no debootstrap, dpkg or wget left running

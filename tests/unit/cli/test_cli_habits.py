@@ -290,14 +290,14 @@ def test_config_unset_removes_every_line_check_reports(tmp_path: Path,
     config.write_text("lxc.uts.name = c1\nlxc.net.0.type = empty\nlxc.net.0.typo = x\n"
                       "lxc.foo = 1\nlxc.start.auto = banana\nlxc.bar\nlxc.include = /nope\n")
     P = ["-P", str(tmp_path)]
-    assert cli.main(["check", *P, "c1"]) == 1
+    assert cli.main(["check", "--config-only", *P, "c1"]) == 1
     reported = [line.split(": ")[2] for line in capsys.readouterr().out.splitlines()]
     assert reported == ["lxc.net.0.typo", "lxc.foo", "lxc.start.auto", "lxc.bar",
                         "lxc.include"]
     for key in reported:
         assert cli.main(["config", "unset", *P, "c1", key]) == 0, capsys.readouterr().err
     assert config.read_text() == "lxc.uts.name = c1\nlxc.net.0.type = empty\n"
-    assert cli.main(["check", *P, "c1"]) == 0
+    assert cli.main(["check", "--config-only", *P, "c1"]) == 0
 
 
 def test_config_edits_are_refused_only_for_errors_they_add(tmp_path: Path,

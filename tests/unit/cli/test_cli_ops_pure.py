@@ -244,11 +244,6 @@ def test_random_hwaddr_is_a_local_lxc_address() -> None:
     assert mac == _containers.random_hwaddr(random.Random(1))
 
 
-def test_idmap_lines() -> None:
-    assert _containers.idmap_lines(100000, 200000) == [
-        "lxc.idmap = u 0 100000 65536", "lxc.idmap = g 0 200000 65536"]
-
-
 def test_mounts_under(tmp_path: os.PathLike[str]) -> None:
     info = tmp_path / "mountinfo"  # type: ignore[operator]
     info.write_text("22 1 0:21 / /proc rw - proc proc rw\n"

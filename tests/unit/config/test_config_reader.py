@@ -109,14 +109,34 @@ def test_include_file_directory_and_order(tmp_path: Path) -> None:
 def test_missing_include_directory_is_skipped_but_a_missing_file_is_an_error(
         tmp_path: Path) -> None:
     load_path(write(tmp_path / "ok", f"lxc.include = {tmp_path}/nowhere/\n"))
-    with pytest.raises(ConfigError, match="cannot read include"):
+    with pytest.raises(ConfigError) as info:
         load_path(write(tmp_path / "bad", f"lxc.include = {tmp_path}/nowhere.conf\n"))
+    assert info.value.message == f"include {tmp_path}/nowhere.conf not found"
+
+
+def test_relative_includes_resolve_against_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As liblxc: open(2) of the value as written, so relative to the reader's cwd (the
+    helper's and the generator's is /); a missing relative directory/ is skipped too."""
+    write(tmp_path / "inc/common.conf", "lxc.uts.name = from-inc\n")
+    config = write(tmp_path / "c/config", "lxc.include = inc/common.conf\n"
+                   "lxc.include = inc/missing.d/\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_path(config).uts_name == "from-inc"
+    monkeypatch.chdir(tmp_path / "c")  # another cwd: the same text means another file
+    with pytest.raises(ConfigError, match=r"include .*/c/inc/common.conf not found "
+                       r"\('inc/common.conf' is relative to the reader's working directory"):
+        load_path(config)
+
+
+def test_an_include_of_dev_null_reads_nothing(tmp_path: Path) -> None:
+    config = write(tmp_path / "config", "lxc.uts.name = x\nlxc.include = /dev/null\n")
+    assert load_path(config).uts_name == "x"
 
 
 @pytest.mark.parametrize("value, message", [
-    ("relative.conf", "not absolute"),
-    ("/etc/passwd/x.conf", "cannot read include"),  # a file where a directory is expected
-    ("/dev/null", "not a regular file"),
+    ("/nonexistent/relative.conf", "not found"),
+    ("/etc/passwd/x.conf", "cannot open include"),  # a file where a directory is expected
 ])
 def test_bad_includes(tmp_path: Path, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as info:
@@ -234,5 +254,43 @@ def test_cached_include_expansion_follows_directory_and_file_changes(tmp_path: P
     os.rename(tmp_path / "d", tmp_path / "gone")  # a missing directory is skipped
     assert load_path(config).groups == ()
     os.unlink(common)
-    with pytest.raises(ConfigError, match="cannot read include"):
+    with pytest.raises(ConfigError, match="not found"):
         load_path(config)
+
+
+def test_hwaddr_with_text_after_the_octets_starts_with_a_warning(tmp_path: Path) -> None:
+    """liblxc converts six octets and ignores the rest: such configs run under LXC."""
+    config = write(tmp_path / "config", "lxc.net.0.type = veth\n"
+                   "lxc.net.0.hwaddr = 00:16:3e:aa:bb:cc # web1's MAC\n")
+    container = load_path(config)
+    assert container.net[0].hwaddr == "00:16:3e:aa:bb:cc"
+    (warning,) = [w for w in container.warnings if w.key == "lxc.net.0.hwaddr"]
+    assert warning.line == 2 and "ignored: \"# web1's MAC\"" in warning.message
+    assert "no inline comments" in warning.message
+    with pytest.raises(ConfigError, match="invalid hardware address"):
+        load_path(write(tmp_path / "bad", "lxc.net.0.type = veth\n"
+                        "lxc.net.0.hwaddr = 00:16:3e:aa:bb:ccdd\n"))
+
+
+@pytest.mark.parametrize(("line", "message", "hint"), [
+    ("lxc.rootfs.path = dir:@LXCPATH@/c1/rootfs",
+     "unsubstituted template placeholder @LXCPATH@", "template that was not rendered"),
+    ("lxc.uts.name = {{ name }}", "unsubstituted template placeholder {{ name }}",
+     "put the real value in"),
+    ("lxc.apparmor.profile: generated", "'key: value' is Proxmox's syntax, not LXC's",
+     "write lxc.apparmor.profile = generated"),
+    ("lxc.environment: HOME=/root", "'key: value' is Proxmox's syntax, not LXC's",
+     "write lxc.environment = HOME=/root"),
+    ("lxc.lxcpath = /srv/lxc", "lxc.lxcpath is a system-wide setting, not a container's",
+     "it belongs in /etc/lxc/lxc.conf"),
+    ("lxc.cgroup.pattern = lxc/%n", "lxc.cgroup.pattern is a system-wide setting",
+     "lxc.system.conf(5)"),
+])
+def test_messages_that_say_what_went_wrong(tmp_path: Path, line: str, message: str,
+                                           hint: str) -> None:
+    config = write(tmp_path / "config", f"lxc.uts.name = x\n{line}\n")
+    with pytest.raises(ConfigError) as info:
+        load_path(config)
+    assert info.value.line == 2 and info.value.message.startswith(message), info.value
+    assert hint in info.value.hint, info.value.hint
+    assert load_path(write(tmp_path / "ok", "lxc.environment = MAIL=root@host\n"))

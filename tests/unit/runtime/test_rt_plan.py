@@ -6,23 +6,34 @@ from pathlib import Path
 
 import pytest
 
+from lxcsd import paths
 from lxcsd import sys as lsys
 from lxcsd.config.load import load_path
 from lxcsd.errors import ConfigError
+from lxcsd.runtime import lsm
 from lxcsd.runtime import plan as p
+
+# A host with every cgroup2 controller and no security module (tests that need others
+# pass their own).
+HOST = p.Host(controllers={"cpu", "cpuset", "io", "memory", "pids", "hugetlb"},
+              lsm=lsm.Host())
 
 
 @pytest.fixture
 def rootfs(tmp_path: Path) -> Path:
     root = tmp_path / "c1" / "rootfs"
-    root.mkdir(parents=True)
+    (root / "sbin").mkdir(parents=True)
+    (root / "sbin/init").write_text("#!/bin/sh\n")
+    (root / "sbin/init").chmod(0o755)
     return root
 
 
-def make(rootfs: Path, text: str, environ: dict[str, str] | None = None) -> p.Plan:
+def make(rootfs: Path, text: str, environ: dict[str, str] | None = None,
+         host: p.Host = HOST) -> p.Plan:
     config = rootfs.parent / "config"
     config.write_text(f"lxc.rootfs.path = dir:{rootfs}\n" + text)
-    return p.make_plan("c1", load_path(str(config)), environ or {}, datadir="/share")
+    return p.make_plan("c1", load_path(str(config)), environ or {}, datadir=paths.datadir(),
+                       host=host)
 
 
 def fails(rootfs: Path, text: str) -> ConfigError:
@@ -37,7 +48,8 @@ def test_defaults(rootfs: Path) -> None:
     assert plan.env == {"container": "lxc"}
     assert plan.rootfs_mount == str(rootfs)
     assert plan.monitor_dir == "lxc.monitor.c1" and plan.payload_dir == "lxc.payload.c1"
-    assert plan.seccomp_profile == "/share/common.seccomp"
+    assert plan.seccomp_profile == f"{paths.datadir()}/common.seccomp"
+    assert plan.seccomp_policy is not None and plan.seccomp_policy.rules  # parsed here
     assert plan.net_kind == "empty" and plan.console and not plan.userns
     flags = plan.clone_flags
     for flag in (lsys.CLONE_NEWNS, lsys.CLONE_NEWPID, lsys.CLONE_NEWUTS, lsys.CLONE_NEWIPC,
@@ -48,6 +60,9 @@ def test_defaults(rootfs: Path) -> None:
 
 
 def test_init_env_and_ttys(rootfs: Path) -> None:
+    (rootfs / "bin").mkdir()
+    (rootfs / "bin/app").write_bytes(b"")
+    (rootfs / "bin/app").chmod(0o755)
     plan = make(rootfs, "lxc.execute.cmd = /bin/app --flag\nlxc.tty.max = 2\n"
                 "lxc.environment = A=1\nlxc.environment = HOME\nlxc.environment = MISSING\n"
                 "lxc.environment.runtime = B=2\n", environ={"HOME": "/root"})
@@ -74,7 +89,15 @@ def test_namespace_keys(rootfs: Path) -> None:
     assert err.key == "lxc.namespace.keep" and err.line == 2
 
 
-def test_idmap(rootfs: Path) -> None:
+def test_idmap(rootfs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    subids = {"u": rootfs.parent / "subuid", "g": rootfs.parent / "subgid"}
+    for path in subids.values():
+        path.write_text("root:100000:65536\n")
+    monkeypatch.setattr(p.os, "getuid", lambda: 0)
+    monkeypatch.setattr(p.os, "getgid", lambda: 0)
+    from lxcsd.runtime import idmap
+
+    monkeypatch.setattr(idmap, "SUBID_FILES", {k: str(v) for k, v in subids.items()})
     plan = make(rootfs, "lxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n")
     assert plan.userns and (plan.root_uid, plan.root_gid) == (100000, 100000)
     assert plan.uids == [(0, 100000, 65536)] and plan.devpts_gid == 5
@@ -82,6 +105,9 @@ def test_idmap(rootfs: Path) -> None:
     assert plan.devpts_gid is None  # gid 5 unmapped: devpts without gid=
     err = fails(rootfs, "lxc.idmap = u 1 100000 10\nlxc.idmap = g 1 100000 10\n")
     assert err.key == "lxc.idmap" and "root" in err.message
+    err = fails(rootfs, "lxc.idmap = u 0 200000 65536\nlxc.idmap = g 0 100000 65536\n")
+    assert (err.key, err.line) == ("lxc.idmap", 3)  # newuidmap's rule, checked up front
+    assert "200000-265535 are not delegated to root" in err.message
 
 
 def test_cgroup_keys(rootfs: Path) -> None:
@@ -94,9 +120,11 @@ def test_cgroup_keys(rootfs: Path) -> None:
     assert plan.monitor_dir == "lxc/ct/lxc.monitor.c1"
     plan = make(rootfs, "lxc.cgroup.dir.container = a\nlxc.cgroup.dir.monitor = b\n")
     assert (plan.payload_dir, plan.monitor_dir) == ("a", "b")
-    err = fails(rootfs, "lxc.cgroup.memory.limit_in_bytes = 1G\n")
-    assert err.key == "lxc.cgroup.memory.limit_in_bytes" and err.line == 2
-    assert "lxc.cgroup2.memory.limit_in_bytes" in err.hint
+    plan = make(rootfs, "lxc.cgroup.memory.limit_in_bytes = 1G\n")  # cgroup v1: translated
+    assert [(s.key, s.value) for s in plan.cgroup_settings] == [("memory.max", "1G")]
+    (warning,) = plan.warnings
+    assert (warning.key, warning.line) == ("lxc.cgroup.memory.limit_in_bytes", 2)
+    assert "applied as lxc.cgroup2.memory.max = 1G" in warning.message
     make(rootfs, "lxc.cgroup.devices.allow = c 1:3 rwm\n")  # left to the unit's DeviceAllow=
     plan = make(rootfs, "lxc.cgroup2.devices.allow = c 1:3 rwm\nlxc.cgroup2.pids.max = 5\n")
     assert [s.key for s in plan.cgroup_settings] == ["pids.max"]  # devices: the generator's
@@ -108,14 +136,16 @@ def test_caps_and_seccomp(rootfs: Path) -> None:
     assert plan.keep_caps == frozenset({0, 5})
     plan = make(rootfs, "lxc.cap.drop = net_raw\n")
     assert 13 not in plan.keep_caps and 16 in plan.keep_caps  # the default list replaced
-    assert make(rootfs, "lxc.seccomp.profile = /p\n").seccomp_profile == "/p"
+    policy = rootfs.parent / "p.seccomp"
+    policy.write_text("2\ndenylist\nkexec_load errno 1\n")
+    assert make(rootfs, f"lxc.seccomp.profile = {policy}\n").seccomp_profile == str(policy)
 
 
 def test_rootfs_is_required(tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.write_text("lxc.uts.name = x\n")
     with pytest.raises(ConfigError) as err:
-        p.make_plan("c1", load_path(str(config)), {})
+        p.make_plan("c1", load_path(str(config)), {}, host=HOST)
     assert err.value.key == "lxc.rootfs.path" and "no root file system" in err.value.message
 
 
@@ -123,7 +153,7 @@ def test_missing_rootfs_dir_names_the_line(tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.write_text("lxc.uts.name = x\nlxc.rootfs.path = /nonexistent/rootfs\n")
     with pytest.raises(ConfigError) as err:
-        p.make_plan("c1", load_path(str(config)), {})
+        p.make_plan("c1", load_path(str(config)), {}, host=HOST)
     assert (err.value.line, err.value.key) == (2, "lxc.rootfs.path")
     assert str(err.value).startswith(f"{config}:2: lxc.rootfs.path: /nonexistent/rootfs")
 
@@ -132,11 +162,11 @@ def test_overlay_needs_a_mount_point(rootfs: Path) -> None:
     config = rootfs.parent / "config"
     config.write_text(f"lxc.rootfs.path = overlay:{rootfs}:{rootfs.parent}/upper\n")
     with pytest.raises(ConfigError) as err:
-        p.make_plan("c1", load_path(str(config)), {})
+        p.make_plan("c1", load_path(str(config)), {}, host=HOST)
     assert err.value.key == "lxc.rootfs.mount"
     config.write_text(f"lxc.rootfs.path = overlay:{rootfs}:{rootfs.parent}/upper\n"
                       f"lxc.rootfs.mount = {rootfs.parent}/mnt\n")
-    plan = p.make_plan("c1", load_path(str(config)), {})
+    plan = p.make_plan("c1", load_path(str(config)), {}, host=HOST)
     assert plan.rootfs.kind == "overlay" and plan.rootfs_mount == f"{rootfs.parent}/mnt"
 
 
