@@ -257,10 +257,11 @@ class _Prepared:
     """What A and B need, computed on the host before any namespace changes (imports, the
     seccomp filter: after setns nothing may be loaded from the host's file system)."""
 
-    def __init__(self, container: Container, opts: Options) -> None:
+    def __init__(self, container: Container, opts: Options, init_pid: int) -> None:
         from lxcsd.runtime import caps, plan
 
-        self.keep_caps = plan.keep_caps(container)
+        private_net = any(name == "net" for name, _ in differing_namespaces(init_pid))
+        self.keep_caps = plan.keep_caps(container, private_net=private_net)
         self.filter: Any = None
         profile = plan.seccomp_profile(container, "")
         if profile:
@@ -295,7 +296,7 @@ def _root_owner(container: Container) -> tuple[int, int] | None:
 def attach(name: str, container: Container, opts: Options) -> int:
     """Run opts.argv (or the shell) in the running container; returns its exit status."""
     pid, payload = find_init(name)
-    prepared = _Prepared(container, opts)
+    prepared = _Prepared(container, opts, pid)
     use_pty = opts.pty if opts.pty is not None else os.isatty(0)
     pidfd = os.pidfd_open(pid)
     # A host pty in reserve, for a container without a devpts of its own (lxc.pty.max

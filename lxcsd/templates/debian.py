@@ -66,7 +66,6 @@ def config_lines(name: str) -> list[str]:
         f"lxc.uts.name = {name}",
         "lxc.tty.max = 4",
         "lxc.pty.max = 1024",
-        "lxc.cap.drop = sys_module mac_admin mac_override sys_time",
         "lxc.mount.auto = cgroup:mixed proc:mixed sys:mixed",
         "lxc.autodev = 1",
     ]

@@ -9,6 +9,7 @@ import pytest
 from lxcsd import sys as lsys
 from lxcsd.config.load import load_path
 from lxcsd.errors import ConfigError
+from lxcsd.runtime import caps
 from lxcsd.runtime import plan as p
 
 
@@ -45,6 +46,7 @@ def test_defaults(rootfs: Path) -> None:
         assert flags & flag
     assert not flags & lsys.CLONE_NEWUSER
     assert 16 not in plan.keep_caps and 21 in plan.keep_caps  # sys_module dropped (LXC)
+    assert plan.keep_caps == _numbers(p.DEFAULT_CAP_RETAIN + ("net_admin",))
 
 
 def test_init_env_and_ttys(rootfs: Path) -> None:
@@ -103,12 +105,49 @@ def test_cgroup_keys(rootfs: Path) -> None:
     assert plan.controllers == ["pids"]
 
 
+def _numbers(names: tuple[str, ...]) -> frozenset[int]:
+    return frozenset(caps.NUMBERS[name] for name in names)
+
+
 def test_caps_and_seccomp(rootfs: Path) -> None:
     plan = make(rootfs, "lxc.cap.keep = chown kill\n")
-    assert plan.keep_caps == frozenset({0, 5})
-    plan = make(rootfs, "lxc.cap.drop = net_raw\n")
-    assert 13 not in plan.keep_caps and 16 in plan.keep_caps  # the default list replaced
+    assert plan.keep_caps == frozenset({0, 5})  # keep: exactly its list, defaults or not
+    assert make(rootfs, "lxc.cap.keep = chown sys_rawio\n").keep_caps == {0, 17}
     assert make(rootfs, "lxc.seccomp.profile = /p\n").seccomp_profile == "/p"
+
+
+def test_cap_drop_adds_to_the_default_drops(rootfs: Path) -> None:
+    """As LXC reads a config after lxc.include = common.conf: drop lines add, an empty
+    value clears the defaults too."""
+    default = make(rootfs, "").keep_caps
+    # Debian's lxc-create configs and the old lxcsd templates: a subset of the defaults.
+    plan = make(rootfs, "lxc.cap.drop = sys_module mac_admin mac_override sys_time\n")
+    assert plan.keep_caps == default
+    assert caps.NUMBERS["sys_rawio"] not in plan.keep_caps  # not replaced (the old hole)
+    plan = make(rootfs, "lxc.cap.drop = net_raw\n")
+    assert plan.keep_caps == default - {caps.NUMBERS["net_raw"]}
+    for dangerous in ("sys_rawio", "syslog", "bpf", "perfmon", "sys_module", "sys_time",
+                      "mac_admin", "mac_override", "sys_pacct", "wake_alarm", "block_suspend",
+                      "audit_read", "checkpoint_restore", "ipc_lock"):
+        assert caps.NUMBERS[dangerous] not in default, dangerous
+    plan = make(rootfs, "lxc.cap.drop = sys_admin\nlxc.cap.drop =\nlxc.cap.drop = mknod\n")
+    assert plan.keep_caps == frozenset(range(caps.last_cap() + 1)) - {caps.NUMBERS["mknod"]}
+    assert len(make(rootfs, "lxc.cap.drop =\n").keep_caps) == caps.last_cap() + 1
+
+
+def test_net_admin_only_with_a_network_namespace(rootfs: Path) -> None:
+    net_admin = caps.NUMBERS["net_admin"]
+    assert net_admin in make(rootfs, "").keep_caps  # own (empty) network namespace
+    assert net_admin not in make(rootfs, "lxc.net.0.type = none\n").keep_caps  # the host's
+    assert net_admin not in make(rootfs, "lxc.namespace.keep = net\n").keep_caps
+    assert net_admin in make(rootfs, "lxc.net.0.type = none\nlxc.cap.drop =\n").keep_caps
+
+
+def test_documented_default_drops_match_the_plan() -> None:
+    from lxcsd.config.keys import CAP_DROP_DEFAULT
+
+    dropped = [n for n in caps.NAMES if n not in p.DEFAULT_CAP_RETAIN + ("net_admin",)]
+    assert " ".join(dropped) + " and any newer" in CAP_DROP_DEFAULT
 
 
 def test_rootfs_is_required(tmp_path: Path) -> None:
