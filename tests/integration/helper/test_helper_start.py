@@ -172,6 +172,25 @@ def test_hostile_symlink_target_lands_inside(lxcpath: hu.Lxcpath, unit_cgroup: s
     assert sorted(os.listdir("/etc")) == before and not os.path.exists("/etc/x")
 
 
+def test_hostile_symlink_bind_source_stays_inside(lxcpath: hu.Lxcpath,
+                                                  unit_cgroup: str) -> None:
+    """A bind source inside the rootfs that the container made a symlink to / binds the
+    container's own root, not the host's (the source is resolved inside the root)."""
+    root = lxcpath.container("h4", "")
+    with open(root.parent / "config", "a", encoding="utf-8") as f:
+        f.write(f"lxc.mount.entry = {root}/link mnt/x none bind,create=dir 0 0\n"
+                f"lxc.mount.entry = {root}/data/../../.. mnt/y none bind,create=dir 0 0\n")
+    (root / "link").symlink_to("/")
+    (root / "data").mkdir()
+    (root / "only-in-the-container").write_text("")
+    started = lxcpath.start("h4", unit_cgroup)
+    assert started.status == 0, started
+    for mnt in ("x", "y"):
+        seen = os.listdir(f"/proc/{started.init_pid}/root/mnt/{mnt}")
+        assert "only-in-the-container" in seen and "bin" in seen, (mnt, seen)
+        assert not os.path.exists("/only-in-the-container")
+
+
 def _nothing_left(lxcpath: hu.Lxcpath, unit_cgroup: str, name: str) -> None:
     assert _left_in(unit_cgroup) == []
     assert _procs(unit_cgroup) == []
