@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from lxcsd import sys as lsys
-from tests.infra import rootfs
+from tests.infra import rootfs, v1cgroups
 
 SUBID_LINE = "root:100000:65536"
 BASE_CONFIG = """lxc.rootfs.path = dir:{root}
@@ -143,11 +143,13 @@ def start_helper(name: str, cgroup_dir: str, lxcpath: Path, run_dir: Path, timeo
            "LXCSD_RUN_DIR": str(run_dir), "NOTIFY_SOCKET": sock_path,
            "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     env.update(extra_env or {})
+    v1 = v1cgroups.existing(os.path.basename(cgroup_dir))
     pid = os.fork()
     if pid == 0:
         try:
             with open(os.path.join(cgroup_dir, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
+            v1cgroups.enter(v1)
             os.dup2(err_w, 2)
             devnull = os.open("/dev/null", os.O_RDWR)
             os.dup2(devnull, 0)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.infra import v1cgroups
 from tests.integration.helper import helper_util as hu
 
 pytestmark = pytest.mark.root
@@ -66,6 +67,26 @@ def test_ready_only_after_exec_mainpid_is_init(lxcpath: hu.Lxcpath, unit_cgroup:
 def _procs(cgroup_dir: str) -> list[int]:
     with open(os.path.join(cgroup_dir, "cgroup.procs"), encoding="ascii") as f:
         return [int(line) for line in f]
+
+
+def test_cgroup_v1_leaves_on_a_hybrid_host(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    """Init lives in lxc.payload.NAME of every v1 hierarchy (this host's memory, cpu, ...),
+    so its cgroup namespace is rooted there: a v1 mount inside shows no release_agent."""
+    v1 = v1cgroups.existing(os.path.basename(unit_cgroup))
+    if not v1:
+        pytest.skip("no cgroup v1 hierarchy on this host")
+    lxcpath.container("v1", init_script="exec > /probe.out 2>&1\nmkdir -p /mnt/cpu\n"
+                      "mount -t cgroup -o cpu cgroup /mnt/cpu\nls /mnt/cpu\n"
+                      "cat /proc/self/cgroup\necho done\nexec sleep 1000\n")
+    started = lxcpath.start("v1", unit_cgroup)
+    assert started.status == 0, started
+    seen = hu.wait_file(lxcpath.base / "v1/rootfs/probe.out").split()
+    assert "cgroup.procs" in seen and "release_agent" not in seen, seen  # its own leaf
+    assert started.state is not None and started.state["cgroup_v1_leaf"] == "lxc.payload.v1"
+    for path in v1:
+        assert started.init_pid in _procs(str(path / "lxc.payload.v1")), path
+    v1_lines = [line for line in seen if ":" in line and not line.startswith("0::")]
+    assert v1_lines and all(line.endswith(":/") for line in v1_lines), seen
 
 
 def test_mounts_masks_and_dev(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
@@ -194,6 +215,7 @@ def test_hostile_symlink_bind_source_stays_inside(lxcpath: hu.Lxcpath,
 def _nothing_left(lxcpath: hu.Lxcpath, unit_cgroup: str, name: str) -> None:
     assert _left_in(unit_cgroup) == []
     assert _procs(unit_cgroup) == []
+    assert v1cgroups.children(v1cgroups.existing(os.path.basename(unit_cgroup))) == []
     assert not (lxcpath.run_dir / name / "state").exists()
     assert hu.host_mounts_under(lxcpath.base) == []
 
