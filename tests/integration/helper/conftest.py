@@ -67,6 +67,7 @@ def _remove_v2(path: str) -> None:
     if os.path.isdir(path):
         cgroup.kill_all(path)
         for _ in range(200):
+            hu.reap_orphans()  # a zombie we adopted can hold init (and its cgroup) back
             try:
                 cgroup.remove(path)
                 break

@@ -71,9 +71,31 @@ class Started:
         pid = self.init_pid
         try:
             os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+        except ProcessLookupError:
+            return
+        reap_until(pid)
+
+
+def reap_until(pid: int) -> None:
+    """Reap children until pid is reaped. As a subreaper we also adopt other orphans: a
+    process of the container whose parent outside it (lxcsd attach's stub) died at the
+    same moment; init's exit waits until such a zombie is reaped, so we must reap it."""
+    while True:
+        try:
+            if os.waitpid(-1, 0)[0] == pid:
+                return
+        except ChildProcessError:
+            return
+
+
+def reap_orphans() -> None:
+    """Reap whatever zombie children we have, without blocking."""
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
 
     def __repr__(self) -> str:
         return f"Started(status={self.status}, messages={self.messages}, stderr={self.stderr!r})"
