@@ -2,7 +2,9 @@
 
 Reads each config with its includes, reports every error and warning with file and line
 (warnings: keys lxcsd reads but does not apply yet, legacy keys, ignored lines), and exits
-1 when any config has an error. ``--format json`` prints one JSON document instead.
+1 when any config has an error. A privileged container (no lxc.idmap) gets a note: what
+that means is worth knowing, though it is no error. ``--format json`` prints one JSON
+document instead.
 """
 
 from __future__ import annotations
@@ -58,15 +60,23 @@ def _line(level: str, problem: ConfigError) -> str:
     return f"{where}: {level}: {key}{problem.message}{hint}"
 
 
+PRIVILEGED_NOTE = ("privileged container (no lxc.idmap): its root is the host's root, kept "
+                   "in by capabilities, seccomp and masks only; lxcsd create makes "
+                   "unprivileged ones (lxc.idmap = u 0 100000 65536, g 0 100000 65536, ids "
+                   "from /etc/subuid)")
+
+
 def check_one(name: str | None, path: str, with_warnings: bool) -> dict[str, Any]:
-    """Check one config; a dict with name, config, ok, errors and warnings."""
+    """Check one config; a dict with name, config, ok, errors, warnings and notes."""
     container, errors = check_path(path, name)
     warnings = container.warnings if container is not None and with_warnings else []
     # A line with an error needs no second message about it.
     failed = {(e.path, e.line) for e in errors}
     warnings = [w for w in warnings if (w.path, w.line) not in failed]
+    notes = [PRIVILEGED_NOTE] if container is not None and not container.idmaps and \
+        with_warnings else []
     return {"name": container.name if container else name, "config": path,
-            "ok": not errors, "errors": errors, "warnings": warnings}
+            "ok": not errors, "errors": errors, "warnings": warnings, "notes": notes}
 
 
 def _targets(args: argparse.Namespace) -> list[tuple[str | None, str]]:
@@ -85,6 +95,8 @@ def _print_text(results: list[dict[str, Any]]) -> None:
             print(_line("error", error))
         for warning in result["warnings"]:
             print(_line("warning", warning))
+        for note in result["notes"]:
+            print(f"{result['config']}: note: {note}")
         label = result["name"] or result["config"]
         print(f"{label}: {len(result['errors'])} error(s), {len(result['warnings'])} "
               f"warning(s)", file=sys.stderr)

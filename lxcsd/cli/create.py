@@ -1,7 +1,12 @@
-"""``lxcsd create NAME [-t busybox|debian] [--unprivileged]``: a new container in the
+"""``lxcsd create NAME [-t busybox|debian] [--privileged]``: a new container in the
 lxcpath: LXCPATH/NAME/rootfs from the template and LXCPATH/NAME/config (the global
 lxc.default_config, /etc/lxc/default.conf, when it exists, then the template's keys), as
 lxc-create does. A failure removes what was made.
+
+Unprivileged by default, as Incus makes its containers: root inside is mapped to root's
+/etc/subuid and /etc/subgid range (lxc.idmap, the rootfs's owners shifted into it), so a
+process that escapes the container is nobody on the host. ``--privileged`` makes the old
+kind, whose root is the host's root, held back only by capabilities, seccomp and masks.
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ if TYPE_CHECKING:
 
 EPILOG = """\
 examples:
-  lxcsd create web1                      busybox (the default template)
+  lxcsd create web1                      busybox (the default template), unprivileged:
+                                         ids shifted to root's /etc/subuid range
   lxcsd create deb1 -t debian            Debian bookworm with systemd (debootstrap)
-  lxcsd create u1 --unprivileged         ids shifted to root's /etc/subuid range
+  lxcsd create p1 --privileged           root inside is root on the host (no lxc.idmap)
   lxcsd create c1 -P /srv/lxc            in another lxcpath
   lxcsd create c1 -f /dev/null           without /etc/lxc/default.conf's keys (network)
 
@@ -48,8 +54,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("name", metavar="NAME", help="container name")
     parser.add_argument("-t", "--template", choices=TEMPLATES, default="busybox",
                         help="root file system template (default: busybox)")
-    parser.add_argument("--unprivileged", action="store_true",
-                        help="map root to root's /etc/subuid and /etc/subgid ranges")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--privileged", action="store_true",
+                      help="no lxc.idmap: root in the container is root on the host, kept "
+                      "in by capabilities, seccomp and masks only (what lxc-create makes "
+                      "as root)")
+    mode.add_argument("--unprivileged", action="store_true",
+                      help="map root to root's /etc/subuid and /etc/subgid ranges (the "
+                      "default)")
     parser.add_argument("-f", "--config", metavar="FILE",
                         help="start the config from FILE instead of lxc.default_config "
                         "(-f /dev/null: nothing)")
@@ -81,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_existing(directory)
     if args.config and not os.path.exists(args.config):
         raise LxcsdError(f"-f {args.config}: no such file")
-    bases = (subid_base("u"), subid_base("g")) if args.unprivileged else None
+    bases = None if args.privileged else _subid_bases()
     module = _template(args.template)
     os.makedirs(os.path.dirname(directory), 0o755, exist_ok=True)
     os.mkdir(directory, 0o770)
@@ -105,7 +117,18 @@ def run(args: argparse.Namespace) -> int:
         remove_tree(directory)
         raise
     print(f"created {args.name} in {directory}", file=sys.stderr)
+    if args.privileged:
+        print(f"note: {args.name} is privileged: its root is the host's root (no user "
+              "namespace)", file=sys.stderr)
     return 0
+
+
+def _subid_bases() -> tuple[int, int]:
+    try:
+        return subid_base("u"), subid_base("g")
+    except LxcsdError as exc:
+        raise LxcsdError(exc.message, f"{exc.hint}, or create a privileged container with "
+                         "--privileged") from None
 
 
 def _template(name: str) -> Any:
