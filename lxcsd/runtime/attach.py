@@ -493,6 +493,8 @@ def _enter(prepared: _Prepared, opts: Options, report: exec_sync.Report,
     _chdir(opts.cwd, prepared.host_cwd)
     argv = opts.argv or [_shell(entry)]
     # The last privileged step: from here on we hold only what the command will hold.
+    # A security label (lxc.apparmor.profile, change-on-exec) goes right after it: it then
+    # applies from the exec of the stub, so the stub and the command run confined.
     _privileges(prepared, uid, gid)
     path = _find_command(argv[0], prepared.env.get("PATH", DEFAULT_PATH))
     if path is None:

@@ -203,6 +203,13 @@ def _namespaces(plan: Plan, c: Container) -> None:
         names.append("time")  # liblxc: offsets imply a new time namespace
     if plan.net_kind != "none" and "net" not in names and "net" not in plan.share:
         plan.net_kind = "host"
+    if c.mounts.auto.cgroup and "cgroup" not in names and "cgroup" not in plan.share:
+        # liblxc refuses too: without a cgroup namespace of the container's own, a cgroup2
+        # mount shows the host's whole tree, writable by a privileged container.
+        raise key_error(c, "lxc.mount.auto", f"{c.mounts.auto.cgroup}: the container "
+                        "would see the host's whole cgroup tree (it has no cgroup "
+                        "namespace of its own)", "drop the cgroup item or the cgroup "
+                        "entry of lxc.namespace.keep/lxc.namespace.clone")
     plan.clone_flags = 0
     for name in names:
         plan.clone_flags |= NS_FLAGS[name]

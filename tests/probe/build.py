@@ -19,17 +19,18 @@ def build_probe(out: Path, source: Path = PROBE_SOURCE) -> Path:
     return out
 
 
-def build_attach_exec() -> Path:
-    """build/lxcsd-attach-exec, rebuilt when older than its source (install.sh's flags);
-    written to a temporary name and renamed, as test runs may build it at once."""
-    from lxcsd import paths
-
-    out = Path(paths.attach_exec())
-    if out.exists() and out.stat().st_mtime >= ATTACH_EXEC_SOURCE.stat().st_mtime:
+def build_attach_exec(tree: Path | None = None) -> Path:
+    """TREE/build/lxcsd-attach-exec (this tree's: where lxcsd.paths.attach_exec looks in a
+    checkout), rebuilt when older than its source, with install.sh's flags; written to a
+    temporary name and renamed, as test runs may build it at once."""
+    tree = tree or ATTACH_EXEC_SOURCE.parents[1]
+    source = tree / "libexec/lxcsd-attach-exec.c"
+    out = tree / "build/lxcsd-attach-exec"
+    if out.exists() and out.stat().st_mtime >= source.stat().st_mtime:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.{os.getpid()}")
     subprocess.run(["gcc", "-static", "-Os", "-s", "-Wall", "-Wextra", "-o", str(tmp),
-                    str(ATTACH_EXEC_SOURCE)], check=True, capture_output=True)
+                    str(source)], check=True, capture_output=True)
     tmp.rename(out)
     return out

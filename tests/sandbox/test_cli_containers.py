@@ -84,7 +84,10 @@ def test_start_ls_info_stop(sb: Sandbox, running: str) -> None:
     main_pid = int(show(sb, unit, "MainPID"))
     _, out, _ = lxcsd(sb, "ls", "--format", "json")
     (row,) = [r for r in json.loads(out) if r["name"] == "t1"]
-    assert (row["state"], row["pid"], row["unprivileged"]) == ("RUNNING", main_pid, False)
+    # lxcsd create's default: unprivileged, with proc and sys mounted (proc:mixed sys:mixed)
+    assert (row["state"], row["pid"], row["unprivileged"]) == ("RUNNING", main_pid, True)
+    mounts = sb.run(["grep", "-E", " /(proc|sys) ", f"/proc/{main_pid}/mounts"]).stdout
+    assert {line.split()[1] for line in mounts.splitlines()} >= {"/proc", "/sys"}
     _, out, _ = lxcsd(sb, "ls")
     header, *rows = out.splitlines()
     assert header.split()[:3] == ["NAME", "STATE", "AUTOSTART"]

@@ -190,3 +190,10 @@ def test_time_offsets(rootfs: Path) -> None:
     assert plan.time_offsets == "monotonic -2 500000000\nboottime 7200 0\n"
     assert plan.clone_flags & lsys.CLONE_NEWTIME
     assert not make(rootfs, "").clone_flags & lsys.CLONE_NEWTIME
+
+
+def test_cgroup_mount_needs_a_cgroup_namespace(rootfs: Path) -> None:
+    err = fails(rootfs, "lxc.mount.auto = cgroup:mixed\nlxc.namespace.keep = cgroup\n")
+    assert err.key == "lxc.mount.auto" and "host's whole cgroup tree" in str(err)
+    make(rootfs, "lxc.mount.auto = proc:mixed\nlxc.namespace.keep = cgroup\n")  # no mount
+    make(rootfs, "lxc.mount.auto = cgroup:mixed\n")
