@@ -161,7 +161,9 @@ def cleanup_cgroups(name: str, instance: str, fields: Mapping[str, str]) -> bool
         if path and os.path.isabs(path) and path not in paths and "/../" not in path:
             paths.append(path)
     ok = remove_leaves(name, paths)
-    if unit_dir is not None:  # the v1 leaves are below the unit's own v1 cgroups
+    # The v1 leaves are below the unit's own v1 cgroups, which are ours: in the unit, or
+    # run by hand from where the start ran when the state file names the leaf.
+    if unit_dir is not None or fields.get("cgroup_v1_leaf"):
         ok = cleanup_v1(name, fields) and ok
     return ok
 

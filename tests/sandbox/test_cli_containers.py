@@ -216,8 +216,10 @@ def test_attach_systemd_guest(sb: Sandbox, debian_root: object) -> None:
         "lxc.pty.max = 64", "lxc.tty.max = 1", ""]))
     sb.systemctl("daemon-reload")
     assert lxcsd(sb, "start", "d1")[0] == 0
-    result = sb.run([LXCSD, "attach", "d1", "--", "systemctl", "is-system-running", "--wait"],
-                    check=False, timeout=180)
+    # systemctl needs the guest manager's socket, made a moment after init starts.
+    wait = "while [ ! -S /run/systemd/private ]; do sleep 0.1; done; " \
+        "exec systemctl is-system-running --wait"
+    result = sb.run([LXCSD, "attach", "d1", "--", "sh", "-c", wait], check=False, timeout=180)
     assert result.stdout.strip() in ("running", "degraded"), result.stdout + result.stderr
     result = sb.run([LXCSD, "attach", "d1", "--", "sh", "-c",
                      "cat /proc/self/cgroup; ls /sys/fs/cgroup"])

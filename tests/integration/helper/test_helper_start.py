@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import select
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -87,6 +88,13 @@ def test_cgroup_v1_leaves_on_a_hybrid_host(lxcpath: hu.Lxcpath, unit_cgroup: str
         assert started.init_pid in _procs(str(path / "lxc.payload.v1")), path
     v1_lines = [line for line in seen if ":" in line and not line.startswith("0::")]
     assert v1_lines and all(line.endswith(":/") for line in v1_lines), seen
+    # cleanup (here by hand, from where the start ran) removes the leaves again
+    started.stop()
+    env = {"PATH": "/usr/bin:/bin", "LXCSD_LXCPATH": str(lxcpath.base),
+           "LXCSD_RUN_DIR": str(lxcpath.run_dir)}
+    subprocess.run([sys.executable, "-c", hu.LAUNCHER, "cleanup", "v1"], env=env, check=True,
+                   preexec_fn=lambda: v1cgroups.enter(v1), capture_output=True)
+    assert v1cgroups.children(v1) == []
 
 
 def test_mounts_masks_and_dev(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
