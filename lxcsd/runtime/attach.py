@@ -511,15 +511,19 @@ def _enter(prepared: _Prepared, opts: Options, report: exec_sync.Report,
 
 
 def _find_command(name: str, search: str) -> str | None:
-    """name as execvp finds it in the container (PATH of the command's environment); a
-    name with a '/' as it is; None when not found (the stub reports other exec errors)."""
+    """name as execvp finds it in the container (PATH of the command's environment): the
+    first executable file, else the first file (the stub then reports EACCES, 126); a name
+    with a '/' as it is; None when there is none (127)."""
     if "/" in name:
         return name
+    found = None
     for directory in search.split(":"):
         candidate = os.path.join(directory or ".", name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+        if os.path.isfile(candidate):
+            if os.access(candidate, os.X_OK):
+                return candidate
+            found = found or candidate
+    return found
 
 
 def _join(pid: int, pidfd: int) -> None:
