@@ -36,4 +36,12 @@ def unitdir() -> str:
 
 
 def libexecdir() -> str:
-    return os.path.join(PREFIX, "libexec/lxcsd") if PREFIX else os.path.join(SOURCE_TREE, "bin")
+    """Installed helpers; in a checkout, what is built from libexec/ goes to build/ (tests
+    build it there: tests/probe/build.py)."""
+    return os.path.join(PREFIX, "libexec/lxcsd") if PREFIX else os.path.join(SOURCE_TREE,
+                                                                             "build")
+
+
+def attach_exec() -> str:
+    """The static exec stub of ``lxcsd attach`` (libexec/lxcsd-attach-exec.c)."""
+    return os.path.join(libexecdir(), "lxcsd-attach-exec")

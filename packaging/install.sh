@@ -14,6 +14,7 @@
 #   $prefix/lib/lxcsd/venv                         Python environment on Debian's /usr/bin/python3
 #   $prefix/bin/lxcsd                              the command line
 #   $prefix/libexec/lxcsd/lxcsd-helper             what lxc@NAME.service runs
+#   $prefix/libexec/lxcsd/lxcsd-attach-exec        lxcsd attach's static exec stub (gcc -static)
 #   $prefix/lib/systemd/system-generators/lxcsd-generator
 #   $prefix/lib/systemd/system/                    units (--unitdir), and lxc.service.d/
 #   $prefix/share/lxcsd/                           shipped defaults (config/)
@@ -112,6 +113,25 @@ EOF
     mv -f "$dest.tmp" "$dest"
 }
 
+# The static stub lxcsd attach runs from a sealed memfd (libexec/lxcsd-attach-exec.c). Built
+# with gcc and glibc's static libc (libc6-dev); without a compiler, a copy built beforehand
+# at build/lxcsd-attach-exec in the source tree (newer than the source) is used.
+install_attach_exec() {
+    local c="$src/libexec/lxcsd-attach-exec.c" prebuilt="$src/build/lxcsd-attach-exec"
+    local out="$libexec/lxcsd-attach-exec"
+    install -d "$libexec"
+    if command -v gcc >/dev/null 2>&1; then
+        gcc -static -Os -s -Wall -Wextra -o "$out.tmp" "$c"
+    elif [ -x "$prebuilt" ] && [ "$prebuilt" -nt "$c" ]; then
+        cp "$prebuilt" "$out.tmp"
+    else
+        echo "install.sh: gcc and libc6-dev are needed to build $c" >&2
+        exit 1
+    fi
+    chmod 755 "$out.tmp"
+    mv -f "$out.tmp" "$out"
+}
+
 install_units() {
     install -d "$destdir$unitdir"
     local f out
@@ -173,6 +193,7 @@ main() {
     write_launcher "$gendir/lxcsd-generator" lxcsd.generator.main "$purelib"
     write_launcher "$prefix/bin/lxcsd" lxcsd.cli.main "$purelib"
     write_launcher "$libexec/lxcsd-console" lxcsd.console.daemon "$purelib"
+    install_attach_exec
     install_units
     install_data
     install_docs

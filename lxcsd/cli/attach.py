@@ -3,7 +3,8 @@
 The command runs in all the container's namespaces and its payload cgroup, with its
 capability bounding set, seccomp policy and environment rules, as lxc-attach does (details:
 lxcsd.runtime.attach). Without a command, the shell of the user in the container's
-/etc/passwd (else /bin/sh). A terminal on stdin gets a pty of the container's own.
+/etc/passwd (else /bin/sh). When stdin, stdout or stderr is a terminal, the command gets a
+pty of the container's own (it never holds the caller's terminal).
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                         "inside, else /)")
     tty = parser.add_mutually_exclusive_group()
     tty.add_argument("-t", "--pty", dest="pty", action="store_const", const=True,
-                     help="allocate a pty even if stdin is not a terminal")
+                     help="allocate a pty even if no terminal is attached")
     tty.add_argument("-T", "--no-pty", dest="pty", action="store_const", const=False,
-                     help="never allocate a pty")
+                     help="never allocate a pty (the command then holds the caller's "
+                     "terminal, if any)")
     add_lxcpath_option(parser)
 
 

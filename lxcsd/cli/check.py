@@ -5,7 +5,9 @@ helper makes before it changes anything: the root file system and init, the cgro
 controllers limits need, AppArmor, seccomp policy, /etc/subuid delegation), reports every
 error and warning with file and line (warnings: keys lxcsd reads but does not apply yet,
 legacy and cgroup v1 keys, ignored lines), and exits 1 when any config has an error: what
-check accepts, ``lxcsd-helper start`` accepts. ``--format json`` prints one JSON document.
+check accepts, ``lxcsd-helper start`` accepts. A privileged container (no lxc.idmap) gets
+a note: what that means is worth knowing, though it is no error. ``--format json`` prints
+one JSON document.
 """
 
 from __future__ import annotations
@@ -70,9 +72,15 @@ def _line(level: str, problem: ConfigError) -> str:
     return f"{where}: {level}: {key}{problem.message}{hint}"
 
 
+PRIVILEGED_NOTE = ("privileged container (no lxc.idmap): its root is the host's root, kept "
+                   "in by capabilities, seccomp and masks only; lxcsd create makes "
+                   "unprivileged ones (lxc.idmap = u 0 100000 65536, g 0 100000 65536, ids "
+                   "from /etc/subuid)")
+
+
 def check_one(name: str | None, path: str, with_warnings: bool,
               config_only: bool = False) -> dict[str, Any]:
-    """Check one config; a dict with name, config, ok, errors and warnings."""
+    """Check one config; a dict with name, config, ok, errors, warnings and notes."""
     container, errors = check_path(path, name)
     warnings = list(container.warnings) if container is not None and with_warnings else []
     if container is not None and with_warnings:
@@ -84,8 +92,10 @@ def check_one(name: str | None, path: str, with_warnings: bool,
     # A line with an error needs no second message about it.
     failed = {(e.path, e.line) for e in errors}
     warnings = [w for w in warnings if (w.path, w.line) not in failed]
+    notes = [PRIVILEGED_NOTE] if container is not None and not container.idmaps and \
+        with_warnings else []
     return {"name": container.name if container else name, "config": path,
-            "ok": not errors, "errors": errors, "warnings": warnings}
+            "ok": not errors, "errors": errors, "warnings": warnings, "notes": notes}
 
 
 def autostart_warnings(container: Container, path: str) -> list[ConfigError]:
@@ -113,6 +123,8 @@ def _print_text(results: list[dict[str, Any]]) -> None:
             print(_line("error", error))
         for warning in result["warnings"]:
             print(_line("warning", warning))
+        for note in result["notes"]:
+            print(f"{result['config']}: note: {note}")
         label = result["name"] or result["config"]
         print(f"{label}: {len(result['errors'])} error(s), {len(result['warnings'])} "
               f"warning(s)", file=sys.stderr)

@@ -1,9 +1,14 @@
-"""``lxcsd create NAME [-t busybox|debian] [--unprivileged]``: a new container in the
+"""``lxcsd create NAME [-t busybox|debian] [--privileged]``: a new container in the
 lxcpath: LXCPATH/NAME/rootfs from the template and LXCPATH/NAME/config (the global
 lxc.default_config, /etc/lxc/default.conf, when it exists, then the template's keys), as
 lxc-create does. The config and the files the template puts in the root (inittab, network
 files, ...) are jinja2 templates an admin can override in /etc/lxcsd/templates/ (see
 lxcsd.templates.render). A failure, or Ctrl-C at any point, removes what was made.
+
+Unprivileged by default, as Incus makes its containers: root inside is mapped to root's
+/etc/subuid and /etc/subgid range (lxc.idmap, the rootfs's owners shifted into it), so a
+process that escapes the container is nobody on the host. ``--privileged`` makes the old
+kind, whose root is the host's root, held back only by capabilities, seccomp and masks.
 """
 
 from __future__ import annotations
@@ -34,11 +39,12 @@ if TYPE_CHECKING:
 
 EPILOG = """\
 examples:
-  lxcsd create web1                      busybox (the default template)
+  lxcsd create web1                      busybox (the default template), unprivileged:
+                                         ids shifted to root's /etc/subuid range
   lxcsd create -n web1 -t busybox        the same, as lxc-create
   lxcsd create deb1 -t debian            Debian bookworm with systemd (debootstrap, cached
                                          in /var/cache/lxcsd/debian for the next one)
-  lxcsd create u1 --unprivileged         ids shifted to root's /etc/subuid range
+  lxcsd create p1 --privileged           root inside is root on the host (no lxc.idmap)
   lxcsd create c1 -P /srv/lxc            in another lxcpath
   lxcsd create c1 -f /dev/null           without /etc/lxc/default.conf's keys (network)
 
@@ -58,8 +64,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_names(parser, many=False, help="container name")
     parser.add_argument("-t", "--template", choices=TEMPLATES, default="busybox",
                         help="root file system template (default: busybox)")
-    parser.add_argument("--unprivileged", action="store_true",
-                        help="map root to root's /etc/subuid and /etc/subgid ranges")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--privileged", action="store_true",
+                      help="no lxc.idmap: root in the container is root on the host, kept "
+                      "in by capabilities, seccomp and masks only (what lxc-create makes "
+                      "as root)")
+    mode.add_argument("--unprivileged", action="store_true",
+                      help="map root to root's /etc/subuid and /etc/subgid ranges (the "
+                      "default)")
     parser.add_argument("-f", "--config", metavar="FILE",
                         help="start the config from FILE instead of lxc.default_config "
                         "(-f /dev/null: nothing)")
@@ -85,8 +97,8 @@ def context(args: argparse.Namespace, directory: str) -> dict[str, Any]:
     """The templates' variables (lxcsd.templates.render)."""
     path, text = default_config(args.config)
     idmap: list[tuple[str, int, int, int]] = []
-    if args.unprivileged:
-        idmap = [("u", 0, subid_base("u"), ID_RANGE), ("g", 0, subid_base("g"), ID_RANGE)]
+    if not args.privileged:
+        idmap = [("u", 0, _subid_base("u"), ID_RANGE), ("g", 0, _subid_base("g"), ID_RANGE)]
     return {"name": args.name, "template": args.template, "lxcpath": os.path.dirname(directory),
             "rootfs": os.path.join(directory, "rootfs"), "default_config": text,
             "default_config_path": path, "idmap": idmap, "dhcp_interfaces": [],
@@ -126,7 +138,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"created {args.name} in {directory}\n"
           f"start it with `lxcsd start {args.name}`; root has no password: get a shell with "
           f"`lxcsd attach {args.name}` (then `passwd` sets one)", file=sys.stderr)
+    if args.privileged:
+        print(f"note: {args.name} is privileged: its root is the host's root (no user "
+              "namespace)", file=sys.stderr)
     return 0
+
+
+def _subid_base(kind: str) -> int:
+    try:
+        return subid_base(kind)
+    except LxcsdError as exc:
+        raise LxcsdError(exc.message, f"{exc.hint}, or create a privileged container with "
+                         "--privileged") from None
 
 
 def make(args: argparse.Namespace, directory: str, values: dict[str, Any]) -> None:

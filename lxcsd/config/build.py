@@ -254,8 +254,9 @@ def _assemble(state: dict[str, Any], name: str, config_path: str,
         elif field == "net":
             fields["net"] = _networks(value)
         elif field == "caps":
-            keep, names = value
+            keep, names, cleared = value
             fields["caps_keep" if keep else "caps_drop"] = names
+            fields["caps_cleared"] = cleared
         elif field[0] != "_":
             fields[field] = value
     resolved = state.get("_resolved")

@@ -158,7 +158,10 @@ class Multi(Keyed):
 
 class Caps(Parser):
     """``lxc.cap.drop``/``lxc.cap.keep`` share one list, as in liblxc: state is
-    (keep?, names). Mixing the two is an error unless the list was cleared in between."""
+    (keep?, names, cleared?). Mixing the two is an error unless the list was cleared in
+    between. cleared: an empty value (or ``keep = none``) emptied the list, which in
+    liblxc also forgets the drops of an included common.conf: for lxcsd, its default drop
+    set (lxcsd.runtime.plan)."""
 
     __slots__ = ("keep",)
     is_list = True
@@ -179,14 +182,17 @@ class Caps(Parser):
 
     def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
         if entry.item is RESET:
-            return (False, ())
-        keep, names = old or (False, ())
+            return (False, (), True)
+        keep, names, cleared = old or (False, (), False)
         if self.keep != keep and names:
             raise v.bad("lxc.cap.keep and lxc.cap.drop are mutually exclusive",
                         "clear the other list first with an empty value")
         for name in entry.item:
-            names = () if name == "none" else names + (name,)
-        return (self.keep, names)
+            if name == "none":
+                names, cleared = (), True
+            else:
+                names += (name,)
+        return (self.keep, names, cleared)
 
 
 class NamespaceList(Parser):
@@ -975,13 +981,26 @@ def _cgroup_keys() -> list[Key]:
     ]
 
 
+# lxcsd.runtime.plan.DEFAULT_CAP_RETAIN's complement (a unit test keeps them in step).
+CAP_DROP_DEFAULT = (
+    "systemd-nspawn's set: ipc_lock sys_module sys_rawio sys_pacct sys_time mac_override "
+    "mac_admin syslog wake_alarm block_suspend audit_read perfmon bpf checkpoint_restore "
+    "and any newer capability are dropped; net_admin too when the container shares the "
+    "host's network namespace. LXC: none (its templates' common.conf: mac_admin "
+    "mac_override sys_time sys_module sys_rawio)"
+)
+
+
 def _security_keys() -> list[Key]:
     g = "Security"
     return [
         Key("lxc.cap.drop", Caps(keep=False), "caps", "Capabilities to drop (lowercase, no "
-            "CAP_ prefix, space-separated).", default="none", implemented=True, group=g),
+            "CAP_ prefix, space-separated), in addition to lxcsd's default drops; an empty "
+            "value clears the list, default drops included (as after LXC's common.conf).",
+            default=CAP_DROP_DEFAULT, implemented=True, group=g),
         Key("lxc.cap.keep", Caps(keep=True), "caps", "Capabilities to keep, dropping all "
-            "others; none clears the list (alone: drop everything).", implemented=True, group=g),
+            "others (the default drops do not apply); none clears the list (alone: drop "
+            "everything).", implemented=True, group=g),
         Key("lxc.no_new_privs", _scalar(v.parse_bool, _BOOL), "no_new_privs", "1: set "
             "PR_SET_NO_NEW_PRIVS for init.", default="0", implemented=True, group=g),
         Key("lxc.idmap", ListOf(v.parse_idmap, "u|g NSID HOSTID COUNT"), "idmaps", "User or "

@@ -680,7 +680,8 @@ class Container:
         "name", "config_path", "entries", "_warnings", "_build_warnings",
         "arch", "uts_name", "rootfs", "mounts", "idmaps", "net",
         "cgroup2", "cgroup_v1", "cgroup_dir", "cgroup_relative",
-        "caps_drop", "caps_keep", "no_new_privs", "seccomp", "apparmor", "selinux",
+        "caps_drop", "caps_keep", "caps_cleared", "no_new_privs", "seccomp", "apparmor",
+        "selinux",
         "autodev", "autodev_tmpfs_size", "tty_max", "tty_dir", "pty_max", "console",
         "environment", "environment_runtime", "environment_hooks",
         "init", "execute_cmd", "signals", "start", "groups", "hooks", "hook_version",
@@ -707,6 +708,7 @@ class Container:
         cgroup_relative: bool | None = None,
         caps_drop: tuple[str, ...] = (),
         caps_keep: tuple[str, ...] | None = None,
+        caps_cleared: bool = False,
         no_new_privs: bool | None = None,
         seccomp: Seccomp = _SECCOMP,
         apparmor: AppArmor = _APPARMOR,
@@ -756,6 +758,7 @@ class Container:
         self.cgroup_relative = cgroup_relative
         self.caps_drop = caps_drop
         self.caps_keep = caps_keep
+        self.caps_cleared = caps_cleared
         self.no_new_privs = no_new_privs
         self.seccomp = seccomp
         self.apparmor = apparmor

@@ -56,7 +56,7 @@ def cgroup2_mount(mountinfo: str = "/proc/self/mountinfo") -> tuple[str, str]:
             fields = line.split()
             sep = fields.index("-")
             if fields[sep + 1] == "cgroup2":
-                found.append((_unescape(fields[4]), _unescape(fields[3])))
+                found.append((unescape_mountinfo(fields[4]), unescape_mountinfo(fields[3])))
     if not found:
         raise LxcsdError("no cgroup2 file system is mounted",
                          "lxcsd needs the unified hierarchy (cgroup2)")
@@ -64,8 +64,9 @@ def cgroup2_mount(mountinfo: str = "/proc/self/mountinfo") -> tuple[str, str]:
     return found[0]
 
 
-def _unescape(field: str) -> str:
-    # mountinfo octal escapes: space, tab, newline, backslash.
+def unescape_mountinfo(field: str) -> str:
+    """A /proc/PID/mountinfo path field without its octal escapes (space, tab, newline,
+    backslash)."""
     for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
         field = field.replace(code, char)
     return field

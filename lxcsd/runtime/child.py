@@ -310,10 +310,15 @@ def _mount_entries(plan: Plan, root: Root, entries: Any = None, key: str = "lxc.
         if target is None:
             continue  # liblxc: "Ignoring mount point" outside the rootfs
         o = entry.opts
-        step(f"{key} = {entry.raw}", mounts.mount_entry, root.root_fd, entry.source, target,
+        source, relative = entry.source, o.relative
+        if not relative and (o.bind or o.flags & _sys.MS_MOVE):
+            inside = mounts.source_in_root(source, prefixes)
+            if inside is not None:  # resolved in the root: a symlink cannot reach the host
+                source, relative = inside, True
+        step(f"{key} = {entry.raw}", mounts.mount_entry, root.root_fd, source, target,
              entry.fstype, flags=o.flags, clear_flags=o.clear_flags,
              propagation=o.propagation, data=o.data, bind=o.bind, recursive=o.recursive,
-             create=o.create, optional=o.optional, relative=o.relative)
+             create=o.create, optional=o.optional, relative=relative)
 
 
 def _mount_fstab(plan: Plan, root: Root) -> None:

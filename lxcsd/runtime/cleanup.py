@@ -6,7 +6,8 @@ step is idempotent and none assumes the one before it ran:
 
 1. cgroup leaves: every cgroup below the unit's delegated cgroup except systemd's own
    ``.control`` (where this process runs) is emptied (cgroup.kill) and removed, deepest
-   first: lxc.monitor.NAME, lxc.payload.NAME and whatever a systemd inside made below it.
+   first: lxc.monitor.NAME, lxc.payload.NAME and whatever a systemd inside made below it;
+   then the container's leaves in the cgroup v1 hierarchies of a hybrid host.
    Only when this process runs in ``lxc@NAME.service``: run by hand elsewhere, only the
    payload and monitor cgroups the state file names go. (The unit's own cgroup, with the
    controllers the helper enabled in its cgroup.subtree_control, is systemd's: it removes
@@ -161,7 +162,24 @@ def cleanup_cgroups(name: str, instance: str, fields: Mapping[str, str]) -> bool
         path = fields.get(key, "")
         if path and os.path.isabs(path) and path not in paths and "/../" not in path:
             paths.append(path)
-    return remove_leaves(name, paths)
+    ok = remove_leaves(name, paths)
+    # The v1 leaves are below the unit's own v1 cgroups, which are ours: in the unit, or
+    # run by hand from where the start ran when the state file names the leaf.
+    if unit_dir is not None or fields.get("cgroup_v1_leaf"):
+        ok = cleanup_v1(name, fields) and ok
+    return ok
+
+
+def cleanup_v1(name: str, fields: Mapping[str, str]) -> bool:
+    """The container's leaves in the cgroup v1 hierarchies (emptied with the cgroup2 ones:
+    the same processes); the default leaf name when a failed start wrote no state."""
+    from lxcsd.runtime import cgroup, cgroup_v1
+
+    rel = fields.get("cgroup_v1_leaf") or cgroup.payload_name(name)
+    problems = cgroup_v1.remove_leaves(cgroup_v1.open_leaves(rel))
+    for problem in problems:
+        log(name, f"cleanup: cgroup v1 {problem} left behind")
+    return not problems
 
 
 # ------------------------------------------------------------------------------------------

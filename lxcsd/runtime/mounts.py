@@ -133,6 +133,16 @@ def container_target(target: str, rootfs_prefixes: Sequence[str]) -> str | None:
     return None
 
 
+def source_in_root(source: str, rootfs_prefixes: Sequence[str]) -> str | None:
+    """The container path of a bind source written as a host path inside the rootfs
+    (lxc.rootfs.path/..., LXCPATH/NAME/rootfs/...), None for any other source. Such a
+    source is the container's to shape (``link -> /``), so it is resolved inside the root
+    like a target; a source outside the rootfs is the admin's and is used as written."""
+    if not source.startswith("/"):
+        return None
+    return container_target(source, rootfs_prefixes)
+
+
 def protected_paths(proc: str | None, sys: str | None
                     ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """(files to mask, directories to mask, directories to make read-only) for the

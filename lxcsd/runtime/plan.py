@@ -31,9 +31,24 @@ NS_FLAGS = {
     "uts": _sys.CLONE_NEWUTS, "ipc": _sys.CLONE_NEWIPC, "net": _sys.CLONE_NEWNET,
     "cgroup": _sys.CLONE_NEWCGROUP, "time": _sys.CLONE_NEWTIME,
 }
-# What LXC's common.conf drops (config/templates/common.conf.in), applied when the config
-# sets neither lxc.cap.drop nor lxc.cap.keep.
-DEFAULT_CAP_DROP = ("mac_admin", "mac_override", "sys_time", "sys_module", "sys_rawio")
+# The capabilities a container keeps unless its config says otherwise: systemd-nspawn's
+# default set (src/nspawn/nspawn.c, arg_caps_retain), plus net_admin when the container has
+# a network namespace of its own (nspawn adds it for a private network). Everything else is
+# dropped, capabilities of newer kernels included: this covers LXC's common.conf drops
+# (mac_admin mac_override sys_time sys_module sys_rawio) and what reaches the host's kernel
+# from a privileged container (syslog: the kernel log; bpf, perfmon: system-wide programs
+# and perf events; sys_pacct, wake_alarm, block_suspend, audit_read, ipc_lock,
+# checkpoint_restore). lxc.cap.drop lines add to the drops (as after LXC's
+# lxc.include = common.conf); an empty lxc.cap.drop forgets them, as in liblxc;
+# lxc.cap.keep lists the whole set instead. docs/config-keys.md states the same list
+# (lxc.cap.drop's default; a unit test keeps the two in step).
+DEFAULT_CAP_RETAIN = (
+    "audit_control", "audit_write", "chown", "dac_override", "dac_read_search", "fowner",
+    "fsetid", "ipc_owner", "kill", "lease", "linux_immutable", "mknod", "net_bind_service",
+    "net_broadcast", "net_raw", "setfcap", "setgid", "setpcap", "setuid", "sys_admin",
+    "sys_boot", "sys_chroot", "sys_nice", "sys_ptrace", "sys_resource", "sys_tty_config",
+)
+PRIVATE_NET_CAPS = ("net_admin",)
 DEFAULT_INIT = ("/sbin/init",)
 DEFAULT_SECCOMP = "common.seccomp"
 # Controllers whose files need no enabling: they exist in every cgroup2 directory.
@@ -230,7 +245,9 @@ def find_in_root(plan: Plan, c: Container) -> str | None:
 
 
 def _caps(plan: Plan, c: Container) -> None:
-    plan.keep_caps = keep_caps(c)
+    # net_admin only with a network namespace of the container's own (after _namespaces).
+    plan.keep_caps = keep_caps(c, private_net=bool(
+        plan.clone_flags & _sys.CLONE_NEWNET or "net" in plan.share))
 
 
 def _seccomp(plan: Plan, c: Container, datadir: str) -> None:
@@ -369,6 +386,13 @@ def _namespaces(plan: Plan, c: Container) -> None:
         names.append("time")  # liblxc: offsets imply a new time namespace
     if plan.net_kind != "none" and "net" not in names and "net" not in plan.share:
         plan.net_kind = "host"
+    if c.mounts.auto.cgroup and "cgroup" not in names and "cgroup" not in plan.share:
+        # liblxc refuses too: without a cgroup namespace of the container's own, a cgroup2
+        # mount shows the host's whole tree, writable by a privileged container.
+        raise key_error(c, "lxc.mount.auto", f"{c.mounts.auto.cgroup}: the container "
+                        "would see the host's whole cgroup tree (it has no cgroup "
+                        "namespace of its own)", "drop the cgroup item or the cgroup "
+                        "entry of lxc.namespace.keep/lxc.namespace.clone")
     plan.clone_flags = 0
     for name in names:
         plan.clone_flags |= NS_FLAGS[name]
@@ -505,15 +529,31 @@ def init_env(c: Container, environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def keep_caps(c: Container) -> frozenset[int]:
+def keep_caps(c: Container, *, private_net: bool = True) -> frozenset[int]:
+    """The capability set of the container's root: lxc.cap.keep when set, else the
+    default set (DEFAULT_CAP_RETAIN) minus lxc.cap.drop. private_net: the container has a
+    network namespace other than the host's (net_admin is kept then)."""
     from lxcsd.runtime import caps
 
-    drop = c.caps_drop if (c.caps_drop or c.caps_keep is not None) else DEFAULT_CAP_DROP
     key = "lxc.cap.keep" if c.caps_keep is not None else "lxc.cap.drop"
+    last = caps.last_cap()
     try:
-        return caps.keep_set(drop, c.caps_keep)
+        if c.caps_keep is not None:
+            return caps.keep_set(keep=c.caps_keep, last=last)
+        kept = caps.keep_set(c.caps_drop, last=last)
     except Exception as exc:
         raise key_error(c, key, str(exc)) from None
+    if c.caps_cleared:
+        return kept
+    return kept & default_caps(private_net, last)
+
+
+def default_caps(private_net: bool, last: int) -> frozenset[int]:
+    """DEFAULT_CAP_RETAIN (+ net_admin with a private network) as numbers the kernel knows."""
+    from lxcsd.runtime import caps
+
+    names = DEFAULT_CAP_RETAIN + (PRIVATE_NET_CAPS if private_net else ())
+    return frozenset(n for n in (caps.NUMBERS[name] for name in names) if n <= last)
 
 
 def seccomp_profile(c: Container, datadir: str) -> str | None:

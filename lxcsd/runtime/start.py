@@ -33,7 +33,7 @@ import time
 from lxcsd import sd
 from lxcsd import sys as _sys
 from lxcsd.errors import ConfigError, LxcsdError
-from lxcsd.runtime import cgroup, child, exec_sync, state
+from lxcsd.runtime import cgroup, cgroup_v1, child, exec_sync, state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -136,6 +136,7 @@ class Starter:
         self.monitor = ""
         self.payload = ""
         self.init_cgroup = ""
+        self.v1: list[cgroup_v1.Leaf] = []
         self.enabled: list[str] = []
         self.c1 = 0
         self.pidfd = -1
@@ -240,6 +241,21 @@ class Starter:
         if plan.userns:
             _step("cgroup: delegate the container's cgroup to its root",
                   cgroup.chown_delegated, self.init_cgroup, plan.root_uid, plan.root_gid)
+        self.v1 = self.v1_leaves()
+
+    def v1_leaves(self) -> list[cgroup_v1.Leaf]:
+        """The payload's leaf in each cgroup v1 hierarchy (lxcsd.runtime.cgroup_v1): a
+        privileged container must not see a hierarchy's root (release_agent), so failing
+        to make one fails its start; an unprivileged one could only read the host's tree,
+        a warning."""
+        try:
+            return cgroup_v1.make_leaves(self.plan.payload_dir)
+        except LxcsdError as exc:
+            if not self.plan.userns:
+                raise LxcsdError(f"{exc}", "a privileged container left in the host's cgroup "
+                                 "v1 root could rewrite its release_agent") from None
+            log(f"warning: {exc}: the container sees the host's cgroup v1 tree (read-only)")
+            return []
 
     def enable_controllers(self) -> None:
         """Enable the controllers lxc.cgroup2.* needs on the way from the unit's cgroup to
@@ -286,6 +302,9 @@ class Starter:
         if not self.born_in_payload:
             _step(f"cgroup: move the container into {self.init_cgroup}", cgroup.move,
                   self.c1, self.init_cgroup)
+        if self.v1:  # before C1 makes its cgroup namespace (rooted where C1 is)
+            _step("cgroup v1", cgroup_v1.move, self.v1, self.c1)
+            self.marks.mark("cgroup v1")
         sync.wake(child.SYNC_CGROUP)
         if plan.userns:
             sync.wait(child.SYNC_USERNS)
@@ -392,10 +411,13 @@ class Starter:
             "config": plan.container.config_path, "payload_cgroup": self.payload,
             "init_cgroup": self.init_cgroup,
             "monitor_cgroup": self.monitor, "ifaces": list(self.ifaces),
+            "cgroup_v1_leaf": self.plan.payload_dir if self.v1 else "",
             "userns": int(plan.userns),
             **state.config_fields(plan.container),  # stop and cleanup act on these
             **_label_fields(plan)})  # attach applies the same labels
         self.close_masters()  # the console service has its copies (or there is none)
+        for leaf in self.v1:
+            leaf.close()
         os.waitpid(self.c1, 0)  # long gone: C2 waited for its exit before point 4
         self.c1 = 0
         self.marks.mark("state")
@@ -571,6 +593,9 @@ class Starter:
         self.close_masters()
         if self.payload:
             _remove_leaf(self.payload, self.unit_dir)
+        for problem in cgroup_v1.remove_leaves(self.v1):
+            log(f"warning: cleanup: cgroup v1 {problem}")
+        self.v1 = []
         if self.monitor:
             if self.enabled:
                 _try(cgroup.write, self.unit_dir, "cgroup.subtree_control",

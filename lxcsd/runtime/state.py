@@ -18,6 +18,9 @@ a list is comma-separated (empty when none):
                                      below it
     monitor_cgroup=/sys/fs/cgroup/.../lxc.monitor.c1   host directory the helper used
     ifaces=eth0,eth1                 container-side interfaces lxcsd.net set up
+    cgroup_v1_leaf=lxc.payload.c1    the container's leaf below the unit's cgroup in every
+                                     cgroup v1 hierarchy (lxcsd.runtime.cgroup_v1); empty
+                                     on a cgroup2-only host
     userns=1                         1 when the container has its own user namespace
     halt_signal=10                   lxc.signal.halt as a number, empty when unset (stop then
                                      applies liblxc's SigBlk rule)

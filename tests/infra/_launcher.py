@@ -10,9 +10,10 @@ library only, so it does not depend on the venv under test). Process tree:
   work directories. That namespace lives as long as L does, so the upper layer outlives each
   boot: files written and units enabled before a reboot are there after it.
 * For each boot L forks B, which unshares a pid namespace and forks I. I joins the sandbox's
-  cgroup (so the cgroup namespace is rooted there, not at the host's cgroup2 root), unshares
-  mount, cgroup, net, uts and ipc namespaces, builds the root (overlay of the host's ``/``,
-  proc, sysfs, cgroup2, /dev, /run, /tmp), pivots into it and execs systemd.
+  cgroups (cgroup2 and v1: so the cgroup namespace is rooted there, not at the host's
+  roots), unshares mount, cgroup, net, uts and ipc namespaces, builds the root (overlay of
+  the host's ``/``, proc, sysfs, cgroup2, /dev, uncovered proc and sysfs in /dev/.lxc,
+  /run, /tmp), pivots into it and execs systemd.
 * When I dies by SIGHUP (reboot(2) in a pid namespace), L boots again on the same upper
   layer; SIGINT (poweroff/halt) ends L with status 0; anything else ends L with 128+signal or
   the exit status.
@@ -229,7 +230,12 @@ def mount_proc(root: str) -> None:
 def mount_sys(root: str) -> None:
     # Read-only sysfs (udev stays off: ConditionPathIsReadWrite=/sys), writable cgroup2,
     # mounted after unsharing the cgroup namespace so it is rooted at the sandbox's cgroup.
-    mount("sysfs", f"{root}/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    # Read-only as a mount, not as a file system: sysfs has one superblock per network
+    # namespace, and a read-only superblock would make the uncovered instance in /dev/.lxc
+    # read-only too (mount_visible_proc_sys).
+    mount("sysfs", f"{root}/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    mount(None, f"{root}/sys", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
+          | MS_NOEXEC)
     mount("cgroup2", f"{root}/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
@@ -253,6 +259,20 @@ def mount_dev(root: str, console: str) -> None:
         os.symlink(target, f"{dev}/{name}")
 
 
+def mount_visible_proc_sys(root: str) -> None:
+    # A real host's proc and sysfs are fully visible: nothing is mounted over them, which
+    # the kernel requires before a user namespace may mount a fresh instance
+    # (mount_too_revealing). Ours are not (read-only /proc/sys, masks), to keep sysctl
+    # writes away from the host's kernel, so, as LXC's nesting.conf does, an uncovered
+    # instance of each sits at /dev/.lxc/{proc,sys}, out of the way (mode 0700): nothing in
+    # the sandbox writes there, and unprivileged containers can mount proc and sys.
+    base = f"{root}/dev/.lxc"
+    os.mkdir(base, 0o700)
+    for name, fstype in (("proc", "proc"), ("sys", "sysfs")):
+        os.mkdir(f"{base}/{name}", 0o555)
+        mount(fstype, f"{base}/{name}", fstype, MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
 def build_root(cfg: Config, console: str) -> str:
     layer = cfg["layer"]
     root = f"{layer}/root"
@@ -264,6 +284,7 @@ def build_root(cfg: Config, console: str) -> str:
     mount_proc(root)
     mount_sys(root)
     mount_dev(root, console)
+    mount_visible_proc_sys(root)
     mount("tmpfs", f"{root}/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
     mount("tmpfs", f"{root}/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     for b in cfg["binds"]:
@@ -281,8 +302,13 @@ def init_main(cfg: Config, slave: int, errpipe: int) -> None:
     # B is outside our pid namespace, so getppid() says 0 here and cannot tell whether B
     # already died; B waits for us, so it only dies if killed, and then L goes too.
     check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
-    with open(f"{cfg['cgroup']}/cgroup.procs", "w") as f:
-        f.write("0")  # the cgroup namespace created next is rooted at the sandbox's cgroup
+    # The cgroup namespace created next is rooted at the sandbox's cgroups: its cgroup2
+    # one, and its own in each of the host's cgroup v1 hierarchies (as a unit's on a
+    # hybrid systemd host: what lxcsd makes there stays below them, never in the host's
+    # v1 root, and goes with the sandbox).
+    for path in [cfg["cgroup"], *cfg.get("cgroup_v1", [])]:
+        with open(f"{path}/cgroup.procs", "w") as f:
+            f.write("0")
     unshare(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     name = cfg["hostname"].encode()

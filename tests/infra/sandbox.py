@@ -8,7 +8,8 @@
 How it boots is described in _launcher.py. The sandbox sees the host's ``/`` through an overlay
 whose upper layer is a tmpfs (writes never reach the host), has its own pid, mount, cgroup,
 net (loopback only), uts and ipc namespaces, and a cgroup2 tree rooted at a child cgroup of
-the caller's. It is test isolation, not a security boundary.
+the caller's (in the host's cgroup v1 hierarchies too: a child of the caller's in each).
+It is test isolation, not a security boundary.
 
 Limits: the host's cgroup2 hierarchy has only the controllers the host did not bind to v1
 (here: hugetlb), so memory/cpu/pids limits do not apply inside; the "vm" tests cover those.
@@ -29,6 +30,8 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from tests.infra import v1cgroups
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(__file__).with_name("_launcher.py")
@@ -165,6 +168,8 @@ def sweep_stale() -> list[str]:
     """Remove what sandboxes of dead test processes left (cgroups, state directories)."""
     removed = []
     candidates = list(sandbox_cgroup_parent().glob(NAME_PREFIX + "*"))
+    v1_parents = v1cgroups.own_dirs()
+    candidates += [p for d in v1_parents for p in d.glob(NAME_PREFIX + "*")]
     candidates += list(STATE_BASE.glob(NAME_PREFIX + "*")) if STATE_BASE.exists() else []
     for path in candidates:
         try:
@@ -175,6 +180,8 @@ def sweep_stale() -> list[str]:
             continue
         if path.is_relative_to(STATE_BASE):
             shutil.rmtree(path, ignore_errors=True)
+        elif path.parent in v1_parents:
+            v1cgroups.remove([path])  # emptied with its cgroup2 twin (the same processes)
         else:
             kill_cgroup(path)
             _wait(functools.partial(cgroup_is_empty, path), 10)
@@ -269,6 +276,7 @@ class Sandbox:
         self.container = container
         self.state_dir = STATE_BASE / self.name
         self.cgroup = sandbox_cgroup_parent() / self.name
+        self.cgroup_v1: list[Path] = []
         self.failed_units: list[str] = []
         self.timings: dict[str, float] = {}
         self.console_text = ""      # the console log, kept after stop()
@@ -324,11 +332,13 @@ class Sandbox:
         layer = self.state_dir / "layer"
         layer.mkdir(parents=True)
         self.cgroup.mkdir()
+        self.cgroup_v1 = v1cgroups.make(self.name)
         self.boot = 0
         (self.state_dir / "boot.json").unlink(missing_ok=True)
         cfg = {
             "parent": os.getpid(), "state": str(self.state_dir), "layer": str(layer),
             "cgroup": str(self.cgroup), "tmpfs_size": self.tmpfs_size,
+            "cgroup_v1": [str(path) for path in self.cgroup_v1],
             "hostname": self.hostname, "container": self.container, "systemd": SYSTEMD,
             "hide": self.hide, "mask": self.mask,
             "binds": [{"src": b, "dst": b, "ro": True} for b in self.binds],
@@ -486,6 +496,8 @@ class Sandbox:
             remove_cgroup(self.cgroup)
         except OSError as e:
             leftovers.append(f"cgroup {self.cgroup}: {e}")
+        # With what lxcsd made below them (as remove_cgroup does for the cgroup2 tree).
+        leftovers += [f"cgroup v1 {p}" for p in v1cgroups.remove(self.cgroup_v1)]
         leftovers += [f"mount {m}" for m in self.host_mounts()]
         if not leftovers and not os.environ.get("LXCSD_SANDBOX_KEEP"):
             shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -171,6 +171,43 @@ def test_user_namespaces(sandbox: Sandbox) -> None:
     assert r.stdout.split()[:2] == ["0", "0"]
 
 
+def test_user_namespaces_mount_proc_and_sysfs(sandbox: Sandbox) -> None:
+    """As on a real host: a user namespace (with its own pid and net namespaces) may mount
+    a fresh proc and sysfs, read-write, because uncovered instances exist (/dev/.lxc);
+    the sandbox's own /proc/sys stays read-only."""
+    script = ("mount -t proc proc /proc && mount -t sysfs sysfs /sys && "
+              "grep -E ' /(proc|sys) ' /proc/self/mounts")
+    r = sandbox.run_in_unit(["unshare", "--user", "--map-root-user", "--pid", "--fork",
+                             "--net", "--mount", "sh", "-c", script])
+    mounts = {line.split()[1]: line.split()[3].split(",")[0] for line in r.stdout.splitlines()}
+    assert mounts.get("/proc") == "rw" and mounts.get("/sys") == "rw", r.stdout
+    assert sandbox.run(["stat", "-c", "%a", "/dev/.lxc"]).stdout.strip() == "700"
+    mode = sandbox.run(["findmnt", "-no", "OPTIONS", "/proc/sys"]).stdout
+    assert mode.startswith("ro"), mode
+
+
+def test_own_cgroup_v1_cgroups(new_sandbox: Callable[..., Sandbox]) -> None:
+    """On this hybrid host each sandbox has its own cgroup in every v1 hierarchy (rooting
+    its cgroup namespace there): what runs inside never lands in the host's v1 root."""
+    from tests.infra import v1cgroups
+
+    sb = new_sandbox()
+    if not sb.cgroup_v1:
+        pytest.skip("no cgroup v1 hierarchy on this host")
+    for path in sb.cgroup_v1:
+        assert path.name == sb.name and sb.pid in _pids(path), path
+    inside = sb.run_in_unit(["cat", "/proc/self/cgroup"]).stdout.splitlines()
+    assert all(line.endswith(":/") for line in inside if not line.startswith("0::")), inside
+    paths = list(sb.cgroup_v1)
+    assert sb.stop() == []
+    assert not any(path.exists() for path in paths)
+    assert all(not p.name.startswith(sb.name) for d in v1cgroups.own_dirs() for p in d.iterdir())
+
+
+def _pids(cgroup_dir: Path) -> list[int]:
+    return [int(x) for x in (cgroup_dir / "cgroup.procs").read_text().split()]
+
+
 def test_machined_answers(clean_sandbox: Sandbox) -> None:
     clean_sandbox.run(["machinectl", "list", "--no-legend", "--no-pager"])
     assert clean_sandbox.systemctl("is-active", "systemd-machined.service").stdout.strip() == (

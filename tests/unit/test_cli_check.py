@@ -117,3 +117,18 @@ def test_check_reports_what_the_start_would_refuse(lxcpath: Path,
                                                  "memory.limit_in_bytes = 64M"))
     assert main(["check", "good", "--config-only"]) == 0
     assert "lxc.cgroup.memory.limit_in_bytes" not in capsys.readouterr().out
+
+
+def test_check_notes_privileged_containers(lxcpath: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    (lxcpath / "unpriv").mkdir()
+    (lxcpath / "unpriv" / "config").write_text("lxc.idmap = u 0 100000 65536\n"
+                                               "lxc.idmap = g 0 100000 65536\n")
+    assert main(["check", "--config-only", "good", "unpriv"]) == 0  # a note is no error
+    out = capsys.readouterr().out
+    assert f"{lxcpath / 'good' / 'config'}: note: privileged container (no lxc.idmap)" in out
+    assert str(lxcpath / "unpriv" / "config") not in out
+    assert main(["check", "--config-only", "good", "unpriv", "--format", "json"]) == 0
+    good, unpriv = json.loads(capsys.readouterr().out)["results"]
+    assert good["notes"] and "its root is the host's root" in good["notes"][0]
+    assert unpriv["notes"] == []

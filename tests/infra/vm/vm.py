@@ -44,6 +44,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -51,6 +52,7 @@ from typing import Any, NamedTuple
 
 from tests.infra.vm import image as image_module
 from tests.infra.vm.image import Image
+from tests.probe.build import build_attach_exec
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 QEMU = "qemu-system-x86_64"
@@ -617,6 +619,12 @@ class VM:
             self.run(["cp", "-a", "/usr/local/lib/lxcsd", f"{prefix}/lib/"])
         self.run(["rm", "-rf", dest])
         self.put_tree(src, dest, ignore=SOURCE_IGNORE)
+        # The image has no compiler (purged after building the venv): install.sh takes the
+        # attach stub built here (static, so it runs in the guest) from build/.
+        stub = build_attach_exec(Path(src))
+        with tempfile.TemporaryDirectory() as staging:
+            shutil.copy2(stub, staging)
+            self.put_tree(staging, f"{dest}/build")
         r = self.run(["/bin/bash", f"{dest}/packaging/install.sh", "--offline",
                       "--prefix", prefix], timeout=900)
         # install.sh's exit status alone has let a failed pip step through: check the result.

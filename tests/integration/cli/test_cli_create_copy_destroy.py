@@ -116,14 +116,14 @@ def test_busybox_console_shell_has_job_control(lxcpath: Path) -> None:
     assert f"ppid-{pid}\r\n" in text and alive, text
 
 
-def test_create_unprivileged_shifts_owners(lxcpath: Path) -> None:
+def test_create_is_unprivileged_by_default(lxcpath: Path) -> None:
     from lxcsd.cli._containers import subid_base
 
     try:
         base = subid_base("u"), subid_base("g")
     except LxcsdError:
         pytest.skip("root has no /etc/subuid range")
-    assert lxcsd("create", "u1", "-f", "/dev/null", "--unprivileged") == 0
+    assert lxcsd("create", "u1", "-f", "/dev/null") == 0
     root = lxcpath / "u1/rootfs"
     for path in (root, root / "etc/passwd", root / "bin/busybox"):
         st = path.lstat()
@@ -133,6 +133,27 @@ def test_create_unprivileged_shifts_owners(lxcpath: Path) -> None:
     idmaps = load_container("u1").idmaps
     assert [m.as_tuple() for m in idmaps] == [("u", 0, base[0], 65536),
                                              ("g", 0, base[1], 65536)]
+
+
+def test_create_privileged(lxcpath: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert lxcsd("create", "p1", "-f", "/dev/null", "--privileged") == 0
+    assert "note: p1 is privileged: its root is the host's root" in capsys.readouterr().err
+    assert load_container("p1").idmaps == ()
+    assert (lxcpath / "p1/rootfs/bin/busybox").stat().st_uid == 0
+    with pytest.raises(SystemExit):
+        cli.main(["create", "p2", "--privileged", "--unprivileged"])
+    assert "not allowed with argument --privileged" in capsys.readouterr().err
+
+
+def test_create_without_subids_says_what_to_do(lxcpath: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from lxcsd.runtime import idmap
+
+    monkeypatch.setattr(idmap, "read_subids", lambda *args: [])
+    fails(r"root has no range of 65536 ids in /etc/subuid \(add a line such as "
+          r"root:100000:65536 to /etc/subuid, or create a privileged container with "
+          r"--privileged\)", "create", "n1", "-f", "/dev/null")
+    assert not (lxcpath / "n1").exists()
 
 
 def test_create_failure_leaves_nothing(lxcpath: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from lxcsd.errors import LxcsdError
 from lxcsd.runtime import cgroup
+from tests.infra import v1cgroups
 from tests.integration.helper import helper_util as hu
 from tests.probe.build import build_probe
 
@@ -49,14 +50,24 @@ def helper_subids() -> None:
 
 @pytest.fixture
 def unit_cgroup() -> Iterator[str]:
-    """A scratch cgroup2 directory standing for lxc@NAME.service's delegated cgroup; removed
-    (processes killed) after the test."""
-    path = os.path.join(cgroup.own_cgroup_dir(), f"lxcsd-helper-{uuid.uuid4().hex[:10]}")
+    """A scratch cgroup2 directory standing for lxc@NAME.service's delegated cgroup, and
+    cgroups of the same name in the host's v1 hierarchies (a unit's on a hybrid systemd
+    host; start_helper puts the helper in them); removed (processes killed) after the
+    test."""
+    name = f"lxcsd-helper-{uuid.uuid4().hex[:10]}"
+    path = os.path.join(cgroup.own_cgroup_dir(), name)
     os.mkdir(path)
+    v1 = v1cgroups.make(name)
     yield path
+    _remove_v2(path)
+    assert v1cgroups.remove(v1) == []
+
+
+def _remove_v2(path: str) -> None:
     if os.path.isdir(path):
         cgroup.kill_all(path)
         for _ in range(200):
+            hu.reap_orphans()  # a zombie we adopted can hold init (and its cgroup) back
             try:
                 cgroup.remove(path)
                 break

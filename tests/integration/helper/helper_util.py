@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from lxcsd import sys as lsys
-from tests.infra import rootfs
+from tests.infra import rootfs, v1cgroups
 
 SUBID_LINE = "root:100000:65536"
 BASE_CONFIG = """lxc.rootfs.path = dir:{root}
@@ -71,9 +71,31 @@ class Started:
         pid = self.init_pid
         try:
             os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+        except ProcessLookupError:
+            return
+        reap_until(pid)
+
+
+def reap_until(pid: int) -> None:
+    """Reap children until pid is reaped. As a subreaper we also adopt other orphans: a
+    process of the container whose parent outside it (lxcsd attach's stub) died at the
+    same moment; init's exit waits until such a zombie is reaped, so we must reap it."""
+    while True:
+        try:
+            if os.waitpid(-1, 0)[0] == pid:
+                return
+        except ChildProcessError:
+            return
+
+
+def reap_orphans() -> None:
+    """Reap whatever zombie children we have, without blocking."""
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
 
     def __repr__(self) -> str:
         return f"Started(status={self.status}, messages={self.messages}, stderr={self.stderr!r})"
@@ -143,11 +165,13 @@ def start_helper(name: str, cgroup_dir: str, lxcpath: Path, run_dir: Path, timeo
            "LXCSD_RUN_DIR": str(run_dir), "NOTIFY_SOCKET": sock_path,
            "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     env.update(extra_env or {})
+    v1 = v1cgroups.existing(os.path.basename(cgroup_dir))
     pid = os.fork()
     if pid == 0:
         try:
             with open(os.path.join(cgroup_dir, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
+            v1cgroups.enter(v1)
             os.dup2(err_w, 2)
             devnull = os.open("/dev/null", os.O_RDWR)
             os.dup2(devnull, 0)

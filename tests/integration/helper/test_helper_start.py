@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import select
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.infra import v1cgroups
 from tests.integration.helper import helper_util as hu
 
 pytestmark = pytest.mark.root
@@ -68,6 +70,33 @@ def _procs(cgroup_dir: str) -> list[int]:
         return [int(line) for line in f]
 
 
+def test_cgroup_v1_leaves_on_a_hybrid_host(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    """Init lives in lxc.payload.NAME of every v1 hierarchy (this host's memory, cpu, ...),
+    so its cgroup namespace is rooted there: a v1 mount inside shows no release_agent."""
+    v1 = v1cgroups.existing(os.path.basename(unit_cgroup))
+    if not v1:
+        pytest.skip("no cgroup v1 hierarchy on this host")
+    lxcpath.container("v1", init_script="exec > /probe.out 2>&1\nmkdir -p /mnt/cpu\n"
+                      "mount -t cgroup -o cpu cgroup /mnt/cpu\nls /mnt/cpu\n"
+                      "cat /proc/self/cgroup\necho done\nexec sleep 1000\n")
+    started = lxcpath.start("v1", unit_cgroup)
+    assert started.status == 0, started
+    seen = hu.wait_file(lxcpath.base / "v1/rootfs/probe.out").split()
+    assert "cgroup.procs" in seen and "release_agent" not in seen, seen  # its own leaf
+    assert started.state is not None and started.state["cgroup_v1_leaf"] == "lxc.payload.v1"
+    for path in v1:
+        assert started.init_pid in _procs(str(path / "lxc.payload.v1")), path
+    v1_lines = [line for line in seen if ":" in line and not line.startswith("0::")]
+    assert v1_lines and all(line.endswith(":/") for line in v1_lines), seen
+    # cleanup (here by hand, from where the start ran) removes the leaves again
+    started.stop()
+    env = {"PATH": "/usr/bin:/bin", "LXCSD_LXCPATH": str(lxcpath.base),
+           "LXCSD_RUN_DIR": str(lxcpath.run_dir)}
+    subprocess.run([sys.executable, "-c", hu.LAUNCHER, "cleanup", "v1"], env=env, check=True,
+                   preexec_fn=lambda: v1cgroups.enter(v1), capture_output=True)
+    assert v1cgroups.children(v1) == []
+
+
 def test_mounts_masks_and_dev(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
     lxcpath.container("c2")
     started = lxcpath.start("c2", unit_cgroup)
@@ -111,13 +140,24 @@ def test_seccomp_caps_env_seen_by_init(lxcpath: hu.Lxcpath, unit_cgroup: str) ->
     assert "container=lxc" in env and "FOO=bar" in env and "container_ttys=tty1" in env
 
 
-def test_default_caps_drop_as_lxc_common_conf(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+def test_default_caps_are_nspawns(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    """No cap line: systemd-nspawn's set (+ net_admin: the container has its own network
+    namespace). A drop line like the old busybox template's adds to it: sys_rawio, which
+    that line did not name, stays dropped."""
+    from lxcsd.runtime import caps, plan
+
     lxcpath.container("c4")
     started = lxcpath.start("c4", unit_cgroup)
     assert started.status == 0, started
     bnd = int(hu.status_field(started.init_pid, "CapBnd"), 16)
-    assert not bnd >> CAP_SYS_MODULE & 1 and not bnd >> CAP_SYS_TIME & 1
-    assert bnd >> CAP_NET_RAW & 1
+    host = caps.status_caps()["CapBnd"]  # this machine's own bounding set lacks sys_resource
+    assert bnd == caps.mask(caps.NUMBERS[n] for n in plan.DEFAULT_CAP_RETAIN + ("net_admin",)) \
+        & host
+    lxcpath.container("c5", "lxc.cap.drop = sys_module mac_admin mac_override sys_time\n")
+    started = lxcpath.start("c5", unit_cgroup)
+    assert started.status == 0, started
+    assert int(hu.status_field(started.init_pid, "CapBnd"), 16) == bnd
+    assert not bnd >> caps.NUMBERS["sys_rawio"] & 1 and bnd >> CAP_NET_RAW & 1
 
 
 def test_unprivileged_container(lxcpath: hu.Lxcpath, unit_cgroup: str,
@@ -165,9 +205,29 @@ def test_hostile_symlink_target_lands_inside(lxcpath: hu.Lxcpath, unit_cgroup: s
     assert sorted(os.listdir("/etc")) == before and not os.path.exists("/etc/x")
 
 
+def test_hostile_symlink_bind_source_stays_inside(lxcpath: hu.Lxcpath,
+                                                  unit_cgroup: str) -> None:
+    """A bind source inside the rootfs that the container made a symlink to / binds the
+    container's own root, not the host's (the source is resolved inside the root)."""
+    root = lxcpath.container("h4", "")
+    with open(root.parent / "config", "a", encoding="utf-8") as f:
+        f.write(f"lxc.mount.entry = {root}/link mnt/x none bind,create=dir 0 0\n"
+                f"lxc.mount.entry = {root}/data/../../.. mnt/y none bind,create=dir 0 0\n")
+    (root / "link").symlink_to("/")
+    (root / "data").mkdir()
+    (root / "only-in-the-container").write_text("")
+    started = lxcpath.start("h4", unit_cgroup)
+    assert started.status == 0, started
+    for mnt in ("x", "y"):
+        seen = os.listdir(f"/proc/{started.init_pid}/root/mnt/{mnt}")
+        assert "only-in-the-container" in seen and "bin" in seen, (mnt, seen)
+        assert not os.path.exists("/only-in-the-container")
+
+
 def _nothing_left(lxcpath: hu.Lxcpath, unit_cgroup: str, name: str) -> None:
     assert _left_in(unit_cgroup) == []
     assert _procs(unit_cgroup) == []
+    assert v1cgroups.children(v1cgroups.existing(os.path.basename(unit_cgroup))) == []
     assert not (lxcpath.run_dir / name / "state").exists()
     assert hu.host_mounts_under(lxcpath.base) == []
 

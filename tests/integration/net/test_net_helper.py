@@ -16,6 +16,7 @@ import netharness as nh
 import pytest
 
 from lxcsd.runtime import cgroup
+from tests.infra import v1cgroups
 from tests.integration.helper import helper_util as hu
 
 pytestmark = [pytest.mark.root, pytest.mark.network]
@@ -38,8 +39,13 @@ exec sleep 1000
 
 @pytest.fixture
 def scratch_cgroup() -> Iterator[str]:
-    path = os.path.join(cgroup.own_cgroup_dir(), f"lxcsd-net-{uuid.uuid4().hex[:10]}")
+    """A scratch cgroup2 directory for the unit's, and cgroups of the same name in the
+    host's v1 hierarchies (start_helper puts the helper in them: lxcsd's v1 leaves go there,
+    not into the host's v1 root)."""
+    name = f"lxcsd-net-{uuid.uuid4().hex[:10]}"
+    path = os.path.join(cgroup.own_cgroup_dir(), name)
     os.mkdir(path)
+    v1 = v1cgroups.make(name)
     yield path
     cgroup.kill_all(path)
     for _ in range(200):
@@ -50,6 +56,7 @@ def scratch_cgroup() -> Iterator[str]:
             import time
 
             time.sleep(0.05)
+    assert v1cgroups.remove(v1) == []
 
 
 @pytest.fixture(scope="module")

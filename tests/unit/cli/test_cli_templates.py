@@ -24,7 +24,7 @@ def values(tmp_path: Path, template: str, default: str = "", unprivileged: bool 
     conf = tmp_path / "default.conf"
     conf.write_text(default)
     args = argparse.Namespace(name="c1", template=template, config=str(conf),
-                              unprivileged=False, release=None)
+                              privileged=True, release=None)
     found = create.context(args, str(tmp_path / "lxc" / "c1"))
     if unprivileged:
         found["idmap"] = [("u", 0, 100000, 65536), ("g", 0, 100000, 65536)]

@@ -120,6 +120,16 @@ def test_caps_drop_and_keep_share_one_list(load: Load) -> None:
     fails(load, "lxc.cap.drop = none\n", "only valid for lxc.cap.keep")
 
 
+def test_caps_cleared_records_an_empty_value(load: Load) -> None:
+    """An empty lxc.cap.drop/keep (or keep = none) clears what came before it, lxcsd's
+    default drops included: the model records that it happened."""
+    assert load("lxc.cap.drop = sys_admin\n").caps_cleared is False
+    c = load("lxc.cap.drop =\nlxc.cap.drop = sys_admin\n")
+    assert c.caps_cleared is True and c.caps_drop == ("sys_admin",)
+    assert load("lxc.cap.keep =\n").caps_cleared is True
+    assert load("lxc.cap.keep = none chown\n").caps_cleared is True
+
+
 def test_namespaces(load: Load) -> None:
     c = load("lxc.namespace.clone = net ipc\nlxc.namespace.clone = net uts\n"
              "lxc.namespace.share.net = 42\n")

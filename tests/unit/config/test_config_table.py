@@ -92,8 +92,8 @@ def test_lookup_unknown_keys() -> None:
 
 def test_parsers_follow_the_value_old_convention() -> None:
     drop = keys.EXACT["lxc.cap.drop"].parser
-    assert drop("sys_admin", None) == (False, ("sys_admin",))
-    assert drop("", (False, ("sys_admin",))) == (False, ())
+    assert drop("sys_admin", None) == (False, ("sys_admin",), False)
+    assert drop("", (False, ("sys_admin",), False)) == (False, (), True)
     entry = keys.EXACT["lxc.mount.entry"].parser
     first = entry("proc proc proc 0 0", None)
     assert len(entry("sys sys sysfs 0 0", first)) == 2 and len(first) == 1  # old unchanged

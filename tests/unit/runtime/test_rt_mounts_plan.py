@@ -64,3 +64,14 @@ def test_container_target() -> None:
     assert mounts.container_target("/srv/c1", prefixes) == ""
     assert mounts.container_target("/srv/c10/opt", prefixes) is None  # not a path prefix
     assert mounts.container_target("/etc/x", prefixes) is None
+
+
+def test_source_in_root() -> None:
+    """Bind sources under the rootfs are container paths (resolved in the root at start);
+    others are the admin's host paths; a relative source is not a host path at all."""
+    prefixes = ["/var/lib/lxc/c1/rootfs"]
+    assert mounts.source_in_root("/var/lib/lxc/c1/rootfs/link", prefixes) == "link"
+    assert mounts.source_in_root("/var/lib/lxc/c1/rootfs", prefixes) == ""
+    assert mounts.source_in_root("/srv/data", prefixes) is None
+    assert mounts.source_in_root("/var/lib/lxc/c1/rootfs2/x", prefixes) is None
+    assert mounts.source_in_root("tmpfs", prefixes) is None

@@ -10,7 +10,7 @@ from lxcsd import paths
 from lxcsd import sys as lsys
 from lxcsd.config.load import load_path
 from lxcsd.errors import ConfigError
-from lxcsd.runtime import lsm
+from lxcsd.runtime import caps, lsm
 from lxcsd.runtime import plan as p
 
 # A host with every cgroup2 controller and no security module (tests that need others
@@ -57,6 +57,7 @@ def test_defaults(rootfs: Path) -> None:
         assert flags & flag
     assert not flags & lsys.CLONE_NEWUSER
     assert 16 not in plan.keep_caps and 21 in plan.keep_caps  # sys_module dropped (LXC)
+    assert plan.keep_caps == _numbers(p.DEFAULT_CAP_RETAIN + ("net_admin",))
 
 
 def test_init_env_and_ttys(rootfs: Path) -> None:
@@ -131,14 +132,51 @@ def test_cgroup_keys(rootfs: Path) -> None:
     assert plan.controllers == ["pids"]
 
 
+def _numbers(names: tuple[str, ...]) -> frozenset[int]:
+    return frozenset(caps.NUMBERS[name] for name in names)
+
+
 def test_caps_and_seccomp(rootfs: Path) -> None:
     plan = make(rootfs, "lxc.cap.keep = chown kill\n")
-    assert plan.keep_caps == frozenset({0, 5})
-    plan = make(rootfs, "lxc.cap.drop = net_raw\n")
-    assert 13 not in plan.keep_caps and 16 in plan.keep_caps  # the default list replaced
+    assert plan.keep_caps == frozenset({0, 5})  # keep: exactly its list, defaults or not
+    assert make(rootfs, "lxc.cap.keep = chown sys_rawio\n").keep_caps == {0, 17}
     policy = rootfs.parent / "p.seccomp"
     policy.write_text("2\ndenylist\nkexec_load errno 1\n")
     assert make(rootfs, f"lxc.seccomp.profile = {policy}\n").seccomp_profile == str(policy)
+
+
+def test_cap_drop_adds_to_the_default_drops(rootfs: Path) -> None:
+    """As LXC reads a config after lxc.include = common.conf: drop lines add, an empty
+    value clears the defaults too."""
+    default = make(rootfs, "").keep_caps
+    # Debian's lxc-create configs and the old lxcsd templates: a subset of the defaults.
+    plan = make(rootfs, "lxc.cap.drop = sys_module mac_admin mac_override sys_time\n")
+    assert plan.keep_caps == default
+    assert caps.NUMBERS["sys_rawio"] not in plan.keep_caps  # not replaced (the old hole)
+    plan = make(rootfs, "lxc.cap.drop = net_raw\n")
+    assert plan.keep_caps == default - {caps.NUMBERS["net_raw"]}
+    for dangerous in ("sys_rawio", "syslog", "bpf", "perfmon", "sys_module", "sys_time",
+                      "mac_admin", "mac_override", "sys_pacct", "wake_alarm", "block_suspend",
+                      "audit_read", "checkpoint_restore", "ipc_lock"):
+        assert caps.NUMBERS[dangerous] not in default, dangerous
+    plan = make(rootfs, "lxc.cap.drop = sys_admin\nlxc.cap.drop =\nlxc.cap.drop = mknod\n")
+    assert plan.keep_caps == frozenset(range(caps.last_cap() + 1)) - {caps.NUMBERS["mknod"]}
+    assert len(make(rootfs, "lxc.cap.drop =\n").keep_caps) == caps.last_cap() + 1
+
+
+def test_net_admin_only_with_a_network_namespace(rootfs: Path) -> None:
+    net_admin = caps.NUMBERS["net_admin"]
+    assert net_admin in make(rootfs, "").keep_caps  # own (empty) network namespace
+    assert net_admin not in make(rootfs, "lxc.net.0.type = none\n").keep_caps  # the host's
+    assert net_admin not in make(rootfs, "lxc.namespace.keep = net\n").keep_caps
+    assert net_admin in make(rootfs, "lxc.net.0.type = none\nlxc.cap.drop =\n").keep_caps
+
+
+def test_documented_default_drops_match_the_plan() -> None:
+    from lxcsd.config.keys import CAP_DROP_DEFAULT
+
+    dropped = [n for n in caps.NAMES if n not in p.DEFAULT_CAP_RETAIN + ("net_admin",)]
+    assert " ".join(dropped) + " and any newer" in CAP_DROP_DEFAULT
 
 
 def test_rootfs_is_required(tmp_path: Path) -> None:
@@ -181,3 +219,10 @@ def test_time_offsets(rootfs: Path) -> None:
     assert plan.time_offsets == "monotonic -2 500000000\nboottime 7200 0\n"
     assert plan.clone_flags & lsys.CLONE_NEWTIME
     assert not make(rootfs, "").clone_flags & lsys.CLONE_NEWTIME
+
+
+def test_cgroup_mount_needs_a_cgroup_namespace(rootfs: Path) -> None:
+    err = fails(rootfs, "lxc.mount.auto = cgroup:mixed\nlxc.namespace.keep = cgroup\n")
+    assert err.key == "lxc.mount.auto" and "host's whole cgroup tree" in str(err)
+    make(rootfs, "lxc.mount.auto = proc:mixed\nlxc.namespace.keep = cgroup\n")  # no mount
+    make(rootfs, "lxc.mount.auto = cgroup:mixed\n")

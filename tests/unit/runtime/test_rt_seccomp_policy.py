@@ -150,6 +150,17 @@ def test_build_default_policy() -> None:
     assert "# invalid architecture action\naction KILL;" in pfc  # as liblxc
 
 
+def test_default_policy_hardening_rules() -> None:
+    """TIOCSTI and TIOCLINUX denied on the low 32 bits of the request only (the kernel's
+    view, so 0x100005412 cannot pass), bpf and perf_event_open denied (CAP_SYS_ADMIN,
+    which privileged containers keep, would allow both)."""
+    policy = sp.read(os.path.join(datadir(), "common.seccomp"))
+    rules = {(r.syscall, r.args) for r in policy.rules if r.action == ("errno", 1)}
+    for request in (0x5412, 0x541C):
+        assert ("ioctl", ((1, "MASKED_EQ", request, 0xFFFFFFFF),)) in rules
+    assert ("bpf", ()) in rules and ("perf_event_open", ()) in rules
+
+
 def test_build_skips_unknown_and_default_repeats() -> None:
     policy = sp.parse("2\ndenylist\nno_such_call errno 1\nread allow\nkeyctl errno 38\n")
     flt, unknown = sp.build_filter(policy)
