@@ -169,6 +169,19 @@ control_path_dir = {self.dir}/cp
 ssh_args = {ssh_args}
 """
 
+    def ssh_path(self) -> str:
+        """PATH with an ``ssh`` first that uses the controller's key and known_hosts: what
+        `systemctl -H` and `machinectl -H` run (systemd 252 runs "ssh" from PATH; an admin's
+        ~/.ssh/config does the same job, and the test must not touch root's)."""
+        bindir = self.dir / "bin"
+        bindir.mkdir(exist_ok=True)
+        wrapper = bindir / "ssh"
+        wrapper.write_text(f"#!/bin/sh\nexec /usr/bin/ssh -i {self.key} "
+                           f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile="
+                           f"{self.known_hosts} \"$@\"\n")
+        wrapper.chmod(0o755)
+        return f"{bindir}:{CMD_ENV['PATH']}"
+
     def playbook(self, *args: str, timeout: float = 900) -> Run:
         """ansible-playbook ARGS from the test's directory, in the controller's namespace."""
         env = {**CMD_ENV, "HOME": str(self.home), "ANSIBLE_CONFIG": str(self.config),

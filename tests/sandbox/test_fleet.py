@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.sandbox import REPO_ROOT, Sandbox
+from tests.infra.sandbox import CMD_ENV, REPO_ROOT, Sandbox
 from tests.sandbox.fleetharness import Controller, ControllerNet, Run, start_sshd
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.root, pytest.mark.network]
@@ -139,7 +139,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             sb.run(["rm", "-f", "/usr/sbin/policy-rc.d"])
             addresses[name] = net.attach(sb)
             controller.trust(addresses[name], start_sshd(sb, controller.public_key))
-        yield Fleet(controller, hosts, addresses, deb)
+        fleet = Fleet(controller, hosts, addresses, deb)
+        yield fleet
+        boots = ", ".join(f"{name} {sb.timings['boot']:.1f}" for name, sb in hosts.items())
+        runs = ", ".join(f"{what.split()[0]}{' ' + what.split()[1] if ' ' in what else ''} "
+                         f"{seconds:.1f}" for what, seconds in fleet.runs)
+        print(f"\nfleet: boots (s): {boots}; ansible-playbook runs (s): {runs}")
     finally:
         net.close()
         for sb in hosts.values():
@@ -221,6 +226,22 @@ def test_second_run_changes_nothing(fleet: Fleet) -> None:
     assert run.recap["fleet-a"]["changed"] == 0 and run.recap["fleet-b"]["changed"] == 0, run
     for host, sb in fleet.hosts.items():
         assert sh(sb, "cat /var/lib/lxc/*/config") == configs[host]
+
+
+def test_ad_hoc_across_hosts_with_systemctl_and_machinectl(fleet: Fleet) -> None:
+    """docs/fleet.md's ad-hoc commands: systemd's own tools reach each host's systemd over
+    SSH (systemd-stdio-bridge on the host), from the controller."""
+    need(fleet, "fleet-a", "web1", "active")
+    env = {**CMD_ENV, "PATH": fleet.controller.ssh_path()}
+    a, b = (f"root@{fleet.addresses[host]}" for host in ("fleet-a", "fleet-b"))
+    run = fleet.controller.net.run
+    assert run(["systemctl", "-H", a, "is-active", "lxc@web1.service"],
+               env=env).stdout.strip() == "active"
+    status = run(["systemctl", "-H", b, "status", "--no-pager", "lxc@db1.service"],
+                 env=env, check=False).stdout
+    assert "lxc.payload.db1" in status, status
+    machines = run(["machinectl", "-H", a, "list", "--no-legend"], env=env).stdout
+    assert "web1 container lxcsd" in " ".join(machines.split()), machines
 
 
 def test_check_and_diff_show_the_change_and_make_none(fleet: Fleet) -> None:
