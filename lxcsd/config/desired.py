@@ -100,7 +100,7 @@ def in_effect(container: Container, scope: str) -> Values:
         values = query.values(container, key)
         if values:
             found[key] = values
-    return {key: values for key, values in found.items() if values}
+    return found
 
 
 def _load(text: str, path: str, name: str) -> Container:

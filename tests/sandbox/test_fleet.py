@@ -93,11 +93,11 @@ class Fleet:
 
 def containers(*, web1: dict[str, Any] | None = None, db1: dict[str, Any] | None = None,
                cache1: dict[str, Any] | None = None, moved: bool = False,
-               check_extra: bool = False) -> dict[str, list[dict[str, Any]]]:
+               extra_b: dict[str, Any] | None = None) -> dict[str, list[dict[str, Any]]]:
     """The inventory's containers: fleet-a has web1 (a veth on lxcbr0, autostart) and web2
     (stopped); fleet-b has db1 (enabled), cache1 (made, not started) and replica1 (a copy of
     cache1). Arguments add options to web1, keys to db1 and cache1, move web2 to fleet-b,
-    or add a container for a check-mode run."""
+    or add a container to fleet-b."""
     base = {"base_config": "/dev/null"}  # not the host's /etc/lxc/default.conf
     a = [{"name": "web1", **base,
           "network": [{"type": "veth", "link": "lxcbr0", "flags": "up",
@@ -113,8 +113,8 @@ def containers(*, web1: dict[str, Any] | None = None, db1: dict[str, Any] | None
         b.append({**web2, "state": "started"})
     else:
         a.append(web2)
-    if check_extra:
-        b.append({"name": "cache2", **base})
+    if extra_b:
+        b.append({**base, **extra_b})
     return {"fleet-a": a, "fleet-b": b}
 
 
@@ -249,7 +249,7 @@ def test_check_and_diff_show_the_change_and_make_none(fleet: Fleet) -> None:
     a, b = fleet.hosts["fleet-a"], fleet.hosts["fleet-b"]
     before = sh(a, "cat /var/lib/lxc/web1/config")
     fleet.write_inventory(containers(web1={"groups": ["onboot", "web", "front"]},
-                                     check_extra=True))
+                                     extra_b={"name": "cache2"}))
     run = fleet.site("--check", "--diff")
     assert run.status == 0, run
     assert run.recap["fleet-a"]["changed"] == 1 and run.recap["fleet-b"]["changed"] == 1, run
@@ -267,7 +267,8 @@ def test_bad_keys_fail_their_host_and_the_other_goes_on(fleet: Fleet) -> None:
     fleet.write_inventory(containers(
         web1={"config": {"lxc.environment": ["ROLE=web", "TIER=edge"]},
               "restart_on_change": True},
-        db1={"lxc.uts.nmae": "db"}, cache1={"lxc.net.0.veth.pair": "v0"}))
+        db1={"lxc.uts.nmae": "db"}, cache1={"lxc.net.0.veth.pair": "v0"},
+        extra_b={"name": "bad1", "config": {"lxc.tty.max": "lots"}}))
     run = fleet.site()
     assert run.status != 0, run
     assert run.recap["fleet-b"]["failed"] == 1, run
@@ -277,9 +278,12 @@ def test_bad_keys_fail_their_host_and_the_other_goes_on(fleet: Fleet) -> None:
         run.output, run
     assert re.search(r"cache1: /var/lib/lxc/cache1/config:\d+: lxc.net.0.veth.pair: not "
                      r"saved, the result would not load: .*lxc.net.0.type = veth", run.output)
-    # fleet-b: the files as they were, db1 still running.
+    assert "bad1: lxc.tty.max: 'lots' is not a valid number" in run.output, run
+    # fleet-b: the files as they were, db1 still running; bad1, made by this run and not
+    # configurable, removed again.
     assert sh(b, "cat /var/lib/lxc/db1/config /var/lib/lxc/cache1/config") == before
     assert active(b, "db1") == "active"
+    assert names(b) == ["cache1", "db1", "replica1"]
     # fleet-a went on: web1 got the new value, and was restarted into it.
     assert "TIER=edge" in env_of(a, "web1")
 

@@ -288,7 +288,7 @@ class Host:
         cmd = [self.lxcsd, *args]
         rc, out, err = self.module.run_command(cmd, data=data, binary_data=True)
         if check and rc != 0:
-            self.module.fail_json(msg=f"{self.name}: {' '.join(cmd[1:3])} failed: "
+            self.module.fail_json(msg=f"{self.name}: lxcsd {args[0]} failed: "
                                   f"{err.strip() or out.strip()}", rc=rc, stdout=out,
                                   stderr=err)
         return rc, out, err
