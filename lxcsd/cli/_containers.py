@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     import random
     from collections.abc import Iterator
 
+    from lxcsd.liblxc.owner import Holder
+
 ID_RANGE = 65536
 # LXC's lxc.net.N.hwaddr default template (Xen's OUI, as lxc-create writes it).
 MAC_PREFIX = (0x00, 0x16, 0x3E)
@@ -49,6 +51,22 @@ def is_running(name: str) -> bool:
         from lxcsd.runtime import state
 
         return state.read(name) is not None
+
+
+def lxc_holder(name: str, config: str) -> Holder | None:
+    """Who runs the container when LXC's own lxc-start does (not lxcsd), else None: asked
+    on its liblxc command socket (lxcsd.liblxc.owner)."""
+    from lxcsd.liblxc import owner
+
+    return owner.running_under_lxc(owner.lxcpath_of(config), name)
+
+
+def refuse_if_lxc_runs(name: str, config: str) -> None:
+    """lxcsd neither starts, copies nor destroys a container lxc-start runs."""
+    holder = lxc_holder(name, config)
+    if holder is not None:
+        raise LxcsdError(f"{name} is running under {holder.describe()}; stop it with "
+                         "lxc-stop first")
 
 
 def subid_base(kind: str) -> int:

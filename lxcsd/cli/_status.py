@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from lxcsd.config.model import Container
+    from lxcsd.liblxc.owner import Holder
     from lxcsd.systemd import Systemd
 
 # if_inet6 scope values (include/net/ipv6.h IPV6_ADDR_*): only global addresses are shown.
@@ -270,6 +271,22 @@ def _details(name: str, pid: int, props: dict[str, Any]) -> dict[str, Any]:
 # One container
 
 
+def lxc_run(name: str, config: str) -> Holder | None:
+    """The container's LXC monitor when lxc-start (not lxcsd) runs it."""
+    from ._containers import lxc_holder
+
+    try:
+        return lxc_holder(name, config)
+    except OSError:
+        return None
+
+
+def holder_state(holder: Holder) -> str:
+    from lxcsd.liblxc import wire
+
+    return wire.STATE_NAMES[holder.state] if 0 <= holder.state < wire.MAX_STATE else "RUNNING"
+
+
 def load_quietly(name: str, config: str) -> tuple[Container | None, str]:
     """The container model, or None and the error (ls shows broken configs too)."""
     try:
@@ -294,6 +311,9 @@ def container_status(systemd: Systemd, name: str, config: str, *,
         active, sub = props.get("ActiveState", "inactive"), props.get("SubState", "dead")
     state = container_state(active, sub)
     pid = int(props.get("MainPID") or 0) if state in ("RUNNING", "STOPPING") else 0
+    holder = lxc_run(name, config) if state in ("STOPPED", "FAILED") else None
+    if holder is not None:  # lxc-start runs it, outside lxc@NAME.service
+        state, pid = holder_state(holder), holder.init_pid
     enabled = systemd.unit_file_state(unit) == "enabled"
     auto = bool(container is not None and container.start.auto)
     ipv4, ipv6 = addresses(pid) if pid else ([], [])
@@ -304,8 +324,11 @@ def container_status(systemd: Systemd, name: str, config: str, *,
         "ipv4": ipv4, "ipv6": ipv6, "unprivileged": bool(container and container.idmaps),
         "pid": pid or None, "config": config, "config_error": error or None,
         "interfaces": interfaces(pid) if pid else [],
+        "runs_under": "lxc" if holder is not None else ("lxcsd" if pid else None),
+        "lxc_monitor": holder.describe() if holder is not None else None,
     }
-    use = usage(props) if props and state not in ("STOPPED", "FAILED") else dict.fromkeys(
+    running = props and holder is None and state not in ("STOPPED", "FAILED")
+    use = usage(props) if running else dict.fromkeys(
         ("memory", "cpu_ns", "pids", "io_read", "io_write", "swap"))
     info["memory"], info["swap"] = use["memory"], use["swap"]
     if detail:
@@ -318,4 +341,13 @@ def container_status(systemd: Systemd, name: str, config: str, *,
         info["status_text"] = props.get("StatusText") or None
         info["result"] = props.get("Result") or None
         info.update(_details(name, pid, props))
+        info["autostart_warning"] = autostart_warning(container)
     return info
+
+
+def autostart_warning(container: Container | None) -> str | None:
+    if container is None:
+        return None
+    from lxcsd.liblxc.lxcservice import double_autostart
+
+    return double_autostart(bool(container.start.auto), container.groups) or None

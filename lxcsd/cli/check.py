@@ -20,6 +20,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lxcsd.config.model import Container
+
 EPILOG = """\
 examples:
   lxcsd check web1                  the container web1 (in the lxcpath)
@@ -63,11 +65,21 @@ def check_one(name: str | None, path: str, with_warnings: bool) -> dict[str, Any
     """Check one config; a dict with name, config, ok, errors and warnings."""
     container, errors = check_path(path, name)
     warnings = container.warnings if container is not None and with_warnings else []
+    if container is not None and with_warnings:
+        warnings = warnings + autostart_warnings(container, path)
     # A line with an error needs no second message about it.
     failed = {(e.path, e.line) for e in errors}
     warnings = [w for w in warnings if (w.path, w.line) not in failed]
     return {"name": container.name if container else name, "config": path,
             "ok": not errors, "errors": errors, "warnings": warnings}
+
+
+def autostart_warnings(container: Container, path: str) -> list[ConfigError]:
+    """Debian's lxc.service would autostart it a second time (lxcsd.liblxc.lxcservice)."""
+    from lxcsd.liblxc.lxcservice import double_autostart
+
+    text = double_autostart(bool(container.start.auto), container.groups)
+    return [ConfigError(text, path=path, key="lxc.start.auto")] if text else []
 
 
 def _targets(args: argparse.Namespace) -> list[tuple[str | None, str]]:

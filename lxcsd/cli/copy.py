@@ -14,7 +14,14 @@ from lxcsd.config.document import ConfigDocument
 from lxcsd.config.load import find_container, load_path
 from lxcsd.errors import LxcsdError
 
-from ._containers import container_dir, is_running, random_hwaddr, refuse_existing, remove_tree
+from ._containers import (
+    container_dir,
+    is_running,
+    random_hwaddr,
+    refuse_existing,
+    refuse_if_lxc_runs,
+    remove_tree,
+)
 from ._help import after_parse
 from ._target import add_lxcpath_option, add_name_option, take
 
@@ -92,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     src_dir = os.path.dirname(src_config)
     dst_dir = container_dir(args.dest, args.lxcpath or os.path.dirname(src_dir))
     refuse_existing(dst_dir)
+    refuse_if_lxc_runs(args.source, src_config)
     if is_running(args.source):
         raise LxcsdError(f"{args.source} is running", f"stop it first: lxcsd stop {args.source}")
     if source.rootfs.kind != "dir" or not source.rootfs.path:

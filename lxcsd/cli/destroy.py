@@ -15,7 +15,7 @@ from lxcsd.config.load import find_container
 from lxcsd.config.names import unit_name
 from lxcsd.errors import LxcsdError
 
-from ._containers import is_running, remove_tree
+from ._containers import is_running, refuse_if_lxc_runs, remove_tree
 from ._status import load_quietly
 from ._target import add_lxcpath_option, add_names
 
@@ -67,6 +67,7 @@ def _disable(name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     config = find_container(args.name, args.lxcpath)
     directory = os.path.dirname(config)
+    refuse_if_lxc_runs(args.name, config)  # even with --force: LXC's to stop, not ours
     if is_running(args.name):
         if not args.force:
             raise LxcsdError(f"{args.name} is running", "stop it first, or use --force")

@@ -49,6 +49,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def lines(info: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, value) pairs in lxc-info's order, with lxcsd's additions."""
     pairs = [("Name", info["name"]), ("State", info["state"])]
+    if info.get("runs_under") == "lxc":
+        pairs.append(("Run by", f"LXC, {info['lxc_monitor']}: not lxc@{info['name']}.service "
+                                "(lxcsd will not start it; lxc-stop stops it)"))
     if info["pid"]:
         pairs.append(("PID", str(info["pid"])))
     pairs += [("IP", address) for address in info["ipv4"] + info["ipv6"]]
@@ -74,6 +77,8 @@ def lines(info: dict[str, Any]) -> list[tuple[str, str]]:
               ("Unprivileged", "yes" if info["unprivileged"] else "no")]
     if info["config_error"]:
         pairs.append(("Config error", info["config_error"]))
+    if info.get("autostart_warning"):
+        pairs.append(("Warning", info["autostart_warning"]))
     return pairs
 
 

@@ -63,14 +63,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def units_for(names: list[str], *, must_exist: bool = True) -> list[tuple[str, str]]:
+def units_for(names: list[str], *, must_exist: bool = True,
+              free: bool = False) -> list[tuple[str, str]]:
     """(name, unit) for each name; a container that does not exist is an error before any
-    job runs (the unit template would accept any name and fail later)."""
+    job runs (the unit template would accept any name and fail later), and so is one that
+    lxc-start runs when ``free`` (the helper would refuse it: say why here, in one line)."""
+    from ._containers import refuse_if_lxc_runs
+
     pairs = []
     for name in names:
         unit = unit_name(name)
         if must_exist:
-            find_container(name)
+            config = find_container(name)
+            if free:
+                refuse_if_lxc_runs(name, config)
         pairs.append((name, unit))
     return pairs
 
@@ -81,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     for name in args.names:
         check_unit_lxcpath(name, args.lxcpath)
     # stop/disable also work for containers whose directory is already gone.
-    pairs = units_for(args.names, must_exist=args.verb in ("start", "restart", "enable"))
+    pairs = units_for(args.names, must_exist=args.verb in ("start", "restart", "enable"),
+                      free=args.verb in ("start", "restart") or getattr(args, "now", False))
     with Systemd() as systemd:
         if args.verb in ("start", "restart"):
             reload_if_stale(systemd, pairs)

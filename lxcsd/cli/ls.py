@@ -1,6 +1,7 @@
 """``lxcsd ls``: the containers, as ``lxc-ls -f`` lists them, plus PID and MEMORY.
 
-STATE comes from the unit lxc@NAME.service (RUNNING, STOPPED, STARTING, STOPPING, FAILED);
+STATE comes from the unit lxc@NAME.service (RUNNING, STOPPED, STARTING, STOPPING, FAILED),
+or from LXC's command socket when lxc-start runs the container ("RUNNING (LXC)");
 AUTOSTART is 1 when lxc.start.auto is set or the unit is enabled; IPV4/IPV6 are the
 container's own addresses (read in its network namespace); MEMORY is the unit's cgroup's.
 lxc-ls's options work: -f (the table, also the default), -F COLUMNS, -1 (names only, one
@@ -103,7 +104,7 @@ def cell(info: dict[str, Any], column: str) -> str:
     if column == "NAME":
         return str(info["name"])
     if column == "STATE":
-        return str(info["state"])
+        return str(info["state"]) + (" (LXC)" if info.get("runs_under") == "lxc" else "")
     if column == "AUTOSTART":
         return "1" if info["autostart"] else "0"
     if column in ("GROUPS", "INTERFACE"):

@@ -40,8 +40,9 @@ def _type_resets(entry: Entry, canonical: str) -> bool:
         canonical.startswith(network) and canonical != entry.canonical
 
 
-def values(container: Container, key: str) -> list[str]:
-    """The values in effect for ``key`` (legacy names accepted); [] when it is unset."""
+def _shape(key: str) -> tuple[keys.Key, str, bool, bool]:
+    """(spec, canonical name, whether the key names a whole prefix, whether it has many
+    values); raises ConfigError for an unknown key."""
     try:
         spec, canonical, _, _ = keys.lookup(key)
     except keys.UnknownKey as exc:
@@ -50,6 +51,17 @@ def values(container: Container, key: str) -> list[str]:
     parser = spec.parser
     many = bare or isinstance(parser, keys.Multi) or (
         spec.is_list and not isinstance(parser, keys.Keyed))
+    return spec, canonical, bare, many
+
+
+def is_list(key: str) -> bool:
+    """Whether ``key`` holds several values (liblxc's getters print one per line)."""
+    return _shape(key)[3]
+
+
+def values(container: Container, key: str) -> list[str]:
+    """The values in effect for ``key`` (legacy names accepted); [] when it is unset."""
+    spec, canonical, bare, many = _shape(key)
     found: list[str] = []
     for entry in container.entries:
         if entry.spec is None or entry.error is not None:

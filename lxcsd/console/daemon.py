@@ -8,7 +8,9 @@ the container's pty masters over here (handoff.py) and exits. This daemon
 - forwards console output to the journal line by line, as entries of lxc@NAME.service
   (OBJECT_SYSTEMD_UNIT=), keeps the ring buffer and writes lxc.console.logfile;
 - serves `lxcsd console` on the same socket (protocol.py): attach to the console or a tty
-  (output to every viewer, input from any), window size, log, list.
+  (output to every viewer, input from any), window size, log, list;
+- answers liblxc's command socket of each container (lxccmd.py), so LXC's own tools see it
+  running: lxc-info, lxc-attach, lxc-console, lxc-wait, lxc-stop, lxc-start refusing.
 
 One poll() loop, no threads. Nothing blocks: masters, clients and the journal socket are
 non-blocking; a viewer that falls behind holds its pty's output back (the container writes at
@@ -40,7 +42,7 @@ import termios
 import time
 
 from lxcsd import sd
-from lxcsd.console import protocol, store
+from lxcsd.console import lxccmd, protocol, store
 from lxcsd.console.lines import LineSplitter
 from lxcsd.console.logfile import ConsoleLog
 from lxcsd.console.options import ConsoleOptions
@@ -97,10 +99,10 @@ class Pty:
 
 class Container:
     __slots__ = ("cid", "name", "unit", "options", "fds", "ptys", "pidfd", "ring", "log",
-                 "lines", "fields", "dropped")
+                 "lines", "fields", "dropped", "lxc")
 
     def __init__(self, cid: int, name: str, unit: str, options: ConsoleOptions,
-                 fds: dict[str, int]) -> None:
+                 fds: dict[str, int], lxc: lxccmd.LxcSide | None = None) -> None:
         self.cid = cid
         self.name = name
         self.unit = unit
@@ -115,6 +117,7 @@ class Container:
         self.fields = {"OBJECT_SYSTEMD_UNIT": unit, "SYSLOG_IDENTIFIER": f"{name}/console",
                        "CONTAINER_NAME": name, "LXCSD_CONSOLE": "1"}
         self.dropped = 0  # console lines journald did not take
+        self.lxc = lxc  # its liblxc command socket (lxccmd.py), when it came with one
 
     def describe(self) -> str:
         ttys = ",".join(str(i) for i in sorted(self.ptys))
@@ -144,7 +147,7 @@ def parse_register(fields: dict[str, str], fds: list[int]) -> dict[str, int]:
                             f"{len(fds)} came")
     named: dict[str, int] = {}
     for kind, fd in zip(kinds, fds, strict=True):
-        key = store.PID if kind == "pid" else store.tty_kind(_tty_number(kind))
+        key = kind if kind in (store.PID, store.CMD) else store.tty_kind(_tty_number(kind))
         if key in named:
             raise ProtocolError(f"fds= names {kind} twice")
         named[key] = fd
@@ -160,6 +163,8 @@ def _tty_number(text: str) -> int:
 def check_fds(named: dict[str, int]) -> None:
     """Refuse descriptors that are not what their names say."""
     for kind, fd in named.items():
+        if kind == store.CMD:
+            continue  # lxccmd.check_listener, which needs the container's name
         if kind == store.PID:
             if not os.readlink(f"/proc/self/fd/{fd}").startswith(("anon_inode:[pidfd]",
                                                                   "pidfd:")):
@@ -196,6 +201,7 @@ class Daemon:
         self.paused: set[int] = set()  # masters not read while a viewer catches up
         self.next_id = 1
         self.stopping = False
+        self.lxc = lxccmd.LxcServer(self)
         listener.setblocking(False)
         self.watch(listener.fileno(), POLLIN, self.on_listener, lambda: None)
 
@@ -342,6 +348,8 @@ class Daemon:
             return self.req_log(fields)
         if verb == "list":
             return self.req_list()
+        if verb == "state":
+            return self.req_state(fields)
         raise ProtocolError(f"unknown request {verb!r}")
 
     def answer(self, client: Client, messages: list[bytes]) -> None:
@@ -420,11 +428,13 @@ class Daemon:
             raise ProtocolError(f"invalid unit name {unit!r}")
         named = parse_register(fields, fds)
         check_fds(named)
+        if store.CMD in named:
+            lxccmd.check_listener(named[store.CMD], fields.get("lxcpath", ""), name)
         options = ConsoleOptions.from_fields(fields)
         # Validated: from here on the descriptors are ours and nothing refuses them.
         meta = memfd(f"lxcsd-console:{name}", protocol.encode("register", fields))
         named[store.META] = meta
-        c = Container(self.next_id, name, unit, options, named)
+        c = Container(self.next_id, name, unit, options, named, lxccmd.side(fields, named))
         self.next_id += 1
         for kind, fd in named.items():
             store_fd(store.fd_name(c.cid, kind), fd)
@@ -444,6 +454,8 @@ class Daemon:
         pty = c.ptys.get(index)
         if pty is None:
             raise ProtocolError(self.no_tty(c, index), "notty")
+        if self.lxc.tty_busy(c, index):
+            raise ProtocolError(self.lxc.tty_busy(c, index), "busy")
         if not pty.viewers and index != 0:
             self.watch(pty.master, POLLIN, lambda ev: self.on_master(pty, ev),
                        lambda: self.tty_hangup(pty))
@@ -471,6 +483,13 @@ class Daemon:
 
     def req_list(self) -> list[bytes]:
         return [protocol.ok([("container", c.describe()) for c in self.containers.values()])]
+
+    def req_state(self, fields: dict[str, str]) -> list[bytes]:
+        """`lxcsd-helper stop` says the container is stopping: LXC's tools show STOPPING."""
+        if fields.get("state") != "STOPPING":
+            raise ProtocolError(f"state={fields.get('state', '')}: only STOPPING is told")
+        self.lxc.stopping(self.find(fields))
+        return [protocol.ok()]
 
     # -- containers -------------------------------------------------------------------------
 
@@ -500,6 +519,7 @@ class Daemon:
                        lambda: self.end(c, f"container {c.name} stopped"))
         if c.options.logfile:
             self.open_log(c)
+        self.lxc.start(c)
 
     def open_peer(self, c: Container, pty: Pty) -> int:
         try:
@@ -527,6 +547,7 @@ class Daemon:
         for pty in c.ptys.values():
             for client in list(pty.viewers):
                 self.end_session(client, reason)
+        self.guard(lambda: self.lxc.end(c))
         self.release(c)
         status(self.containers)
 
@@ -582,6 +603,7 @@ class Daemon:
                     self.stalled.setdefault(client, time.monotonic() + STALL_TIMEOUT)
                     self.pause(pty.master)
         if pty.index == 0:
+            self.lxc.console_output(pty.container, data)
             self.record(pty.container, data)
 
     def record(self, c: Container, data: bytes) -> None:
@@ -673,7 +695,7 @@ def revive(cid: int, named: dict[str, int]) -> Container:
     if verb != "register":
         raise ValueError(f"meta descriptor holds {verb!r}")
     c = Container(cid, protocol.check_name(fields.get("name", "")), fields.get("unit", ""),
-                  ConsoleOptions.from_fields(fields), named)
+                  ConsoleOptions.from_fields(fields), named, lxccmd.side(fields, named))
     ring = named.pop(store.RING, -1)  # not part of the registration: only for this restart
     if ring >= 0:
         if c.ring is not None:

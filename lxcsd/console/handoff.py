@@ -41,6 +41,7 @@ def register(
     options: ConsoleOptions | None = None,
     *,
     pid: int | None = None,
+    lxc: LxcPublish | None = None,
     socket_path: str | None = None,
     timeout: float = ACK_TIMEOUT,
     warn: Callable[[str], None] = _stderr_warning,
@@ -50,23 +51,30 @@ def register(
 
     `pid` is the container's init as this process sees it: the service then holds the
     console until init exits (through a pidfd) rather than until its pty hangs up, which a
-    container's own processes can cause by closing all their terminals. The caller keeps its
-    copies of the masters and closes them afterwards. False (after calling `warn` with the
-    reason) when the service is unreachable, does not answer within `timeout` seconds, or
-    refuses the registration.
+    container's own processes can cause by closing all their terminals. `lxc` hands over the
+    container's liblxc command socket, for the service to answer LXC's tools (lxccmd.py).
+    The caller keeps its copies of the descriptors and closes them afterwards. False (after
+    calling `warn` with the reason) when the service is unreachable, does not answer within
+    `timeout` seconds, or refuses the registration.
     """
+    ptys = console_master is not None or bool(tty_masters)
+    what = "console" if ptys else "command socket"
     try:
-        fields, fds, pidfd = _message(name, unit, console_master, tty_masters, options, pid)
+        fields, fds, pidfd = _message(name, unit, console_master, tty_masters, options, pid,
+                                      lxc)
     except (OSError, ValueError) as e:
-        what = f"init (pid {pid}): {e.strerror}" if isinstance(e, OSError) else str(e)
-        warn(f"console of {name} not handed to lxcsd-console: {what}")
+        text = f"init (pid {pid}): {e.strerror}" if isinstance(e, OSError) else str(e)
+        warn(f"{what} of {name} not handed to lxcsd-console: {text}")
         return False
     path = socket_path or protocol.socket_path()
     try:
         _send(path, protocol.encode("register", fields), fds, timeout)
     except (OSError, ValueError) as e:
-        warn(f"console of {name} not handed to lxcsd-console: {_reason(e, path)}; the "
-             "container runs without console logging or `lxcsd console`")
+        lost = ["console logging or `lxcsd console`"] if ptys else []
+        if lxc is not None:
+            lost.append("LXC's tools (lxc-ls, lxc-start...) seeing it running")
+        warn(f"{what} of {name} not handed to lxcsd-console: {_reason(e, path)}; the "
+             f"container runs without {' and '.join(lost)}")
         return False
     finally:
         if pidfd >= 0:
@@ -74,12 +82,29 @@ def register(
     return True
 
 
+class LxcPublish:
+    """A container's liblxc command socket (bound by lxcsd.liblxc.owner.claim) and what the
+    service answers about it: its lxcpath, init's cgroup and the payload cgroup (host
+    paths, liblxc's "container" and "limit" cgroups)."""
+
+    __slots__ = ("fd", "lxcpath", "cgroup", "limit_cgroup", "items")
+
+    def __init__(self, fd: int, lxcpath: str, cgroup: str, limit_cgroup: str,
+                 items: dict[str, str] | None = None) -> None:
+        self.fd = fd
+        self.lxcpath = lxcpath
+        self.cgroup = cgroup
+        self.limit_cgroup = limit_cgroup
+        self.items = items or {}  # "item.KEY" fields: lxcsd.liblxc.items.preset
+
+
 def _message(name: str, unit: str, console_master: int | None, tty_masters: Sequence[int],
-             options: ConsoleOptions | None,
-             pid: int | None) -> tuple[dict[str, str], list[int], int]:
+             options: ConsoleOptions | None, pid: int | None,
+             lxc: LxcPublish | None) -> tuple[dict[str, str], list[int], int]:
     protocol.check_name(name)
-    if len(tty_masters) + 2 > protocol.MAX_FDS:
-        raise ValueError(f"{len(tty_masters)} ttys: at most {protocol.MAX_FDS - 2} can be "
+    extra = 2 if lxc is None else 3  # pidfd, console, the command socket
+    if len(tty_masters) + extra > protocol.MAX_FDS:
+        raise ValueError(f"{len(tty_masters)} ttys: at most {protocol.MAX_FDS - extra} can be "
                          "handed over")
     pidfd = os.pidfd_open(pid) if pid else -1
     kinds = ["pid"] if pidfd >= 0 else []
@@ -89,9 +114,26 @@ def _message(name: str, unit: str, console_master: int | None, tty_masters: Sequ
         fds.append(console_master)
     kinds += [str(i) for i in range(1, len(tty_masters) + 1)]
     fds += list(tty_masters)
-    fields = {"name": name, "unit": unit, "fds": ",".join(kinds)}
+    fields = {"name": name, "unit": unit}
+    if lxc is not None:
+        kinds.append("cmd")
+        fds.append(lxc.fd)
+        fields.update(lxcpath=lxc.lxcpath, cgroup=lxc.cgroup, limit_cgroup=lxc.limit_cgroup)
+        fields.update(lxc.items)
+    fields["fds"] = ",".join(kinds)
     fields.update((options or ConsoleOptions()).fields())
     return fields, fds, pidfd
+
+
+def tell_stopping(name: str, *, socket_path: str | None = None, timeout: float = 1.0) -> bool:
+    """Tell the service that container ``name`` is being stopped, so that LXC's tools see
+    STOPPING (lxccmd.py); True once acknowledged. Never raises: it only informs."""
+    try:
+        _send(socket_path or protocol.socket_path(),
+              protocol.encode("state", {"name": name, "state": "STOPPING"}), [], timeout)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _send(path: str, message: bytes, fds: list[int], timeout: float) -> None:
@@ -101,7 +143,8 @@ def _send(path: str, message: bytes, fds: list[int], timeout: float) -> None:
         sock.settimeout(timeout)
         sock.connect(path)
         rights = struct.pack(f"{len(fds)}i", *fds)
-        sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+        sock.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)] if fds
+                     else [])
         protocol.check_reply(sock.recv(protocol.MAX_MESSAGE))
     finally:
         sock.close()

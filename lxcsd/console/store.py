@@ -7,6 +7,10 @@ restarted daemon continues after the highest number it finds). Its descriptors a
     lxcsd.ID.pid    a pidfd of the container's init
     lxcsd.ID.ttyN   the pty master of tty N (tty0 is the console)
     lxcsd.ID.ring   a memfd with the ring buffer, stored only while the daemon restarts
+    lxcsd.ID.cmd    the listening socket of liblxc's command socket (lxccmd.py)
+    lxcsd.ID.lxcwaitN-WHAT  a connection of an LXC tool waiting for a state (WHAT: the
+                    bitmask of states) or for the stop to finish (WHAT: "stop"); N tells
+                    two apart
 
 Numbers rather than container names because FDNAME= allows neither ':' nor control
 characters nor more than 255 bytes, and a container name may hold any of them.
@@ -14,10 +18,14 @@ characters nor more than 255 bytes, and a container name may hold any of them.
 
 from __future__ import annotations
 
+from lxcsd import sd
+
 PREFIX = "lxcsd."
 META = "meta"
 PID = "pid"
 RING = "ring"
+CMD = "cmd"
+WAIT = "lxcwait"
 
 
 def fd_name(cid: int, kind: str) -> str:
@@ -39,7 +47,23 @@ def parse_fd_name(name: str) -> tuple[int, str] | None:
 
 
 def _known_kind(kind: str) -> bool:
-    return kind in (META, PID, RING) or (kind[:3] == "tty" and kind[3:].isdigit())
+    if kind in (META, PID, RING, CMD):
+        return True
+    if kind.startswith(WAIT):
+        serial, _, what = kind[len(WAIT):].partition("-")
+        return serial.isdigit() and (what.isdigit() or what == "stop")
+    return kind[:3] == "tty" and kind[3:].isdigit()
+
+
+def keep(cid: int, kind: str, fd: int) -> bool:
+    """Put a descriptor in systemd's store. FDPOLL=0: systemd must not drop a master when no
+    slave is open (during a restart a container may hold none), nor a pidfd when init
+    exits, nor a connection that hung up: the daemon decides."""
+    return sd.notify(f"FDSTORE=1\nFDNAME={fd_name(cid, kind)}\nFDPOLL=0", [fd])
+
+
+def drop(cid: int, kind: str) -> None:
+    sd.notify(f"FDSTOREREMOVE=1\nFDNAME={fd_name(cid, kind)}")
 
 
 def group(named_fds: list[tuple[int, str]]) -> tuple[dict[int, dict[str, int]], list[int]]:

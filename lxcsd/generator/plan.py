@@ -231,6 +231,25 @@ def _prepare(slot: Slot, log: Log) -> None:
     for error in slot.errors:
         log.error(str(error))
     set_member(slot)
+    skip_if_lxc_runs(slot, log)
+
+
+LXC_PROBE_TIMEOUT = 0.5  # seconds an LXC monitor may take to answer: a generator never hangs
+
+
+def skip_if_lxc_runs(slot: Slot, log: Log) -> None:
+    """A container lxc-start runs (found at a daemon-reload) is not wired into the boot
+    autostart: lxc@NAME would refuse to start it. Asked on its liblxc command socket, only
+    for autostart containers: nobody listening costs one refused connect()."""
+    if not slot.member.auto:
+        return
+    from lxcsd.liblxc import owner
+
+    holder = owner.running_under_lxc(slot.found.lxcpath, slot.found.name, LXC_PROBE_TIMEOUT)
+    if holder is not None:
+        slot.member.auto = False
+        log.notice(f"container {slot.found.name} runs under {holder.describe()}: "
+                   "lxc-containers.target does not start it")
 
 
 def _internal_error(slot: Slot, log: Log, exc: Exception) -> None:

@@ -189,6 +189,23 @@ def load(name: str) -> Container | None:
         return None
 
 
+def lxc_runs(name: str, fields: Mapping[str, str]) -> bool:
+    """After a start that never ran init (no state file): whether lxc-start runs the
+    container, the reason the start refused. Its post-stop hooks are not ours to run then."""
+    if fields:
+        return False
+    try:
+        from lxcsd.config.load import find_container
+        from lxcsd.liblxc import owner
+
+        holder = owner.running_under_lxc(owner.lxcpath_of(find_container(name)), name)
+    except (LxcsdError, OSError):
+        return False
+    if holder is not None:
+        log(name, f"cleanup: runs under {holder.describe()}; its post-stop hooks skipped")
+    return holder is not None
+
+
 def post_stop_hooks(container: Container, env: Mapping[str, str]) -> bool:
     from lxcsd.runtime import hooks
 
@@ -242,7 +259,7 @@ def main(instance: str) -> int:
         log(name, f"cleanup: cgroups: {exc}")
         ok = False
     ok = cleanup_networks(name, directory) and ok
-    container = load(name) if wants_config(fields) else None
+    container = load(name) if wants_config(fields) and not lxc_runs(name, fields) else None
     if container is not None:
         post_stop_hooks(container, env)
     try:

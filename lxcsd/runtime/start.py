@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import signal as _signal  # typeshed has no _signal; signal's functions are the same
     from typing import NoReturn
 
+    from lxcsd.console.handoff import LxcPublish
     from lxcsd.runtime.plan import Plan
 else:
     import _signal  # not signal: it imports enum (see lxcsd.runtime.exec_sync)
@@ -77,10 +78,14 @@ def main(instance: str) -> int:
     except ConfigError as err:
         return fail(str(err))
     marks.mark("config")
+    try:
+        command = claim_command_socket(plan)  # before anything is touched
+    except LxcsdError as err:
+        return fail(str(err))
     log(f"starting {plan.name} (rootfs {plan.rootfs.spec})")
     for warning in plan.warnings:
         log(f"warning: {warning}")
-    starter = Starter(plan, marks)
+    starter = Starter(plan, marks, command)
     try:
         init_pid = starter.run()
     except LxcsdError as err:
@@ -99,6 +104,15 @@ def fail(message: str) -> int:
     return 1
 
 
+def claim_command_socket(plan: Plan) -> int:
+    """liblxc's command socket of the container, bound now: lxc-start then refuses it, and
+    a container lxc-start runs is refused here (lxcsd.liblxc.owner). lxcsd-console answers
+    it once init runs (hand_over_console)."""
+    from lxcsd.liblxc import owner
+
+    return owner.claim(owner.lxcpath_of(plan.container.config_path), plan.name)
+
+
 def load_plan(instance: str) -> Plan:
     from lxcsd import paths
     from lxcsd.config.load import load_container
@@ -113,9 +127,10 @@ def load_plan(instance: str) -> Plan:
 class Starter:
     """H's state during one start, so that ``undo`` knows what to take back."""
 
-    def __init__(self, plan: Plan, marks: Marks) -> None:
+    def __init__(self, plan: Plan, marks: Marks, command: int = -1) -> None:
         self.plan = plan
         self.marks = marks
+        self.command = command  # the bound liblxc command socket
         self.unit_dir = ""
         self.monitor = ""
         self.payload = ""
@@ -449,7 +464,7 @@ class Starter:
         runs (``close_masters``): closing the last master would hang the terminals up
         under C2, which is still making the console its controlling terminal."""
         masters = self.masters
-        if not masters:
+        if not masters and self.command < 0:
             return
         from lxcsd.config.names import unit_name
         from lxcsd.console import handoff
@@ -458,13 +473,29 @@ class Starter:
         plan = self.plan
         console = masters[0] if plan.console else None
         ttys = masters[1:] if plan.console else masters
+        lxc = self.lxc_publish() if self.command >= 0 else None
         handoff.register(plan.name, unit_name(plan.name), console, ttys,
-                         ConsoleOptions.from_console(plan.container.console), pid=self.init_pid)
+                         ConsoleOptions.from_console(plan.container.console), pid=self.init_pid,
+                         lxc=lxc)
+
+    def lxc_publish(self) -> LxcPublish:
+        """What lxcsd-console answers LXC's tools about this container (lxcsd.liblxc)."""
+        from lxcsd.console.handoff import LxcPublish
+        from lxcsd.liblxc.items import preset
+        from lxcsd.liblxc.owner import lxcpath_of
+
+        plan = self.plan
+        items = preset(plan.container, state.state_dir(plan.name))
+        return LxcPublish(self.command, lxcpath_of(plan.container.config_path),
+                          self.init_cgroup, self.payload, items)
 
     def close_masters(self) -> None:
-        for fd in self.masters:
+        """Ours, once lxcsd-console has its copies (or the start failed); the command socket
+        too: the service holds it now, or it must unbind with this process."""
+        for fd in self.masters + ([self.command] if self.command >= 0 else []):
             os.close(fd)
         self.masters = []
+        self.command = -1
 
     # -- failure ------------------------------------------------------------------------
 

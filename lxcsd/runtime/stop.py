@@ -227,6 +227,7 @@ def _stop(name: str, pid: int, pidfd: int) -> int:
     try:
         text = f"stopping: {signal_text(signum)} to init (pid {pid})"
         log(name, text)
+        _tell_stopping(name)
         status(f"Stopping: {signal_text(signum)} sent to init (pid {pid})")
         try:
             _signal.pidfd_send_signal(pidfd, signum)
@@ -240,6 +241,14 @@ def _stop(name: str, pid: int, pidfd: int) -> int:
     finally:
         for fd in ns_fds.values():
             os.close(fd)
+
+
+def _tell_stopping(name: str) -> None:
+    """LXC's tools (lxc-info, lxc-wait -s STOPPING) see the container STOPPING from now:
+    lxcsd-console answers its liblxc command socket. One round trip (~1 ms), best effort."""
+    from lxcsd.console.handoff import tell_stopping
+
+    tell_stopping(name)
 
 
 def _stop_hooks(container: Container, ns_fds: dict[str, int], target: str) -> int:

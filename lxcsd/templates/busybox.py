@@ -28,9 +28,13 @@ echo "busybox container $(hostname) started"
 CONSOLE = """\
 #!/bin/sh
 # Respawned by init: a login shell when the console is a terminal, else nothing to do.
-# setsid -c makes the console its controlling terminal (job control, Ctrl-C).
+# setsid -c: a new session whose controlling terminal is the console, taken over from init
+# (the runtime made it init's): job control, Ctrl-C. Run as a child, not exec'd: init made
+# this script a session leader, and setsid forks when a group leader calls it, so init would
+# respawn the script every second and leave a shell behind each time.
 if [ -t 0 ]; then
-    exec setsid -c /bin/sh -l
+    setsid -c /bin/sh -l
+    exit
 fi
 exec /bin/sleep 2147483647
 """

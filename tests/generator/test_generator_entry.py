@@ -86,3 +86,26 @@ def test_lxcsd_generate_dry_run(tmp_path: Path) -> None:
     assert headers and all("lxc@next.service" in line for line in headers), headers
     # The order still comes from every container: next follows good.
     assert "After=lxc@good.service" in one.stdout
+
+
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs Debian's python3")
+def test_a_container_lxc_start_runs_is_not_autostarted(tmp_path: Path) -> None:
+    """At a daemon-reload while lxc-start runs "good" (its command socket answered as LXC's
+    monitor answers: tests/infra/lxc_monitor.py), lxc-containers.target does not want it;
+    "next", which nobody runs, keeps its place."""
+    from lxcsd.liblxc.wire import socket_name
+    from tests.infra.lxc_monitor import FakeMonitor
+
+    lxcpath = make_lxcpath(tmp_path)
+    normal = tmp_path / "normal"
+    normal.mkdir()
+    monitor = FakeMonitor(socket_name(str(lxcpath), "good"))
+    try:
+        result = run_launcher(["--no-kmsg", str(normal)], lxcpath)
+    finally:
+        monitor.close()
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(normal / "lxc-containers.target.wants")) == [
+        "lxc@broken.service", "lxc@next.service"]
+    assert "container good runs under" in result.stderr
+    assert "lxc-containers.target does not start it" in result.stderr

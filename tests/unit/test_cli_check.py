@@ -71,3 +71,23 @@ def test_check_json(lxcpath: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_needs_a_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"]) == 1
     assert "nothing to check" in capsys.readouterr().err
+
+
+def test_check_warns_when_debians_lxc_service_autostarts_it_too(
+        lxcpath: Path, tmp_path_factory: pytest.TempPathFactory,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from lxcsd.liblxc import lxcservice
+
+    root = tmp_path_factory.mktemp("root")
+    monkeypatch.setattr(lxcservice, "ROOT", str(root))
+    (lxcpath / "auto").mkdir()
+    (lxcpath / "auto" / "config").write_text("lxc.uts.name = auto\nlxc.start.auto = 1\n")
+    assert main(["check", "auto"]) == 0
+    assert "lxc.service" not in capsys.readouterr().out  # not enabled: nothing to say
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True)
+    (wants / "lxc.service").symlink_to("/lib/systemd/system/lxc.service")
+    assert main(["check", "auto"]) == 0  # a warning, not an error
+    out = capsys.readouterr().out
+    assert (f"{lxcpath}/auto/config: warning: lxc.start.auto: Debian's lxc.service is "
+            "enabled and autostarts this container too") in out

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from lxcsd import sys as lsys
 from lxcsd.cli import copy as copy_cmd
 from lxcsd.cli import main as cli
 from lxcsd.config.load import load_container
@@ -63,7 +64,8 @@ def test_create_busybox(lxcpath: Path) -> None:
 def test_busybox_console_shell_has_job_control(lxcpath: Path) -> None:
     """The template's console script, run on a terminal in the new root as busybox init runs
     it, gives a shell whose controlling terminal is the console (no "job control turned
-    off"), with every program it names present in the root."""
+    off"), with every program it names present in the root; the process init started stays
+    while the shell runs (busybox init respawns the script as soon as it ends)."""
     assert lxcsd("create", "b2", "-f", "/dev/null") == 0
     root = lxcpath / "b2/rootfs"
     master, slave = os.openpty()
@@ -73,6 +75,11 @@ def test_busybox_console_shell_has_job_control(lxcpath: Path) -> None:
         tty = os.open(os.ttyname(slave), os.O_RDWR | os.O_NOCTTY)
         for fd in (0, 1, 2):
             os.dup2(tty, fd)
+        # The pty at /dev/console, as the runtime binds it (in a mount namespace of ours).
+        lsys.unshare(lsys.CLONE_NEWNS)
+        lsys.mount(None, "/", None, lsys.MS_REC | lsys.MS_PRIVATE)
+        (root / "dev/console").touch()
+        lsys.mount(os.ttyname(slave), str(root / "dev/console"), None, lsys.MS_BIND)
         os.chroot(root)
         os.chdir("/")
         os.execve("/etc/init.d/console", ["console"], {"PATH": "/bin:/sbin:/usr/bin:/usr/sbin"})
@@ -91,8 +98,11 @@ def test_busybox_console_shell_has_job_control(lxcpath: Path) -> None:
 
     try:
         read_until(b"# ")  # the prompt: typing earlier is flushed by the starting shell
-        os.write(master, b"set -o | grep -c 'monitor.*on' | sed s/^/jobs-/\n")
+        os.write(master, b"set -o | grep -c 'monitor.*on' | sed s/^/jobs-/; echo ppid-$PPID\n")
         read_until(b"jobs-1")
+        read_until(f"ppid-{pid}\r\n".encode())
+        time.sleep(0.5)
+        alive = os.waitpid(pid, os.WNOHANG) == (0, 0)
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
@@ -100,6 +110,8 @@ def test_busybox_console_shell_has_job_control(lxcpath: Path) -> None:
     text = out.decode(errors="replace")
     assert "not found" not in text and "job control turned off" not in text, text
     assert "jobs-1" in text, text
+    # The shell's parent is the script init started, and it waits for the shell.
+    assert f"ppid-{pid}\r\n" in text and alive, text
 
 
 def test_create_unprivileged_shifts_owners(lxcpath: Path) -> None:

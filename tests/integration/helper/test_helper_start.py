@@ -423,7 +423,9 @@ def test_console_on_a_host_device(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None
         assert started.status == 0, started
         assert select.select([master], [], [], 10)[0], "nothing on the host pty"
         assert os.read(master, 100).startswith(b"on-host-console")
-        assert "not handed to lxcsd-console" not in started.stderr  # no pty of ours to hand
+        # No pty of ours to hand over: only the LXC command socket goes (no service here).
+        assert "console of p1 not handed" not in started.stderr
+        assert "command socket of p1 not handed" in started.stderr
     finally:
         os.close(master)
         os.close(slave)

@@ -138,6 +138,23 @@ def test_ls_rows_filters_and_table() -> None:
     assert lines[1].index("RUNNING") == lines[0].index("STATE") == lines[2].index("RUNNING")
 
 
+def test_a_container_lxc_start_runs_shows_as_such() -> None:
+    from lxcsd.cli import info
+
+    lxc_run = _info(runs_under="lxc", lxc_monitor="lxc-start (PID 7)", memory=None)
+    assert ls.row(lxc_run)[:2] == ["c1", "RUNNING (LXC)"]
+    args = argparse.Namespace(names=[], running=True, stopped=False, active=False,
+                              group=None)
+    assert ls.selected(lxc_run, args)  # it runs, whoever runs it
+    detail = {**lxc_run, "cpu_ns": None, "pids": None, "io_read": None, "io_write": None,
+              "unit": "lxc@c1.service", "active_state": "inactive", "sub_state": "dead",
+              "control_group": None, "status_text": None, "config": "/c", "enabled": False,
+              "start_auto": False, "start_order": 0, "start_delay": 0, "config_error": None,
+              "swap": None, "links": [], "limits": _status.limits([])}
+    assert ("Run by", "LXC, lxc-start (PID 7): not lxc@c1.service (lxcsd will not start "
+            "it; lxc-stop stops it)") in info.lines(detail)
+
+
 def test_unit_object_paths_decode_to_containers() -> None:
     # sd-bus label escaping, as systemd names lxc@web-1.service's object.
     path = "/org/freedesktop/systemd1/unit/lxc_40web_2d1_2eservice"
