@@ -6,7 +6,7 @@
 #    source ~/.local/share/bash_completion/lxcsd
 # See also: https://github.com/scop/bash-completion/blob/main/doc/configuration.md
 
-_shtab_lxcsd_config_subparsers=(get set unset)
+_shtab_lxcsd_config_subparsers=(get set unset apply)
 _shtab_lxcsd_subparsers=(attach autostart check config console copy create destroy generate info start stop restart enable disable ls monitor net wait)
 
 _shtab_lxcsd_attach_option_strings=(-h --help --clear-env --keep-env --keep-var -v --set-var -u --uid -g --gid --cwd -t --pty -T --no-pty -P --lxcpath -n --name)
@@ -15,6 +15,7 @@ _shtab_lxcsd_check_option_strings=(-h --help -n --name --all --format --no-warni
 _shtab_lxcsd_config_get_option_strings=(-h --help -n --name -P --lxcpath)
 _shtab_lxcsd_config_set_option_strings=(-h --help -n --name -P --lxcpath)
 _shtab_lxcsd_config_unset_option_strings=(-h --help -n --name -P --lxcpath)
+_shtab_lxcsd_config_apply_option_strings=(-h --help --check --diff --format -n --name -P --lxcpath)
 _shtab_lxcsd_config_option_strings=(-h --help)
 _shtab_lxcsd_console_option_strings=(-h --help -n --name -t --tty --show-log --clear-log -e --escape -P --lxcpath)
 _shtab_lxcsd_copy_option_strings=(-h --help -n --name -N --newname -P --lxcpath)
@@ -58,6 +59,11 @@ _shtab_lxcsd_config_unset__n_COMPGEN=_lxcsd_names
 _shtab_lxcsd_config_unset___name_COMPGEN=_lxcsd_names
 _shtab_lxcsd_config_unset__P_COMPGEN=_lxcsd_compgen_dirs
 _shtab_lxcsd_config_unset___lxcpath_COMPGEN=_lxcsd_compgen_dirs
+_shtab_lxcsd_config_apply_pos_0_COMPGEN=_lxcsd_names
+_shtab_lxcsd_config_apply__n_COMPGEN=_lxcsd_names
+_shtab_lxcsd_config_apply___name_COMPGEN=_lxcsd_names
+_shtab_lxcsd_config_apply__P_COMPGEN=_lxcsd_compgen_dirs
+_shtab_lxcsd_config_apply___lxcpath_COMPGEN=_lxcsd_compgen_dirs
 _shtab_lxcsd_console_pos_0_COMPGEN=_lxcsd_names_running
 _shtab_lxcsd_console__n_COMPGEN=_lxcsd_names_running
 _shtab_lxcsd_console___name_COMPGEN=_lxcsd_names_running
@@ -136,7 +142,8 @@ _shtab_lxcsd_wait__P_COMPGEN=_lxcsd_compgen_dirs
 _shtab_lxcsd_wait___lxcpath_COMPGEN=_lxcsd_compgen_dirs
 
 _shtab_lxcsd_check___format_choices=(text json)
-_shtab_lxcsd_config_pos_0_choices=(get set unset)
+_shtab_lxcsd_config_apply___format_choices=(text json)
+_shtab_lxcsd_config_pos_0_choices=(get set unset apply)
 _shtab_lxcsd_create__t_choices=(busybox debian)
 _shtab_lxcsd_create___template_choices=(busybox debian)
 _shtab_lxcsd_info___format_choices=(text json)
@@ -172,6 +179,11 @@ _shtab_lxcsd_config_set___help_nargs=0
 _shtab_lxcsd_config_unset_pos_0_nargs='*'
 _shtab_lxcsd_config_unset__h_nargs=0
 _shtab_lxcsd_config_unset___help_nargs=0
+_shtab_lxcsd_config_apply_pos_0_nargs='*'
+_shtab_lxcsd_config_apply__h_nargs=0
+_shtab_lxcsd_config_apply___help_nargs=0
+_shtab_lxcsd_config_apply___check_nargs=0
+_shtab_lxcsd_config_apply___diff_nargs=0
 _shtab_lxcsd_config_pos_0_nargs=A...
 _shtab_lxcsd_config__h_nargs=0
 _shtab_lxcsd_config___help_nargs=0

@@ -29,6 +29,11 @@ test_packages=(
     # Build-Depends), man pages and bash completion.
     debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools python3-wheel
     lintian man-db bash-completion
+    # The Ansible collection (ansible/): Debian's ansible and ansible-lint, and what the
+    # two-host test runs inside its sandboxes (sshd; rsync for moves; python3-apt for
+    # Ansible's apt module). The sandboxes see the host's files; on a host run by systemd,
+    # openssh-server also enables the host's own sshd.
+    ansible ansible-lint openssh-server rsync python3-apt
 )
 
 apt_install() {

@@ -22,7 +22,7 @@ def _tool(module: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff() -> None:
-    r = _tool("ruff", "check", "lxcsd", "tests", "bench", "generators", "packaging")
+    r = _tool("ruff", "check", "lxcsd", "tests", "bench", "generators", "packaging", "ansible")
     assert r.returncode == 0, r.stdout + r.stderr
 
 
