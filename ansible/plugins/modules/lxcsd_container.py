@@ -73,9 +73,10 @@ options:
     description: The file a new container's config starts from (C(lxcsd create -f));
       default is C(lxc.default_config), C(/etc/lxc/default.conf).
     type: path
-  unprivileged:
-    description: Create the container with root mapped to root's subordinate ids
-      (C(lxcsd create --unprivileged)). Only used when the container is created.
+  privileged:
+    description: Create a privileged container, whose root is the host's root
+      (C(lxcsd create --privileged)); by default root is mapped to root's subordinate ids,
+      as C(lxcsd create) does. Only used when the container is created.
     type: bool
     default: false
   config:
@@ -196,7 +197,7 @@ ARGUMENTS = dict(
     mirror=dict(type="str"),
     clone_from=dict(type="str"),
     base_config=dict(type="path"),
-    unprivileged=dict(type="bool", default=False),
+    privileged=dict(type="bool", default=False),
     config=dict(type="dict", default={}),
     network=dict(type="list", elements="dict"),
     autostart=dict(type="bool"),
@@ -378,7 +379,7 @@ class Task:
         for option, value in (("-f", p["base_config"]), ("--release", p["release"]),
                               ("--mirror", p["mirror"])):
             args += [option, value] if value else []
-        return args + (["--unprivileged"] if p["unprivileged"] else [])
+        return args + (["--privileged"] if p["privileged"] else [])
 
     def configure(self, text):
         if self.created and self.check:
