@@ -153,11 +153,14 @@ def test_console_lines_in_the_journal_of_the_unit(sb: Sandbox) -> None:
     wait(lambda: "no newline yet" in messages(sb, unit), what="console lines in the journal")
     entry = next(e for e in journal_entries(sb, unit)
                  if e.get("MESSAGE") == "hello from the c1 console")
+    # Filed as the container's init, in its unit (SCM_CREDENTIALS), not lxcsd-console's:
+    # journald's rate limit for the unit is the container's own.
+    init = show(sb, unit, "MainPID")["MainPID"]
     assert {k: entry.get(k) for k in ("OBJECT_SYSTEMD_UNIT", "SYSLOG_IDENTIFIER",
                                       "CONTAINER_NAME", "LXCSD_CONSOLE", "_SYSTEMD_UNIT",
-                                      "_UID")} == {
+                                      "_PID", "_UID")} == {
         "OBJECT_SYSTEMD_UNIT": unit, "SYSLOG_IDENTIFIER": "c1/console",
-        "CONTAINER_NAME": "c1", "LXCSD_CONSOLE": "1", "_SYSTEMD_UNIT": "lxcsd-console.service",
+        "CONTAINER_NAME": "c1", "LXCSD_CONSOLE": "1", "_SYSTEMD_UNIT": unit, "_PID": init,
         "_UID": "0"}
     short = sb.run(["journalctl", "--no-pager", "-u", unit, "-o", "short"]).stdout
     assert " c1/console[" in short and "]: hello from the c1 console" in short
