@@ -550,7 +550,7 @@ def _init_keys() -> list[Key]:
             default="SIGINT", group=g),
         Key("lxc.signal.stop", _scalar(_signal_or_default, "signal"), "signals.stop", "Signal "
             "sent to init to kill the container when a clean shutdown times out.",
-            legacy=("lxc.stopsignal",), default="SIGKILL", group=g),
+            legacy=("lxc.stopsignal",), default="SIGKILL", implemented=True, group=g),
     ]
 
 

@@ -10,12 +10,17 @@
        leader: the same process after exec), network devices; once the root is built:
        prlimits, lxc.proc.*, start-host hooks; then tell C2 to exec init and, while it
        does, hand the console masters to lxcsd-console (which watches init's pidfd);
-    5. EOF on the exec report pipe = init runs: state file, ``MAINPID=``, ``READY=1``,
-       ``STATUS=``, ``BARRIER=1``, exit 0.
+    5. EOF on the exec report pipe = init runs: state file, ``MAINPID=`` (only if init
+       is still alive: ``handover``), ``READY=1``, ``STATUS=``, ``BARRIER=1``, exit 0; or,
+       when init has exited already, init's own exit status (``mirror``).
 
 On any failure: one message naming the step and key on stderr (the unit's journal) and in
 STATUS=, the container's processes killed, the cgroup leaves removed, exit status 1. Mounts
 exist only in the container's mount namespace, so they vanish with its processes.
+
+A stop while the helper is still the unit's main process reaches it as ``KillSignal=``
+(SIGTERM, units/lxc@.service.in): the start is undone the same way and the helper exits 0,
+so the unit ends inactive, not failed; ExecStopPost= cleans up after it as after any end.
 
 Hot path: imports stay light (no typing, re, subprocess...); pyroute2 only through
 ``lxcsd.net.setup`` for networks that need netlink. ``LXCSD_START_TIMING=1`` prints a
@@ -68,27 +73,85 @@ class Marks:
             log("timing ms: " + ", ".join(self.parts) + f", total {total:.2f}")
 
 
+class StopDuringStart(BaseException):
+    """systemd's stop (KillSignal=SIGTERM) came while the helper was the main process."""
+
+
+def _on_stop(signum: int, frame: object) -> None:
+    raise StopDuringStart
+
+
+def _hold_stop() -> None:
+    """No second interruption while undoing (systemd SIGKILLs after TimeoutStopSec)."""
+    _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
+
+
 def main(instance: str) -> int:
+    _signal.signal(_signal.SIGTERM, _on_stop)
     marks = Marks()
     try:
         plan = load_plan(instance)
     except ConfigError as err:
         return fail(str(err))
+    except StopDuringStart:
+        return stopped(instance)
     marks.mark("config")
-    log(f"starting {plan.name} (rootfs {plan.rootfs.spec})")
-    for warning in plan.warnings:
-        log(f"warning: {warning}")
     starter = Starter(plan, marks)
     try:
+        log(f"starting {plan.name} (rootfs {plan.rootfs.spec})")
+        for warning in plan.warnings:
+            log(f"warning: {warning}")
         init_pid = starter.run()
+        _hold_stop()  # handed over: a stop now goes to init through ExecStop=
+    except StopDuringStart:
+        _hold_stop()
+        starter.undo()
+        return stopped(plan.name)
     except LxcsdError as err:
+        _hold_stop()
         starter.undo()
         return fail(f"{plan.name}: {err}")
     except BaseException:
+        _hold_stop()
         starter.undo()
         raise
     marks.report()
+    if starter.init_exit is not None:
+        return mirror(plan.name, starter.init_exit)
     return 0 if init_pid else 1
+
+
+def stopped(name: str) -> int:
+    log(f"{name} stopped while starting: start undone")
+    sd.notify("STATUS=Stopped while starting")
+    return 0
+
+
+def init_exit(pid: int) -> tuple[str, int] | None:
+    """How init ended, if it has: ("exited", status) or ("killed", signal); None while it
+    runs. Not reaped (WNOWAIT): once we exit, systemd reaps it with its real status."""
+    result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    if result is None or result.si_pid == 0:
+        return None
+    return ("exited" if result.si_code == os.CLD_EXITED else "killed", result.si_status)
+
+
+def mirror(name: str, how: tuple[str, int]) -> int:
+    """End as init ended (it died before systemd took it as main process): the unit's
+    result, Restart=, SuccessExitStatus= and RestartForceExitStatus= then see init's
+    status, not ours."""
+    kind, value = how
+    if kind == "exited":
+        log(f"{name} init exited with status {value} before the hand-over")
+        return value
+    log(f"{name} init was killed by signal {value} before the hand-over")
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # the signal's death, not our core
+    _signal.pthread_sigmask(_signal.SIG_UNBLOCK, [value])
+    _signal.signal(value, _signal.SIG_DFL)
+    os.kill(os.getpid(), value)
+    return 128 + value  # a signal whose default is not to terminate (none ends init)
 
 
 def fail(message: str) -> int:
@@ -127,6 +190,7 @@ class Starter:
         self.born_in_payload = False
         self.moved = False
         self.registered = False
+        self.init_exit: tuple[str, int] | None = None  # init ended before the hand-over
 
     # -- the steps, in order ------------------------------------------------------------
 
@@ -143,6 +207,7 @@ class Starter:
         sync, report = exec_sync.Sync(), exec_sync.Report()
         self.c1 = self.fork_c1()
         if self.c1 == 0:
+            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)  # systemd's stop is H's
             sync.child_side()
             report.child_side()
             child.c1_main(plan, sync, report, share_fds)
@@ -361,12 +426,26 @@ class Starter:
         os.waitpid(self.c1, 0)  # long gone: C2 waited for its exit before point 4
         self.c1 = 0
         self.marks.mark("state")
-        log(f"{plan.name} running, init PID {pid}")
-        sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS=Running, init PID {pid}")
-        sd.notify_barrier()
+        self.handover()
         self.marks.mark("notify")
         os.close(self.pidfd)
         self.pidfd = -1
+
+    def handover(self) -> None:
+        """MAINPID= only for a live init: systemd refuses a zombie ("does not exist or is
+        a zombie") and would keep us as main process, ending the unit with our status.
+        If init died before (or while systemd took the message), we end with its status
+        (``mirror``); READY=1 either way, so that status decides the unit's result."""
+        plan, pid = self.plan, self.init_pid
+        self.init_exit = init_exit(pid)
+        if self.init_exit is None:
+            log(f"{plan.name} running, init PID {pid}")
+            sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS=Running, init PID {pid}")
+        else:
+            sd.notify(f"READY=1\nSTATUS=init (PID {pid}) ended before the hand-over")
+        sd.notify_barrier()
+        if self.init_exit is None:
+            self.init_exit = init_exit(pid)
 
     def register_machine(self) -> None:
         """machined registration with init-to-be as the leader (the same process after

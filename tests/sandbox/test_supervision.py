@@ -252,8 +252,9 @@ def test_daemon_reload_and_console_restart_leave_a_container_running(sb: Sandbox
 
 
 def test_a_halt_that_never_comes_ends_with_the_stop_signal(sb: Sandbox) -> None:
-    # An init ignoring SIGPWR: after TimeoutStopSec systemd ends the helper and sends
-    # KillSignal= (lxc.signal.stop, default SIGKILL) to init; nothing is left either way.
+    # An init ignoring SIGPWR: after TimeoutStopSec systemd sends KillSignal= (SIGTERM) to
+    # the helper's ExecStop=, which sends lxc.signal.stop (default SIGKILL) to init; nothing
+    # is left either way.
     deaf = "lxc.init.cmd = /bin/sh -c \"trap '' PWR; while :; do sleep 1; done\""
     busybox(sb, "deaf1", (deaf,))
     sb.write_file("/run/systemd/system/lxc@deaf1.service.d/timeout.conf",
@@ -265,7 +266,7 @@ def test_a_halt_that_never_comes_ends_with_the_stop_signal(sb: Sandbox) -> None:
     assert u.wait_state(sb, "lxc@deaf1.service", {"inactive", "failed"}) == "failed"
     journal = journal_has(sb, "deaf1", "lxcsd: deaf1 stopped")
     assert f"lxcsd: deaf1 stopping: SIGPWR to init (pid {pid})" in journal
-    assert "timed out" in journal and "init killed by SIGKILL" in journal
+    assert "stop timed out: SIGKILL to init" in journal and "init killed by SIGKILL" in journal
     assert_nothing_left(sb, "deaf1")
 
 
