@@ -8,12 +8,13 @@ against the key table and the whole edited config must load before the file is r
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from lxcsd.config import query
 from lxcsd.config.build import build
 from lxcsd.config.document import ConfigDocument
-from lxcsd.config.load import load_path
+from lxcsd.config.load import find_container, load_path
 from lxcsd.config.reader import read_config_text
 from lxcsd.errors import ConfigError
 
@@ -99,4 +100,12 @@ def _unset(args: argparse.Namespace, name: str | None, path: str) -> int:
 def run(args: argparse.Namespace) -> int:
     name, path = resolve(args.target, args.lxcpath)
     handler = {"get": _get, "set": _set, "unset": _unset}[args.action]
-    return handler(args, name, path)
+    if args.action == "get" or name is None:
+        return handler(args, name, path)
+    # An edit of a container's config: under LXC's lock of it, as lxc's save_config.
+    from lxcsd.lock import ContainerLock
+
+    lxcpath = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    with ContainerLock(lxcpath, name):
+        path = find_container(name, lxcpath)  # destroyed while we waited?
+        return handler(args, name, path)

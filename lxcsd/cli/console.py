@@ -39,6 +39,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lxcsd.config.load import find_container
+
+    find_container(args.name)  # "no container NAME", whatever the console service says
     try:
         if args.show_log or args.clear_log:
             return show_log(args)

@@ -1,7 +1,9 @@
 """``lxcsd create NAME [-t busybox|debian] [--unprivileged]``: a new container in the
 lxcpath: LXCPATH/NAME/rootfs from the template and LXCPATH/NAME/config (the global
 lxc.default_config, /etc/lxc/default.conf, when it exists, then the template's keys), as
-lxc-create does. A failure removes what was made.
+lxc-create does. The container is built under a hidden name and renamed into place when
+complete, holding LXC's lock of NAME (lxcsd.lock): a failure or Ctrl-C removes what was
+made, and two creates of one name never both succeed.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from lxcsd.templates import TEMPLATES
 
 from ._containers import (
     container_dir,
+    discard,
     idmap_lines,
+    publish,
     refuse_existing,
-    remove_tree,
+    require_root,
     shift_ids,
     subid_base,
+    temporary_path,
 )
 from ._target import add_lxcpath_option
 
@@ -77,35 +82,49 @@ def config_text(name: str, directory: str, template: str, lines: list[str],
 
 
 def run(args: argparse.Namespace) -> int:
+    require_root("create")
     directory = container_dir(args.name, args.lxcpath)
     refuse_existing(directory)
     if args.config and not os.path.exists(args.config):
         raise LxcsdError(f"-f {args.config}: no such file")
     bases = (subid_base("u"), subid_base("g")) if args.unprivileged else None
     module = _template(args.template)
-    os.makedirs(os.path.dirname(directory), 0o755, exist_ok=True)
-    os.mkdir(directory, 0o770)
-    try:
-        rootfs = os.path.join(directory, "rootfs")
-        os.mkdir(rootfs, 0o755)
-        if args.template == "debian":
-            module.build(rootfs, args.name, args.release or module.SUITE, args.mirror)
-        else:
-            module.build(rootfs, args.name)
-        lines = module.config_lines(args.name)
-        if bases is not None:
-            shift_ids(rootfs, *bases)
-            # As lxc-create: the container's root must reach its rootfs through LXCPATH/NAME
-            # (mode 0770), so the directory is given to the mapped root.
-            os.chown(directory, *bases)
-            lines += idmap_lines(*bases)
-        with open(os.path.join(directory, "config"), "w", encoding="utf-8") as f:
-            f.write(config_text(args.name, directory, args.template, lines, args.config))
-    except BaseException:
-        remove_tree(directory)
-        raise
+    lxcpath = os.path.dirname(directory)
+    os.makedirs(lxcpath, 0o755, exist_ok=True)
+    from lxcsd.lock import ContainerLock
+
+    with ContainerLock(lxcpath, args.name):
+        refuse_existing(directory)  # made while we waited for the lock
+        built = temporary_path(lxcpath, "create")
+        os.mkdir(built, 0o770)
+        try:
+            build(args, module, bases, built, directory)
+            publish(built, directory)
+        except BaseException:
+            discard(built)
+            raise
     print(f"created {args.name} in {directory}", file=sys.stderr)
     return 0
+
+
+def build(args: argparse.Namespace, module: Any, bases: tuple[int, int] | None, built: str,
+          directory: str) -> None:
+    """The container in ``built``, its config naming its final ``directory``."""
+    rootfs = os.path.join(built, "rootfs")
+    os.mkdir(rootfs, 0o755)
+    if args.template == "debian":
+        module.build(rootfs, args.name, args.release or module.SUITE, args.mirror)
+    else:
+        module.build(rootfs, args.name)
+    lines = module.config_lines(args.name)
+    if bases is not None:
+        shift_ids(rootfs, *bases)
+        # As lxc-create: the container's root must reach its rootfs through LXCPATH/NAME
+        # (mode 0770), so the directory is given to the mapped root.
+        os.chown(built, *bases)
+        lines += idmap_lines(*bases)
+    with open(os.path.join(built, "config"), "w", encoding="utf-8") as f:
+        f.write(config_text(args.name, directory, args.template, lines, args.config))
 
 
 def _template(name: str) -> Any:

@@ -4,22 +4,29 @@ Each goes through systemd's D-Bus API (:mod:`lxcsd.systemd`) on ``lxc@NAME.servi
 by running systemctl: start/stop/restart queue a job and wait for it as systemctl does; on
 failure the unit's state and its last journal lines are printed and the exit status is 1.
 enable/disable change the unit's install links (EnableUnitFiles/DisableUnitFiles) and
-reload systemd; ``--now`` also starts/stops.
+reload systemd; ``--now`` also starts/stops. A name that is neither a container nor a unit
+in use (running, or enabled) is an error before any job runs. start and restart hold LXC's
+lock of each container (lxcsd.lock) until systemd has started it, so that no lxcsd or lxc-*
+command changes or removes its config meanwhile.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from lxcsd.config.load import find_container
 from lxcsd.config.names import unit_name
 from lxcsd.errors import LxcsdError
 
+from ._containers import known
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lxcsd.lock import Locks
     from lxcsd.systemd import Systemd
 
 VERBS = {
@@ -59,30 +66,37 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def units_for(names: list[str], *, must_exist: bool = True) -> list[tuple[str, str]]:
+def units_for(names: list[str], systemd: Systemd | None = None) -> list[tuple[str, str]]:
     """(name, unit) for each name; a container that does not exist is an error before any
-    job runs (the unit template would accept any name and fail later)."""
-    pairs = []
+    job runs (the unit template would accept any name and fail later). With ``systemd``,
+    a unit still in use counts too (stop/disable of a container whose directory is gone)."""
     for name in names:
-        unit = unit_name(name)
-        if must_exist:
-            find_container(name)
-        pairs.append((name, unit))
-    return pairs
+        known(name, systemd=systemd)
+    return [(name, unit_name(name)) for name in names]
 
 
 def run(args: argparse.Namespace) -> int:
     from lxcsd.systemd import Systemd
 
-    # stop/disable also work for containers whose directory is already gone.
-    pairs = units_for(args.names, must_exist=args.verb in ("start", "restart", "enable"))
     with Systemd() as systemd:
-        if args.verb in ("start", "restart"):
-            reload_if_stale(systemd, pairs)
+        must_exist = args.verb in ("start", "restart", "enable")
+        pairs = units_for(args.names, None if must_exist else systemd)
         if args.verb in ("enable", "disable"):
             return _unit_files(systemd, args.verb, pairs, args.now)
         method = VERBS[args.verb][1].encode()
-        return 0 if _jobs(systemd, method, pairs, args.no_block) else 1
+        if args.verb == "stop":
+            return 0 if _jobs(systemd, method, pairs, args.no_block) else 1
+        with _locked(args.names):
+            units_for(args.names)  # destroyed while we waited for a lock?
+            reload_if_stale(systemd, pairs)
+            return 0 if _jobs(systemd, method, pairs, args.no_block) else 1
+
+
+def _locked(names: list[str]) -> Locks:
+    from lxcsd.lock import Locks
+
+    return Locks((os.path.dirname(os.path.dirname(find_container(name))), name)
+                 for name in names)
 
 
 def reload_if_stale(systemd: Systemd, pairs: list[tuple[str, str]]) -> bool:
@@ -163,7 +177,8 @@ def _unit_files(systemd: Systemd, verb: str, pairs: list[tuple[str, str]], now: 
     systemd.reload()
     if not now:
         return 0
-    method = b"StartUnit" if verb == "enable" else b"StopUnit"
-    if verb == "enable":
+    if verb == "disable":
+        return 0 if _jobs(systemd, b"StopUnit", pairs, False) else 1
+    with _locked([name for name, _ in pairs]):
         reload_if_stale(systemd, pairs)
-    return 0 if _jobs(systemd, method, pairs, False) else 1
+        return 0 if _jobs(systemd, b"StartUnit", pairs, False) else 1

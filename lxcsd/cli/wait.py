@@ -22,7 +22,7 @@ examples:
   lxcsd wait web1 'STOPPED|FAILED' --timeout 30
 
 Exit status: 0 once the container is in one of the states (at once if it already is),
-1 on timeout or error.
+1 on timeout or error (a container that does not exist is an error at once).
 """
 
 
@@ -76,6 +76,12 @@ async def wait_for(name: str, wanted: set[str], timeout: float | None) -> str | 
 def run(args: argparse.Namespace) -> int:
     validate_name(args.name)
     wanted = parse_states(args.states)
+    from lxcsd.systemd import Systemd
+
+    from ._containers import known
+
+    with Systemd() as systemd:
+        known(args.name, systemd=systemd)
     import asyncio  # here, not at the top: every lxcsd command would pay for it
 
     reached = asyncio.run(wait_for(args.name, wanted, args.timeout))

@@ -203,6 +203,8 @@ def client_command(sb: Sandbox) -> str:
 
 def test_lxcsd_console_attaches(sb: Sandbox) -> None:
     start_container(sb, "c4")
+    # `lxcsd console NAME` first checks that NAME is a container (a config in the lxcpath).
+    sb.write_file("/var/lib/lxc/c4/config", "lxc.uts.name = c4\n")
     # script(1) gives the client a terminal; what is piped in is typed on it.
     typed = r"sleep 2; printf 'echo answer-$((6*7))\r'; sleep 2; printf '\001q'"
     r = sb.run(["/bin/sh", "-c", f"({typed}) | script -qfec '{client_command(sb)} c4' "

@@ -31,6 +31,7 @@ def lxcpath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LXCSD_LXCPATH", str(path))
     # No D-Bus here: "running" is judged by state files, kept in the test's directory.
     monkeypatch.setenv("LXCSD_RUN_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("LXCSD_LOCK_DIR", str(tmp_path / "lock"))  # LXC's is /run/lxc/lock
     return path
 
 
