@@ -103,7 +103,6 @@ class Forwarder:
         self.path = path
         self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC
                                    | _socket.SOCK_NONBLOCK)
-        self.connected = False
         self.turns: dict[Feed, None] = {}  # feeds with lines to send, in turn order
         self.partial: dict[Feed, None] = {}  # feeds holding only a partial line
         self.blocked = False  # journald's queue is full: wait for POLLOUT
