@@ -71,6 +71,8 @@ LOW_WATER = 16 << 10
 STALL_TIMEOUT = 3.0
 # Output read from a console after its container ended, before closing it.
 DRAIN_LIMIT = 64 << 10
+# Seconds a console is still read after its init exited (see Daemon.init_exited).
+END_GRACE = 0.1
 # The journal's queue per container (ring.py): at least this much, whatever
 # lxc.console.buffer.size shows of it. A console is read while READ_SIZE bytes fit.
 QUEUE_MIN = 16 << 10
@@ -202,6 +204,7 @@ class Daemon:
         self.containers: dict[str, Container] = {}
         self.clients: dict[int, Client] = {}
         self.stalled: dict[Client, float] = {}  # viewers behind, and when they are dropped
+        self.ending: dict[Container, float] = {}  # init exited: ended at that time
         # Masters not read, and why: "viewer" (one catches up), "journal" (no room in the
         # ring for the journal's queue).
         self.paused: dict[int, set[str]] = {}
@@ -245,6 +248,7 @@ class Daemon:
             now = time.monotonic()
             self.forwarder.due(now)
             self.drop_stalled(now)
+            self.end_due(now)
 
     def dispatch(self, fd: int, events: int) -> None:
         entry = self.handlers.get(fd)
@@ -268,7 +272,7 @@ class Daemon:
             log(3, f"lxcsd-console: error while cleaning up: {e!r}")
 
     def timeout_ms(self) -> int:
-        deadlines = list(self.stalled.values())
+        deadlines = list(self.stalled.values()) + list(self.ending.values())
         due = self.forwarder.deadline()
         if due is not None:
             deadlines.append(due)
@@ -514,7 +518,7 @@ class Daemon:
             self.watch(console.master, POLLIN, lambda ev: self.on_master(console, ev),
                        lambda: self.end(c, f"console of {c.name} failed"))
         if c.pidfd >= 0:
-            self.watch(c.pidfd, POLLIN, lambda ev: self.end(c, f"container {c.name} stopped"),
+            self.watch(c.pidfd, POLLIN, lambda ev: self.init_exited(c),
                        lambda: self.end(c, f"container {c.name} stopped"))
         if c.options.logfile:
             self.open_log(c)
@@ -548,10 +552,24 @@ class Daemon:
         except OSError as e:
             self.warn(c, f"cannot open console log file {c.options.logfile}: {e.strerror}")
 
+    def init_exited(self, c: Container) -> None:
+        """The container's init exited. Its last output may still be on its way through the
+        tty layer (flushed to the master by a kernel work item, after the writer exited):
+        the console is read on for END_GRACE seconds before the container ends."""
+        self.unwatch(c.pidfd)
+        self.ending.setdefault(c, time.monotonic() + END_GRACE)
+
+    def end_due(self, now: float) -> None:
+        for c, deadline in list(self.ending.items()):
+            if deadline <= now:
+                del self.ending[c]
+                self.end(c, f"container {c.name} stopped")
+
     def end(self, c: Container, reason: str) -> None:
         """The container is gone (or replaced): its last output, then let go of it."""
         if c.draining >= 0:
             return  # ended already
+        self.ending.pop(c, None)
         if self.containers.get(c.name) is c:
             del self.containers[c.name]
         for pty in c.ptys.values():

@@ -77,36 +77,50 @@ class StopDuringStart(BaseException):
     """systemd's stop (KillSignal=SIGTERM) came while the helper was the main process."""
 
 
+_armed = [True]  # the first stop interrupts; later ones would interrupt the undoing
+
+
 def _on_stop(signum: int, frame: object) -> None:
-    raise StopDuringStart
+    if _armed[0]:
+        _armed[0] = False
+        raise StopDuringStart
 
 
 def _hold_stop() -> None:
-    """No second interruption while undoing (systemd SIGKILLs after TimeoutStopSec)."""
+    """No (further) interruption: undoing, or handed over (systemd SIGKILLs after
+    TimeoutStopSec if it must)."""
+    _armed[0] = False
     _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
 
 
 def main(instance: str) -> int:
     _signal.signal(_signal.SIGTERM, _on_stop)
-    marks = Marks()
+    starter: Starter | None = None
+    name = instance
     try:
-        plan = load_plan(instance)
-    except ConfigError as err:
-        return fail(str(err))
-    except StopDuringStart:
-        return stopped(instance)
-    marks.mark("config")
-    starter = Starter(plan, marks)
+        marks = Marks()
+        try:
+            plan = load_plan(instance)
+        except ConfigError as err:
+            return fail(str(err))
+        name = plan.name
+        marks.mark("config")
+        starter = Starter(plan, marks)
+        return build_and_hand_over(plan, starter)
+    except StopDuringStart:  # wherever it came: the start so far undone, once
+        _hold_stop()
+        if starter is not None:
+            starter.undo()
+        return stopped(name)
+
+
+def build_and_hand_over(plan: Plan, starter: Starter) -> int:
     try:
         log(f"starting {plan.name} (rootfs {plan.rootfs.spec})")
         for warning in plan.warnings:
             log(f"warning: {warning}")
         init_pid = starter.run()
         _hold_stop()  # handed over: a stop now goes to init through ExecStop=
-    except StopDuringStart:
-        _hold_stop()
-        starter.undo()
-        return stopped(plan.name)
     except LxcsdError as err:
         _hold_stop()
         starter.undo()
@@ -115,7 +129,7 @@ def main(instance: str) -> int:
         _hold_stop()
         starter.undo()
         raise
-    marks.report()
+    starter.marks.report()
     if starter.init_exit is not None:
         return mirror(plan.name, starter.init_exit)
     return 0 if init_pid else 1
@@ -191,6 +205,7 @@ class Starter:
         self.moved = False
         self.registered = False
         self.init_exit: tuple[str, int] | None = None  # init ended before the hand-over
+        self.undone = False
 
     # -- the steps, in order ------------------------------------------------------------
 
@@ -512,7 +527,10 @@ class Starter:
 
     def undo(self) -> None:
         """Leave nothing behind: processes, machine, payload leaf, monitor leaf,
-        controllers."""
+        controllers. Once only (a stop can interrupt the handling of a failure)."""
+        if self.undone:
+            return
+        self.undone = True
         self.kill_children()
         if self.registered:
             from lxcsd.runtime import machined

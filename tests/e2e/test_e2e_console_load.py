@@ -99,6 +99,18 @@ class Flood:
     def repeated(self) -> int:
         return len(self.numbers) - len(set(self.numbers))
 
+    def gaps(self) -> list[tuple[int, int]]:
+        """Runs of missing line numbers, (first, last)."""
+        have = set(self.numbers)
+        runs: list[tuple[int, int]] = []
+        for n in range(self.written):
+            if n not in have:
+                if runs and runs[-1][1] == n - 1:
+                    runs[-1] = (runs[-1][0], n)
+                else:
+                    runs.append((n, n))
+        return runs
+
 
 def wait_done(sb: Sandbox, names: list[str], timeout: float) -> dict[str, Flood]:
     floods: dict[str, Flood] = {}
@@ -152,7 +164,8 @@ def test_flood_with_journald_restarted_and_the_console_service_killed(
     time.sleep(2)
     after = pss_kb(sb)
     lines = [f"  {n}: written {f.written}, in the journal {len(set(f.numbers))}, missing "
-             f"{f.missing}, repeated {f.repeated}" for n, f in floods.items()]
+             f"{f.missing} {f.gaps()[:5] if f.missing else ''}, repeated {f.repeated}"
+             for n, f in floods.items()]
     report(capsys, "5 containers flooding 10 s, journald restarted, lxcsd-console SIGKILLed:\n"
            + "\n".join(lines) + f"\n  lxcsd-console PSS before {before} kB, after {after} kB")
     for name, f in floods.items():

@@ -4,8 +4,8 @@
   restarts it every time until systemd's start limit (no "clean stop" of a crashed init);
 - a reboot inside (the kernel kills init with SIGHUP), however early, restarts the unit;
 - ``systemctl stop`` while the helper is still starting the container (20 tries at delays
-  across the start) ends the unit inactive with result success, leaving no process, cgroup,
-  veth, state file or machine behind.
+  across the start) ends the unit inactive with result success, leaving no process, mount,
+  cgroup, veth, state file or machine behind.
 """
 
 from __future__ import annotations
@@ -74,6 +74,8 @@ def leftovers(sb: Sandbox, name: str) -> list[str]:
         found.append("the machine")
     if sb.run(["pgrep", "-f", "busybox init|/sbin/init"], check=False).stdout.strip():
         found.append("a container process")
+    if f"/{name}/" in sb.run(["cat", "/proc/self/mountinfo"]).stdout:
+        found.append("a mount")
     return found
 
 

@@ -350,6 +350,26 @@ def test_a_daemon_killed_mid_flood_loses_no_line(manager: FakeManager, container
     assert len(numbers) - 30000 <= 1  # a SIGKILL may repeat the line it was sending
 
 
+def test_twenty_sigkills_mid_flood_lose_no_line(manager: FakeManager,
+                                               containers: Make) -> None:
+    """A SIGKILL lands when a system call returns: also as the read of a console returns,
+    with the bytes read in the ring but not yet counted (ring.py: ``reading``)."""
+    c = containers("c1", script=FLOOD.format(n=200000) + "; exec sleep 1000")
+    c.register(manager)
+    c.close_masters()
+    kills = 0
+    while kills < 20 and "finished-6" not in manager.journal.messages("c1"):
+        time.sleep(0.2)
+        manager.restart(signal.SIGKILL)
+        kills += 1
+    wait(lambda: "finished-6" in manager.journal.messages("c1"), timeout=120)
+    numbers = [int(m.split()[1]) for m in manager.journal.messages("c1")
+               if m.startswith("line ")]
+    assert kills >= 10  # the flood outlasted the kills
+    assert sorted(set(numbers)) == list(range(200000))
+    assert len(numbers) - 200000 <= kills  # at most the line being sent, per kill
+
+
 def test_without_a_journal_the_console_is_not_held(tmp_path: Path, containers: Make) -> None:
     """No journal socket at all (no journald): nothing to wait for; the ring and the log
     file still get everything."""

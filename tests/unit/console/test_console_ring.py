@@ -4,11 +4,13 @@ queue, and what a new process finds in it after the old one was killed."""
 from __future__ import annotations
 
 import os
+import struct
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lxcsd.console import ring as ring_module
 from lxcsd.console.ring import HEADER_SIZE, Ring
 
 
@@ -103,3 +105,29 @@ def test_never_loses_or_invents_a_byte(capacity: int, visible: int,
     assert ring.unsent() == taken[sent:]
     assert ring.read() == (taken[-min(visible, capacity):] if visible else b"")
     ring.close()
+
+
+def test_a_read_cut_short_by_sigkill_is_kept() -> None:
+    """What a daemon killed as its readv returned left: the bytes the kernel put in the
+    zeroed region, `reading` still set, `written` not yet moved. The next daemon keeps
+    them (up to the last non-NUL byte)."""
+    ring = Ring.create("test", 64, 64)
+    ring.write(b"before\n")
+    start = HEADER_SIZE + ring.written
+    ring.view[start:start + 32] = bytes(32)  # read_from's zeroing
+    struct.pack_into("=I", ring.map, ring_module.READING_AT, 32)  # the header field
+    ring.view[start:start + 6] = b"after\n"  # what the kernel copied before the kill
+    again = Ring(os.dup(ring.fd))
+    assert again.unsent() == b"before\nafter\n" and again.written == 13
+    assert Ring(os.dup(ring.fd)).written == 13  # recovered once, recorded
+    ring.close()
+    again.close()
+
+
+def test_read_from_leaves_no_reading_mark(ring: Ring) -> None:
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"x" * 10)
+    ring.read_from(read_end, 100)
+    assert Ring(os.dup(ring.fd)).written == 10
+    for fd in (read_end, write_end):
+        os.close(fd)
