@@ -6,8 +6,9 @@ failure the unit's state and its last journal lines are printed and the exit sta
 enable/disable change the unit's install links (EnableUnitFiles/DisableUnitFiles) and
 reload systemd; ``--now`` also starts/stops. A name that is neither a container nor a unit
 in use (running, or enabled) is an error before any job runs. start and restart hold LXC's
-lock of each container (lxcsd.lock) until systemd has started it, so that no lxcsd or lxc-*
-command changes or removes its config meanwhile.
+lock of each container (lxcsd.lock) while they check it, reload systemd for its config and
+queue the job, as lxc-start holds it while it reads the config; not while the container
+starts, or a hook calling lxc-info on it would wait for itself.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         with _locked(args.names):
             units_for(args.names)  # destroyed while we waited for a lock?
             reload_if_stale(systemd, pairs)
-            return 0 if _jobs(systemd, method, pairs, args.no_block) else 1
+            jobs = _queue(systemd, method, pairs)
+        return 0 if args.no_block or _wait(systemd, method, jobs) else 1
 
 
 def _locked(names: list[str]) -> Locks:
@@ -122,18 +124,28 @@ def _jobs(systemd: Systemd, method: bytes, pairs: list[tuple[str, str]],
           no_block: bool) -> bool:
     """Queue every container's job at once (as systemctl does with several units), then
     wait for them all; report each failure. True when all succeeded."""
+    jobs = _queue(systemd, method, pairs)
+    return True if no_block else _wait(systemd, method, jobs)
+
+
+Queued = tuple[float, list[tuple[str, str, bytes]]]
+
+
+def _queue(systemd: Systemd, method: bytes, pairs: list[tuple[str, str]]) -> Queued:
     import time
 
     queued = time.time()
-    jobs = [(name, unit, systemd.queue_job(method, unit)) for name, unit in pairs]
-    if no_block:
-        return True
+    return queued, [(name, unit, systemd.queue_job(method, unit)) for name, unit in pairs]
+
+
+def _wait(systemd: Systemd, method: bytes, queued: Queued) -> bool:
+    since, jobs = queued
     results = systemd.wait_jobs([job for _, _, job in jobs])
     ok = True
     for name, unit, job in jobs:
         if results[job] != "done":
             ok = False
-            _report(systemd, method, name, unit, results[job], queued)
+            _report(systemd, method, name, unit, results[job], since)
     return ok
 
 
@@ -181,4 +193,5 @@ def _unit_files(systemd: Systemd, verb: str, pairs: list[tuple[str, str]], now: 
         return 0 if _jobs(systemd, b"StopUnit", pairs, False) else 1
     with _locked([name for name, _ in pairs]):
         reload_if_stale(systemd, pairs)
-        return 0 if _jobs(systemd, b"StartUnit", pairs, False) else 1
+        jobs = _queue(systemd, b"StartUnit", pairs)
+    return 0 if _wait(systemd, b"StartUnit", jobs) else 1

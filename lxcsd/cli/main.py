@@ -4,8 +4,8 @@ Subcommands are the modules of the :mod:`lxcsd.cli` package that define ``add_pa
 ``run`` (see the package docstring); they are found at start, so adding one needs no edit
 here. Errors the user can act on (:class:`lxcsd.errors.LxcsdError`) print as one line on
 stderr with exit status 1, and so do other errors: a missing permission ("must be run as
-root"), a failed system call (its message and file), even a bug; Ctrl-C exits 130 once the
-command cleaned up. No traceback unless ``--debug``.
+root"), a failed system call (its message and file), even a bug; Ctrl-C exits 130 and
+SIGTERM 143 once the command cleaned up. No traceback unless ``--debug``.
 """
 
 from __future__ import annotations
@@ -71,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM: unwinds like Ctrl-C, so that a create or copy removes what it built."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def _error(exc: LxcsdError) -> None:
     print(f"lxcsd: {exc}", file=sys.stderr)
 
@@ -97,8 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return 2
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(func(args))
+    except Terminated:
+        return 143
     except LxcsdError as exc:
         if args.debug:
             raise

@@ -1,10 +1,11 @@
 """The lxcsd command line against LXC's own tools, interruptions and unknown names, under the
 real systemd of the sandbox (Debian's lxc package provides lxc-info and lxc-destroy there):
 
-- lxcsd and lxc-* exclude each other through LXC's container lock (lxcsd.lock): lxc-info
-  waits while `lxcsd start` holds it, `lxcsd config set` waits while lxc-destroy holds it
-  (then finds nothing and says so), and of `lxcsd destroy` and `lxc-destroy` racing for one
-  container exactly one succeeds;
+- lxcsd and lxc-* exclude each other through LXC's container lock (lxcsd.lock): lxc-create
+  waits while `lxcsd create` of the same name holds it (a debootstrap hanging on its mirror;
+  SIGTERM then makes lxcsd clean up and exit 143), `lxcsd config set` waits while
+  lxc-destroy holds it (then finds nothing and says so), and of `lxcsd destroy` and
+  `lxc-destroy` racing for one container exactly one succeeds;
 - Ctrl-C of `lxcsd stop` and `lxcsd wait` on a real pty exits 130 without a traceback;
 - stop, disable, wait, ls, console, info of a container that does not exist say so at once;
 - destroy leaves no failed unit behind.
@@ -66,15 +67,24 @@ def timed(sb: Sandbox, command: str) -> tuple[float, str]:
     return took, r.stdout + r.stderr
 
 
-def test_lxc_info_waits_while_lxcsd_start_holds_the_lock(sb: Sandbox) -> None:
-    u.make_busybox(sb, "lk1", ["lxc.hook.pre-start = /tmp/slow-hook"])  # a 4 s start
-    sb.systemctl("daemon-reload")
-    took, out = timed(sb, "lxcsd start lk1 & sleep 1; lxc-info -n lk1 >/dev/null; "
-                          "echo info-done; wait; echo start-done")
-    assert took > 3.5, out  # lxc-info waited for the rest of the start
-    assert out.index("info-done") < out.index("start-done")
-    assert u.prop(sb, u.unit("lk1"), "ActiveState") == "active"
-    sb.systemctl("stop", u.unit("lk1"))
+HANG = ("python3 -c 'import socket, time; s = socket.socket(); "
+        "s.bind((\"127.0.0.1\", 18089)); s.listen(8); time.sleep(60)' & ")
+
+
+def test_lxc_create_waits_while_lxcsd_create_holds_the_lock(sb: Sandbox) -> None:
+    took, out = timed(sb, HANG + "sleep 0.5; lxcsd create lk1 -t debian --mirror "
+                      "http://127.0.0.1:18089/debian & C=$!; "
+                      "until ls -a /var/lib/lxc | grep -q lxcsd-create; do sleep 0.1; done; "
+                      "(sleep 3; grep -c -- '->' /proc/locks | sed 's/^/waiters=/'; "
+                      "kill -TERM $C) & lxc-create -n lk1 -t none >/dev/null; "
+                      "echo lxc-create=$?; wait $C; echo lxcsd=$?; kill %1")
+    assert took > 2.5, out  # lxc-create waited for lxcsd create's lock
+    assert "waiters=1" in out  # blocked in the kernel on that OFD lock
+    assert "lxc-create=0" in out and "lxcsd=143" in out, out
+    assert "Traceback" not in out
+    # lxcsd's hidden build is gone; lxc-create's container is the one there.
+    assert sb.run("ls -a /var/lib/lxc").stdout.split() == [".", "..", "lk1"]
+    sb.run(["lxc-destroy", "-n", "lk1"])
 
 
 def test_lxcsd_waits_while_lxc_destroy_holds_the_lock(sb: Sandbox) -> None:
