@@ -123,8 +123,8 @@ class Container:
         self.pidfd = fds.get(store.PID, -1)
         self.ring = ring  # stored as kind RING, not in fds: the Ring owns its memfd
         self.log: ConsoleLog | None = None
-        self.feed: Feed | None = None  # set by Daemon.start when lines go to the journal
-        self.draining = -1  # bytes still to read from an ended container's console
+        self.feed: Feed | None = None  # set by Daemon.start_feed: lines go to the journal
+        self.draining = -1  # -1 while it runs; once ended, the bytes its console may still give
 
     def describe(self) -> str:
         ttys = ",".join(str(i) for i in sorted(self.ptys))
