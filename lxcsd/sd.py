@@ -81,10 +81,15 @@ def _journal_field(key: str, value: str) -> bytes:
     return key.encode() + b"\n" + len(data).to_bytes(8, "little") + data + b"\n"
 
 
-def journal_payload(message: str, priority: int, fields: Mapping[str, str]) -> bytes:
-    parts = [_journal_field("MESSAGE", message), _journal_field("PRIORITY", str(priority))]
+def journal_fields(priority: int, fields: Mapping[str, str]) -> bytes:
+    """PRIORITY= and the other fields of an entry, encoded: an entry is MESSAGE= + these."""
+    parts = [_journal_field("PRIORITY", str(priority))]
     parts += [_journal_field(k, v) for k, v in fields.items()]
     return b"".join(parts)
+
+
+def journal_payload(message: str, priority: int, fields: Mapping[str, str]) -> bytes:
+    return _journal_field("MESSAGE", message) + journal_fields(priority, fields)
 
 
 class Journal:

@@ -368,6 +368,21 @@ def reboot(cmd: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------
+# Files
+
+AT_FDCWD = -100
+RENAME_NOREPLACE = 1
+
+
+def rename_noreplace(old: str, new: str) -> None:
+    """renameat2(RENAME_NOREPLACE): EEXIST rather than replacing ``new`` (os.rename would
+    replace an empty directory, and os.link does not do directories)."""
+    ret = _libc.renameat2(ctypes.c_int(AT_FDCWD), _b(old), ctypes.c_int(AT_FDCWD), _b(new),
+                          ctypes.c_uint(RENAME_NOREPLACE))
+    _check(ret, "renameat2", new)
+
+
+# ------------------------------------------------------------------------------------------
 # ioctls
 
 

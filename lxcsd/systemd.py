@@ -232,6 +232,14 @@ class Systemd:
     def reload(self) -> None:
         self.manager(b"Reload")
 
+    def reset_failed(self, unit: str) -> None:
+        """ResetFailedUnit; a unit that is not loaded (nothing to reset) is fine."""
+        try:
+            self.manager(b"ResetFailedUnit", b"s", unit.encode())
+        except LxcsdError as exc:
+            if "not loaded" not in str(exc):
+                raise
+
     def unit_file_state(self, unit: str) -> str:
         try:
             return str(_text(self.manager(b"GetUnitFileState", b"s", unit.encode())))

@@ -1,5 +1,12 @@
 """Shared steps of ``lxcsd create``, ``copy`` and ``destroy``: where a new container goes,
-whether one runs, id shifting for unprivileged roots, fresh MAC addresses, safe removal."""
+whether one runs, id shifting for unprivileged roots, fresh MAC addresses, safe removal,
+and building a container under a hidden temporary name that is renamed into place only
+when complete (``temporary_path``, ``publish``), so that nothing ever sees half of one.
+
+Temporary names start with "." (``.lxcsd-create-...``, ``.lxcsd-copy-...``,
+``.lxcsd-destroy-...``): LXC (list_defined_containers) and lxcsd (discover) skip hidden
+directories, so a build or a removal in progress is never listed as a container.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from lxcsd.liblxc.owner import Holder
+    from lxcsd.systemd import Systemd
 
 ID_RANGE = 65536
 # LXC's lxc.net.N.hwaddr default template (Xen's OUI, as lxc-create writes it).
@@ -38,6 +46,91 @@ def refuse_existing(directory: str) -> None:
                          "pick another name, or lxcsd destroy the old container first")
 
 
+def require_root(command: str) -> None:
+    if os.geteuid() != 0:
+        raise LxcsdError(f"{command}: must be run as root",
+                         "containers and their root file systems belong to root")
+
+
+def temporary_path(lxcpath: str, what: str) -> str:
+    """A hidden, unused path in lxcpath (same file system as the container: a rename
+    publishes it), not created."""
+    import secrets
+
+    return os.path.join(lxcpath, f".lxcsd-{what}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def publish(built: str, directory: str) -> None:
+    """Rename a complete container into place; one that appeared meanwhile (an lxc-create
+    of the same name) is never replaced."""
+    from lxcsd import sys as _sys
+
+    try:
+        _sys.rename_noreplace(built, directory)
+    except FileExistsError:
+        raise LxcsdError(f"{directory} already exists (made while this command ran)",
+                         "pick another name") from None
+
+
+def discard(built: str) -> bool:
+    """Remove what a failed or interrupted command built; never raises (the original
+    error is what the user needs), says what is left instead. Whether it is gone."""
+    import sys
+
+    try:
+        if os.path.lexists(built):
+            remove_tree(built)
+        return True
+    except (OSError, LxcsdError) as exc:
+        print(f"lxcsd: could not remove {built}: {exc}", file=sys.stderr)
+        return False
+
+
+def remove_container_dir(directory: str) -> None:
+    """remove_tree, but first renamed out of sight (a hidden name): other commands see the
+    container or nothing, never half of it; a failure names what is left."""
+    if os.path.islink(directory):
+        os.unlink(directory)
+        return
+    refuse_mounts(directory)
+    doomed = temporary_path(os.path.dirname(directory), "destroy")
+    os.rename(directory, doomed)
+    try:
+        remove_tree(doomed)
+    except OSError as exc:
+        raise LxcsdError(f"removing {directory} (renamed to {doomed}) failed: "
+                         f"{exc.strerror}: {exc.filename}", f"remove {doomed} by hand") from None
+
+
+IN_USE = ("active", "activating", "deactivating", "reloading")
+
+
+def known(name: str, lxcpath: str | None = None, systemd: Systemd | None = None) -> str | None:
+    """The config path of container ``name``; None when it has no config any more but its
+    unit still runs or is enabled (removed by hand while it ran). A ConfigError ("no
+    container NAME in LXCPATH") when it is neither: every command says so at once."""
+    from lxcsd.config.load import find_container
+    from lxcsd.errors import ConfigError
+
+    try:
+        return find_container(name, lxcpath)
+    except ConfigError:
+        if systemd is None or not unit_in_use(systemd, name):
+            raise
+        return None
+
+
+def unit_in_use(systemd: Systemd, name: str) -> bool:
+    from lxcsd.config.names import unit_name
+
+    unit = unit_name(name)
+    try:
+        state = systemd.unit_properties(unit, service=False).get("ActiveState")
+    except LxcsdError:
+        return False
+    return state in IN_USE or systemd.unit_file_state(unit) == "enabled"
+
+
 def is_running(name: str) -> bool:
     """Whether the container's unit is active (D-Bus), else whether it has a state file."""
     try:
@@ -46,7 +139,7 @@ def is_running(name: str) -> bool:
 
         with Systemd() as systemd:
             active = systemd.unit_properties(unit_name(name)).get("ActiveState")
-        return active in ("active", "activating", "deactivating", "reloading")
+        return active in IN_USE
     except LxcsdError:
         from lxcsd.runtime import state
 
@@ -134,10 +227,14 @@ def remove_tree(directory: str) -> None:
     if os.path.islink(directory):
         os.unlink(directory)
         return
+    refuse_mounts(directory)
+    import shutil  # here: every lxcsd command imports this module
+
+    shutil.rmtree(directory)
+
+
+def refuse_mounts(directory: str) -> None:
     busy = mounts_under(directory)
     if busy:
         raise LxcsdError(f"refusing to remove {directory}: mounted below it: "
                          f"{', '.join(busy)}", "unmount them first")
-    import shutil  # here: every lxcsd command imports this module
-
-    shutil.rmtree(directory)

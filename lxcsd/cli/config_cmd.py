@@ -5,19 +5,22 @@ container's own file, keeping comments and the order of other lines; the value i
 against the key table, and the file is replaced only when the edit adds no error to the
 config (errors it already had do not block an edit). unset removes any line check reports,
 unknown keys included. apply gives every key of a fragment (LXC config lines) the
-fragment's values in one edit, and touches nothing that already has them.
+fragment's values in one edit, and touches nothing that already has them. set, unset and
+apply hold LXC's lock of the container (lxcsd.lock) while they read and save, as liblxc's
+save_config: two edits at once never lose one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from lxcsd.config import desired, query
 from lxcsd.config.build import build
 from lxcsd.config.document import ConfigDocument
-from lxcsd.config.load import check_path, load_path
+from lxcsd.config.load import check_path, find_container, load_path
 from lxcsd.config.reader import read_config_text
 from lxcsd.errors import ConfigError
 
@@ -232,7 +235,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         name, path = resolve(args.target, args.lxcpath)
         handler = {"get": _get, "set": _set, "unset": _unset, "apply": _apply}[args.action]
-        return handler(args, name, path)
+        if args.action == "get" or name is None:
+            return handler(args, name, path)
+        # An edit of a container's config: under LXC's lock of it, as lxc's save_config.
+        from lxcsd.lock import ContainerLock
+
+        lxcpath = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+        with ContainerLock(lxcpath, name):
+            path = find_container(name, lxcpath)  # destroyed while we waited?
+            return handler(args, name, path)
     except ConfigError as exc:
         if args.action == "apply" and args.format == "json" and not args.debug:
             return _json_error(exc)

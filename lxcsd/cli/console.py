@@ -42,6 +42,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lxcsd.config.load import find_container
+
+    find_container(args.name, args.lxcpath)  # "no container NAME", whatever the service says
     check_unit_lxcpath(args.name, args.lxcpath)
     try:
         if args.show_log or args.clear_log:

@@ -1,7 +1,10 @@
 """``lxcsd copy SRC DST``: a copy of a stopped container (lxc-copy): its directory with the
 root file system (cp -a, reflinks where the file system has them), the config rewritten:
 paths under SRC's directory point into DST's, lxc.uts.name and lxc.rootfs.path set, every
-lxc.net.N.hwaddr a fresh address. Refuses an existing DST; a failure removes the copy.
+lxc.net.N.hwaddr a fresh address. Refuses an existing DST. The copy is made under a hidden
+name and renamed into place when complete, holding LXC's locks of SRC and DST
+(lxcsd.lock): a failure or Ctrl-C removes it, and two copies to one name never both
+succeed.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from lxcsd.errors import LxcsdError
 
 from ._containers import (
     container_dir,
+    discard,
     is_running,
+    publish,
     random_hwaddr,
     refuse_existing,
     refuse_if_lxc_runs,
-    remove_tree,
+    require_root,
+    temporary_path,
 )
 from ._help import after_parse
 from ._target import add_lxcpath_option, add_name_option, take
@@ -94,11 +100,26 @@ def _net_indices(document: ConfigDocument) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_root("copy")
     src_config = find_container(args.source)
-    source = load_path(src_config, args.source)
     src_dir = os.path.dirname(src_config)
     dst_dir = container_dir(args.dest, args.lxcpath or os.path.dirname(src_dir))
     refuse_existing(dst_dir)
+    from lxcsd.lock import Locks
+
+    with Locks([(os.path.dirname(src_dir), args.source),
+                (os.path.dirname(dst_dir), args.dest)]):
+        # Again, now that no other command changes them: SRC may be gone, DST made.
+        src_config = find_container(args.source, os.path.dirname(src_dir))
+        refuse_existing(dst_dir)
+        copy(args, src_config, dst_dir)
+    print(f"copied {args.source} to {args.dest} in {dst_dir}", file=sys.stderr)
+    return 0
+
+
+def copy(args: argparse.Namespace, src_config: str, dst_dir: str) -> None:
+    source = load_path(src_config, args.source)
+    src_dir = os.path.dirname(src_config)
     refuse_if_lxc_runs(args.source, src_config)
     if is_running(args.source):
         raise LxcsdError(f"{args.source} is running", f"stop it first: lxcsd stop {args.source}")
@@ -107,20 +128,19 @@ def run(args: argparse.Namespace) -> int:
                          f"(lxc.rootfs.path is {source.rootfs.spec!r})")
     src_rootfs = os.path.abspath(source.rootfs.path)
     inside = src_rootfs.startswith(src_dir.rstrip("/") + "/")
-    dst_rootfs = os.path.join(dst_dir, os.path.relpath(src_rootfs, src_dir) if inside
-                              else "rootfs")
+    rel = os.path.relpath(src_rootfs, src_dir) if inside else "rootfs"
+    built = temporary_path(os.path.dirname(dst_dir), "copy")
     try:
-        _cp(src_dir, dst_dir)
+        _cp(src_dir, built)
         if not inside:
-            _cp(src_rootfs, dst_rootfs)
-        rewrite_config(os.path.join(dst_dir, "config"), src_dir, dst_dir, args.dest, dst_rootfs)
-        hostname = os.path.join(dst_rootfs, "etc/hostname")
+            _cp(src_rootfs, os.path.join(built, rel))
+        rewrite_config(os.path.join(built, "config"), src_dir, dst_dir, args.dest,
+                       os.path.join(dst_dir, rel))
+        hostname = os.path.join(built, rel, "etc/hostname")
         if os.path.isfile(hostname) and not os.path.islink(hostname):
             with open(hostname, "w", encoding="utf-8") as f:
                 f.write(args.dest + "\n")
+        publish(built, dst_dir)
     except BaseException:
-        if os.path.lexists(dst_dir):
-            remove_tree(dst_dir)
+        discard(built)
         raise
-    print(f"copied {args.source} to {args.dest} in {dst_dir}", file=sys.stderr)
-    return 0

@@ -3,7 +3,9 @@ lxcpath: LXCPATH/NAME/rootfs from the template and LXCPATH/NAME/config (the glob
 lxc.default_config, /etc/lxc/default.conf, when it exists, then the template's keys), as
 lxc-create does. The config and the files the template puts in the root (inittab, network
 files, ...) are jinja2 templates an admin can override in /etc/lxcsd/templates/ (see
-lxcsd.templates.render). A failure, or Ctrl-C at any point, removes what was made.
+lxcsd.templates.render). The container is built under a hidden name and renamed into place
+when complete, holding LXC's lock of NAME (lxcsd.lock): a failure, or Ctrl-C at any point,
+removes what was made, and two creates of one name never both succeed.
 
 Unprivileged by default, as Incus makes its containers: root inside is mapped to root's
 /etc/subuid and /etc/subgid range (lxc.idmap, the rootfs's owners shifted into it), so a
@@ -24,10 +26,13 @@ from lxcsd.templates import TEMPLATES
 from ._containers import (
     ID_RANGE,
     container_dir,
+    discard,
+    publish,
     refuse_existing,
-    remove_tree,
+    require_root,
     shift_ids,
     subid_base,
+    temporary_path,
 )
 from ._target import add_lxcpath_option, add_names
 
@@ -119,22 +124,31 @@ def dhcp_interfaces(container: Container) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_root("create")
     directory = container_dir(args.name, args.lxcpath)
     refuse_existing(directory)
     if args.config and not os.path.exists(args.config):
         raise LxcsdError(f"-f {args.config}: no such file")
     values = context(args, directory)  # before anything is made: /etc/subuid is checked
-    os.makedirs(os.path.dirname(directory), 0o755, exist_ok=True)
-    os.mkdir(directory, 0o770)
-    try:
-        make(args, directory, values)
-    except KeyboardInterrupt:
-        remove_tree(directory)
-        print(f"lxcsd: create {args.name}: interrupted; removed {directory}", file=sys.stderr)
-        return 130
-    except BaseException:
-        remove_tree(directory)
-        raise
+    lxcpath = os.path.dirname(directory)
+    os.makedirs(lxcpath, 0o755, exist_ok=True)
+    from lxcsd.lock import ContainerLock
+
+    with ContainerLock(lxcpath, args.name):
+        refuse_existing(directory)  # made while we waited for the lock
+        built = temporary_path(lxcpath, "create")
+        os.mkdir(built, 0o770)
+        try:
+            make(args, built, values)
+            publish(built, directory)
+        except KeyboardInterrupt:
+            if discard(built):
+                print(f"lxcsd: create {args.name}: interrupted; removed what it had made "
+                      f"({built})", file=sys.stderr)
+            return 130
+        except BaseException:
+            discard(built)
+            raise
     print(f"created {args.name} in {directory}\n"
           f"start it with `lxcsd start {args.name}`; root has no password: get a shell with "
           f"`lxcsd attach {args.name}` (then `passwd` sets one)", file=sys.stderr)
@@ -152,19 +166,21 @@ def _subid_base(kind: str) -> int:
                          "--privileged") from None
 
 
-def make(args: argparse.Namespace, directory: str, values: dict[str, Any]) -> None:
+def make(args: argparse.Namespace, built: str, values: dict[str, Any]) -> None:
+    """The container in ``built`` (its hidden build directory); the config and the
+    templates name its final place (``values``: ``context``)."""
     from lxcsd.config.load import load_path
     from lxcsd.templates import render
 
     module = _template(args.template)
-    rootfs = values["rootfs"]
+    rootfs = os.path.join(built, "rootfs")
     os.mkdir(rootfs, 0o755)
     if args.template == "debian":
         module.build(rootfs, args.name, values["release"], args.mirror,
                      flush_cache=args.flush_cache)
     else:
         module.build(rootfs, args.name)
-    config = os.path.join(directory, "config")
+    config = os.path.join(built, "config")
     with open(config, "w", encoding="utf-8") as f:
         f.write(render.render(args.template, "config.j2", values))
     values["dhcp_interfaces"] = dhcp_interfaces(load_path(config, args.name))
@@ -176,7 +192,7 @@ def make(args: argparse.Namespace, directory: str, values: dict[str, Any]) -> No
         shift_ids(rootfs, uid_base, gid_base)
         # As lxc-create: the container's root must reach its rootfs through LXCPATH/NAME
         # (mode 0770), so the directory is given to the mapped root.
-        os.chown(directory, uid_base, gid_base)
+        os.chown(built, uid_base, gid_base)
 
 
 def _template(name: str) -> Any:

@@ -4,24 +4,31 @@ Each goes through systemd's D-Bus API (:mod:`lxcsd.systemd`) on ``lxc@NAME.servi
 by running systemctl: start/stop/restart queue a job and wait for it as systemctl does; on
 failure the unit's state and its last journal lines are printed and the exit status is 1.
 enable/disable change the unit's install links (EnableUnitFiles/DisableUnitFiles) and
-reload systemd; ``--now`` also starts/stops.
+reload systemd; ``--now`` also starts/stops. A name that is neither a container nor a unit
+in use (running, or enabled) is an error before any job runs. start and restart hold LXC's
+lock of each container (lxcsd.lock) while they check it, reload systemd for its config and
+queue the job, as lxc-start holds it while it reads the config; not while the container
+starts, or a hook calling lxc-info on it would wait for itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from lxcsd.config.load import find_container
 from lxcsd.config.names import unit_name
 from lxcsd.errors import LxcsdError
 
+from ._containers import known
 from ._target import add_lxcpath_option, add_names, check_unit_lxcpath
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lxcsd.lock import Locks
     from lxcsd.systemd import Systemd
 
 VERBS = {
@@ -63,22 +70,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def units_for(names: list[str], *, must_exist: bool = True,
+def units_for(names: list[str], systemd: Systemd | None = None, *,
               free: bool = False) -> list[tuple[str, str]]:
     """(name, unit) for each name; a container that does not exist is an error before any
-    job runs (the unit template would accept any name and fail later), and so is one that
-    lxc-start runs when ``free`` (the helper would refuse it: say why here, in one line)."""
+    job runs (the unit template would accept any name and fail later). With ``systemd``,
+    a unit still in use counts too (stop/disable of a container whose directory is gone).
+    With ``free``, a container lxc-start runs is an error too (the helper would refuse it:
+    say why here, in one line)."""
     from ._containers import refuse_if_lxc_runs
 
-    pairs = []
     for name in names:
-        unit = unit_name(name)
-        if must_exist:
-            config = find_container(name)
-            if free:
-                refuse_if_lxc_runs(name, config)
-        pairs.append((name, unit))
-    return pairs
+        config = known(name, systemd=systemd)
+        if free and config is not None:
+            refuse_if_lxc_runs(name, config)
+    return [(name, unit_name(name)) for name in names]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,16 +91,27 @@ def run(args: argparse.Namespace) -> int:
 
     for name in args.names:
         check_unit_lxcpath(name, args.lxcpath)
-    # stop/disable also work for containers whose directory is already gone.
-    pairs = units_for(args.names, must_exist=args.verb in ("start", "restart", "enable"),
-                      free=args.verb in ("start", "restart") or getattr(args, "now", False))
     with Systemd() as systemd:
-        if args.verb in ("start", "restart"):
-            reload_if_stale(systemd, pairs)
+        must_exist = args.verb in ("start", "restart", "enable")
+        pairs = units_for(args.names, None if must_exist else systemd)
         if args.verb in ("enable", "disable"):
             return _unit_files(systemd, args.verb, pairs, args.now)
         method = VERBS[args.verb][1].encode()
-        return 0 if _jobs(systemd, method, pairs, args.no_block) else 1
+        if args.verb == "stop":
+            return 0 if _jobs(systemd, method, pairs, args.no_block) else 1
+        with _locked(args.names):
+            # Destroyed while we waited for a lock, or started by lxc-start?
+            units_for(args.names, free=True)
+            reload_if_stale(systemd, pairs)
+            jobs = _queue(systemd, method, pairs)
+        return 0 if args.no_block or _wait(systemd, method, jobs) else 1
+
+
+def _locked(names: list[str]) -> Locks:
+    from lxcsd.lock import Locks
+
+    return Locks((os.path.dirname(os.path.dirname(find_container(name))), name)
+                 for name in names)
 
 
 def reload_if_stale(systemd: Systemd, pairs: list[tuple[str, str]]) -> bool:
@@ -121,18 +137,28 @@ def _jobs(systemd: Systemd, method: bytes, pairs: list[tuple[str, str]],
           no_block: bool) -> bool:
     """Queue every container's job at once (as systemctl does with several units), then
     wait for them all; report each failure. True when all succeeded."""
+    jobs = _queue(systemd, method, pairs)
+    return True if no_block else _wait(systemd, method, jobs)
+
+
+Queued = tuple[float, list[tuple[str, str, bytes]]]
+
+
+def _queue(systemd: Systemd, method: bytes, pairs: list[tuple[str, str]]) -> Queued:
     import time
 
     queued = time.time()
-    jobs = [(name, unit, systemd.queue_job(method, unit)) for name, unit in pairs]
-    if no_block:
-        return True
+    return queued, [(name, unit, systemd.queue_job(method, unit)) for name, unit in pairs]
+
+
+def _wait(systemd: Systemd, method: bytes, queued: Queued) -> bool:
+    since, jobs = queued
     results = systemd.wait_jobs([job for _, _, job in jobs])
     ok = True
     for name, unit, job in jobs:
         if results[job] != "done":
             ok = False
-            _report(systemd, method, name, unit, results[job], queued)
+            _report(systemd, method, name, unit, results[job], since)
     return ok
 
 
@@ -176,7 +202,10 @@ def _unit_files(systemd: Systemd, verb: str, pairs: list[tuple[str, str]], now: 
     systemd.reload()
     if not now:
         return 0
-    method = b"StartUnit" if verb == "enable" else b"StopUnit"
-    if verb == "enable":
+    if verb == "disable":
+        return 0 if _jobs(systemd, b"StopUnit", pairs, False) else 1
+    with _locked([name for name, _ in pairs]):
+        units_for([name for name, _ in pairs], free=True)
         reload_if_stale(systemd, pairs)
-    return 0 if _jobs(systemd, method, pairs, False) else 1
+        jobs = _queue(systemd, b"StartUnit", pairs)
+    return 0 if _wait(systemd, b"StartUnit", jobs) else 1

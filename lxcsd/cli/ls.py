@@ -160,4 +160,20 @@ def run(args: argparse.Namespace) -> int:
     elif infos:
         header = args.fancy_format or COLUMNS
         print(table([row(info, header) for info in infos], header))
-    return 0
+    listed = {info["name"] for info in infos}
+    missing = [name for name in args.names if name not in listed and not unlisted(name, args)]
+    for name in missing:
+        print(f"lxcsd: no container {name!r}", file=sys.stderr)
+    return 1 if missing else 0
+
+
+def unlisted(name: str, args: argparse.Namespace) -> bool:
+    """Whether a named container exists but the filters (--running, ...) left it out."""
+    from lxcsd.config.load import find_container
+    from lxcsd.errors import ConfigError
+
+    try:
+        find_container(name, args.lxcpath)
+    except ConfigError:
+        return False
+    return True

@@ -3,13 +3,16 @@
 Subcommands are the modules of the :mod:`lxcsd.cli` package that define ``add_parser`` and
 ``run`` (see the package docstring); they are found at start, so adding one needs no edit
 here. Errors the user can act on (:class:`lxcsd.errors.LxcsdError`) print as one line on
-stderr with exit status 1; ``--debug`` shows the traceback instead.
+stderr with exit status 1, and so do other errors: a missing permission ("must be run as
+root"), a failed system call (its message and file), even a bug; Ctrl-C exits 130 and
+SIGTERM 143 once the command cleaned up. No traceback unless ``--debug``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -78,8 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM: unwinds like Ctrl-C, so that a create or copy removes what it built."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def _error(exc: LxcsdError) -> None:
     print(f"lxcsd: {exc}", file=sys.stderr)
+
+
+def _os_error(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    text = f"{exc.strerror or exc}{where}"
+    if isinstance(exc, PermissionError) and os.geteuid() != 0:
+        return f"{text} (lxcsd must be run as root)"
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,12 +116,32 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return 2
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(func(args))
+    except Terminated:
+        return 143
     except LxcsdError as exc:
         if args.debug:
             raise
         _error(exc)
+        return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(file=sys.stderr)  # past the ^C the terminal echoed
+        return 130
+    except OSError as exc:
+        if args.debug:
+            raise
+        print(f"lxcsd: {_os_error(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: one line, and how to see more
+        if args.debug:
+            raise
+        print(f"lxcsd: internal error: {exc!r} (--debug shows where)", file=sys.stderr)
         return 1
 
 

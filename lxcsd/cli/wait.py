@@ -26,7 +26,7 @@ examples:
   lxcsd wait -n web1 -s RUNNING -t 10            as lxc-wait
 
 Exit status: 0 once the container is in one of the states (at once if it already is),
-1 on timeout or error.
+1 on timeout or error (a container that does not exist is an error at once).
 """
 
 
@@ -96,6 +96,12 @@ def run(args: argparse.Namespace) -> int:
     validate_name(args.name)
     check_unit_lxcpath(args.name, args.lxcpath)
     wanted = parse_states(args.states)
+    from lxcsd.systemd import Systemd
+
+    from ._containers import known
+
+    with Systemd() as systemd:
+        known(args.name, systemd=systemd)
     import asyncio  # here, not at the top: every lxcsd command would pay for it
 
     reached = asyncio.run(wait_for(args.name, wanted, args.timeout))

@@ -577,7 +577,7 @@ def _init_keys() -> list[Key]:
             default="SIGINT", group=g),
         Key("lxc.signal.stop", _scalar(_signal_or_default, "signal"), "signals.stop", "Signal "
             "sent to init to kill the container when a clean shutdown times out.",
-            legacy=("lxc.stopsignal",), default="SIGKILL", group=g),
+            legacy=("lxc.stopsignal",), default="SIGKILL", implemented=True, group=g),
         Key("lxcsd.init.notify", _scalar(v.parse_auto_bool, "auto|0|1"), "init.notify",
             "lxcsd's own key (liblxc ignores lines not starting with lxc.): 1 gives init a "
             "notify socket (/run/host/notify, $NOTIFY_SOCKET) and the unit becomes active "

@@ -5,20 +5,25 @@ the container's pty masters over here (handoff.py) and exits. This daemon
 
 - keeps each master in systemd's file-descriptor store, so a restart or an upgrade of the
   daemon loses no console; on start it takes them back from LISTEN_FDS (store.py);
-- forwards console output to the journal line by line, as entries of lxc@NAME.service
-  (OBJECT_SYSTEMD_UNIT=), keeps the ring buffer and writes lxc.console.logfile;
+- keeps console output in a ring per container (ring.py, a memfd in the store too),
+  writes lxc.console.logfile, and forwards the output to the journal line by line as
+  entries of lxc@NAME.service (forward.py), losing none;
 - serves `lxcsd console` on the same socket (protocol.py): attach to the console or a tty
   (output to every viewer, input from any), window size, log, list;
 - answers liblxc's command socket of each container (lxccmd.py), so LXC's own tools see it
   running: lxc-info, lxc-attach, lxc-console, lxc-wait, lxc-stop, lxc-start refusing.
 
 One poll() loop, no threads. Nothing blocks: masters, clients and the journal socket are
-non-blocking; a viewer that falls behind holds its pty's output back (the container writes at
-the speed of its slowest viewer, as with lxc-console) for at most STALL_TIMEOUT seconds, then
-is dropped; an exception while handling one descriptor is logged and ends only what that
-descriptor belongs to.
+non-blocking. A console is read only while its ring has room for the journal's queue, so a
+journal that cannot keep up holds the container's output back in the kernel rather than
+losing it (the ring and the log file are written as output is read, never waiting on
+journald). A viewer that falls behind holds its pty's output back too (the container
+writes at the speed of its slowest viewer, as with lxc-console) for at most STALL_TIMEOUT
+seconds, then is dropped. An exception while handling one descriptor is logged and ends
+only what that descriptor belongs to.
 
-A container ends when its init exits (its pidfd becomes readable). Until then the daemon
+A container ends when its init exits (its pidfd becomes readable): its console is read
+until empty and its journal queue sent before its descriptors go. Until then the daemon
 holds a slave of each pty open itself, because processes in the container close and reopen
 their terminals (systemd, getty) and a master without any open slave reports a hang-up.
 Registered without a pidfd, the console's hang-up ends the container instead.
@@ -43,7 +48,7 @@ import time
 
 from lxcsd import sd
 from lxcsd.console import lxccmd, protocol, store
-from lxcsd.console.lines import LineSplitter
+from lxcsd.console.forward import Feed, Forwarder
 from lxcsd.console.logfile import ConsoleLog
 from lxcsd.console.options import ConsoleOptions
 from lxcsd.console.protocol import ProtocolError
@@ -68,7 +73,14 @@ LOW_WATER = 16 << 10
 STALL_TIMEOUT = 3.0
 # Output read from a console after its container ended, before closing it.
 DRAIN_LIMIT = 64 << 10
+# Seconds a console is still read after its init exited (see Daemon.init_exited).
+END_GRACE = 0.1
+# The journal's queue per container (ring.py): at least this much, whatever
+# lxc.console.buffer.size shows of it. A console is read while READ_SIZE bytes fit.
+QUEUE_MIN = 16 << 10
 LOG_CHUNK = protocol.MAX_MESSAGE - 1
+# Seconds a stopping daemon waits for journald to take the complete lines queued.
+SHUTDOWN_FLUSH = 2.0
 # ioctl(2_tty): open the slave of a master without a path (works across devpts instances).
 TIOCGPTPEER = 0x5441
 TIOCGPTN = 0x80045430  # the pty number of a master; fails on anything else
@@ -99,10 +111,11 @@ class Pty:
 
 class Container:
     __slots__ = ("cid", "name", "unit", "options", "fds", "ptys", "pidfd", "ring", "log",
-                 "lines", "fields", "dropped", "lxc")
+                 "feed", "draining", "lxc")
 
     def __init__(self, cid: int, name: str, unit: str, options: ConsoleOptions,
-                 fds: dict[str, int], lxc: lxccmd.LxcSide | None = None) -> None:
+                 fds: dict[str, int], ring: Ring | None,
+                 lxc: lxccmd.LxcSide | None = None) -> None:
         self.cid = cid
         self.name = name
         self.unit = unit
@@ -111,12 +124,10 @@ class Container:
         self.ptys = {int(k[3:]): Pty(self, int(k[3:]), fd) for k, fd in fds.items()
                      if k.startswith("tty")}
         self.pidfd = fds.get(store.PID, -1)
-        self.ring = Ring(options.buffer_size) if options.buffer_size > 0 else None
+        self.ring = ring  # stored as kind RING, not in fds: the Ring owns its memfd
         self.log: ConsoleLog | None = None
-        self.lines = LineSplitter()
-        self.fields = {"OBJECT_SYSTEMD_UNIT": unit, "SYSLOG_IDENTIFIER": f"{name}/console",
-                       "CONTAINER_NAME": name, "LXCSD_CONSOLE": "1"}
-        self.dropped = 0  # console lines journald did not take
+        self.feed: Feed | None = None  # set by Daemon.start_feed: lines go to the journal
+        self.draining = -1  # -1 while it runs; once ended, the bytes its console may still give
         self.lxc = lxc  # its liblxc command socket (lxccmd.py), when it came with one
 
     def describe(self) -> str:
@@ -189,16 +200,20 @@ def close_all(fds: list[int] | tuple[int, ...]) -> None:
 
 
 class Daemon:
-    def __init__(self, listener: _socket.socket, journal: sd.Journal) -> None:
+    def __init__(self, listener: _socket.socket, journal: sd.Journal,
+                 forwarder: Forwarder | None = None) -> None:
         self.listener = listener
-        self.journal = journal
+        self.journal = journal  # the daemon's own notices about a container
+        self.forwarder = forwarder or Forwarder(journal.socket_path)  # console lines
         self.poll = select.poll()
         self.handlers: dict[int, tuple[Handler, Callable[[], None]]] = {}
         self.containers: dict[str, Container] = {}
         self.clients: dict[int, Client] = {}
-        self.pending: set[Container] = set()  # with a partial journal line waiting
         self.stalled: dict[Client, float] = {}  # viewers behind, and when they are dropped
-        self.paused: set[int] = set()  # masters not read while a viewer catches up
+        self.ending: dict[Container, float] = {}  # init exited: ended at that time
+        # Masters not read, and why: "viewer" (one catches up), "journal" (no room in the
+        # ring for the journal's queue).
+        self.paused: dict[int, set[str]] = {}
         self.next_id = 1
         self.stopping = False
         self.lxc = lxccmd.LxcServer(self)
@@ -214,25 +229,33 @@ class Daemon:
     def unwatch(self, fd: int) -> None:
         if self.handlers.pop(fd, None) is not None and fd not in self.paused:
             self.poll.unregister(fd)
-        self.paused.discard(fd)
+        self.paused.pop(fd, None)
 
-    def pause(self, fd: int) -> None:
-        if fd in self.handlers and fd not in self.paused:
+    def pause(self, fd: int, why: str) -> None:
+        if fd not in self.handlers:
+            return
+        if fd not in self.paused:
             self.poll.unregister(fd)
-            self.paused.add(fd)
+        self.paused.setdefault(fd, set()).add(why)
 
-    def resume(self, fd: int) -> None:
-        if fd in self.paused:
-            self.paused.discard(fd)
+    def resume(self, fd: int, why: str) -> None:
+        reasons = self.paused.get(fd)
+        if reasons is None:
+            return
+        reasons.discard(why)
+        if not reasons:
+            del self.paused[fd]
             self.poll.register(fd, POLLIN)
 
     def run(self) -> None:
         while not self.stopping:
+            self.watch_journal()
             for fd, events in self.poll.poll(self.timeout_ms()):
                 self.dispatch(fd, events)
             now = time.monotonic()
-            self.flush_due(now)
+            self.forwarder.due(now)
             self.drop_stalled(now)
+            self.end_due(now)
 
     def dispatch(self, fd: int, events: int) -> None:
         entry = self.handlers.get(fd)
@@ -256,17 +279,22 @@ class Daemon:
             log(3, f"lxcsd-console: error while cleaning up: {e!r}")
 
     def timeout_ms(self) -> int:
-        deadlines = [d for c in self.pending if (d := c.lines.deadline()) is not None]
-        deadlines += self.stalled.values()
+        deadlines = list(self.stalled.values()) + list(self.ending.values())
+        due = self.forwarder.deadline()
+        if due is not None:
+            deadlines.append(due)
         if not deadlines:
             return -1
         return max(0, int((min(deadlines) - time.monotonic()) * 1000) + 1)
 
-    def flush_due(self, now: float) -> None:
-        for c in list(self.pending):
-            deadline = c.lines.deadline()
-            if deadline is None or deadline <= now:
-                self.flush_line(c)
+    def watch_journal(self) -> None:
+        """Wait for POLLOUT on the journal socket exactly while the forwarder is blocked."""
+        fd = self.forwarder.fileno()
+        if self.forwarder.wants_pollout() and fd not in self.handlers:
+            self.watch(fd, POLLOUT, lambda ev: self.forwarder.writable(time.monotonic()),
+                       lambda: None)
+        elif not self.forwarder.wants_pollout() and fd in self.handlers:
+            self.unwatch(fd)
 
     def drop_stalled(self, now: float) -> None:
         for client, deadline in list(self.stalled.items()):
@@ -274,12 +302,6 @@ class Daemon:
                 log(4, f"lxcsd-console: dropping a viewer that took no output for "
                        f"{STALL_TIMEOUT:g} s ({client.queued} bytes behind)")
                 self.drop(client)
-
-    def flush_line(self, c: Container) -> None:
-        self.pending.discard(c)
-        line = c.lines.flush()
-        if line is not None:
-            self.send_line(c, line)
 
     # -- clients ----------------------------------------------------------------------------
 
@@ -394,7 +416,7 @@ class Daemon:
             return
         pty = client.pty
         if not any(viewer in self.stalled for viewer in pty.viewers):
-            self.resume(pty.master)
+            self.resume(pty.master, "viewer")
 
     def drop(self, client: Client) -> None:
         if self.clients.pop(client.fd, None) is None:
@@ -434,10 +456,12 @@ class Daemon:
         # Validated: from here on the descriptors are ours and nothing refuses them.
         meta = memfd(f"lxcsd-console:{name}", protocol.encode("register", fields))
         named[store.META] = meta
-        c = Container(self.next_id, name, unit, options, named, lxccmd.side(fields, named))
+        c = Container(self.next_id, name, unit, options, named, new_ring(name, options),
+                      lxccmd.side(fields, named))
         self.next_id += 1
         for kind, fd in named.items():
-            store_fd(store.fd_name(c.cid, kind), fd)
+            store.keep(c.cid, kind, fd)
+        store_ring(c)
         self.add(c)
         return [protocol.ok()]
 
@@ -472,7 +496,7 @@ class Daemon:
 
     def req_log(self, fields: dict[str, str]) -> list[bytes]:
         c = self.find(fields)
-        if c.ring is None:
+        if c.ring is None or not c.ring.visible:
             raise ProtocolError(f"container {c.name} keeps no console ring buffer "
                                 "(lxc.console.buffer.size = 0)", "nobuffer")
         data = c.ring.read() if fields.get("read", "1") == "1" else b""
@@ -515,11 +539,25 @@ class Daemon:
             self.watch(console.master, POLLIN, lambda ev: self.on_master(console, ev),
                        lambda: self.end(c, f"console of {c.name} failed"))
         if c.pidfd >= 0:
-            self.watch(c.pidfd, POLLIN, lambda ev: self.end(c, f"container {c.name} stopped"),
+            self.watch(c.pidfd, POLLIN, lambda ev: self.init_exited(c),
                        lambda: self.end(c, f"container {c.name} stopped"))
         if c.options.logfile:
             self.open_log(c)
         self.lxc.start(c)
+        if c.options.journal and c.ring is not None:
+            self.start_feed(c)
+
+    def start_feed(self, c: Container) -> None:
+        """Console lines to the journal as entries of init's unit (forward.py)."""
+        assert c.ring is not None
+        fields = {"SYSLOG_IDENTIFIER": f"{c.name}/console", "CONTAINER_NAME": c.name,
+                  "LXCSD_CONSOLE": "1", "OBJECT_SYSTEMD_UNIT": c.unit}
+        c.feed = Feed(c.ring, fields, init_pid(c.pidfd), on_room=lambda: self.room_again(c),
+                      on_done=lambda: self.release(c))
+        if c.ring.sent < c.ring.written:  # left by the previous run of the daemon
+            self.forwarder.add(c.feed, time.monotonic())
+        if c.ring.room() < READ_SIZE and 0 in c.ptys:
+            self.pause(c.ptys[0].master, "journal")
 
     def open_peer(self, c: Container, pty: Pty) -> int:
         try:
@@ -536,42 +574,100 @@ class Daemon:
         except OSError as e:
             self.warn(c, f"cannot open console log file {c.options.logfile}: {e.strerror}")
 
+    def init_exited(self, c: Container) -> None:
+        """The container's init exited. Its last output may still be on its way through the
+        tty layer (flushed to the master by a kernel work item, after the writer exited):
+        the console is read on for END_GRACE seconds before the container ends."""
+        self.unwatch(c.pidfd)
+        self.ending.setdefault(c, time.monotonic() + END_GRACE)
+
+    def end_due(self, now: float) -> None:
+        for c, deadline in list(self.ending.items()):
+            if deadline <= now:
+                del self.ending[c]
+                self.end(c, f"container {c.name} stopped")
+
     def end(self, c: Container, reason: str) -> None:
-        """The container is gone (or replaced): last output, then let go of everything."""
+        """The container is gone (or replaced): its last output, then let go of it."""
+        if c.draining >= 0:
+            return  # ended already
+        self.ending.pop(c, None)
         if self.containers.get(c.name) is c:
             del self.containers[c.name]
-        console = c.ptys.get(0)
-        if console is not None and console.master in self.handlers:
-            self.drain(console)
-        self.flush_line(c)
         for pty in c.ptys.values():
             for client in list(pty.viewers):
                 self.end_session(client, reason)
-        self.guard(lambda: self.lxc.end(c))
-        self.release(c)
+            if pty.index != 0:
+                self.unwatch(pty.master)
+        self.unwatch(c.pidfd)
+        self.end_lxc(c)
+        console = c.ptys.get(0)
+        if console is not None and console.master in self.handlers:
+            self.unwatch(console.master)  # read by drain() from here on
+            c.draining = DRAIN_LIMIT
+            self.drain(c)
+        else:
+            self.drained(c)
         status(self.containers)
+
+    def end_lxc(self, c: Container) -> None:
+        """LXC's tools see the container STOPPED, and its command socket goes now, not once
+        the journal took the last lines: a new start binds it again (liblxc.owner.claim)."""
+        self.guard(lambda: self.lxc.end(c))
+        fd = c.fds.pop(store.CMD, -1)
+        if fd >= 0:
+            self.unwatch(fd)
+            store.drop(c.cid, store.CMD)
+            os.close(fd)
+
+    def drain(self, c: Container) -> None:
+        """Read an ended container's console until it is empty (or DRAIN_LIMIT), as far as
+        the ring has room; room_again() calls again when it had none."""
+        console = c.ptys[0]
+        while c.draining > 0:
+            if c.ring is not None and c.ring.room() < READ_SIZE and c.feed is not None:
+                return  # the journal takes its queue first
+            data = self.read_pty(console)
+            if not data:
+                break
+            c.draining -= len(data)
+            self.record(c, data)
+        self.drained(c)
+
+    def drained(self, c: Container) -> None:
+        c.draining = 0
+        if c.feed is not None:
+            self.forwarder.retire(c.feed, time.monotonic())  # then release(c)
+        else:
+            self.release(c)
+
+    def room_again(self, c: Container) -> None:
+        """The journal took enough of c's queue: read its console again."""
+        console = c.ptys.get(0)
+        if console is None:
+            return
+        if c.draining > 0:
+            self.drain(c)
+        else:
+            self.resume(console.master, "journal")
 
     def release(self, c: Container) -> None:
         for kind, fd in c.fds.items():
             self.unwatch(fd)
-            unstore(store.fd_name(c.cid, kind))
+            store.drop(c.cid, kind)
             os.close(fd)
         for pty in c.ptys.values():
             close_all([pty.peer])
             pty.peer = -1
         c.fds = {}
+        if c.feed is not None:
+            self.forwarder.drop(c.feed)
+        if c.ring is not None:
+            store.drop(c.cid, store.RING)
+            c.ring.close()
+            c.ring = None
         if c.log is not None:
             c.log.close()
-
-    def drain(self, pty: Pty) -> None:
-        for _ in range(DRAIN_LIMIT // READ_SIZE):
-            try:
-                data = os.read(pty.master, READ_SIZE)
-            except OSError:
-                return
-            if not data:
-                return
-            self.output(pty, data)
 
     def tty_hangup(self, pty: Pty) -> None:
         self.unwatch(pty.master)
@@ -581,18 +677,31 @@ class Daemon:
     # -- output and input -------------------------------------------------------------------
 
     def on_master(self, pty: Pty, events: int) -> None:
-        try:
-            data = os.read(pty.master, READ_SIZE)
-        except BlockingIOError:
+        data = self.read_pty(pty)
+        if data is None:
             return
-        except OSError:  # EIO: no slave open any more
-            data = b""
         if data:
             self.output(pty, data)
         elif pty.index == 0:
             self.end(pty.container, f"console of {pty.container.name} hung up")
         else:
             self.tty_hangup(pty)
+
+    @staticmethod
+    def read_pty(pty: Pty) -> bytes | None:
+        """Output of a pty, b"" once no slave is open, None when there is none now. The
+        console's goes straight into the ring (before anything else can happen to it)."""
+        ring = pty.container.ring if pty.index == 0 else None
+        try:
+            if ring is None:
+                return os.read(pty.master, READ_SIZE)
+            if not ring.room():
+                return None  # not read until the journal took some of the queue
+            return ring.read_from(pty.master, READ_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError:  # EIO: no slave open any more
+            return b""
 
     def output(self, pty: Pty, data: bytes) -> None:
         if pty.viewers:
@@ -601,21 +710,23 @@ class Daemon:
                 self.send(client, frame)
                 if client.queued > HIGH_WATER and client.fd in self.clients:
                     self.stalled.setdefault(client, time.monotonic() + STALL_TIMEOUT)
-                    self.pause(pty.master)
+                    self.pause(pty.master, "viewer")
         if pty.index == 0:
             self.lxc.console_output(pty.container, data)
             self.record(pty.container, data)
 
     def record(self, c: Container, data: bytes) -> None:
-        if c.ring is not None:
-            c.ring.write(data)
+        """Console output, already in the ring: the log file, then the journal's queue."""
         if c.log is not None:
             self.write_log(c, c.log, data)
-        if c.options.journal:
-            for line in c.lines.feed(data, time.monotonic()):
-                self.send_line(c, line)
-            if c.lines.pending:
-                self.pending.add(c)
+        if c.ring is None:
+            return
+        if c.feed is None:
+            c.ring.mark_sent(len(data))  # no journal: the ring is only the buffer
+            return
+        self.forwarder.add(c.feed, time.monotonic())
+        if c.ring.room() < READ_SIZE and c.draining < 0:
+            self.pause(c.ptys[0].master, "journal")
 
     def write_log(self, c: Container, console_log: ConsoleLog, data: bytes) -> None:
         try:
@@ -626,13 +737,6 @@ class Daemon:
                          "any more")
             console_log.close()
             c.log = None
-
-    def send_line(self, c: Container, line: bytes) -> None:
-        if not self.journal.send(line.decode(errors="replace"), 6, **c.fields):
-            c.dropped += 1
-        elif c.dropped:
-            self.warn(c, f"{c.dropped} console lines of {c.name} were lost (journald busy)")
-            c.dropped = 0
 
     def warn(self, c: Container, message: str) -> None:
         """A problem with one container, shown by `journalctl -u lxc@NAME` too."""
@@ -662,22 +766,15 @@ class Daemon:
             except (OSError, ValueError) as e:
                 log(4, f"lxcsd-console: dropping stored registration {cid}: {e}")
                 for kind, fd in named.items():
-                    unstore(store.fd_name(cid, kind))
+                    store.drop(cid, kind)
                     os.close(fd)
                 continue
             self.add(c)
 
     def shutdown(self) -> None:
-        """Stopping or restarting: flush lines, keep ring buffers, tell viewers."""
-        saved = 0
-        for c in self.containers.values():
-            self.flush_line(c)
-            if c.ring is not None and len(c.ring):
-                fd = memfd(f"lxcsd-console-ring:{c.name}", c.ring.read())
-                saved += store_fd(store.fd_name(c.cid, store.RING), fd)
-                os.close(fd)
-        if saved:
-            sd.notify_barrier()  # before exiting, or systemd may drop them with the process
+        """Stopping or restarting: send the queued lines journald takes in time (the rest
+        waits in the rings, in the store, for the next run), tell viewers."""
+        self.forwarder.finish(SHUTDOWN_FLUSH)
         end = bytes([protocol.FRAME_END]) + b"the console service is stopping"
         for client in list(self.clients.values()):
             if client.pty is not None:
@@ -694,15 +791,63 @@ def revive(cid: int, named: dict[str, int]) -> Container:
     verb, fields = protocol.decode(os.pread(meta, protocol.MAX_MESSAGE, 0))
     if verb != "register":
         raise ValueError(f"meta descriptor holds {verb!r}")
-    c = Container(cid, protocol.check_name(fields.get("name", "")), fields.get("unit", ""),
-                  ConsoleOptions.from_fields(fields), named, lxccmd.side(fields, named))
-    ring = named.pop(store.RING, -1)  # not part of the registration: only for this restart
-    if ring >= 0:
-        if c.ring is not None:
-            c.ring.write(os.pread(ring, c.ring.size, 0))
-        unstore(store.fd_name(cid, store.RING))
-        os.close(ring)
+    name = protocol.check_name(fields.get("name", ""))
+    options = ConsoleOptions.from_fields(fields)
+    ring_fd = named.pop(store.RING, -1)
+    ring = None
+    if ring_fd >= 0:
+        ring = stored_ring(name, options, ring_fd)
+    elif options.buffer_size or options.journal:  # registered by an older daemon
+        ring = new_ring(name, options)
+    c = Container(cid, name, fields.get("unit", ""), options, named, ring,
+                  lxccmd.side(fields, named))
+    if ring is not None and ring_fd != ring.fd:
+        store_ring(c)
     return c
+
+
+def new_ring(name: str, options: ConsoleOptions) -> Ring | None:
+    """The ring of a new registration: the buffer lxc.console.buffer.size asks for, at
+    least QUEUE_MIN when lines go to the journal."""
+    if not options.journal:
+        return Ring.create(f"lxcsd-console-ring:{name}", options.buffer_size,
+                           options.buffer_size) if options.buffer_size else None
+    return Ring.create(f"lxcsd-console-ring:{name}", max(options.buffer_size, QUEUE_MIN),
+                       options.buffer_size)
+
+
+def stored_ring(name: str, options: ConsoleOptions, fd: int) -> Ring | None:
+    """The ring from the store; an older daemon's (a bare copy of the buffer, stored only
+    across its restart) becomes the visible part of a new one."""
+    try:
+        return Ring(fd)
+    except ValueError:
+        pass
+    ring = new_ring(name, options)
+    if ring is not None:
+        ring.write(os.pread(fd, ring.capacity, 0))
+        ring.mark_sent(ring.written)
+    os.close(fd)
+    return ring
+
+
+def store_ring(c: Container) -> None:
+    if c.ring is not None:
+        store.keep(c.cid, store.RING, c.ring.fd)
+
+
+def init_pid(pidfd: int) -> int:
+    """The pid of a pidfd's process, 0 once it exited (or without a pidfd)."""
+    if pidfd < 0 or select.select([pidfd], [], [], 0)[0]:
+        return 0
+    try:
+        with open(f"/proc/self/fdinfo/{pidfd}", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pid:"):
+                    return max(0, int(line.split()[1]))
+    except OSError:
+        pass
+    return 0
 
 
 def recv_fds(sock: _socket.socket) -> tuple[bytes, list[int], int]:
@@ -723,16 +868,6 @@ def send_quietly(sock: _socket.socket, message: bytes) -> None:
         sock.send(message)
     except OSError:
         pass  # a viewer that cannot take one more message learns from EOF instead
-
-
-def store_fd(name: str, fd: int) -> int:
-    # FDPOLL=0: systemd must not drop a master when no slave is open (during our restart a
-    # container may hold none), nor a pidfd when init exits: this daemon decides.
-    return int(sd.notify(f"FDSTORE=1\nFDNAME={name}\nFDPOLL=0", [fd]))
-
-
-def unstore(name: str) -> None:
-    sd.notify(f"FDSTOREREMOVE=1\nFDNAME={name}")
 
 
 def status(containers: dict[str, Container]) -> None:
@@ -793,9 +928,12 @@ def main(argv: list[str] | None = None) -> int:
     listener, groups = split_listen_fds()
     if listener is None:
         listener = own_socket(protocol.socket_path())
-    journal = sd.Journal(os.environ.get(JOURNAL_ENV) or sd.JOURNAL_SOCKET)
-    journal.sock.setblocking(False)  # a busy journald costs console lines, never the loop
-    daemon = Daemon(listener, journal)
+    path = os.environ.get(JOURNAL_ENV) or sd.JOURNAL_SOCKET
+    journal = sd.Journal(path)
+    journal.sock.setblocking(False)  # the daemon's own notices: never worth waiting for
+    forwarder = Forwarder(path)
+    forwarder.connect()
+    daemon = Daemon(listener, journal, forwarder)
     install_signals(daemon)
     daemon.restore(groups)
     sd.notify(f"READY=1\nSTATUS=holding the consoles of {len(daemon.containers)} containers")

@@ -491,7 +491,7 @@ class LxcServer:
         clear, read, read_max, _ = wire.CONSOLE_LOG_REQ.unpack(
             data[:wire.CONSOLE_LOG_REQ.size].ljust(wire.CONSOLE_LOG_REQ.size, b"\0"))
         ring = conn.c.ring
-        if ring is None:
+        if ring is None or not ring.visible:  # a ring only as the journal's queue: none
             self.reply(conn, -errno.EFAULT)  # liblxc: no ring buffer
             return
         content = ring.read() if read else b""
@@ -503,9 +503,7 @@ class LxcServer:
         if clear:
             ring.clear()
         elif content:  # what was read is consumed, as lxc_ringbuf_move_read_addr
-            rest = ring.read()[len(content):]
-            ring.clear()
-            ring.write(rest)
+            ring.consume(len(content))
         self.reply(conn, 0, data=content)
 
     def cmd_tty_fd(self, conn: Conn, value: int, data: bytes) -> None:

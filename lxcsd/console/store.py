@@ -6,7 +6,8 @@ restarted daemon continues after the highest number it finds). Its descriptors a
     lxcsd.ID.meta   a memfd holding the register message (name, unit, options)
     lxcsd.ID.pid    a pidfd of the container's init
     lxcsd.ID.ttyN   the pty master of tty N (tty0 is the console)
-    lxcsd.ID.ring   a memfd with the ring buffer, stored only while the daemon restarts
+    lxcsd.ID.ring   a memfd: the ring buffer and the journal's queue, with their counters
+                    (ring.py), stored from registration on: a SIGKILL loses no line
     lxcsd.ID.cmd    the listening socket of liblxc's command socket (lxccmd.py)
     lxcsd.ID.lxcwaitN-WHAT  a connection of an LXC tool waiting for a state (WHAT: the
                     bitmask of states) or for the stop to finish (WHAT: "stop"); N tells

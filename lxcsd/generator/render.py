@@ -4,8 +4,10 @@ The template ``lxc@.service`` holds what is the same for every container; the dr
 what comes from the config: a Description naming the container, ``SourcePath=`` (so
 ``systemctl status`` says when the config changed since the last daemon-reload),
 ``RequiresMountsFor=`` the container's directory and rootfs, ordering after the network
-pieces the config uses, the autostart order, ``KillSignal=`` from ``lxc.signal.stop`` and
-the device policy. Named ``10-``: an admin's ``systemctl edit`` (override.conf) or any
+pieces the config uses, the autostart order and the device policy. (``lxc.signal.stop`` is
+not ``KillSignal=``: the template's KillSignal=SIGTERM must reach a helper that is still the
+main process; the helper's ExecStop= sends lxc.signal.stop when it gets it, see
+lxcsd.runtime.stop.) Named ``10-``: an admin's ``systemctl edit`` (override.conf) or any
 ``NN-*.conf`` above 10 overrides it.
 
 A broken config gets a drop-in too, which never stops the unit from loading or its helper
@@ -19,8 +21,6 @@ unquotes, so odd paths are quoted.
 """
 
 from __future__ import annotations
-
-from lxcsd.config.values import signal_name
 
 from .devices import Policy
 from .unitfile import one_line, path_word, quote, spec
@@ -145,14 +145,9 @@ def _unit_section(facts: Facts) -> list[str]:
 
 
 def _service_section(facts: Facts) -> str:
-    container, policy = facts.container, facts.devices
-    stop = container.signals.stop if container is not None else None
+    policy = facts.devices
     devices = policy.text if policy is not None else ""
-    if not (stop or devices):
-        return ""
-    kill = (f"# lxc.signal.stop: sent to init when a clean stop times out\n"
-            f"KillSignal={signal_name(stop)}\n") if stop else ""
-    return f"\n[Service]\n{kill}{devices}"
+    return f"\n[Service]\n{devices}" if devices else ""
 
 
 def container_dropin(facts: Facts) -> str:

@@ -12,11 +12,17 @@
        does, hand the console masters to lxcsd-console (which watches init's pidfd);
     5. EOF on the exec report pipe = init runs: state file; for a guest with a notify socket
        (lxcsd.init.notify, systemd by default) wait for its READY=1 (``ready``); then
-       ``MAINPID=``, ``READY=1``, ``STATUS=``, ``BARRIER=1``, exit 0.
+       ``MAINPID=`` (only if init is still alive: ``handover``), ``READY=1``, ``STATUS=``,
+       ``BARRIER=1``, exit 0; or, when init has ended already, end as init did
+       (``init_ended``, ``ready.exit_as``).
 
 On any failure: one message naming the step and key on stderr (the unit's journal) and in
 STATUS=, the container's processes killed, the cgroup leaves removed, exit status 1. Mounts
 exist only in the container's mount namespace, so they vanish with its processes.
+
+A stop while the helper is still the unit's main process reaches it as ``KillSignal=``
+(SIGTERM, units/lxc@.service.in): the start is undone the same way and the helper exits 0,
+so the unit ends inactive, not failed; ExecStopPost= cleans up after it as after any end.
 
 Hot path: imports stay light (no typing, re, subprocess...); pyroute2 only through
 ``lxcsd.net.setup`` for networks that need netlink. ``LXCSD_START_TIMING=1`` prints a
@@ -72,31 +78,104 @@ class Marks:
             log("timing ms: " + ", ".join(self.parts) + f", total {total:.2f}")
 
 
+class StopDuringStart(BaseException):
+    """systemd's stop (KillSignal=SIGTERM) came while the helper was the main process."""
+
+
+_armed = [True]  # the first stop interrupts; later ones would interrupt the undoing
+
+
+def _on_stop(signum: int, frame: object) -> None:
+    if _armed[0]:
+        _armed[0] = False
+        raise StopDuringStart
+
+
+def _hold_stop() -> None:
+    """No (further) interruption: undoing, or handed over (systemd SIGKILLs after
+    TimeoutStopSec if it must)."""
+    _armed[0] = False
+    _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
+
+
 def main(instance: str) -> int:
-    marks = Marks()
+    _signal.signal(_signal.SIGTERM, _on_stop)
+    starter: Starter | None = None
+    name = instance
     try:
-        plan = load_plan(instance)
-    except ConfigError as err:
-        return fail(str(err))
-    marks.mark("config")
+        marks = Marks()
+        try:
+            plan = load_plan(instance)
+        except ConfigError as err:
+            return fail(str(err))
+        name = plan.name
+        marks.mark("config")
+        try:
+            command = claim_command_socket(plan)  # before anything is touched
+        except LxcsdError as err:
+            return fail(str(err))
+        starter = Starter(plan, marks, command)
+        return build_and_hand_over(plan, starter)
+    except StopDuringStart:  # wherever it came: the start so far undone, once
+        _hold_stop()
+        if starter is not None:
+            starter.undo()
+        return stopped(name)
+
+
+def build_and_hand_over(plan: Plan, starter: Starter) -> int:
     try:
-        command = claim_command_socket(plan)  # before anything is touched
-    except LxcsdError as err:
-        return fail(str(err))
-    log(f"starting {plan.name} (rootfs {plan.rootfs.spec})")
-    for warning in plan.warnings:
-        log(f"warning: {warning}")
-    starter = Starter(plan, marks, command)
-    try:
+        log(f"starting {plan.name} (rootfs {plan.rootfs.spec})")
+        for warning in plan.warnings:
+            log(f"warning: {warning}")
         init_pid = starter.run()
+        _hold_stop()  # handed over: a stop now goes to init through ExecStop=
     except LxcsdError as err:
+        _hold_stop()
         starter.undo()
         return fail(f"{plan.name}: {err}")
     except BaseException:
+        _hold_stop()
         starter.undo()
         raise
-    marks.report()
+    starter.marks.report()
     return 0 if init_pid else 1
+
+
+def stopped(name: str) -> int:
+    log(f"{name} stopped while starting: start undone")
+    sd.notify("STATUS=Stopped while starting")
+    return 0
+
+
+def init_status(pid: int) -> int | None:
+    """init's wait status if it has ended, None while it runs. Not reaped (WNOWAIT): if
+    systemd took it as main process meanwhile, systemd reaps it with its real status."""
+    result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    if result is None or result.si_pid == 0:
+        return None
+    if result.si_code == os.CLD_EXITED:
+        return (result.si_status & 0xFF) << 8
+    return result.si_status | (0x80 if result.si_code == os.CLD_DUMPED else 0)
+
+
+def init_ended(name: str, wstatus: int, before: str, during: str) -> NoReturn:
+    """Init ended before systemd took it as main process: end as it did (ready.exit_as),
+    so the unit's result, Restart=, SuccessExitStatus= and RestartForceExitStatus= see
+    init's status, not ours. A reboot, poweroff or exit 0 from inside completes the start
+    first, so the unit restarts or ends inactive as for a running container; a crash fails
+    the start."""
+    from lxcsd.runtime import ready
+
+    _hold_stop()  # nothing left to undo: a stop now must not turn this into "stopped"
+    what = ready.describe(wstatus)
+    log(f"{name}: init {what} {before}")
+    if ready.clean_end(wstatus):
+        sd.notify(f"READY=1\nSTATUS=Init {what} {during}")
+        sd.notify_barrier()
+    else:
+        sd.notify(f"STATUS=Failed: init {what} {during}")
+    ready.exit_as(wstatus)
 
 
 def fail(message: str) -> int:
@@ -149,6 +228,7 @@ class Starter:
         self.aa_load: Load | None = None
         self.aa_loaded = False
         self.notify_fd = -1  # the guest's notify socket (lxcsd.runtime.ready)
+        self.undone = False
 
     # -- the steps, in order ------------------------------------------------------------
 
@@ -168,6 +248,7 @@ class Starter:
         sync, report = exec_sync.Sync(), exec_sync.Report()
         self.c1 = self.fork_c1()
         if self.c1 == 0:
+            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)  # systemd's stop is H's
             sync.child_side()
             report.child_side()
             child.c1_main(plan, sync, report, share_fds)
@@ -421,15 +502,35 @@ class Starter:
         os.waitpid(self.c1, 0)  # long gone: C2 waited for its exit before point 4
         self.c1 = 0
         self.marks.mark("state")
-        log(f"{plan.name} running, init PID {pid}")
-        status = f"Running, init PID {pid}"
-        if self.notify_fd >= 0:
-            status = self.wait_for_guest(status)
-        sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS={status}")
-        sd.notify_barrier()
+        self.handover()
         self.marks.mark("notify")
         os.close(self.pidfd)
         self.pidfd = -1
+
+    def handover(self) -> None:
+        """For a notifying guest, first its READY=1 (``wait_for_guest``). Then MAINPID= only
+        for a live init: systemd refuses a zombie ("does not exist or is a zombie") and
+        would keep us as main process, ending the unit with our status. If init ended
+        before, we end as it did (``init_ended``); if it ended while systemd took the
+        message, too: whichever of us systemd holds as main process, the unit then sees
+        init's status (systemd reaps init if it took it: we never reap it here)."""
+        plan, pid = self.plan, self.init_pid
+        status = f"Running, init PID {pid}"
+        if self.notify_fd >= 0:
+            status = self.wait_for_guest(status)
+        ended = init_status(pid)
+        if ended is not None:
+            init_ended(plan.name, ended, "before the hand-over", "before the hand-over")
+        log(f"{plan.name} running, init PID {pid}")
+        sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS={status}")
+        sd.notify_barrier()
+        ended = init_status(pid)
+        if ended is not None:  # main process now (systemd took it) or still us (a zombie)
+            from lxcsd.runtime import ready
+
+            _hold_stop()
+            log(f"{plan.name}: init {ready.describe(ended)} during the hand-over")
+            ready.exit_as(ended)
 
     def register_machine(self) -> None:
         """machined registration with init-to-be as the leader (the same process after
@@ -477,27 +578,12 @@ class Starter:
         outcome, wstatus = waiter.wait()
         os.close(self.notify_fd)
         self.notify_fd = -1
-        if outcome == "exited":
-            self.init_ended(wstatus)
+        if outcome == "exited":  # reaped by the waiter: it never was systemd's
+            init_ended(plan.name, wstatus, "before it reported ready", "while booting")
         self.marks.mark("guest ready")
         said = f": {waiter.status}" if waiter.status else ""
         log(f"{plan.name} ready after {time.monotonic() - started:.2f} s{said}")
         return status + said
-
-    def init_ended(self, wstatus: int) -> NoReturn:
-        """Init ended before it was ready: end as it did (ready.exit_as). A reboot,
-        poweroff or exit 0 from inside completes the start first, so the unit restarts or
-        ends inactive as for a running container; a crash fails the start."""
-        from lxcsd.runtime import ready
-
-        what = ready.describe(wstatus)
-        log(f"{self.plan.name}: init {what} before it reported ready")
-        if ready.clean_end(wstatus):
-            sd.notify(f"READY=1\nSTATUS=Init {what} while booting")
-            sd.notify_barrier()
-        else:
-            sd.notify(f"STATUS=Failed: init {what} while booting")
-        ready.exit_as(wstatus)
 
     def hand_over_console(self) -> None:
         """Send copies of the pty masters to lxcsd-console. Ours stay open until init
@@ -570,7 +656,11 @@ class Starter:
 
     def undo(self) -> None:
         """Leave nothing behind: processes, machine, AppArmor profile, payload leaf,
-        monitor leaf, controllers."""
+        monitor leaf, controllers. Once only (a stop can interrupt the handling of a
+        failure)."""
+        if self.undone:
+            return
+        self.undone = True
         self.kill_children()
         if self.aa_load is not None:
             self.aa_load.kill()

@@ -24,16 +24,17 @@ a list is comma-separated (empty when none):
     userns=1                         1 when the container has its own user namespace
     halt_signal=10                   lxc.signal.halt as a number, empty when unset (stop then
                                      applies liblxc's SigBlk rule)
+    stop_signal=9                    lxc.signal.stop as a number, empty when unset (SIGKILL)
     stop_hooks=0                     1 when the config had lxc.hook.stop hooks
     post_stop_hooks=0                1 when the config had lxc.hook.post-stop hooks
     apparmor_label=lxc-c1_<...>//&:lxc-c1_<-var-lib-lxc>:   AppArmor label init got (absent:
                                      none); attach gives its commands the same
     selinux_context=system_u:system_r:lxc_t:s0   the same for SELinux
 
-halt_signal, stop_hooks and post_stop_hooks are what ``stop`` and ``cleanup`` need from the
-config, recorded so that they act on the config the container started with (as liblxc
-does: its monitor holds that config) and load the config only to run hooks. A state file
-without them (written by an older lxcsd) makes them load the config as before: see
+halt_signal, stop_signal, stop_hooks and post_stop_hooks are what ``stop`` and ``cleanup``
+need from the config, recorded so that they act on the config the container started with (as
+liblxc does: its monitor holds that config) and load the config only to run hooks. A state
+file without them (written by an older lxcsd) makes them load the config as before: see
 :func:`recorded_signal`, :func:`recorded_flag`.
 """
 
@@ -67,6 +68,7 @@ def state_path(name: str) -> str:
 def config_fields(container: Container) -> dict[str, str | int]:
     """The fields stop and cleanup read instead of the config (see the module docstring)."""
     return {"halt_signal": container.signals.halt or "",
+            "stop_signal": container.signals.stop or "",
             "stop_hooks": int(bool(container.hooks.get("stop"))),
             "post_stop_hooks": int(bool(container.hooks.get("post-stop")))}
 

@@ -4,8 +4,11 @@ systemd supervises the container's init directly (docs/design.md, "Process desig
 stopping is: pick the halt signal as liblxc's shutdown does (``lxc.signal.halt``; else
 SIGRTMIN+3 when init blocks it, as systemd does, since SIGTERM only makes systemd re-execute
 itself; else SIGPWR), send it through a pidfd (no pid reuse race), and wait for init to exit
-by polling the pidfd. If the guest takes longer than ``TimeoutStopSec=``, systemd ends this
-process and sends ``KillSignal=`` (the generator sets it from ``lxc.signal.stop``) to init.
+by polling the pidfd. If the guest takes longer than ``TimeoutStopSec=``, systemd sends this
+process ``KillSignal=`` (SIGTERM, units/lxc@.service.in), and it sends ``lxc.signal.stop``
+(default SIGKILL, as lxc-stop after its timeout) to init and waits for it to exit. The unit's
+KillSignal= is not lxc.signal.stop because it also reaches a helper that is still the main
+process during a start, which must be able to catch it (lxcsd.runtime.start).
 
 The halt signal and whether stop hooks exist come from the state file the start wrote
 (lxcsd.runtime.state): the container stops with the config it started with, as under liblxc,
@@ -157,13 +160,14 @@ class Plan:
     """What the stop needs from the config: the halt signal (None: unset, apply the SigBlk
     rule) and whether lxc.hook.stop hooks exist; container when the config was loaded."""
 
-    __slots__ = ("halt", "stop_hooks", "container")
+    __slots__ = ("halt", "stop_hooks", "container", "kill")
 
     def __init__(self, halt: int | None, stop_hooks: bool,
-                 container: Container | None = None) -> None:
+                 container: Container | None = None, kill: int | None = None) -> None:
         self.halt = halt
         self.stop_hooks = stop_hooks
         self.container = container
+        self.kill = kill  # lxc.signal.stop, None: unset (SIGKILL)
 
 
 def recorded_plan(fields: Mapping[str, str] | None, mainpid: int) -> Plan | None:
@@ -177,7 +181,7 @@ def recorded_plan(fields: Mapping[str, str] | None, mainpid: int) -> Plan | None
         return None
     if mainpid > 0 and fields.get("init_pid") != str(mainpid):
         return None
-    return Plan(halt, hooks)
+    return Plan(halt, hooks, kill=state.recorded_signal(fields, "stop_signal")[1])
 
 
 def plan(name: str, mainpid: int, quiet: bool = False) -> Plan:
@@ -191,7 +195,8 @@ def plan(name: str, mainpid: int, quiet: bool = False) -> Plan:
     container = _load(name, None if quiet else "stopping with the default halt signal")
     if container is None:
         return Plan(None, False)
-    return Plan(container.signals.halt, bool(container.hooks.get("stop")), container)
+    return Plan(container.signals.halt, bool(container.hooks.get("stop")), container,
+                container.signals.stop)
 
 
 def _exited(name: str) -> int:
@@ -229,11 +234,15 @@ def _stop(name: str, pid: int, pidfd: int) -> int:
         log(name, text)
         _tell_stopping(name)
         status(f"Stopping: {signal_text(signum)} sent to init (pid {pid})")
+        _signal.signal(_signal.SIGTERM, _timed_out)
         try:
             _signal.pidfd_send_signal(pidfd, signum)
             wait_exit(pidfd)
         except ProcessLookupError:
             pass  # it exited on its own meanwhile
+        except StopTimeout:
+            _kill(name, pid, pidfd, todo.kill or _signal.SIGKILL)
+        _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)  # a timeout in the hooks ends us
         log(name, "init exited")
         if container is not None and has_stop_hooks:
             return _stop_hooks(container, ns_fds, "stop")
@@ -249,6 +258,26 @@ def _tell_stopping(name: str) -> None:
     from lxcsd.console.handoff import tell_stopping
 
     tell_stopping(name)
+
+
+class StopTimeout(BaseException):
+    """systemd's KillSignal= (SIGTERM) to this ExecStop=: TimeoutStopSec= ran out."""
+
+
+def _timed_out(signum: int, frame: object) -> None:
+    raise StopTimeout
+
+
+def _kill(name: str, pid: int, pidfd: int, signum: int) -> None:
+    """lxc.signal.stop to init, as lxc-stop does once its timeout ran out."""
+    _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
+    log(name, f"stop timed out: {signal_text(signum)} to init (pid {pid}, lxc.signal.stop)")
+    status(f"Stopping: timed out, {signal_text(signum)} sent to init (pid {pid})")
+    try:
+        _signal.pidfd_send_signal(pidfd, signum)
+        wait_exit(pidfd)
+    except ProcessLookupError:
+        pass
 
 
 def _stop_hooks(container: Container, ns_fds: dict[str, int], target: str) -> int:

@@ -153,11 +153,14 @@ def test_console_lines_in_the_journal_of_the_unit(sb: Sandbox) -> None:
     wait(lambda: "no newline yet" in messages(sb, unit), what="console lines in the journal")
     entry = next(e for e in journal_entries(sb, unit)
                  if e.get("MESSAGE") == "hello from the c1 console")
+    # Filed as the container's init, in its unit (SCM_CREDENTIALS), not lxcsd-console's:
+    # journald's rate limit for the unit is the container's own.
+    init = show(sb, unit, "MainPID")["MainPID"]
     assert {k: entry.get(k) for k in ("OBJECT_SYSTEMD_UNIT", "SYSLOG_IDENTIFIER",
                                       "CONTAINER_NAME", "LXCSD_CONSOLE", "_SYSTEMD_UNIT",
-                                      "_UID")} == {
+                                      "_PID", "_UID")} == {
         "OBJECT_SYSTEMD_UNIT": unit, "SYSLOG_IDENTIFIER": "c1/console",
-        "CONTAINER_NAME": "c1", "LXCSD_CONSOLE": "1", "_SYSTEMD_UNIT": "lxcsd-console.service",
+        "CONTAINER_NAME": "c1", "LXCSD_CONSOLE": "1", "_SYSTEMD_UNIT": unit, "_PID": init,
         "_UID": "0"}
     short = sb.run(["journalctl", "--no-pager", "-u", unit, "-o", "short"]).stdout
     assert " c1/console[" in short and "]: hello from the c1 console" in short
@@ -200,6 +203,8 @@ def client_command(sb: Sandbox) -> str:
 
 def test_lxcsd_console_attaches(sb: Sandbox) -> None:
     start_container(sb, "c4")
+    # `lxcsd console NAME` first checks that NAME is a container (a config in the lxcpath).
+    sb.write_file("/var/lib/lxc/c4/config", "lxc.uts.name = c4\n")
     # script(1) gives the client a terminal; what is piped in is typed on it.
     typed = r"sleep 2; printf 'echo answer-$((6*7))\r'; sleep 2; printf '\001q'"
     r = sb.run(["/bin/sh", "-c", f"({typed}) | script -qfec '{client_command(sb)} c4' "

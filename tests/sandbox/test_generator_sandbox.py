@@ -60,6 +60,7 @@ def test_daemon_reload_generates_units(clean_lxcsd_sandbox: Sandbox) -> None:
         assert f"{GENERATOR_DIR}/lxc@web.service.d/10-lxcsd.conf" in web["DropInPaths"]
         after = web["After"].split()
         assert "lxc@db.service" in after and "lxc-delay@db.service" in after
+        # The template's SIGTERM: lxc.signal.stop is ExecStop='s to send (lxcsd.runtime.stop).
         assert web["KillSignal"] == "15"
         assert f"{LXCPATH}/web/rootfs" in web["RequiresMountsFor"].split()
 

@@ -14,6 +14,7 @@ CONFIG = "# my container\nlxc.include = {common}\nlxc.uts.name = web\n\nlxc.tty.
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LXCSD_LXCPATH", str(tmp_path))
+    monkeypatch.setenv("LXCSD_LOCK_DIR", str(tmp_path / ".locks"))  # not the host's /run
     common = tmp_path / "common.conf"
     common.write_text("lxc.cap.drop = sys_module\nlxc.start.delay = 3\n")
     (tmp_path / "web").mkdir()

@@ -34,6 +34,7 @@ def lxcpath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LXCSD_LXCPATH", str(path))
     # No D-Bus here: "running" is judged by state files, kept in the test's directory.
     monkeypatch.setenv("LXCSD_RUN_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("LXCSD_LOCK_DIR", str(tmp_path / "lock"))  # LXC's is /run/lxc/lock
     return path
 
 
@@ -264,9 +265,10 @@ def test_interrupted_create_leaves_nothing(lxcpath: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(busybox, "build", interrupted)
     assert lxcsd("create", "i1", "-f", "/dev/null") == 130
-    assert not (lxcpath / "i1").exists()
+    assert os.listdir(lxcpath) == []  # neither i1 nor its hidden build (.lxcsd-create-*)
     err = capsys.readouterr().err
-    assert err == f"lxcsd: create i1: interrupted; removed {lxcpath / 'i1'}\n"
+    assert err.startswith(f"lxcsd: create i1: interrupted; removed what it had made "
+                          f"({lxcpath}/.lxcsd-create-") and err.count("\n") == 1, err
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/sbin/debootstrap"), reason="needs debootstrap")
@@ -298,12 +300,15 @@ def test_debian_create_shows_progress_and_ctrl_c_cleans_up(lxcpath: Path,
     assert any(line.startswith("lxcsd: [") and " s] downloading packages" in line
                for line in seen), seen
     partial = [p for p in cache.iterdir() if p.name.startswith(".partial-")]
-    assert partial and (lxcpath / "d1").is_dir()
+    # Built under a hidden name; d1 itself appears only when complete.
+    building = [p for p in lxcpath.iterdir() if p.name.startswith(".lxcsd-create-")]
+    assert partial and building and building[0].is_dir() and not (lxcpath / "d1").exists()
     proc.send_signal(2)
     rest = proc.stderr.read()
     assert proc.wait(timeout=120) == 130, seen + [rest]
-    assert rest.splitlines()[-1] == f"lxcsd: create d1: interrupted; removed {lxcpath / 'd1'}"
+    assert rest.splitlines()[-1] == (f"lxcsd: create d1: interrupted; removed what it had "
+                                     f"made ({building[0]})")
     assert "Traceback" not in rest
-    assert not (lxcpath / "d1").exists() and list(cache.iterdir()) == []
+    assert list(lxcpath.iterdir()) == [] and list(cache.iterdir()) == []
     left = subprocess.run(["pgrep", "-f", str(partial[0])], capture_output=True, text=True)
     assert left.stdout == "", left.stdout  # no debootstrap, dpkg or wget left running

@@ -10,6 +10,9 @@ FakeManager stands in for the service manager around one daemon process:
   file-descriptor store: FDSTORE=1/FDNAME= keeps descriptors here, FDSTOREREMOVE=1 drops
   them, and start() after a stop hands them back after the socket, as systemd does.
 
+JournalStandIn stands in for journald's native socket (LXCSD_JOURNAL_SOCKET): it records
+each entry with the sender's credentials, and can stop reading, as a busy journald does.
+
 The real thing (systemd 252 in the sandbox) is tested in tests/sandbox/test_console.py.
 A "container" is busybox sh on a real pty, which is its controlling terminal.
 """
@@ -21,6 +24,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import subprocess
 import termios
 import threading
@@ -53,6 +57,73 @@ os.execv(sys.argv[1], sys.argv[1:])
 STOP = b"STOP-FAKE-MANAGER"
 
 
+def parse_entry(data: bytes) -> dict[str, str]:
+    """A datagram of journald's native protocol: KEY=VALUE lines, or KEY, newline, 64-bit
+    little-endian length, value, newline (systemd-journald.service(8))."""
+    fields: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        end = data.index(b"\n", pos)
+        line = data[pos:end]
+        if b"=" in line:
+            key, value = line.split(b"=", 1)
+            pos = end + 1
+        else:
+            key, size = line, int.from_bytes(data[end + 1:end + 9], "little")
+            value = data[end + 9:end + 9 + size]
+            pos = end + 9 + size + 1
+        fields[key.decode()] = value.decode(errors="replace")
+    return fields
+
+
+class JournalStandIn:
+    """A datagram socket where journald's would be: a thread records (fields, sender pid)
+    of each entry; pause() stops reading, so senders meet a full queue."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.entries: list[tuple[dict[str, str], int]] = []
+        self.reading = threading.Event()
+        self.reading.set()
+        self.closed = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        size = socket.CMSG_SPACE(struct.calcsize("3i"))
+        while not self.closed:
+            self.reading.wait()
+            if not select.select([self.sock], [], [], 0.1)[0] or not self.reading.is_set():
+                continue
+            data, ancillary, _, _ = self.sock.recvmsg(1 << 17, size)
+            pid = 0
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    pid = struct.unpack("3i", payload[:12])[0]
+            if data:
+                self.entries.append((parse_entry(data), pid))
+
+    def pause(self) -> None:
+        self.reading.clear()
+
+    def resume(self) -> None:
+        self.reading.set()
+
+    def messages(self, name: str | None = None) -> list[str]:
+        """Console lines recorded (of container `name`), in order."""
+        return [f["MESSAGE"] for f, _ in list(self.entries) if f.get("LXCSD_CONSOLE") == "1"
+                and (name is None or f.get("CONTAINER_NAME") == name)]
+
+    def close(self) -> None:
+        self.closed = True
+        self.reading.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
 class FakeManager:
     def __init__(self, tmp: Path, env: dict[str, str] | None = None) -> None:
         self.tmp = tmp
@@ -65,6 +136,8 @@ class FakeManager:
         self.listener.listen(64)
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(self.notify_path)
+        self.journal = JournalStandIn(str(tmp / "journal"))
+        self.env.setdefault("LXCSD_JOURNAL_SOCKET", self.journal.path)
         self.store: dict[str, list[int]] = {}
         self.ready = 0
         self.status = ""
@@ -156,6 +229,7 @@ class FakeManager:
                 os.close(fd)
         self.notify.close()
         self.listener.close()
+        self.journal.close()
 
 
 def _controlling_tty() -> None:

@@ -24,6 +24,15 @@ pytestmark = pytest.mark.root
 Make = Callable[..., PtyContainer]
 
 
+def lxcpath(tmp: Path) -> Path:
+    """Containers c1 and nope as far as `lxcsd console` looks (a config each): it says "no
+    container X" for others before it asks the console service."""
+    for name in ("c1", "nope"):
+        (tmp / "lxc" / name).mkdir(parents=True, exist_ok=True)
+        (tmp / "lxc" / name / "config").write_text(f"lxc.uts.name = {name}\n")
+    return tmp / "lxc"
+
+
 class Terminal:
     """`lxcsd console ARGS` (lxcsd.cli.main) on a pty of its own, as a user's terminal."""
 
@@ -32,7 +41,8 @@ class Terminal:
         self.resize(rows, cols)
         self.cooked = termios.tcgetattr(self.slave)
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO),
-               "LXCSD_CONSOLE_SOCKET": manager.socket_path}
+               "LXCSD_CONSOLE_SOCKET": manager.socket_path,
+               "LXCSD_LXCPATH": str(lxcpath(Path(manager.socket_path).parent))}
         self.proc = subprocess.Popen(["/usr/bin/python3", "-m", "lxcsd.cli.main", "console", *args],
                                      stdin=self.slave, stdout=self.slave, stderr=self.slave,
                                      env=env, preexec_fn=_controlling_tty)

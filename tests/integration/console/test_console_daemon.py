@@ -1,5 +1,6 @@
 """The console daemon with real ptys, real processes and emulated socket activation and fd
-store (conftest.py): registration, ring buffer, log file, viewers, hang-up, restart."""
+store (conftest.py): registration, ring buffer, log file, journal lines (to a stand-in
+socket: JournalStandIn), viewers, hang-up, restart, SIGKILL."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def test_output_reaches_ring_buffer_and_logfile(manager: FakeManager, containers
     wait(lambda: logfile.exists() and b"boot marker" in logfile.read_bytes())
     assert client.list_consoles(manager.socket_path) == [("c1", "lxc@c1.service", [0], 0)]
     assert manager.wait_for(lambda: set(manager.store) == {"lxcsd.1.meta", "lxcsd.1.pid",
-                                                           "lxcsd.1.tty0"})
+                                                           "lxcsd.1.tty0", "lxcsd.1.ring"})
     containers("c2", ttys=2).register(manager)
     assert client.list_consoles(manager.socket_path) == [("c1", "lxc@c1.service", [0], 0),
                                                          ("c2", "lxc@c2.service", [0, 1, 2], 0)]
@@ -158,7 +159,7 @@ def test_a_new_start_replaces_the_old_registration(manager: FakeManager,
     assert viewer.wait_end() == "container c1 started again"
     wait(lambda: b"second boot" in log_of(manager, "c1"))
     after = manager.stored_names()
-    assert not before & after and len(after) == 3
+    assert not before & after and len(after) == 4
 
 
 def test_restart_keeps_consoles_and_ring_buffer(manager: FakeManager,
@@ -168,9 +169,10 @@ def test_restart_keeps_consoles_and_ring_buffer(manager: FakeManager,
     c.close_masters()
     wait(lambda: b"before restart" in log_of(manager, "c1"))
     viewer = Viewer(manager, "c1")
+    stored = manager.stored_names()
     manager.restart()
     assert viewer.wait_end() == "the console service is stopping"
-    assert "ring" not in " ".join(manager.stored_names())  # taken back and removed
+    assert manager.stored_names() == stored  # the ring too: it is in the store throughout
     assert client.list_consoles(manager.socket_path) == [("c1", "lxc@c1.service", [0, 1], 0)]
     viewer = Viewer(manager, "c1")
     viewer.type(b"echo after $((40+2))\r")
@@ -268,22 +270,119 @@ def as_nobody(action: Callable[[], object]) -> str:
         return f.read().decode()
 
 
-def test_a_journal_that_does_not_read_never_blocks(tmp_path: Path, containers: Make) -> None:
-    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    stuck.bind(str(tmp_path / "journal"))
-    manager = FakeManager(tmp_path, env={"LXCSD_JOURNAL_SOCKET": str(tmp_path / "journal")})
+def test_console_lines_in_the_journal_as_the_containers_init(manager: FakeManager,
+                                                             containers: Make) -> None:
+    c = containers("c1", script="echo one; printf 'two\\r\\n'; printf 'prompt: '; "
+                               "exec sleep 1000")
+    c.register(manager)
+    wait(lambda: manager.journal.messages("c1") == ["one", "two", "prompt: "])
+    fields, pid = next(e for e in manager.journal.entries if e[0].get("MESSAGE") == "one")
+    assert pid == c.proc.pid  # SCM_CREDENTIALS: journald files it under init's unit
+    assert {k: fields[k] for k in ("PRIORITY", "SYSLOG_IDENTIFIER", "CONTAINER_NAME",
+                                   "OBJECT_SYSTEMD_UNIT")} == {
+        "PRIORITY": "6", "SYSLOG_IDENTIFIER": "c1/console", "CONTAINER_NAME": "c1",
+        "OBJECT_SYSTEMD_UNIT": "lxc@c1.service"}
+
+
+def test_last_words_reach_the_journal(manager: FakeManager, containers: Make) -> None:
+    c = containers("c1", script="i=0; while [ $i -lt 2000 ]; do echo bye $i; i=$((i+1)); "
+                                "done; printf 'no newline at the end'")
+    c.register(manager)
+    c.close_masters()
+    c.proc.wait(30)
+    wait(lambda: names(manager) == [] and manager.stored_names() == set(), timeout=20)
+    assert manager.journal.messages("c1") == [f"bye {i}" for i in range(2000)] + [
+        "no newline at the end"]
+
+
+FLOOD = "i=0; while [ $i -lt {n} ]; do echo line $i; i=$((i+1)); done; echo finished-$((2*3))"
+
+
+def test_a_journal_that_does_not_read_holds_the_console_back(manager: FakeManager,
+                                                             containers: Make) -> None:
+    """Backpressure: the container waits for the journal; nothing is lost, and the daemon
+    still answers meanwhile."""
+    manager.journal.pause()
+    c = containers("c1", script=FLOOD.format(n=20000) + "; exec sleep 1000")
+    c.register(manager)
+    viewer = Viewer(manager, "c1")
+    time.sleep(2)
+    assert b"finished-6" not in viewer.received and b"finished-6" not in log_of(manager, "c1")
+    assert names(manager) == ["c1"]  # the loop is not stuck
+    manager.journal.resume()
+    viewer.expect(b"finished-6", timeout=60)
+    wait(lambda: "finished-6" in manager.journal.messages("c1"), timeout=30)
+    assert manager.journal.messages("c1") == [f"line {i}" for i in range(20000)] + [
+        "finished-6"]
+
+
+def test_containers_take_turns_when_the_journal_resumes(manager: FakeManager,
+                                                        containers: Make) -> None:
+    manager.journal.pause()
+    flood = [containers(f"c{i}", script=FLOOD.format(n=5000) + "; exec sleep 1000")
+             for i in range(3)]
+    for c in flood:
+        c.register(manager)
+    time.sleep(1)
+    manager.journal.resume()
+    wait(lambda: all("finished-6" in manager.journal.messages(c.name) for c in flood), 60)
+    for c in flood:
+        assert manager.journal.messages(c.name) == [f"line {i}" for i in range(5000)] + [
+            "finished-6"]
+    # Interleaved, not one container after the other.
+    order = [f["CONTAINER_NAME"] for f, _ in manager.journal.entries if "CONTAINER_NAME" in f]
+    assert len(set(order[:len(order) // 3])) == 3
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_daemon_killed_mid_flood_loses_no_line(manager: FakeManager, containers: Make,
+                                                 sig: int) -> None:
+    c = containers("c1", script=FLOOD.format(n=30000) + "; exec sleep 1000")
+    c.register(manager)
+    c.close_masters()
+    wait(lambda: len(manager.journal.messages("c1")) > 3000, timeout=30)
+    manager.restart(sig)
+    wait(lambda: "finished-6" in manager.journal.messages("c1"), timeout=60)
+    lines = manager.journal.messages("c1")
+    numbers = [int(m.split()[1]) for m in lines if m.startswith("line ")]
+    assert sorted(set(numbers)) == list(range(30000))  # none lost
+    assert numbers == sorted(numbers)  # in order
+    assert len(numbers) - 30000 <= 1  # a SIGKILL may repeat the line it was sending
+
+
+def test_twenty_sigkills_mid_flood_lose_no_line(manager: FakeManager,
+                                               containers: Make) -> None:
+    """A SIGKILL lands when a system call returns: also as the read of a console returns,
+    with the bytes read in the ring but not yet counted (ring.py: ``reading``)."""
+    c = containers("c1", script=FLOOD.format(n=200000) + "; exec sleep 1000")
+    c.register(manager)
+    c.close_masters()
+    kills = 0
+    while kills < 20 and "finished-6" not in manager.journal.messages("c1"):
+        time.sleep(0.2)
+        manager.restart(signal.SIGKILL)
+        kills += 1
+    wait(lambda: "finished-6" in manager.journal.messages("c1"), timeout=120)
+    numbers = [int(m.split()[1]) for m in manager.journal.messages("c1")
+               if m.startswith("line ")]
+    assert kills >= 10  # the flood outlasted the kills
+    assert sorted(set(numbers)) == list(range(200000))
+    assert len(numbers) - 200000 <= kills  # at most the line being sent, per kill
+
+
+def test_without_a_journal_the_console_is_not_held(tmp_path: Path, containers: Make) -> None:
+    """No journal socket at all (no journald): nothing to wait for; the ring and the log
+    file still get everything."""
+    manager = FakeManager(tmp_path, env={"LXCSD_JOURNAL_SOCKET": str(tmp_path / "none")})
     try:
         manager.start()
-        c = containers("c1")
+        c = containers("c1", script=FLOOD.format(n=20000) + "; exec sleep 1000")
         c.register(manager)
         viewer = Viewer(manager, "c1")
-        viewer.type(b"i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); done; "
-                    b"echo finished-$((2*3))\r")
         viewer.expect(b"finished-6", timeout=60)
-        assert b"finished-6" in log_of(manager, "c1")
+        assert "no journal socket" in manager.log()
     finally:
         manager.close()
-        stuck.close()
 
 
 def test_winsize_frame_format(manager: FakeManager, containers: Make) -> None:
@@ -301,8 +400,10 @@ def test_a_log_file_that_cannot_be_opened_costs_only_the_file(
     c = containers("c1", script="echo still logged in the ring; exec sleep 1000")
     c.register(manager, ConsoleOptions(logfile=str(tmp_path / "missing" / "c1.log")))
     wait(lambda: b"still logged in the ring" in log_of(manager, "c1"))
-    assert "cannot open console log file" in manager.log()
-    assert "No such file or directory" in manager.log()
+    warning = next(f for f, _ in manager.journal.entries if f.get("PRIORITY") == "4")
+    assert "cannot open console log file" in warning["MESSAGE"]
+    assert "No such file or directory" in warning["MESSAGE"]
+    assert warning["OBJECT_SYSTEMD_UNIT"] == "lxc@c1.service"
 
 
 def test_restart_with_odd_descriptors_in_the_store(manager: FakeManager,
@@ -324,3 +425,4 @@ def test_restart_with_odd_descriptors_in_the_store(manager: FakeManager,
     assert manager.wait_for(lambda: "lxcsd.10.meta" in manager.store)
     for fd in (stray_slave, write_end):
         os.close(fd)
+

@@ -147,12 +147,13 @@ def test_post_stop_hooks_as_the_state_records(tmp_path: Path, monkeypatch: pytes
 def test_config_fields_the_start_records(tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.write_text("lxc.rootfs.path = /srv\nlxc.signal.halt = SIGUSR1\n"
-                      "lxc.hook.post-stop = /bin/true\n")
+                      "lxc.signal.stop = SIGINT\nlxc.hook.post-stop = /bin/true\n")
     fields = state.config_fields(load_path(str(config), name="c1"))
-    assert fields == {"halt_signal": 10, "stop_hooks": 0, "post_stop_hooks": 1}
+    assert fields == {"halt_signal": 10, "stop_signal": 2, "stop_hooks": 0,
+                      "post_stop_hooks": 1}
     config.write_text("lxc.rootfs.path = /srv\nlxc.hook.stop = /bin/true\n")
     text = state.format_state(state.config_fields(load_path(str(config), name="c1")))
-    assert text == "halt_signal=\nstop_hooks=1\npost_stop_hooks=0\n"
+    assert text == "halt_signal=\nstop_signal=\nstop_hooks=1\npost_stop_hooks=0\n"
     assert state.recorded_signal(state.parse_state(text), "halt_signal") == (True, None)
 
 

@@ -308,3 +308,43 @@ def test_stop_without_stop_hooks_imports_no_config_reader(
     assert res.stdout.strip() == "[]", res.stdout + res.stderr
     proc.wait(5)
     assert out.read_text() == str(int(signal.SIGPWR))
+
+
+# Ignores the halt signal (SIGUSR2 here), records the lxc.signal.stop it gets (SIGINT).
+STUBBORN_INIT = r"""
+import signal, sys
+signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+def got(signum, frame):
+    open(sys.argv[1], "w").write(str(signum))
+    sys.exit(0)
+signal.signal(signal.SIGINT, got)
+open(sys.argv[1] + ".ready", "w").close()
+while True:
+    signal.pause()
+"""
+STOP = "import sys; from lxcsd.runtime import stop; sys.exit(stop.main('c1', int(sys.argv[1])))"
+
+
+def test_a_timed_out_stop_sends_lxc_signal_stop(tmp_path: Path, lxcpath: Path,
+                                                procs: list[subprocess.Popen[bytes]]) -> None:
+    """systemd's KillSignal= (SIGTERM) to ExecStop= when TimeoutStopSec= runs out: the
+    helper sends lxc.signal.stop to init, as lxc-stop does after its timeout."""
+    out = tmp_path / "got"
+    init = subprocess.Popen([sys.executable, "-c", STUBBORN_INIT, str(out)])
+    procs.append(init)
+    deadline = time.monotonic() + 10
+    while not Path(f"{out}.ready").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    state.write("c1", {"name": "c1", "init_pid": init.pid, "halt_signal": "12",
+                       "stop_signal": str(int(signal.SIGINT)), "stop_hooks": "0"})
+    helper = subprocess.Popen([sys.executable, "-c", STOP, str(init.pid)],
+                              stderr=subprocess.PIPE, text=True)
+    procs.append(helper)  # type: ignore[arg-type]
+    time.sleep(1)
+    assert helper.poll() is None and init.poll() is None  # the halt signal did nothing
+    helper.send_signal(signal.SIGTERM)
+    _, err = helper.communicate(timeout=10)
+    assert helper.returncode == 0, err
+    assert out.read_text() == str(int(signal.SIGINT))
+    assert "c1 stop timed out: SIGINT to init" in err and "c1 init exited" in err
