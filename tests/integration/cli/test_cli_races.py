@@ -117,6 +117,33 @@ def test_concurrent_destroys(env: dict[str, str]) -> None:
     assert hidden(env) == []
 
 
+def test_config_edits_wait_for_the_lock(env: dict[str, str], tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """config set and config apply (issue 20's) take LXC's lock of the container, as
+    liblxc's save_config: while another command holds it they wait and say so; once it
+    is free, each edit lands and neither loses the other's."""
+    from lxcsd.lock import ContainerLock
+
+    assert lxcsd(env, "create", "ed", "-f", "/dev/null").returncode == 0
+    fragment = tmp_path / "frag.conf"
+    fragment.write_text("lxc.start.order = 7\n")
+    monkeypatch.setenv("LXCSD_LOCK_DIR", env["LXCSD_LOCK_DIR"])
+    with ContainerLock(env["LXCSD_LXCPATH"], "ed"):
+        edits = [subprocess.Popen([sys.executable, "-m", "lxcsd.cli.main", "config", *args],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True)
+                 for args in (["apply", "ed", str(fragment)],
+                              ["set", "ed", "lxc.start.auto", "1"])]
+        time.sleep(2)  # past lxcsd.lock.QUIET_WAIT: both say they wait
+        assert [p.poll() for p in edits] == [None, None]
+    results = [(p.wait(60), p.stderr.read() if p.stderr else "") for p in edits]
+    assert [code for code, _ in results] == [0, 0], results
+    for _, err in results:
+        assert "lxcsd: waiting for ed: another command (lxcsd or lxc-*) holds its lock" in err
+    config = (Path(env["LXCSD_LXCPATH"]) / "ed" / "config").read_text()
+    assert "lxc.start.order = 7" in config and "lxc.start.auto = 1" in config, config
+
+
 def hanging_mirror() -> tuple[socket.socket, str]:
     """An HTTP server that accepts and never answers: debootstrap waits on it."""
     server = socket.socket()

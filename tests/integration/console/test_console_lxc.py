@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from console_harness import FakeManager, PtyContainer
+from console_harness import FakeManager, PtyContainer, Viewer
 
 from lxcsd.console import handoff
 from lxcsd.liblxc import owner, wire
@@ -220,3 +220,60 @@ def ask(lxcpath: str, name: str, cmd: int,
     data, fds, _, _ = socket.recv_fds(sock, wire.RSP.size, 4)
     ret, _, pointer = wire.unpack(data)
     return ret, pointer, sock, fds
+
+
+def console_log(lxcpath: str, name: str, *, read: bool = True, clear: bool = False,
+                read_max: int = 0) -> tuple[int, bytes]:
+    """LXC_CMD_CONSOLE_LOG as liblxc's lxc_cmd_console_log sends it: (ret, the bytes)."""
+    request = wire.CONSOLE_LOG_REQ.pack(clear, read, read_max, False)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(wire.socket_name(lxcpath, name))
+        sock.sendall(wire.pack(wire.CONSOLE_LOG, len(request)) + request)
+        answer = b""
+        while len(answer) < wire.RSP.size or len(answer) < wire.RSP.size + max(
+                0, wire.unpack(answer[:wire.RSP.size])[1]):
+            chunk = sock.recv(4096)
+            assert chunk, answer
+            answer += chunk
+    ret, datalen, _ = wire.unpack(answer[:wire.RSP.size])
+    return ret, answer[wire.RSP.size:wire.RSP.size + max(0, datalen)]
+
+
+def test_console_log_reads_and_consumes_the_ring_buffer(manager: FakeManager,
+                                                        containers: Make,
+                                                        lxcpath: str) -> None:
+    """What a read returns is consumed from the ring buffer (lxc_ringbuf_move_read_addr),
+    not queued for the journal again: the line reaches the journal once."""
+    c = containers("c1", script="printf 'abcdef\\n'; read x; echo after-$x; exec sleep 1000")
+    publish(manager, c, lxcpath)
+    wait(lambda: manager.journal.messages("c1") == ["abcdef"])
+    assert console_log(lxcpath, "c1", read_max=3) == (0, b"abc")
+    assert console_log(lxcpath, "c1") == (0, b"def\r\n")
+    assert console_log(lxcpath, "c1")[0] == -errno.ENODATA  # all read
+    viewer = Viewer(manager, "c1")
+    viewer.type(b"go\r")  # more output, and with it the journal's queue is sent
+    wait(lambda: "after-go" in manager.journal.messages("c1"))
+    lines = manager.journal.messages("c1")
+    assert lines[0] == "abcdef" and "def" not in lines and lines.count("abcdef") == 1, lines
+    ret, data = console_log(lxcpath, "c1")
+    assert ret == 0 and data.endswith(b"after-go\r\n") and b"def" not in data, data
+    viewer.close()
+
+
+def test_a_containers_command_socket_goes_before_its_last_journal_lines(
+        manager: FakeManager, containers: Make, lxcpath: str) -> None:
+    """When init exits the command socket is closed at once, while journald has not taken
+    the container's last lines yet: a new start of the container (its claim) never waits
+    for journald, and the lines still arrive."""
+    manager.journal.pause()
+    c = containers("c1", script="i=0; while [ $i -lt 1500 ]; do echo l$i; i=$((i+1)); done")
+    publish(manager, c, lxcpath)
+    c.proc.wait(30)  # the lines fit in the ring (its queue): init exits
+    wait(lambda: owner.probe(lxcpath, "c1") is None)
+    assert "lxcsd.1.ring" in manager.stored_names()  # the queue still waits for journald
+    fd = owner.claim(lxcpath, "c1", wait=0)  # free at once: what the next start does
+    os.close(fd)
+    manager.journal.resume()
+    wait(lambda: manager.stored_names() == set(), timeout=30)
+    assert manager.journal.messages("c1") == [f"l{i}" for i in range(1500)]
