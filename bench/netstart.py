@@ -36,7 +36,7 @@ from pathlib import Path
 TREE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TREE))
 
-from lxcsd import sys as lsys  # noqa: E402
+from lxcsd import linux  # noqa: E402
 from lxcsd.runtime import cgroup  # noqa: E402
 from tests.infra import rootfs  # noqa: E402
 
@@ -72,9 +72,9 @@ def launcher(directory: Path) -> Path:
 
 
 def enter_private_network() -> None:
-    lsys.unshare(lsys.CLONE_NEWNET | lsys.CLONE_NEWNS)
-    lsys.mount(None, "/", None, lsys.MS_REC | lsys.MS_PRIVATE)
-    lsys.interface_up("lo")
+    linux.unshare(linux.CLONE_NEWNET | linux.CLONE_NEWNS)
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    linux.interface_up("lo")
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
@@ -190,7 +190,7 @@ def measure(runs: int, warmup: int) -> dict[str, object]:
     base.chmod(0o755)
     cgroup_dir = os.path.join(cgroup.own_cgroup_dir(), f"lxcsd-netstart-{uuid.uuid4().hex[:8]}")
     os.mkdir(cgroup_dir)
-    lsys.prctl(lsys.PR_SET_CHILD_SUBREAPER, 1)
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     try:
         enter_private_network()
         runner = Runner(base, launcher(base), cgroup_dir)

@@ -26,7 +26,7 @@ import os
 import socket
 import sys
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -291,11 +291,11 @@ def open_in(netns_path: str) -> Rtnl:
     target = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        lsys.setns(target, lsys.CLONE_NEWNET)
+        linux.setns(target, linux.CLONE_NEWNET)
         try:
             return Rtnl()
         finally:
-            lsys.setns(own, lsys.CLONE_NEWNET)
+            linux.setns(own, linux.CLONE_NEWNET)
     finally:
         os.close(target)
         os.close(own)

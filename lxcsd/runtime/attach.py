@@ -66,8 +66,7 @@ import signal
 import socket
 import stat
 
-from lxcsd import paths
-from lxcsd import sys as _sys
+from lxcsd import linux, paths
 from lxcsd.errors import LxcsdError
 from lxcsd.runtime import dev, exec_sync
 
@@ -84,9 +83,9 @@ ATTACH_LEAF = ".lxc"
 # /proc/PID/ns entries and their setns flags; "user" first matters only for the
 # one-fd-per-namespace fallback (a pidfd setns orders them itself).
 NAMESPACES = (
-    ("user", _sys.CLONE_NEWUSER), ("mnt", _sys.CLONE_NEWNS), ("pid", _sys.CLONE_NEWPID),
-    ("uts", _sys.CLONE_NEWUTS), ("ipc", _sys.CLONE_NEWIPC), ("net", _sys.CLONE_NEWNET),
-    ("cgroup", _sys.CLONE_NEWCGROUP), ("time", _sys.CLONE_NEWTIME),
+    ("user", linux.CLONE_NEWUSER), ("mnt", linux.CLONE_NEWNS), ("pid", linux.CLONE_NEWPID),
+    ("uts", linux.CLONE_NEWUTS), ("ipc", linux.CLONE_NEWIPC), ("net", linux.CLONE_NEWNET),
+    ("cgroup", linux.CLONE_NEWCGROUP), ("time", linux.CLONE_NEWTIME),
 )
 # Signals lxcsd passes on to the attached command (as lxc-attach's signal proxy does).
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
@@ -462,7 +461,7 @@ def _process_a(pid: int, pidfd: int, payload: str | None, prepared: _Prepared, o
     def step() -> None:
         # Before anything of the container can reach us, and until our exec: no ptrace, no
         # /proc/PID/{exe,mem,map_files} for anyone without CAP_SYS_PTRACE over the host.
-        _sys.prctl(_sys.PR_SET_DUMPABLE, 0)
+        linux.prctl(linux.PR_SET_DUMPABLE, 0)
         enter_cgroup(payload, prepared.owner)
         from lxcsd.runtime import cgroup_v1
 
@@ -541,7 +540,7 @@ def _join(pid: int, pidfd: int) -> None:
     if not flags:
         return
     try:
-        _sys.setns(pidfd, flags)
+        linux.setns(pidfd, flags)
         return
     except OSError as exc:
         if exc.errno != 22:  # EINVAL: a kernel before 5.8 (no pidfd setns)
@@ -550,7 +549,7 @@ def _join(pid: int, pidfd: int) -> None:
            for name, _ in namespaces]
     for name, fd in fds:
         try:
-            _sys.setns(fd, 0)
+            linux.setns(fd, 0)
         except OSError as exc:
             raise OSError(exc.errno, f"join the {name} namespace: {exc.strerror}") from None
         finally:
@@ -644,7 +643,7 @@ def _privileges(prepared: _Prepared, uid: int, gid: int) -> None:
     if prepared.filter is not None:
         prepared.load_seccomp(prepared.filter)
     if prepared.no_new_privs:
-        _sys.prctl(_sys.PR_SET_NO_NEW_PRIVS, 1)
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     try:
         os.setgroups([])
     except PermissionError:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from lxcsd import sys as _sys
+from lxcsd import linux
 from lxcsd.errors import ConfigError, LxcsdError
 
 TYPE_CHECKING = False
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from lxcsd.runtime.seccomp_policy import SeccompPolicy
 
 NS_FLAGS = {
-    "user": _sys.CLONE_NEWUSER, "mnt": _sys.CLONE_NEWNS, "pid": _sys.CLONE_NEWPID,
-    "uts": _sys.CLONE_NEWUTS, "ipc": _sys.CLONE_NEWIPC, "net": _sys.CLONE_NEWNET,
-    "cgroup": _sys.CLONE_NEWCGROUP, "time": _sys.CLONE_NEWTIME,
+    "user": linux.CLONE_NEWUSER, "mnt": linux.CLONE_NEWNS, "pid": linux.CLONE_NEWPID,
+    "uts": linux.CLONE_NEWUTS, "ipc": linux.CLONE_NEWIPC, "net": linux.CLONE_NEWNET,
+    "cgroup": linux.CLONE_NEWCGROUP, "time": linux.CLONE_NEWTIME,
 }
 # The capabilities a container keeps unless its config says otherwise: systemd-nspawn's
 # default set (src/nspawn/nspawn.c, arg_caps_retain), plus net_admin when the container has
@@ -247,7 +247,7 @@ def find_in_root(plan: Plan, c: Container) -> str | None:
 def _caps(plan: Plan, c: Container) -> None:
     # net_admin only with a network namespace of the container's own (after _namespaces).
     plan.keep_caps = keep_caps(c, private_net=bool(
-        plan.clone_flags & _sys.CLONE_NEWNET or "net" in plan.share))
+        plan.clone_flags & linux.CLONE_NEWNET or "net" in plan.share))
 
 
 def _seccomp(plan: Plan, c: Container, datadir: str) -> None:
@@ -505,7 +505,7 @@ def personality(c: Container) -> int | None:
     a 64-bit name or none leaves the helper's own."""
     from lxcsd.config.values import ARCHES_32
 
-    return _sys.PER_LINUX32 if c.arch in ARCHES_32 else None
+    return linux.PER_LINUX32 if c.arch in ARCHES_32 else None
 
 
 def init_argv(c: Container) -> list[str]:

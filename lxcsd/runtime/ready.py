@@ -39,8 +39,7 @@ import select
 import sys
 import time
 
-from lxcsd import sd
-from lxcsd import sys as _sys
+from lxcsd import linux, sd
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -204,7 +203,7 @@ def exit_as(status: int) -> NoReturn:
     if not os.WIFSIGNALED(status):
         os._exit(os.waitstatus_to_exitcode(status))
     sig = os.WTERMSIG(status)
-    _sys.prctl(PR_SET_DUMPABLE, 0)
+    linux.prctl(PR_SET_DUMPABLE, 0)
     _signal.signal(sig, _signal.SIG_DFL)
     _signal.pthread_sigmask(_signal.SIG_UNBLOCK, [sig])
     os.kill(os.getpid(), sig)

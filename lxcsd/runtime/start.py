@@ -30,8 +30,7 @@ import os
 import sys
 import time
 
-from lxcsd import sd
-from lxcsd import sys as _sys
+from lxcsd import linux, sd
 from lxcsd.errors import ConfigError, LxcsdError
 from lxcsd.runtime import cgroup, cgroup_v1, child, exec_sync, state
 
@@ -154,7 +153,7 @@ class Starter:
 
     def run(self) -> int:
         plan = self.plan
-        _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1)  # C2 comes back to us when C1 exits
+        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # C2 comes back to us when C1 exits
         if plan.rootfs.kind == "overlay":
             _step(f"lxc.rootfs.mount {plan.rootfs_mount}", os.makedirs, plan.rootfs_mount,
                   0o755, exist_ok=True)
@@ -197,7 +196,7 @@ class Starter:
         fd = os.open(self.init_cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         pid = -1
         try:
-            pid = _sys.fork_into_cgroup(fd)
+            pid = linux.fork_into_cgroup(fd)
             self.born_in_payload = True
         except OSError as exc:
             if exc.errno not in (errno.ENOSYS, errno.EINVAL, errno.E2BIG):

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 from tests.infra import rootfs, v1cgroups
 
 SUBID_LINE = "root:100000:65536"
@@ -156,7 +156,7 @@ def chown_tree(root: Path, uid: int, gid: int) -> None:
 def start_helper(name: str, cgroup_dir: str, lxcpath: Path, run_dir: Path, timeout: float,
                  extra_env: dict[str, str] | None = None, kill_when: Path | None = None,
                  python: list[str] | None = None, code: str = "") -> Started:
-    lsys.prctl(lsys.PR_SET_CHILD_SUBREAPER, 1)
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     sock_path = str(lxcpath / f".notify-{name}")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
     sock.bind(sock_path)

@@ -1,4 +1,4 @@
-"""lxcsd.sys: errors name the call, the path and a hint; small calls behave as documented.
+"""lxcsd.linux: errors name the call, the path and a hint; small calls behave as documented.
 (Namespaces and mounts are exercised by the integration tests.)"""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 
 
 def test_openat2_error_names_path(tmp_path: Path) -> None:
     root = os.open(tmp_path, os.O_PATH)
     try:
         with pytest.raises(FileNotFoundError) as err:
-            lsys.openat2(root, "missing/file", os.O_PATH)
+            linux.openat2(root, "missing/file", os.O_PATH)
     finally:
         os.close(root)
     assert err.value.filename == "missing/file"
@@ -26,15 +26,15 @@ def test_openat2_error_names_path(tmp_path: Path) -> None:
 
 
 def test_hints() -> None:
-    assert lsys._hint("open_tree", errno.ENOSYS) == \
+    assert linux._hint("open_tree", errno.ENOSYS) == \
         "the kernel lacks open_tree (needs Linux 5.2)"
-    assert lsys._hint("mount", errno.EPERM) == \
+    assert linux._hint("mount", errno.EPERM) == \
         "needs CAP_SYS_ADMIN in the owning user namespace"
-    assert lsys._hint("mount", errno.ENOENT) == ""
+    assert linux._hint("mount", errno.ENOENT) == ""
 
 
 def test_capget_of_self() -> None:
-    effective, permitted, inheritable = lsys.capget()
+    effective, permitted, inheritable = linux.capget()
     status = {line.split(":")[0]: int(line.split()[1], 16)
               for line in Path("/proc/self/status").read_text().splitlines()
               if line.startswith("Cap")}
@@ -43,10 +43,10 @@ def test_capget_of_self() -> None:
 
 
 def test_prctl_reads() -> None:
-    assert lsys.prctl(lsys.PR_GET_NO_NEW_PRIVS) in (0, 1)
-    assert lsys.prctl(lsys.PR_CAPBSET_READ, 0) in (0, 1)
+    assert linux.prctl(linux.PR_GET_NO_NEW_PRIVS) in (0, 1)
+    assert linux.prctl(linux.PR_CAPBSET_READ, 0) in (0, 1)
     with pytest.raises(OSError) as err:
-        lsys.prctl(lsys.PR_CAPBSET_READ, 200)
+        linux.prctl(linux.PR_CAPBSET_READ, 200)
     assert err.value.errno == errno.EINVAL and "prctl" in str(err.value)
 
 
@@ -64,7 +64,7 @@ def _imports(*modules: str) -> set[str]:
 
 
 def test_sys_import_is_light() -> None:
-    imported = _imports("lxcsd.sys")
+    imported = _imports("lxcsd.linux")
     assert "ctypes" in imported
     assert not imported & (FORBIDDEN | {"socket"})
 
