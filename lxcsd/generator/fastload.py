@@ -20,7 +20,7 @@ How, keeping every check of the full path:
 Anything unusual gives None and the caller takes the full path, which reports the exact
 errors: an error on any line, a legacy key (their translation looks at the whole file),
 ``\\r`` or NUL in the text, or anything this module did not expect (an exception).
-``tests/generator`` runs every golden case both ways and requires identical output.
+``tests/golden`` runs every golden case both ways and requires identical output.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """lxcsd.runtime.machined without machined: it never raises, says one line, stays light.
 
-Registration itself is tested against a real machined in tests/e2e/test_e2e_machined.py.
+Registration itself is tested against a real machined in tests/sandbox/test_e2e_machined.py.
 Each case runs in a fresh interpreter whose system bus address points nowhere, so that on a
 host where a system bus and machined do run nothing gets registered by these tests.
 """

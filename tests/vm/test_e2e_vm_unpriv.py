@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from lxcsd.templates import render
-from tests.e2e import e2e_util as u
+from tests.infra import e2e_util as u
 from tests.infra.vm.vm import VM
 
 pytestmark = [pytest.mark.vm, pytest.mark.root]

@@ -12,7 +12,7 @@ source), in the sandbox: what an admin would look at.
 
 The unprivileged variant needs a sandbox whose /proc a user namespace may mount over (the
 hardening issue gives the sandbox a fully visible procfs); until then it is skipped here
-and tests/e2e/test_e2e_vm_unpriv.py checks it in the VM.
+and tests/vm/test_e2e_vm_unpriv.py checks it in the VM.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import e2e_util as u
-from tests.e2e.test_e2e_debian import proc_mountable_in_userns
+from tests.infra import e2e_util as u
 from tests.infra.sandbox import Sandbox, SandboxCommandError
+from tests.sandbox.test_e2e_debian import proc_mountable_in_userns
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.root]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e import e2e_util as u
+from tests.infra import e2e_util as u
 from tests.infra.sandbox import REPO_ROOT, Sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.root]
