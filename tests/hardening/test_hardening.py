@@ -20,9 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.hardening import hardening_util as hb
-from tests.integration.helper import helper_util as hu
-
-pytestmark = [pytest.mark.root, pytest.mark.hardening]
+from tests.infra import helper_util as hu
 
 MODES = ["privileged", "unprivileged"]
 

@@ -18,8 +18,6 @@ import pytest
 
 from tests.infra.sandbox import Sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
-
 PREFIX = "/usr/local"
 VENV_PY = f"{PREFIX}/lib/lxcsd/venv/bin/python"
 LIBEXEC = f"{PREFIX}/libexec/lxcsd"

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
-
 from tests.infra import e2e_util as u
 from tests.infra.sandbox import Sandbox
-
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
 
 
 def test_enable_and_start_auto_autostart_after_reboot(

@@ -10,8 +10,6 @@ from tests.infra import e2e_util as u
 from tests.infra import rootfs
 from tests.infra.sandbox import Sandbox
 
-pytestmark = [pytest.mark.root, pytest.mark.sandbox]
-
 
 @pytest.fixture
 def sb(clean_lxcsd_sandbox: Sandbox) -> Sandbox:

@@ -11,8 +11,6 @@ import pytest
 from tests.infra import e2e_util as u
 from tests.infra.sandbox import Sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
-
 BOOT_TIMEOUT = 180.0
 
 

@@ -5,12 +5,8 @@ systemd) is what `packaging/setup.sh demo` runs on this machine."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.infra import e2e_util as u
 from tests.infra.sandbox import REPO_ROOT, Sandbox
-
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
 
 
 def test_demo_on_a_host_systemd(clean_lxcsd_sandbox: Sandbox) -> None:

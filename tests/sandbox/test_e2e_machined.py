@@ -13,8 +13,6 @@ import pytest
 from tests.infra import e2e_util as u
 from tests.infra.sandbox import REPO_ROOT, Sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
-
 # Runs in a unit, as lxcsd-helper would: registers a child `sleep` as the leader of machine
 # NAME; "twice": then a second leader, the old one gone (a reboot inside the container:
 # the unit never became inactive, so machined still lists the first life); "unregister":

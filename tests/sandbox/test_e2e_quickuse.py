@@ -23,7 +23,7 @@ from tests.infra import e2e_util as u
 from tests.infra import rootfs
 from tests.infra.sandbox import Sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root, pytest.mark.network,
+pytestmark = [pytest.mark.network,
               pytest.mark.skipif(shutil.which("dnsmasq") is None, reason="needs dnsmasq-base")]
 
 LXCSD = "/usr/local/bin/lxcsd"

@@ -14,8 +14,6 @@ from tests.infra import e2e_util as u
 from tests.infra import rootfs
 from tests.infra.sandbox import Sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
-
 GENERATOR_DIR = "/run/systemd/generator"
 
 

@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.infra import rootfs
 from tests.infra.sandbox import Sandbox
-
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
 
 CONFIG = """lxc.rootfs.path = dir:/var/lib/lxc/{name}/rootfs
 lxc.uts.name = {name}

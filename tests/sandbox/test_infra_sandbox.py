@@ -12,8 +12,6 @@ import pytest
 from tests.infra import sandbox as sandbox_module
 from tests.infra.sandbox import Sandbox, SandboxError
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
-
 # Does what lxcsd-helper does (docs/design.md, "Process design"): splits its delegated cgroup
 # into monitor/payload leaves, forks the payload, hands it over with MAINPID=, READY=1, then
 # BARRIER=1 so that systemd has processed the hand-over before the main process exits.

@@ -12,7 +12,7 @@ import pytest
 from tests.infra import e2e_util as u
 from tests.infra.sandbox import Sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root, pytest.mark.network]
+pytestmark = pytest.mark.network
 
 UNIT = "lxcsd-net.service"
 

@@ -22,8 +22,6 @@ from tests.infra import e2e_util as u
 from tests.infra import rootfs
 from tests.infra.sandbox import REPO_ROOT, Sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
-
 SLICE = "/sys/fs/cgroup/machine.slice"
 
 

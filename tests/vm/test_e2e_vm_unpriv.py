@@ -16,13 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from lxcsd.templates import render
 from tests.infra import e2e_util as u
 from tests.infra.vm.vm import VM
-
-pytestmark = [pytest.mark.vm, pytest.mark.root]
 
 NAME = "udeb1"
 ROOT = f"/var/lib/lxc/{NAME}/rootfs"

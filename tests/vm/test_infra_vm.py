@@ -17,7 +17,6 @@ from tests.infra.vm.vm import VM, VMCommandError
 # Until tests/conftest.py lists the plugin (pytest ignores a second registration).
 pytest_plugins = ["tests.infra.vm.fixtures"]
 
-pytestmark = [pytest.mark.vm, pytest.mark.root]
 
 HOG = "b = []\nwhile True:\n    b.append(b'\\x01' * (1 << 20))\n"  # writes every page it gets
 

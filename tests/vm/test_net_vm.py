@@ -8,7 +8,7 @@ import pytest
 
 from tests.infra.vm.vm import VM
 
-pytestmark = [pytest.mark.vm, pytest.mark.root, pytest.mark.network]
+pytestmark = pytest.mark.network
 
 GUEST_TREE = "/usr/src/lxcsd"
 GUEST_PYTHON = "/usr/local/lib/lxcsd/venv/bin/python"

@@ -19,8 +19,6 @@ import pytest
 from tests.infra.e2e_util import SHIFT
 from tests.infra.vm.vm import VM
 
-pytestmark = [pytest.mark.vm, pytest.mark.root]
-
 LXCPATH = "/var/lib/lxc"
 GUEST_SRC = "/usr/src/lxcsd"
 SECURITYFS = "/sys/kernel/security/apparmor"

@@ -11,8 +11,6 @@ import pytest
 from lxcsd import linux
 from lxcsd.runtime import cgroup
 
-pytestmark = pytest.mark.root
-
 
 def test_child_born_in_the_cgroup(unit_cgroup: str) -> None:
     fd = os.open(unit_cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

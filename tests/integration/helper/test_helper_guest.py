@@ -13,11 +13,7 @@ import re
 import stat
 from pathlib import Path
 
-import pytest
-
-from tests.integration.helper import helper_util as hu
-
-pytestmark = pytest.mark.root
+from tests.infra import helper_util as hu
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from lxcsd.runtime import plan as plan_module
-from tests.integration.helper import helper_util as hu
+from tests.infra import helper_util as hu
 
 REPO = Path(__file__).resolve().parents[3]
 NOTIFY_POLICY = "2\ndenylist\nmknod notify\n"

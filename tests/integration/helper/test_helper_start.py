@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.infra import helper_util as hu
 from tests.infra import v1cgroups
-from tests.integration.helper import helper_util as hu
-
-pytestmark = pytest.mark.root
 
 CAP_NET_RAW, CAP_SYS_MODULE, CAP_SYS_TIME = 13, 16, 25
 

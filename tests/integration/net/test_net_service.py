@@ -14,7 +14,7 @@ import pytest
 import lxcsd.net as net
 from lxcsd.net import netconf, service
 
-pytestmark = [pytest.mark.root, pytest.mark.network]
+pytestmark = pytest.mark.network
 
 NET_CONF = """\
 bridge = lxcbr0

@@ -17,8 +17,6 @@ from lxcsd.errors import LxcsdError
 from lxcsd.runtime import dev, idmap, mounts
 from tests.integration.primitives import harness as h
 
-pytestmark = pytest.mark.root
-
 SHOW = """
 echo hostname=$(hostname)
 echo pid=$$

@@ -14,8 +14,6 @@ from lxcsd import linux
 from lxcsd.runtime import mounts
 from tests.integration.primitives import harness as h
 
-pytestmark = pytest.mark.root
-
 
 @pytest.fixture
 def base() -> Iterator[Path]:

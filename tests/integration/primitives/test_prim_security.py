@@ -14,8 +14,6 @@ from lxcsd.paths import datadir
 from lxcsd.runtime import caps, seccomp_policy
 from tests.integration.primitives import harness as h
 
-pytestmark = pytest.mark.root
-
 DEFAULT_POLICY = str(Path(datadir()) / "common.seccomp")
 
 

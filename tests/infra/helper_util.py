@@ -35,7 +35,7 @@ lxc.tty.max = 1
 
 
 # What packaging/install.sh's launcher runs (there under #!/usr/bin/python3 -IS).
-LAUNCHER = (f"import sys; sys.path[:0] = [{str(Path(__file__).resolve().parents[3])!r}]; "
+LAUNCHER = (f"import sys; sys.path[:0] = [{str(Path(__file__).resolve().parents[2])!r}]; "
             "sys.path.append('/usr/lib/python3/dist-packages'); "
             "from lxcsd.runtime.main import main; sys.exit(main())")
 
@@ -163,7 +163,7 @@ def start_helper(name: str, cgroup_dir: str, lxcpath: Path, run_dir: Path, timeo
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LXCSD_LXCPATH": str(lxcpath),
            "LXCSD_RUN_DIR": str(run_dir), "NOTIFY_SOCKET": sock_path,
-           "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     env.update(extra_env or {})
     v1 = v1cgroups.existing(os.path.basename(cgroup_dir))
     pid = os.fork()
