@@ -406,7 +406,7 @@ def _cgroups(plan: Plan, c: Container, host: Host) -> None:
     # lxc.cgroup.dir.container.inner: init lives (and its cgroup namespace is rooted) one
     # level below the payload, so the container cannot change the limits set on it.
     plan.inner_dir = d.container_inner
-    from lxcsd.config.keys import translate_cgroup_v1
+    from lxcsd.config.cgroups import translate_cgroup_v1
 
     pairs, errors = translate_cgroup_v1(c.cgroup_v1)
     if errors:
