@@ -15,5 +15,6 @@ Kept empty on purpose: the generator imports the submodules it needs (see docs/d
 - :mod:`lxcsd.config.load` — ``load_container``, ``load_path``, ``discover``, ``lxcpaths``
 - :mod:`lxcsd.config.document`, :mod:`lxcsd.config.query`, :mod:`lxcsd.config.desired` —
   line-preserving editing, ``lxcsd config get``, ``lxcsd config apply``
+- :mod:`lxcsd.config.netconf` — net.conf, lxcsd-net.service's settings
 - :mod:`lxcsd.config.docs` — generates docs/config-keys.md
 """

@@ -26,10 +26,11 @@ gc.disable()
 import os  # noqa: E402
 import sys  # noqa: E402
 
+from lxcsd.config import netconf  # noqa: E402
 from lxcsd.config.load import lxcpaths as configured_lxcpaths  # noqa: E402
 from lxcsd.errors import ConfigError  # noqa: E402
 
-from . import devices, netconf, scan  # noqa: E402
+from . import devices, scan  # noqa: E402
 from .log import Log  # noqa: E402
 from .output import print_plan, write_plan  # noqa: E402
 from .plan import Plan, Settings, default_unit_dir, make_plan  # noqa: E402

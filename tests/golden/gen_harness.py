@@ -298,7 +298,8 @@ SETUP = {"bridge", "missing-lxcpath", "empty-lxcpath", "fstab", "name"}
 # --- systemd-analyze verify ---------------------------------------------------------------
 
 
-FAKE_PROGRAMS = ("libexec/lxcsd-helper", "libexec/lxcsd-console", "bin/lxcsd")
+FAKE_PROGRAMS = ("libexec/lxcsd-helper", "libexec/lxcsd-console", "libexec/lxcsd-net",
+                 "libexec/lxcsd-autostart", "bin/lxcsd")
 
 
 def unit_tree(out: Path, dest: Path) -> Path:

@@ -12,7 +12,8 @@ import netharness as nh
 import pytest
 
 import lxcsd.net as net
-from lxcsd.net import netconf, service
+from lxcsd.config import netconf
+from lxcsd.net import service
 
 pytestmark = pytest.mark.network
 

@@ -1,9 +1,13 @@
-"""lxcsd-net.service's settings: ``net.conf``, the counterpart of LXC's /etc/default/lxc-net.
+"""lxcsd-net.service's settings, ``net.conf``: the counterpart of LXC's /etc/default/lxc-net.
 
-Files (as :mod:`lxcsd.generator.netconf`, which reads only ``bridge`` for the generator):
-``/etc/lxcsd/net.conf`` (the administrator's), then the shipped ``$datadir/net.conf``; for each
-key the first file that sets it wins, and within a file the last line. ``key = value`` lines,
-``#`` comments. Keys (LXC's variable in brackets):
+The one reader of the format, for both its users: lxcsd-net (:func:`load`, every key
+checked) and the generator (:func:`bridge_name`, which must name the bridge lxcsd-net
+makes, and must never fail a boot: a file it cannot read counts as not setting it).
+
+Files: ``/etc/lxcsd/net.conf`` (the administrator's), then the shipped ``$datadir/net.conf``;
+for each key the first file that sets it wins, and within a file the last line. ``key =
+value`` lines, ``#`` comments (whole lines, or after `` #`` in a value). Keys (LXC's
+variable in brackets):
 
 =============  ================================================  =========================
 key            meaning                                           default
@@ -20,39 +24,101 @@ domain         local DNS domain (LXC_DOMAIN)                     none
 nat            ``on``/``off``: masquerade leaving traffic        on
 dnsmasq        ``on``/``off``: run dnsmasq when installed        on
 =============  ================================================  =========================
+
+Import-light for the generator: ``ipaddress`` is imported by :func:`load` only.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
 from lxcsd.errors import ConfigError
-from lxcsd.generator.netconf import DEFAULT_BRIDGE, net_conf_files
+from lxcsd.paths import datadir
 
+from .record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from ipaddress import IPv4Interface
+
+ETC_NET_CONF = "/etc/lxcsd/net.conf"
+DEFAULT_BRIDGE = "lxcbr0"
 KEYS = ("bridge", "address", "netmask", "dhcp_range", "dhcp_max", "dhcp_conf", "domain",
         "nat", "dnsmasq")
 _BOOLS = {"on": True, "yes": True, "true": True, "1": True,
           "off": False, "no": False, "false": False, "0": False}
+MAX_SIZE = 1 << 16
 
 
-class NetConf:
+def shipped_path() -> str:
+    return os.path.join(datadir(), "net.conf")
+
+
+def net_conf_files() -> list[str]:
+    return [ETC_NET_CONF, shipped_path()]
+
+
+def _lines(path: str, strict: bool) -> list[str] | None:
+    """The file's lines; None when it is missing (or, not strict, unreadable)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(MAX_SIZE).decode("utf-8").splitlines()
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        if not strict:
+            return None
+        why = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read: {why}", path=path) from err
+
+
+def _settings(path: str, lines: list[str], strict: bool) -> dict[str, tuple[str, str, int]]:
+    mine: dict[str, tuple[str, str, int]] = {}
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        key, sep, value = text.partition("=")
+        key = key.strip()
+        if not sep or key not in KEYS:
+            if strict:
+                raise ConfigError(f"unknown setting {text!r}", path=path, line=number,
+                                  hint="keys: " + ", ".join(KEYS))
+            continue
+        mine[key] = (value.split(" #")[0].strip(), path, number)
+    return mine
+
+
+def read_files(files: list[str] | None = None, *,
+               strict: bool = True) -> dict[str, tuple[str, str, int]]:
+    """{key: (value, file, line)}: per key, the first file that sets it, its last line.
+    ``strict``: an unreadable file or an unknown line is a ConfigError, else skipped."""
+    found: dict[str, tuple[str, str, int]] = {}
+    for path in net_conf_files() if files is None else files:
+        lines = _lines(path, strict)
+        if lines is not None:
+            for key, item in _settings(path, lines, strict).items():
+                found.setdefault(key, item)
+    return found
+
+
+def bridge_name(files: list[str] | None = None) -> str:
+    """The bridge lxcsd-net makes, for the generator: never raises."""
+    return read_files(files, strict=False).get("bridge", ("",))[0] or DEFAULT_BRIDGE
+
+
+class NetConf(Record):
     """The resolved settings."""
 
-    __slots__ = ("bridge", "interface", "dhcp_range", "dhcp_max", "dhcp_conf", "domain",
-                 "nat", "dnsmasq")
-
-    def __init__(self, *, bridge: str, interface: ipaddress.IPv4Interface,
-                 dhcp_range: tuple[str, str] | None, dhcp_max: int, dhcp_conf: str,
-                 domain: str, nat: bool, dnsmasq: bool) -> None:
-        self.bridge = bridge
-        self.interface = interface
-        self.dhcp_range = dhcp_range
-        self.dhcp_max = dhcp_max
-        self.dhcp_conf = dhcp_conf
-        self.domain = domain
-        self.nat = nat
-        self.dnsmasq = dnsmasq
+    bridge: str
+    interface: IPv4Interface
+    dhcp_range: tuple[str, str] | None
+    dhcp_max: int
+    dhcp_conf: str
+    domain: str
+    nat: bool
+    dnsmasq: bool
 
     @property
     def address(self) -> str:
@@ -63,34 +129,10 @@ class NetConf:
         return str(self.interface.network)
 
 
-def read_files(files: list[str] | None = None) -> dict[str, tuple[str, str, int]]:
-    """{key: (value, file, line)}: per key, the first file that sets it, its last line."""
-    found: dict[str, tuple[str, str, int]] = {}
-    for path in net_conf_files() if files is None else files:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                lines = handle.read().splitlines()
-        except FileNotFoundError:
-            continue
-        except OSError as err:
-            raise ConfigError(f"cannot read: {err.strerror}", path=path) from err
-        mine: dict[str, tuple[str, str, int]] = {}
-        for number, line in enumerate(lines, 1):
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            key, sep, value = text.partition("=")
-            key = key.strip()
-            if not sep or key not in KEYS:
-                raise ConfigError(f"unknown setting {text!r}", path=path, line=number,
-                                  hint="keys: " + ", ".join(KEYS))
-            mine[key] = (value.split(" #")[0].strip(), path, number)
-        for key, item in mine.items():
-            found.setdefault(key, item)
-    return found
-
-
 def load(files: list[str] | None = None) -> NetConf:
+    """Every setting checked; ConfigError with file and line for a bad one."""
+    import ipaddress
+
     raw = read_files(files)
 
     def get(key: str, default: str) -> str:
@@ -113,8 +155,7 @@ def load(files: list[str] | None = None) -> NetConf:
         interface = ipaddress.IPv4Interface(address)
     except ValueError as err:
         raise fail("address" if "address" in raw else "netmask", str(err)) from err
-    hosts = interface.network.num_addresses - 2
-    if hosts < 2:
+    if interface.network.num_addresses - 2 < 2:
         raise fail("address", f"{interface.network} is too small for containers")
     dhcp_range = _range(get("dhcp_range", ""), interface, fail)
     try:
@@ -129,8 +170,10 @@ def load(files: list[str] | None = None) -> NetConf:
                    domain=get("domain", ""), nat=flag("nat"), dnsmasq=flag("dnsmasq"))
 
 
-def _range(value: str, interface: ipaddress.IPv4Interface,
-           fail: object) -> tuple[str, str] | None:
+def _range(value: str, interface: IPv4Interface,
+           fail: Callable[[str, str], ConfigError]) -> tuple[str, str] | None:
+    import ipaddress
+
     if value.lower() == "off":
         return None
     if not value:
@@ -142,19 +185,14 @@ def _range(value: str, interface: ipaddress.IPv4Interface,
     try:
         low, high = ipaddress.IPv4Address(first.strip()), ipaddress.IPv4Address(last.strip())
     except ValueError as err:
-        raise fail("dhcp_range", f"{value!r}: {err}") from err  # type: ignore[operator]
+        raise fail("dhcp_range", f"{value!r}: {err}") from err
     if not sep or low > high or low not in interface.network or high not in interface.network:
-        raise fail("dhcp_range", f"{value!r} is not FIRST,LAST inside "  # type: ignore[operator]
-                   f"{interface.network}")
+        raise fail("dhcp_range", f"{value!r} is not FIRST,LAST inside {interface.network}")
     return str(low), str(high)
 
 
 def _range_size(dhcp_range: tuple[str, str]) -> int:
+    import ipaddress
+
     low, high = (int(ipaddress.IPv4Address(a)) for a in dhcp_range)
     return high - low + 1
-
-
-def shipped_path() -> str:
-    from lxcsd.paths import datadir
-
-    return os.path.join(datadir(), "net.conf")
