@@ -42,7 +42,7 @@ def is_running(name: str) -> bool:
     """Whether the container's unit is active (D-Bus), else whether it has a state file."""
     try:
         from lxcsd.config.names import unit_name
-        from lxcsd.systemd import Systemd
+        from lxcsd.systemd.manager import Systemd
 
         with Systemd() as systemd:
             active = systemd.unit_properties(unit_name(name)).get("ActiveState")

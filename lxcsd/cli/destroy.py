@@ -44,7 +44,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _stop(name: str) -> None:
-    from lxcsd.systemd import Systemd
+    from lxcsd.systemd.manager import Systemd
 
     with Systemd() as systemd:
         result = systemd.stop(unit_name(name))
@@ -55,7 +55,7 @@ def _stop(name: str) -> None:
 def _disable(name: str) -> None:
     """Remove install links of lxc@NAME (best effort: no systemd, nothing to undo)."""
     try:
-        from lxcsd.systemd import Systemd
+        from lxcsd.systemd.manager import Systemd
 
         with Systemd() as systemd:
             if systemd.unit_file_state(unit_name(name)) == "enabled":

@@ -41,13 +41,13 @@ import sys
 import termios
 import time
 
-from lxcsd import sd
 from lxcsd.console import lxccmd, protocol, store
 from lxcsd.console.lines import LineSplitter
 from lxcsd.console.logfile import ConsoleLog
 from lxcsd.console.options import ConsoleOptions
 from lxcsd.console.protocol import ProtocolError
 from lxcsd.console.ring import Ring
+from lxcsd.systemd import sdnotify
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def close_all(fds: list[int] | tuple[int, ...]) -> None:
 
 
 class Daemon:
-    def __init__(self, listener: _socket.socket, journal: sd.Journal) -> None:
+    def __init__(self, listener: _socket.socket, journal: sdnotify.Journal) -> None:
         self.listener = listener
         self.journal = journal
         self.poll = select.poll()
@@ -677,7 +677,7 @@ class Daemon:
                 saved += store_fd(store.fd_name(c.cid, store.RING), fd)
                 os.close(fd)
         if saved:
-            sd.notify_barrier()  # before exiting, or systemd may drop them with the process
+            sdnotify.notify_barrier()  # before exiting, or systemd may drop them with the process
         end = bytes([protocol.FRAME_END]) + b"the console service is stopping"
         for client in list(self.clients.values()):
             if client.pty is not None:
@@ -728,15 +728,15 @@ def send_quietly(sock: _socket.socket, message: bytes) -> None:
 def store_fd(name: str, fd: int) -> int:
     # FDPOLL=0: systemd must not drop a master when no slave is open (during our restart a
     # container may hold none), nor a pidfd when init exits: this daemon decides.
-    return int(sd.notify(f"FDSTORE=1\nFDNAME={name}\nFDPOLL=0", [fd]))
+    return int(sdnotify.notify(f"FDSTORE=1\nFDNAME={name}\nFDPOLL=0", [fd]))
 
 
 def unstore(name: str) -> None:
-    sd.notify(f"FDSTOREREMOVE=1\nFDNAME={name}")
+    sdnotify.notify(f"FDSTOREREMOVE=1\nFDNAME={name}")
 
 
 def status(containers: dict[str, Container]) -> None:
-    sd.notify(f"STATUS=holding the consoles of {len(containers)} containers")
+    sdnotify.notify(f"STATUS=holding the consoles of {len(containers)} containers")
 
 
 def peer_uid(sock: _socket.socket) -> int:
@@ -760,7 +760,7 @@ def own_socket(path: str) -> _socket.socket:
 
 
 def split_listen_fds() -> tuple[_socket.socket | None, dict[int, dict[str, int]]]:
-    groups, others = store.group(sd.listen_fds())
+    groups, others = store.group(sdnotify.listen_fds())
     listener = None
     for fd in others:
         if listener is None and stat.S_ISSOCK(os.fstat(fd).st_mode):
@@ -793,12 +793,12 @@ def main(argv: list[str] | None = None) -> int:
     listener, groups = split_listen_fds()
     if listener is None:
         listener = own_socket(protocol.socket_path())
-    journal = sd.Journal(os.environ.get(JOURNAL_ENV) or sd.JOURNAL_SOCKET)
+    journal = sdnotify.Journal(os.environ.get(JOURNAL_ENV) or sdnotify.JOURNAL_SOCKET)
     journal.sock.setblocking(False)  # a busy journald costs console lines, never the loop
     daemon = Daemon(listener, journal)
     install_signals(daemon)
     daemon.restore(groups)
-    sd.notify(f"READY=1\nSTATUS=holding the consoles of {len(daemon.containers)} containers")
+    sdnotify.notify(f"READY=1\nSTATUS=holding the consoles of {len(daemon.containers)} containers")
     daemon.run()
     daemon.shutdown()
     return 0

@@ -32,9 +32,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _start(args: argparse.Namespace, run_dir: str) -> None:
-    from lxcsd import sd
     from lxcsd.config import netconf
     from lxcsd.net import service
+    from lxcsd.systemd import sdnotify
 
     conf = netconf.load(args.config)
     pid = service.up(conf, run_dir=run_dir, lease_dir=args.lease_dir or service.LEASE_DIR)
@@ -42,8 +42,8 @@ def _start(args: argparse.Namespace, run_dir: str) -> None:
         else ", no DHCP"
     status = f"STATUS={conf.bridge} {conf.interface}{', NAT' if conf.nat else ''}{dhcp}"
     message = f"MAINPID={pid}\nREADY=1\n{status}" if pid else f"READY=1\n{status}"
-    if sd.notify(message):
-        sd.notify_barrier()  # systemd has taken dnsmasq as the main process before we exit
+    if sdnotify.notify(message):
+        sdnotify.notify_barrier()  # systemd has taken dnsmasq as the main process before we exit
     else:
         print(status[len("STATUS="):] + (f" (dnsmasq pid {pid})" if pid else ""))
 

@@ -209,7 +209,7 @@ def _main_pid(name: str) -> int | None:
     from lxcsd.config.names import unit_name
 
     try:
-        from lxcsd.systemd import Systemd
+        from lxcsd.systemd.manager import Systemd
 
         with Systemd() as systemd:
             props = systemd.unit_properties(unit_name(name))

@@ -39,7 +39,8 @@ import select
 import sys
 import time
 
-from lxcsd import linux, sd
+from lxcsd import linux
+from lxcsd.systemd import sdnotify
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class Waiter:
     """Reads the guest's notifications until READY=1 or init's exit."""
 
     def __init__(self, sock_fd: int, pidfd: int, init_pid: int, prefix: str, *,
-                 send: Callable[[str], object] = sd.notify,
+                 send: Callable[[str], object] = sdnotify.notify,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.sock = _socket.socket(fileno=sock_fd)
         self.pidfd = pidfd

@@ -30,9 +30,10 @@ import os
 import sys
 import time
 
-from lxcsd import linux, sd
+from lxcsd import linux
 from lxcsd.errors import ConfigError, LxcsdError
 from lxcsd.runtime import cgroup, cgroup_v1, child, exec_sync, state
+from lxcsd.systemd import sdnotify
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def main(instance: str) -> int:
 
 def fail(message: str) -> int:
     log(f"error: {message}")
-    sd.notify(f"STATUS=Failed: {message}")
+    sdnotify.notify(f"STATUS=Failed: {message}")
     return 1
 
 
@@ -424,8 +425,8 @@ class Starter:
         status = f"Running, init PID {pid}"
         if self.notify_fd >= 0:
             status = self.wait_for_guest(status)
-        sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS={status}")
-        sd.notify_barrier()
+        sdnotify.notify(f"MAINPID={pid}\nREADY=1\nSTATUS={status}")
+        sdnotify.notify_barrier()
         self.marks.mark("notify")
         os.close(self.pidfd)
         self.pidfd = -1
@@ -470,7 +471,7 @@ class Starter:
         plan, pid = self.plan, self.init_pid
         log(f"{plan.name}: waiting for the guest to report ready (READY=1 on "
             "/run/host/notify; lxcsd.init.notify = 0 makes it ready at exec)")
-        sd.notify(f"STATUS=Booting, init PID {pid}: waiting for READY=1")
+        sdnotify.notify(f"STATUS=Booting, init PID {pid}: waiting for READY=1")
         started = time.monotonic()
         waiter = ready.Waiter(self.notify_fd, self.pidfd, pid, f"Booting, init PID {pid}")
         outcome, wstatus = waiter.wait()
@@ -492,10 +493,10 @@ class Starter:
         what = ready.describe(wstatus)
         log(f"{self.plan.name}: init {what} before it reported ready")
         if ready.clean_end(wstatus):
-            sd.notify(f"READY=1\nSTATUS=Init {what} while booting")
-            sd.notify_barrier()
+            sdnotify.notify(f"READY=1\nSTATUS=Init {what} while booting")
+            sdnotify.notify_barrier()
         else:
-            sd.notify(f"STATUS=Failed: init {what} while booting")
+            sdnotify.notify(f"STATUS=Failed: init {what} while booting")
         ready.exit_as(wstatus)
 
     def hand_over_console(self) -> None:

@@ -29,8 +29,8 @@ import os
 import select
 import sys
 
-from lxcsd import sd
 from lxcsd.runtime import state
+from lxcsd.systemd import sdnotify
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def status(text: str) -> None:
     """STATUS= for `systemctl status`. The template has NotifyAccess=exec: with main,
     systemd 252 passes no NOTIFY_SOCKET to ExecStop= (checked in the sandbox)."""
     try:
-        sd.notify(f"STATUS={text}")
+        sdnotify.notify(f"STATUS={text}")
     except OSError:
         pass
 

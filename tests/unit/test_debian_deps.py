@@ -52,7 +52,7 @@ with nl.open_host() as ipr:
 
 
 def test_pystemd_low_level_bus_api() -> None:
-    """lxcsd.systemd's calls into pystemd 0.11: the bus classes and signature packing."""
+    """lxcsd.systemd.manager's calls into pystemd 0.11: the bus classes and signature packing."""
     out = debian_run("""
 from pystemd.dbuslib import DBus, DBusAddress, apply_signature
 print(apply_signature(b"ss", [b"lxc@a.service", b"replace"]))

@@ -18,7 +18,7 @@ from lxcsd.cli import main as cli
 from lxcsd.config.model import Container
 from lxcsd.errors import LxcsdError
 from lxcsd.runtime import attach
-from lxcsd.systemd import STATES, container_state, counter
+from lxcsd.systemd.manager import STATES, container_state, counter
 
 FIB_TRIE = """\
 Main:

@@ -1,5 +1,5 @@
-"""The parts of lxcsd.sd the console service added or depends on: descriptors passed with
-sd_notify (FDSTORE=1, BARRIER=1) and LISTEN_FDS/LISTEN_FDNAMES."""
+"""The parts of lxcsd.systemd.sdnotify the console service added or depends on: descriptors
+passed with sd_notify (FDSTORE=1, BARRIER=1) and LISTEN_FDS/LISTEN_FDNAMES."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lxcsd import sd
+from lxcsd.systemd import sdnotify
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -21,7 +21,7 @@ def test_notify_passes_descriptors_to_the_socket_it_names(tmp_path: Path) -> Non
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as manager:
         manager.bind(path)
         read_end, write_end = os.pipe()
-        assert sd.notify("FDSTORE=1\nFDNAME=x", [read_end, write_end], socket_path=path)
+        assert sdnotify.notify("FDSTORE=1\nFDNAME=x", [read_end, write_end], socket_path=path)
         data, fds, _, _ = socket.recv_fds(manager, 100, 4)
     assert data == b"FDSTORE=1\nFDNAME=x" and len(fds) == 2
     for fd in (read_end, write_end, *fds):
@@ -30,8 +30,8 @@ def test_notify_passes_descriptors_to_the_socket_it_names(tmp_path: Path) -> Non
 
 def test_listen_fds() -> None:
     """In a child started as systemd starts a service: fds 3 and 4, LISTEN_PID its pid."""
-    code = ("import os, sys; sys.path.insert(0, sys.argv[1]); from lxcsd import sd; "
-            "print(sd.listen_fds(), os.get_inheritable(3), 'LISTEN_FDS' in os.environ)")
+    code = ("import os, sys; sys.path.insert(0, sys.argv[1]); from lxcsd.systemd import sdnotify; "
+            "print(sdnotify.listen_fds(), os.get_inheritable(3), 'LISTEN_FDS' in os.environ)")
     shell = 'exec 3</dev/null 4</dev/null; LISTEN_PID=$$ exec "$@"'
     out = subprocess.run(["/bin/sh", "-c", shell, "sh", "/usr/bin/python3", "-I", "-S", "-c",
                           code, str(REPO)], check=True, capture_output=True, text=True,
@@ -43,4 +43,4 @@ def test_listen_fds() -> None:
 def test_listen_fds_for_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LISTEN_PID", "1")
     monkeypatch.setenv("LISTEN_FDS", "1")
-    assert sd.listen_fds() == []
+    assert sdnotify.listen_fds() == []
