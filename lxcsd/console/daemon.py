@@ -48,6 +48,7 @@ from lxcsd.console.options import ConsoleOptions
 from lxcsd.console.protocol import ProtocolError
 from lxcsd.console.ring import Ring
 from lxcsd.systemd import sdnotify
+from lxcsd.systemd.journal import JOURNAL_SOCKET, Journal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -189,7 +190,7 @@ def close_all(fds: list[int] | tuple[int, ...]) -> None:
 
 
 class Daemon:
-    def __init__(self, listener: _socket.socket, journal: sdnotify.Journal) -> None:
+    def __init__(self, listener: _socket.socket, journal: Journal) -> None:
         self.listener = listener
         self.journal = journal
         self.poll = select.poll()
@@ -793,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
     listener, groups = split_listen_fds()
     if listener is None:
         listener = own_socket(protocol.socket_path())
-    journal = sdnotify.Journal(os.environ.get(JOURNAL_ENV) or sdnotify.JOURNAL_SOCKET)
+    journal = Journal(os.environ.get(JOURNAL_ENV) or JOURNAL_SOCKET)
     journal.sock.setblocking(False)  # a busy journald costs console lines, never the loop
     daemon = Daemon(listener, journal)
     install_signals(daemon)

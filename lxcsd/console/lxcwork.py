@@ -118,12 +118,12 @@ def stop(sock: _socket.socket, pidfd: int, name: str, unit: str) -> int:
     by the kernel's own "poweroff inside" (reboot(2) from its pid namespace), which kills
     init and reports it as halted (SIGINT: SuccessExitStatus=). A SIGKILL would leave the
     unit failed."""
-    from lxcsd import linux
+    from lxcsd.systemd import sdbus
 
     try:
-        linux.bus_call(*SYSTEMD, "StopUnit", [("s", unit), ("s", "replace")],
+        sdbus.bus_call(*SYSTEMD, "StopUnit", [("s", unit), ("s", "replace")],
                       BUS_TIMEOUT_USEC)
-    except (linux.BusError, OSError) as e:
+    except (sdbus.BusError, OSError) as e:
         log(f"{name}: stop asked by an LXC tool failed: {e}")
         send(sock, wire.pack(-(e.errno or errno.EIO)))
         return 0

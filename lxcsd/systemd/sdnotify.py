@@ -1,12 +1,12 @@
-"""The two systemd protocols lxcsd speaks on hot paths: sd_notify and the journal's native protocol.
+"""sd_notify(3) (READY=1, MAINPID=, STATUS=, FDSTORE=, BARRIER=1) and sd_listen_fds(3).
 
 Written by hand rather than through pystemd because (measured, docs/design.md):
 - importing any pystemd module costs ~25 ms (its package __init__ imports all of it), which is
   more than the whole container start we aim for;
 - pystemd.daemon.notify cannot pass file descriptors, and the console service must
   (FDSTORE=1), while the helper needs BARRIER=1, which also passes one.
-Both protocols are a single datagram on a unix socket, documented in sd_notify(3) and
-systemd-journald.service(8) ("native protocol").
+A notification is a single datagram on a unix socket. The journal's native protocol, the
+other datagram lxcsd sends by hand, is :mod:`.journal`.
 
 On _socket, the C module under socket: socket.py also imports enum, selectors, collections
 and array, about 1 MB of memory (measured) in lxcsd-console, the one lxcsd process that
@@ -21,10 +21,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-
-JOURNAL_SOCKET = "/run/systemd/journal/socket"
-
+    from collections.abc import Sequence
 
 def _socket_address(value: str) -> str:
     # '@' names an abstract socket; the kernel wants a leading NUL instead.
@@ -71,39 +68,6 @@ def notify_barrier(*, socket_path: str | None = None, timeout: float = 5.0) -> b
         os.close(read_end)
         if write_end >= 0:
             os.close(write_end)
-
-
-def _journal_field(key: str, value: str) -> bytes:
-    data = value.encode(errors="replace")
-    if b"\n" not in data:
-        return key.encode() + b"=" + data + b"\n"
-    # Multi-line values use the binary form: KEY\n<64-bit little-endian length><data>\n
-    return key.encode() + b"\n" + len(data).to_bytes(8, "little") + data + b"\n"
-
-
-def journal_payload(message: str, priority: int, fields: Mapping[str, str]) -> bytes:
-    parts = [_journal_field("MESSAGE", message), _journal_field("PRIORITY", str(priority))]
-    parts += [_journal_field(k, v) for k, v in fields.items()]
-    return b"".join(parts)
-
-
-class Journal:
-    """A connection to journald's native socket, reused for many entries (console lines)."""
-
-    def __init__(self, socket_path: str = JOURNAL_SOCKET) -> None:
-        self.socket_path = socket_path
-        self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
-
-    def send(self, message: str, priority: int = 6, **fields: str) -> bool:
-        """Log one entry; False when journald is not there (never raises for that)."""
-        try:
-            self.sock.sendto(journal_payload(message, priority, fields), self.socket_path)
-        except OSError:
-            return False
-        return True
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 SD_LISTEN_FDS_START = 3

@@ -63,7 +63,7 @@ def _imports(*modules: str) -> set[str]:
     return {line.split("|")[-1].strip() for line in out.stderr.splitlines()[1:]}
 
 
-def test_sys_import_is_light() -> None:
+def test_linux_import_is_light() -> None:
     imported = _imports("lxcsd.linux")
     assert "ctypes" in imported
     assert not imported & (FORBIDDEN | {"socket"})

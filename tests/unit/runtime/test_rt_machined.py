@@ -39,8 +39,8 @@ def test_not_installed_one_line_and_no_libsystemd() -> None:
             "from lxcsd.runtime import machined\n"
             "machined.MACHINED = ('/nonexistent/systemd-machined',)\n"
             "machined.register('c1', 12345, '/', [])\n"
-            "from lxcsd import linux\n"
-            "print(linux._sdbus is None)")
+            "from lxcsd.systemd import sdbus\n"
+            "print(sdbus._lib is None)")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "True\n"  # libsystemd was never loaded
     assert r.stderr.splitlines() == [
@@ -57,10 +57,10 @@ def test_unregister_of_unknown_machine_is_silent() -> None:
 
 def test_bus_call_reports_the_failure(tmp_path: Path) -> None:
     # A bus "address" that exists but is no socket: sd-bus fails, BusError carries errno.
-    r = run("from lxcsd import linux\n"
+    r = run("from lxcsd.systemd import sdbus\n"
             "try:\n"
-            "    linux.bus_call('org.example', '/', 'org.example.I', 'M', [('s', 'x')])\n"
-            "except linux.BusError as e:\n"
+            "    sdbus.bus_call('org.example', '/', 'org.example.I', 'M', [('s', 'x')])\n"
+            "except sdbus.BusError as e:\n"
             "    print(type(e).__name__, e.errno > 0, repr(e.name))",
             bus=f"unix:path={tmp_path}")
     assert r.returncode == 0, r.stderr
