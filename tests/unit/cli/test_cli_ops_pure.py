@@ -12,12 +12,12 @@ import subprocess
 
 import pytest
 
+from lxcsd.attach import attach
 from lxcsd.cli import _containers, _status, _watch, ls, monitor, wait
 from lxcsd.cli import attach as attach_cli
 from lxcsd.cli import main as cli
 from lxcsd.config.model import Container
 from lxcsd.errors import LxcsdError
-from lxcsd.runtime import attach
 from lxcsd.systemd.manager import STATES, container_state, counter
 
 FIB_TRIE = """\

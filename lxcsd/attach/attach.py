@@ -400,7 +400,7 @@ def _parent(child: int, report: exec_sync.Report, sock: socket.socket, host_mast
             master = _receive_master(sock, host_master)
         message = report.result()
         if message is None and master >= 0:
-            from lxcsd.runtime.attach_pty import relay
+            from lxcsd.attach.relay import relay
 
             relay(master, child)
         _, status = os.waitpid(child, 0)
