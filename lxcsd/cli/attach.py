@@ -2,7 +2,7 @@
 
 The command runs in all the container's namespaces and its payload cgroup, with its
 capability bounding set, seccomp policy and environment rules, as lxc-attach does (details:
-lxcsd.attach.attach). Without a command, the shell of the user in the container's
+lxcsd.attach). Without a command, the shell of the user in the container's
 /etc/passwd (else /bin/sh). When stdin, stdout or stderr is a terminal, the command gets a
 pty of the container's own (it never holds the caller's terminal).
 """
@@ -120,7 +120,8 @@ _TAKES_VALUE = frozenset(("--keep-var", "-v", "--set-var", "-u", "--uid", "-g", 
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from lxcsd.attach.attach import Options, attach
+    from lxcsd.attach.host import attach
+    from lxcsd.attach.options import Options
     from lxcsd.errors import LxcsdError
 
     if os.geteuid() != 0:

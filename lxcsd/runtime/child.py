@@ -28,6 +28,7 @@ import sys
 from lxcsd import linux
 from lxcsd.errors import LxcsdError
 from lxcsd.runtime import dev, exec_sync, guest, guestfs, mounts
+from lxcsd.runtime.execpath import DEFAULT_PATH
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from lxcsd.runtime.plan import Plan
 
 SYNC_CGROUP, SYNC_USERNS, SYNC_MAPS, SYNC_FORKED, SYNC_BUILT, SYNC_GO = range(6)
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 C2_HOOKS = ("pre-mount", "mount", "autodev", "start")
 
 

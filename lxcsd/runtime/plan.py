@@ -223,7 +223,7 @@ def find_in_root(plan: Plan, c: Container) -> str | None:
             any(c.hooks.get(hook) for hook in ROOT_HOOKS):
         return None
     from lxcsd.runtime import safepath
-    from lxcsd.runtime.child import DEFAULT_PATH  # the search exec_init does at the start
+    from lxcsd.runtime.execpath import DEFAULT_PATH  # the search exec_init does at the start
 
     name = plan.argv[0]
     dirs = [""] if "/" in name else plan.env.get("PATH", DEFAULT_PATH).split(":")
