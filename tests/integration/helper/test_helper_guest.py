@@ -89,7 +89,7 @@ def test_ready_when_init_says_so(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
 
 
 def test_unprivileged_guest(lxcpath: hu.Lxcpath, unit_cgroup: str,
-                            helper_subids: None) -> None:
+                            subids: None) -> None:
     root = lxcpath.container("g2", "lxcsd.init.notify = 1\nlxc.idmap = u 0 100000 65536\n"
                              "lxc.idmap = g 0 100000 65536\n", owner=100000,
                              init_script=NOTIFYING_INIT)

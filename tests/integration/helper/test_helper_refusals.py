@@ -101,7 +101,7 @@ def check(config: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(("name", "extra", "expected", "setup"), CASES,
                          ids=[case[0] for case in CASES])
 def test_check_reports_what_the_start_refuses(lxcpath: hu.Lxcpath, unit_cgroup: str,
-                                              helper_subids: None, name: str, extra: str,
+                                              subids: None, name: str, extra: str,
                                               expected: str,
                                               setup: Callable[[Path, Path], None] | None
                                               ) -> None:
@@ -125,7 +125,7 @@ def test_check_reports_what_the_start_refuses(lxcpath: hu.Lxcpath, unit_cgroup: 
 
 
 def test_what_check_accepts_starts(lxcpath: hu.Lxcpath, unit_cgroup: str,
-                                   helper_subids: None) -> None:
+                                   subids: None) -> None:
     """The neighbours of the refusals: check says 0 errors, and the start succeeds."""
     root = lxcpath.base / "ok1" / "rootfs"
     policy = lxcpath.base / "ok.seccomp"
