@@ -306,78 +306,85 @@ def _init_keys() -> list[Key]:
     ]
 
 
+def _net(sub: str, parser: Parser, doc: str, requires: str = "", default: str = "",
+        legacy: tuple[str, ...] = ()) -> NetKey:
+    """A network subkey; its legacy lxc.network.SUB alias unless LXC 2.1 added it."""
+    old = legacy or ((f"lxc.network.{sub}",) if not sub.startswith(("veth.ipv", "veth.n",
+                      "veth.mode", "veth.vlan", "ipvlan", "l2proxy")) else ())
+    return NetKey(sub, parser, doc, requires=requires, default=default, legacy=old,
+                  implemented=sub in _NET_IMPLEMENTED)
+
+
 def _network_keys() -> list[Key]:
     g = "Network"
-
-    def net(sub: str, parser: Parser, doc: str, requires: str = "", default: str = "",
-            legacy: tuple[str, ...] = ()) -> NetKey:
-        old = legacy or ((f"lxc.network.{sub}",) if not sub.startswith(("veth.ipv", "veth.n",
-                          "veth.mode", "veth.vlan", "ipvlan", "l2proxy")) else ())
-        return NetKey(sub, parser, doc, requires=requires, default=default, legacy=old,
-                      implemented=sub in _NET_IMPLEMENTED)
-
     addr = "address"
     return [
         NetResetKey("lxc.net", Bare(v.parse_string, "empty"), "net", "An empty value removes "
                     "every network so far; lxc.net.N = (empty) removes network N.",
                     legacy=("lxc.network",), implemented=True, group=g),
-        net("type", _scalar(v.choice("veth", "macvlan", "ipvlan", "vlan", "phys", "empty",
+        _net("type", _scalar(v.choice("veth", "macvlan", "ipvlan", "vlan", "phys", "empty",
                                      "none"), "veth|macvlan|ipvlan|vlan|phys|empty|none"),
             "Network type; set it first: setting it resets the network's other keys.",
             default="empty (loopback only)"),
-        net("flags", _scalar(v.parse_net_flags, "up"), "'up' brings the interface up.",
+        _net("flags", _scalar(v.parse_net_flags, "up"), "'up' brings the interface up.",
             default="down"),
-        net("link", _scalar(v.parse_ifname, "interface"), "Host interface: the bridge (veth), "
+        _net("link", _scalar(v.parse_ifname, "interface"), "Host interface: the bridge (veth), "
             "the parent (macvlan, ipvlan, vlan) or the device to move in (phys; NAME+ matches "
             "a prefix)."),
-        net("l2proxy", _scalar(v.parse_bool, _BOOL), "1: add neighbour proxy entries on the "
+        _net("l2proxy", _scalar(v.parse_bool, _BOOL), "1: add neighbour proxy entries on the "
             "link for the container's addresses.", default="0"),
-        net("mtu", _scalar(v.parse_mtu, "bytes"), "MTU of the interface.", default="the kernel's"),
-        net("name", _scalar(v.parse_ifname, "interface"), "Interface name inside the container.",
+        _net("mtu", _scalar(v.parse_mtu, "bytes"), "MTU of the interface.", default="the kernel's"),
+        _net("name", _scalar(v.parse_ifname, "interface"), "Interface name inside the container.",
             default="assigned by the kernel (eth0, ...)"),
-        net("hwaddr", Hwaddr(v.parse_hwaddr, "MAC (x = random digit)"), "MAC address; each "
+        _net("hwaddr", Hwaddr(v.parse_hwaddr, "MAC (x = random digit)"), "MAC address; each "
             "'x' is replaced by a random hex digit; text after the six octets is ignored with "
             "a warning, as liblxc reads only them.", default="random"),
-        net("ipv4.address", ListOf(v.parse_ipv4_address, "ADDR[/PREFIX] [BROADCAST]"),
+        _net("ipv4.address", ListOf(v.parse_ipv4_address, "ADDR[/PREFIX] [BROADCAST]"),
             "IPv4 address; repeat for several.", default="none (classful prefix and computed "
             "broadcast when omitted)", legacy=("lxc.network.ipv4",)),
-        net("ipv4.gateway", _scalar(v.parse_ipv4_gateway, f"{addr}|auto|dev"), "IPv4 default "
+        _net("ipv4.gateway", _scalar(v.parse_ipv4_gateway, f"{addr}|auto|dev"), "IPv4 default "
             "gateway: an address, auto (the link's address) or dev (a device route)."),
-        net("ipv6.address", ListOf(v.parse_ipv6_address, "ADDR[/PREFIX]"), "IPv6 address; "
+        _net("ipv6.address", ListOf(v.parse_ipv6_address, "ADDR[/PREFIX]"), "IPv6 address; "
             "repeat for several.", default="none (prefix 64 when omitted)",
             legacy=("lxc.network.ipv6",)),
-        net("ipv6.gateway", _scalar(v.parse_ipv6_gateway, f"{addr}|auto|dev"), "IPv6 default "
+        _net("ipv6.gateway", _scalar(v.parse_ipv6_gateway, f"{addr}|auto|dev"), "IPv6 default "
             "gateway: an address, auto or dev."),
-        net("script.up", _scalar(v.parse_string, "command"), "Host command run after the "
+        _net("script.up", _scalar(v.parse_string, "command"), "Host command run after the "
             "network is created and configured."),
-        net("script.down", _scalar(v.parse_string, "command"), "Host command run before the "
+        _net("script.down", _scalar(v.parse_string, "command"), "Host command run before the "
             "network is destroyed."),
-        net("veth.mode", _scalar(v.choice("bridge", "router"), "bridge|router"), "veth only: "
+    ]
+
+
+def _network_type_keys() -> list[Key]:
+    """The subkeys of one network type (``requires``)."""
+    return [
+        _net("veth.mode", _scalar(v.choice("bridge", "router"), "bridge|router"), "veth only: "
             "attach the host end to lxc.net.N.link (bridge), or route to it (router).",
             requires="veth", default="bridge"),
-        net("veth.pair", _scalar(v.parse_ifname, "interface"), "veth only: name of the host "
+        _net("veth.pair", _scalar(v.parse_ifname, "interface"), "veth only: name of the host "
             "end.", requires="veth", default="vethXXXXXX"),
-        net("veth.ipv4.route", ListOf(v.parse_ipv4_route, "NET/PREFIX"), "veth only: host route "
+        _net("veth.ipv4.route", ListOf(v.parse_ipv4_route, "NET/PREFIX"), "veth only: host route "
             "to the container; repeat for several.", requires="veth"),
-        net("veth.ipv6.route", ListOf(v.parse_ipv6_route, "NET/PREFIX"), "veth only: IPv6 host "
+        _net("veth.ipv6.route", ListOf(v.parse_ipv6_route, "NET/PREFIX"), "veth only: IPv6 host "
             "route to the container.", requires="veth"),
-        net("veth.vlan.id", _scalar(v.parse_bridge_vlan_id, "1-4094|none"), "veth only: "
+        _net("veth.vlan.id", _scalar(v.parse_bridge_vlan_id, "1-4094|none"), "veth only: "
             "untagged VLAN of the bridge port; none leaves the default VLAN.", requires="veth"),
-        net("veth.vlan.tagged.id", ListOf(v.parse_tagged_vlan_id, "1-4094"), "veth only: tagged "
+        _net("veth.vlan.tagged.id", ListOf(v.parse_tagged_vlan_id, "1-4094"), "veth only: tagged "
             "VLAN of the bridge port; repeat for several.", requires="veth"),
-        net("veth.n_rxqueues", _scalar(v.parse_positive_int, "count"), "veth only: receive "
+        _net("veth.n_rxqueues", _scalar(v.parse_positive_int, "count"), "veth only: receive "
             "queues of the container end.", requires="veth"),
-        net("veth.n_txqueues", _scalar(v.parse_positive_int, "count"), "veth only: transmit "
+        _net("veth.n_txqueues", _scalar(v.parse_positive_int, "count"), "veth only: transmit "
             "queues of the container end.", requires="veth"),
-        net("macvlan.mode", _scalar(v.choice("private", "vepa", "bridge", "passthru"),
+        _net("macvlan.mode", _scalar(v.choice("private", "vepa", "bridge", "passthru"),
                                     "private|vepa|bridge|passthru"), "macvlan only: mode.",
             requires="macvlan", default="private"),
-        net("ipvlan.mode", _scalar(v.choice("l3", "l3s", "l2"), "l3|l3s|l2"), "ipvlan only: "
+        _net("ipvlan.mode", _scalar(v.choice("l3", "l3s", "l2"), "l3|l3s|l2"), "ipvlan only: "
             "mode.", requires="ipvlan", default="l3"),
-        net("ipvlan.isolation", _scalar(v.choice("bridge", "private", "vepa"),
+        _net("ipvlan.isolation", _scalar(v.choice("bridge", "private", "vepa"),
                                         "bridge|private|vepa"), "ipvlan only: isolation.",
             requires="ipvlan", default="bridge"),
-        net("vlan.id", _scalar(v.parse_vlan_id, "0-65535"), "vlan only: VLAN id on the link.",
+        _net("vlan.id", _scalar(v.parse_vlan_id, "0-65535"), "vlan only: VLAN id on the link.",
             requires="vlan"),
     ]
 
@@ -639,9 +646,9 @@ def _runtime_keys() -> list[Key]:
 
 
 KEYS: tuple[Key, ...] = tuple(
-    _general() + _init_keys() + _network_keys() + _terminal_keys() + _mount_keys()
-    + _cgroup_keys() + _security_keys() + _namespace_keys() + _resource_keys() + _hook_keys()
-    + _runtime_keys()
+    _general() + _init_keys() + _network_keys() + _network_type_keys() + _terminal_keys()
+    + _mount_keys() + _cgroup_keys() + _security_keys() + _namespace_keys() + _resource_keys()
+    + _hook_keys() + _runtime_keys()
 )
 
 # --- lookup -----------------------------------------------------------------------------------
