@@ -171,7 +171,7 @@ def pyroute2_import_ms(runs: int = 5) -> float:
 def messages_import_ms(runs: int = 5) -> float:
     """What lxcsd.net.nl really imports: pyroute2's rtnetlink message modules only."""
     code = (f"import sys, time; sys.path[:0] = [{str(TREE)!r}, {purelib()!r}]; "
-            "t = time.perf_counter(); from lxcsd.net import nl; nl._import_messages(); "
+            "t = time.perf_counter(); from lxcsd.net import nl; nl.import_messages(); "
             "print((time.perf_counter() - t) * 1000)")
     samples = [float(subprocess.run([PYTHON, "-I", "-S", "-c", code], capture_output=True,
                                     text=True, check=True).stdout) for _ in range(runs)]

@@ -86,7 +86,7 @@ def c1_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report,
         if plan.userns:
             step("lxc.idmap: user namespace", linux.unshare, linux.CLONE_NEWUSER)
             sync.wake(SYNC_USERNS)
-            fds = sync.wait(SYNC_MAPS, 1 if _idmapped_rootfs(plan) else 0)
+            fds = sync.wait(SYNC_MAPS, 1 if idmapped_rootfs(plan) else 0)
             idmapped_fd = fds[0] if fds else -1
             # Become the namespace's root (the mapped host id) so what we make is its own.
             os.setgroups([])
@@ -107,7 +107,7 @@ def c1_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report,
     os._exit(0)
 
 
-def _idmapped_rootfs(plan: Plan) -> bool:
+def idmapped_rootfs(plan: Plan) -> bool:
     opts = plan.rootfs.mount_options
     return opts is not None and opts.idmap == "container"
 

@@ -341,7 +341,7 @@ class Starter:
         deny = idmap.must_deny_setgroups()
         _step("lxc.idmap: writing the maps", idmap.write_maps, self.c1, plan.uids, plan.gids,
               deny_setgroups=deny)
-        if not child._idmapped_rootfs(plan):
+        if not child.idmapped_rootfs(plan):
             return []
         from lxcsd.runtime import mounts
 
