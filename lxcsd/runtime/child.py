@@ -43,18 +43,15 @@ C2_HOOKS = ("pre-mount", "mount", "autodev", "start")
 
 def optional_module(name: str, keys: str) -> Any:
     """lxcsd.runtime.hooks / lxcsd.runtime.limits, imported only when a container uses
-    them. Should one be missing, its keys are skipped with a warning rather than failing
-    every start. The start hooks run after pivot_root: hooks.py imports at module level
-    everything its run() needs."""
+    them. A missing one fails the start, naming the keys it would have applied (a broken
+    installation must not start containers without their hooks or limits). The start
+    hooks run after pivot_root: hooks.py imports at module level everything its run()
+    needs."""
     try:
         __import__(f"lxcsd.runtime.{name}")
-        return sys.modules[f"lxcsd.runtime.{name}"]
     except ModuleNotFoundError as exc:
-        if exc.name != f"lxcsd.runtime.{name}":
-            raise
-        os.write(2, f"lxcsd: warning: {keys} not applied: lxcsd.runtime.{name} is missing\n"
-                 .encode())
-        return None
+        raise LxcsdError(f"{keys}: cannot apply them: {exc}") from None
+    return sys.modules[f"lxcsd.runtime.{name}"]
 
 
 def step(what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
