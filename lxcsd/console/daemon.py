@@ -90,7 +90,7 @@ class Pty:
 
     __slots__ = ("container", "index", "master", "peer", "viewers")
 
-    def __init__(self, container: Container, index: int, master: int) -> None:
+    def __init__(self, container: HeldContainer, index: int, master: int) -> None:
         self.container = container
         self.index = index
         self.master = master
@@ -98,7 +98,7 @@ class Pty:
         self.viewers: list[Client] = []
 
 
-class Container:
+class HeldContainer:
     __slots__ = ("cid", "name", "unit", "options", "fds", "ptys", "pidfd", "ring", "log",
                  "lines", "fields", "dropped", "lxc")
 
@@ -195,9 +195,9 @@ class Daemon:
         self.journal = journal
         self.poll = select.poll()
         self.handlers: dict[int, tuple[Handler, Callable[[], None]]] = {}
-        self.containers: dict[str, Container] = {}
+        self.containers: dict[str, HeldContainer] = {}
         self.clients: dict[int, Client] = {}
-        self.pending: set[Container] = set()  # with a partial journal line waiting
+        self.pending: set[HeldContainer] = set()  # with a partial journal line waiting
         self.stalled: dict[Client, float] = {}  # viewers behind, and when they are dropped
         self.paused: set[int] = set()  # masters not read while a viewer catches up
         self.next_id = 1
@@ -276,7 +276,7 @@ class Daemon:
                        f"{STALL_TIMEOUT:g} s ({client.queued} bytes behind)")
                 self.drop(client)
 
-    def flush_line(self, c: Container) -> None:
+    def flush_line(self, c: HeldContainer) -> None:
         self.pending.discard(c)
         line = c.lines.flush()
         if line is not None:
@@ -435,14 +435,14 @@ class Daemon:
         # Validated: from here on the descriptors are ours and nothing refuses them.
         meta = memfd(f"lxcsd-console:{name}", protocol.encode("register", fields))
         named[store.META] = meta
-        c = Container(self.next_id, name, unit, options, named, lxccmd.side(fields, named))
+        c = HeldContainer(self.next_id, name, unit, options, named, lxccmd.side(fields, named))
         self.next_id += 1
         for kind, fd in named.items():
             store_fd(store.fd_name(c.cid, kind), fd)
         self.add(c)
         return [protocol.ok()]
 
-    def find(self, fields: dict[str, str]) -> Container:
+    def find(self, fields: dict[str, str]) -> HeldContainer:
         name = fields.get("name", "")
         c = self.containers.get(name)
         if c is None:
@@ -465,7 +465,7 @@ class Daemon:
         return [protocol.ok()]
 
     @staticmethod
-    def no_tty(c: Container, index: int) -> str:
+    def no_tty(c: HeldContainer, index: int) -> str:
         ttys = ", ".join(str(i) for i in sorted(c.ptys) if i) or "none (lxc.tty.max = 0)"
         if index == 0:
             return f"container {c.name} has no console (lxc.console.path = none); ttys: {ttys}"
@@ -494,7 +494,7 @@ class Daemon:
 
     # -- containers -------------------------------------------------------------------------
 
-    def add(self, c: Container) -> None:
+    def add(self, c: HeldContainer) -> None:
         old = self.containers.get(c.name)
         if old is not None:
             self.end(old, f"container {c.name} started again")
@@ -506,7 +506,7 @@ class Daemon:
             self.end(c, f"console of {c.name} failed")
         status(self.containers)
 
-    def start(self, c: Container) -> None:
+    def start(self, c: HeldContainer) -> None:
         for pty in c.ptys.values():
             os.set_blocking(pty.master, False)
             if c.pidfd >= 0:
@@ -522,7 +522,7 @@ class Daemon:
             self.open_log(c)
         self.lxc.start(c)
 
-    def open_peer(self, c: Container, pty: Pty) -> int:
+    def open_peer(self, c: HeldContainer, pty: Pty) -> int:
         try:
             return int(fcntl.ioctl(pty.master, TIOCGPTPEER, PEER_FLAGS))
         except OSError as e:
@@ -530,14 +530,14 @@ class Daemon:
             self.warn(c, f"cannot hold tty {pty.index} of {c.name} open: {e.strerror}")
             return -1
 
-    def open_log(self, c: Container) -> None:
+    def open_log(self, c: HeldContainer) -> None:
         assert c.options.logfile
         try:
             c.log = ConsoleLog(c.options.logfile, c.options.log_size, c.options.log_rotate)
         except OSError as e:
             self.warn(c, f"cannot open console log file {c.options.logfile}: {e.strerror}")
 
-    def end(self, c: Container, reason: str) -> None:
+    def end(self, c: HeldContainer, reason: str) -> None:
         """The container is gone (or replaced): last output, then let go of everything."""
         if self.containers.get(c.name) is c:
             del self.containers[c.name]
@@ -552,7 +552,7 @@ class Daemon:
         self.release(c)
         status(self.containers)
 
-    def release(self, c: Container) -> None:
+    def release(self, c: HeldContainer) -> None:
         for kind, fd in c.fds.items():
             self.unwatch(fd)
             unstore(store.fd_name(c.cid, kind))
@@ -607,7 +607,7 @@ class Daemon:
             self.lxc.console_output(pty.container, data)
             self.record(pty.container, data)
 
-    def record(self, c: Container, data: bytes) -> None:
+    def record(self, c: HeldContainer, data: bytes) -> None:
         if c.ring is not None:
             c.ring.write(data)
         if c.log is not None:
@@ -618,7 +618,7 @@ class Daemon:
             if c.lines.pending:
                 self.pending.add(c)
 
-    def write_log(self, c: Container, console_log: ConsoleLog, data: bytes) -> None:
+    def write_log(self, c: HeldContainer, console_log: ConsoleLog, data: bytes) -> None:
         try:
             console_log.write(data)
         except OSError as e:
@@ -628,14 +628,14 @@ class Daemon:
             console_log.close()
             c.log = None
 
-    def send_line(self, c: Container, line: bytes) -> None:
+    def send_line(self, c: HeldContainer, line: bytes) -> None:
         if not self.journal.send(line.decode(errors="replace"), 6, **c.fields):
             c.dropped += 1
         elif c.dropped:
             self.warn(c, f"{c.dropped} console lines of {c.name} were lost (journald busy)")
             c.dropped = 0
 
-    def warn(self, c: Container, message: str) -> None:
+    def warn(self, c: HeldContainer, message: str) -> None:
         """A problem with one container, shown by `journalctl -u lxc@NAME` too."""
         if not self.journal.send(message, 4, OBJECT_SYSTEMD_UNIT=c.unit,
                                  SYSLOG_IDENTIFIER="lxcsd-console", CONTAINER_NAME=c.name):
@@ -687,7 +687,7 @@ class Daemon:
         self.clients.clear()
 
 
-def revive(cid: int, named: dict[str, int]) -> Container:
+def revive(cid: int, named: dict[str, int]) -> HeldContainer:
     """A container from its stored descriptors; raises ValueError or OSError."""
     meta = named.get(store.META)
     if meta is None:
@@ -695,7 +695,7 @@ def revive(cid: int, named: dict[str, int]) -> Container:
     verb, fields = protocol.decode(os.pread(meta, protocol.MAX_MESSAGE, 0))
     if verb != "register":
         raise ValueError(f"meta descriptor holds {verb!r}")
-    c = Container(cid, protocol.check_name(fields.get("name", "")), fields.get("unit", ""),
+    c = HeldContainer(cid, protocol.check_name(fields.get("name", "")), fields.get("unit", ""),
                   ConsoleOptions.from_fields(fields), named, lxccmd.side(fields, named))
     ring = named.pop(store.RING, -1)  # not part of the registration: only for this restart
     if ring >= 0:
@@ -736,7 +736,7 @@ def unstore(name: str) -> None:
     sdnotify.notify(f"FDSTOREREMOVE=1\nFDNAME={name}")
 
 
-def status(containers: dict[str, Container]) -> None:
+def status(containers: dict[str, HeldContainer]) -> None:
     sdnotify.notify(f"STATUS=holding the consoles of {len(containers)} containers")
 
 

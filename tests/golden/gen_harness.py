@@ -170,7 +170,7 @@ class Case:
                              device_names=devices.DeviceNames(str(FAKEROOT)), mounts=mounts,
                              env_lxcpath=":".join(self.lxcpaths + late))
 
-    def run(self) -> plan.Plan:
+    def run(self) -> plan.UnitFiles:
         self.out.mkdir()
         result = plan.make_plan(self.settings(), self.log)
         failures = write_plan(result, str(self.out), self.log)
