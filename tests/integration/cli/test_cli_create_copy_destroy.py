@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from lxcsd import linux
-from lxcsd.cli import copy as copy_cmd
+from lxcsd.cli import copy_cmd
 from lxcsd.cli import main as cli
 from lxcsd.config.load import load_container
 from lxcsd.errors import LxcsdError
