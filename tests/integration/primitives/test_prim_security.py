@@ -130,7 +130,7 @@ def test_seccomp_loads_before_sys_admin_goes(bb_root: Path) -> None:
 
 def test_new_session_keyring(bb_root: Path) -> None:
     nr = linux._NR_KEYCTL[os.uname().machine]
-    host_keyring = linux.linux(nr, 0, -3, 0)  # KEYCTL_GET_KEYRING_ID of the session keyring
+    host_keyring = linux._sys(nr, 0, -3, 0)  # KEYCTL_GET_KEYRING_ID of the session keyring
 
     def before_exec(ctx: h.Ctx) -> None:
         linux.keyctl_join_session_keyring("lxcsd-test")
