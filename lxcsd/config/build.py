@@ -278,7 +278,7 @@ def _entry_warnings(entry: Entry, seen: set[str]) -> list[ConfigError]:
     if spec is None or entry.error is not None:
         return []
     found: list[ConfigError] = []
-    if entry.key != entry.canonical and not entry.key.startswith("lxc.net."):
+    if keys.is_legacy(entry.key, entry.canonical):
         found.append(_located(entry, f"legacy key, now {entry.canonical}",
                               "lxc-update-config rewrites legacy keys"))
     if not spec.implemented and entry.value and spec.pattern not in seen:

@@ -790,6 +790,7 @@ def find(canonical: str) -> Key:
 
 
 def is_legacy(key: str, canonical: str) -> bool:
+    """A legacy key as written (lxc.net.N keys renumbered from lxc.network are not)."""
     return key != canonical and not key.startswith("lxc.net.")
 
 

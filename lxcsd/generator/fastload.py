@@ -61,17 +61,13 @@ def _folded(spec: keys.Key) -> bool:
             or (spec.section is None and spec.field in _FOLD_FIELDS))
 
 
-def _legacy(entry: Entry) -> bool:
-    """As lxcsd.config.build counts it (lxc.net.N keys are renumbered, not legacy)."""
-    return entry.key != entry.canonical and not entry.key.startswith("lxc.net.")
-
-
 def _parse(content: str, path: str, number: int) -> Entry | None:
     """A line seen for the first time: parsed by the reader, remembered in the memo.
     Returns its entry if it is folded."""
     entry = reader.parse_line(content, path, number)
-    if entry is not None and (entry.error is not None or _legacy(entry)):
-        raise Unusual
+    if entry is not None and (entry.error is not None
+                              or keys.is_legacy(entry.key, entry.canonical)):
+        raise Unusual  # a legacy key: its translation looks at the whole file
     if entry is None or entry.spec is None or not _folded(entry.spec):
         _MEMO[content] = ()
         return None
@@ -130,7 +126,7 @@ def _fold(entries: list[Entry], included: bool) -> dict[str, Any]:
     include = _INCLUDE
     for entry in entries:
         spec = entry.spec
-        if entry.error is not None or _legacy(entry):
+        if entry.error is not None or keys.is_legacy(entry.key, entry.canonical):
             raise Unusual
         if spec is None or spec is include or (included and not _folded(spec)):
             continue
