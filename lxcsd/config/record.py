@@ -14,12 +14,13 @@ makes a mutable one. A ``dict`` default is copied for each instance.
 
 This is ``@dataclass(frozen=True, slots=True, kw_only=True)``, and mypy reads it so
 (``typing.dataclass_transform``, PEP 681): constructors and assignments are type-checked.
-Why not dataclasses: importing them costs ~12 ms (``inspect``, ``re``, ...), more than the
-generator's whole run for 100 containers, and the generator and the helper load the model
-at every boot and start (docs/design.md, "Imports"). Nor ``exec``-generated ``__init__``s,
+Why not dataclasses: importing them costs ~12 ms (``inspect``, ``re``, ...), a third of the
+generator's whole run for 100 containers (bench/results), and the generator and the helper
+load the model at every boot and start (docs/design.md, "Imports"). Nor ``exec``-generated ``__init__``s,
 as dataclasses make: compiling one per class costs ~75 µs, ~1.8 ms for the model's 25
-classes at every import, against ~2.5 µs more per construction for the loop below (measured
-with Debian's /usr/bin/python3 -I -S; a boot builds a handful of records per container).
+classes at every import, against ~3 µs more per construction of a 50-field Container for the
+loop below (4 µs against 1.1 µs for a hand-written __init__; measured with Debian's
+/usr/bin/python3 -I -S; the generator builds a handful of records per container).
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ class RecordType(type):
         defaults = {**getattr(cls, "__record_defaults__", {}), **defaults}
         cls.__record_fields__ = fields
         cls.__record_defaults__ = defaults
-        # What __init__ walks: the slots' setters (they bypass a frozen __setattr__), the
-        # defaults (_MISSING for a required field), the required fields, the dict defaults.
-        cls.__record_setters__ = tuple(getattr(cls, field).__set__ for field in fields)
-        cls.__record_fill__ = tuple(defaults.get(field, _MISSING) for field in fields)
+        # What __init__ walks: each field's slot setter (it bypasses a frozen __setattr__)
+        # with its default (_MISSING for a required field); the field names; the dicts.
+        cls.__record_init__ = tuple((getattr(cls, field).__set__, field,
+                                     defaults.get(field, _MISSING)) for field in fields)
+        cls.__record_names__ = frozenset(fields)
         cls.__record_required__ = frozenset(field for field in fields if field not in defaults)
         cls.__record_dicts__ = tuple((field, getattr(cls, field).__set__, default)
                                      for field, default in defaults.items()
@@ -73,24 +75,22 @@ class Record(metaclass=RecordType):
     __slots__ = ()
     __record_fields__: ClassVar[tuple[str, ...]] = ()
     __record_defaults__: ClassVar[dict[str, Any]] = {}
-    __record_setters__: ClassVar[tuple[Callable[[Any, Any], None], ...]] = ()
-    __record_fill__: ClassVar[tuple[Any, ...]] = ()
+    __record_init__: ClassVar[tuple[tuple[Callable[[Any, Any], None], str, Any], ...]] = ()
+    __record_names__: ClassVar[frozenset[str]] = frozenset()
     __record_required__: ClassVar[frozenset[str]] = frozenset()
     __record_dicts__: ClassVar[tuple[tuple[str, Callable[[Any, Any], None], Any], ...]] = ()
 
     def __init__(self, **values: Any) -> None:
         cls = type(self)
+        if not values.keys() <= cls.__record_names__:
+            unknown = sorted(values.keys() - cls.__record_names__)
+            raise TypeError(f"{cls.__name__}() has no field {unknown[0]!r}")
         if not cls.__record_required__ <= values.keys():
             missing = sorted(cls.__record_required__ - values.keys())
             raise TypeError(f"{cls.__name__}() needs the field {missing[0]!r}")
-        # The values in field order, taken by map() in C: ~3.7 µs for the 50 fields of a
-        # Container, where popping them in the loop took ~5 µs.
-        for setter, value in zip(cls.__record_setters__,
-                                 map(values.pop, cls.__record_fields__, cls.__record_fill__),
-                                 strict=True):
-            setter(self, value)
-        if values:
-            raise TypeError(f"{cls.__name__}() has no field {next(iter(values))!r}")
+        get = values.get
+        for setter, field, default in cls.__record_init__:
+            setter(self, get(field, default))
         for field, setter, default in cls.__record_dicts__:
             if getattr(self, field) is default:
                 setter(self, {})
