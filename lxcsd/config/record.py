@@ -16,11 +16,12 @@ This is ``@dataclass(frozen=True, slots=True, kw_only=True)``, and mypy reads it
 (``typing.dataclass_transform``, PEP 681): constructors and assignments are type-checked.
 Why not dataclasses: importing them costs ~12 ms (``inspect``, ``re``, ...), a third of the
 generator's whole run for 100 containers (bench/results), and the generator and the helper
-load the model at every boot and start (docs/design.md, "Imports"). Nor ``exec``-generated ``__init__``s,
-as dataclasses make: compiling one per class costs ~75 µs, ~1.8 ms for the model's 25
-classes at every import, against ~3 µs more per construction of a 50-field Container for the
-loop below (4 µs against 1.1 µs for a hand-written __init__; measured with Debian's
-/usr/bin/python3 -I -S; the generator builds a handful of records per container).
+load the model at every boot and start (docs/design.md, "Imports"). Nor ``exec``-generated
+``__init__``s, as dataclasses make: compiling one per class costs ~75 µs, ~1.8 ms for the
+model's 25 classes at every import, against ~3 µs more per construction of a 50-field
+Container for the loop below (4 µs against 1.1 µs for a hand-written ``__init__``;
+measured with Debian's /usr/bin/python3 -I -S; the generator builds five records per
+container).
 """
 
 from __future__ import annotations
