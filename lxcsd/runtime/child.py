@@ -391,6 +391,11 @@ def _dev_extras(dev_fd: int) -> None:
     dev.mount_mqueue(dev_fd)
 
 
+def _session_stdio(fd: int) -> None:
+    os.setsid()
+    exec_sync.set_stdio(fd, controlling=False)
+
+
 def finish(plan: Plan, root: Root, report_fd: int) -> NoReturn:
     """pivot_root, the start hooks, then privileges down and exec (seccomp before caps: it
     needs CAP_SYS_ADMIN without no_new_privs, caps.apply)."""
@@ -403,8 +408,11 @@ def finish(plan: Plan, root: Root, report_fd: int) -> NoReturn:
     step(f"lxc.init.cwd {cwd}", os.chdir, cwd)
     stdio = root.console_slave if root.console_slave >= 0 else \
         os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-    step("console: make it init's terminal", exec_sync.set_stdio, stdio,
-         controlling=root.console_slave >= 0)
+    # As liblxc: init gets the console as stdio in a session of its own, but not as its
+    # controlling terminal, so that a getty or shell init starts on it can take it (in an
+    # unprivileged container nothing could steal it from init: that needs CAP_SYS_ADMIN
+    # in the host's user namespace).
+    step("console: init's stdio", _session_stdio, stdio)
     load = None
     if root.filter is not None:
         flt = root.filter

@@ -245,9 +245,13 @@ def find_in_root(plan: Plan, c: Container) -> str | None:
 
 
 def _caps(plan: Plan, c: Container) -> None:
-    # net_admin only with a network namespace of the container's own (after _namespaces).
+    # net_admin only with a network namespace of the container's own: known once
+    # _namespaces succeeded (after a refusal there, check has nothing more to say here).
+    flags = getattr(plan, "clone_flags", None)
+    if flags is None:
+        return
     plan.keep_caps = keep_caps(c, private_net=bool(
-        plan.clone_flags & linux.CLONE_NEWNET or "net" in plan.share))
+        flags & linux.CLONE_NEWNET or "net" in plan.share))
 
 
 def _seccomp(plan: Plan, c: Container, datadir: str) -> None:

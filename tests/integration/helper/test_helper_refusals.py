@@ -74,6 +74,8 @@ CASES: list[tuple[str, str, str, Callable[[Path, Path], None] | None]] = [
      "keeping the host's mnt namespace is not supported", None),
     ("share-pid", "lxc.namespace.share.pid = 1\n",
      "sharing the pid namespace is not supported", None),
+    ("cgroup-no-ns", "lxc.namespace.keep = cgroup\nlxc.mount.auto = cgroup:mixed\n",
+     "the container would see the host's whole cgroup tree", None),
     ("cgroup-v1", "lxc.cgroup.net_cls.classid = 0x100001\n",
      "lxc.cgroup.net_cls.classid: cgroup v1 key with no cgroup2 equivalent", None),
     ("controller", "lxc.cgroup2.memory.max = 64M\n",
