@@ -36,7 +36,7 @@ from pathlib import Path
 TREE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TREE))
 
-from lxcsd import sys as lsys  # noqa: E402
+from lxcsd import linux  # noqa: E402
 from lxcsd.runtime import cgroup  # noqa: E402
 from tests.infra import rootfs  # noqa: E402
 
@@ -72,9 +72,9 @@ def launcher(directory: Path) -> Path:
 
 
 def enter_private_network() -> None:
-    lsys.unshare(lsys.CLONE_NEWNET | lsys.CLONE_NEWNS)
-    lsys.mount(None, "/", None, lsys.MS_REC | lsys.MS_PRIVATE)
-    lsys.interface_up("lo")
+    linux.unshare(linux.CLONE_NEWNET | linux.CLONE_NEWNS)
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    linux.interface_up("lo")
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
@@ -171,7 +171,7 @@ def pyroute2_import_ms(runs: int = 5) -> float:
 def messages_import_ms(runs: int = 5) -> float:
     """What lxcsd.net.nl really imports: pyroute2's rtnetlink message modules only."""
     code = (f"import sys, time; sys.path[:0] = [{str(TREE)!r}, {purelib()!r}]; "
-            "t = time.perf_counter(); from lxcsd.net import nl; nl._import_messages(); "
+            "t = time.perf_counter(); from lxcsd.net import nl; nl.import_messages(); "
             "print((time.perf_counter() - t) * 1000)")
     samples = [float(subprocess.run([PYTHON, "-I", "-S", "-c", code], capture_output=True,
                                     text=True, check=True).stdout) for _ in range(runs)]
@@ -190,7 +190,7 @@ def measure(runs: int, warmup: int) -> dict[str, object]:
     base.chmod(0o755)
     cgroup_dir = os.path.join(cgroup.own_cgroup_dir(), f"lxcsd-netstart-{uuid.uuid4().hex[:8]}")
     os.mkdir(cgroup_dir)
-    lsys.prctl(lsys.PR_SET_CHILD_SUBREAPER, 1)
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     try:
         enter_private_network()
         runner = Runner(base, launcher(base), cgroup_dir)

@@ -7,10 +7,9 @@
 # See also: https://github.com/scop/bash-completion/blob/main/doc/configuration.md
 
 _shtab_lxcsd_config_subparsers=(get set unset apply)
-_shtab_lxcsd_subparsers=(attach autostart check config console copy create destroy generate info start stop restart enable disable ls monitor net wait)
+_shtab_lxcsd_subparsers=(attach check config console copy create destroy generate info start stop restart enable disable ls monitor net wait)
 
 _shtab_lxcsd_attach_option_strings=(-h --help --clear-env --keep-env --keep-var -v --set-var -u --uid -g --gid --cwd -t --pty -T --no-pty -P --lxcpath -n --name)
-_shtab_lxcsd_autostart_option_strings=(-h --help --force)
 _shtab_lxcsd_check_option_strings=(-h --help -n --name --all --format --no-warnings --config-only -P --lxcpath)
 _shtab_lxcsd_config_get_option_strings=(-h --help -n --name -P --lxcpath)
 _shtab_lxcsd_config_set_option_strings=(-h --help -n --name -P --lxcpath)
@@ -30,7 +29,7 @@ _shtab_lxcsd_enable_option_strings=(-h --help -n --name -P --lxcpath --now)
 _shtab_lxcsd_disable_option_strings=(-h --help -n --name -P --lxcpath --now)
 _shtab_lxcsd_ls_option_strings=(-h --help --running --stopped --active -f --fancy -F --fancy-format -1 --line -g --groups --group --format -n --name -P --lxcpath)
 _shtab_lxcsd_monitor_option_strings=(-h --help -n --name --format --initial -P --lxcpath)
-_shtab_lxcsd_net_option_strings=(-h --help --config --run-dir --lease-dir)
+_shtab_lxcsd_net_option_strings=(-h --help --config)
 _shtab_lxcsd_wait_option_strings=(-h --help -n --name -s --state -t --timeout -P --lxcpath)
 _shtab_lxcsd_option_strings=(-h --help --version --debug)
 
@@ -149,8 +148,8 @@ _shtab_lxcsd_create___template_choices=(busybox debian)
 _shtab_lxcsd_info___format_choices=(text json)
 _shtab_lxcsd_ls___format_choices=(table json)
 _shtab_lxcsd_monitor___format_choices=(text json)
-_shtab_lxcsd_net_pos_0_choices=(start stop config)
-_shtab_lxcsd_pos_0_choices=(attach autostart check config console copy create destroy generate info start stop restart enable disable ls monitor net wait)
+_shtab_lxcsd_net_pos_0_choices=(config)
+_shtab_lxcsd_pos_0_choices=(attach check config console copy create destroy generate info start stop restart enable disable ls monitor net wait)
 
 _shtab_lxcsd_attach_pos_1_nargs=...
 _shtab_lxcsd_attach__h_nargs=0
@@ -161,9 +160,6 @@ _shtab_lxcsd_attach__t_nargs=0
 _shtab_lxcsd_attach___pty_nargs=0
 _shtab_lxcsd_attach__T_nargs=0
 _shtab_lxcsd_attach___no_pty_nargs=0
-_shtab_lxcsd_autostart__h_nargs=0
-_shtab_lxcsd_autostart___help_nargs=0
-_shtab_lxcsd_autostart___force_nargs=0
 _shtab_lxcsd_check_pos_0_nargs='*'
 _shtab_lxcsd_check__h_nargs=0
 _shtab_lxcsd_check___help_nargs=0

@@ -14,6 +14,9 @@
 #   $prefix/lib/lxcsd/venv                         Python environment on Debian's /usr/bin/python3
 #   $prefix/bin/lxcsd                              the command line
 #   $prefix/libexec/lxcsd/lxcsd-helper             what lxc@NAME.service runs
+#   $prefix/libexec/lxcsd/lxcsd-console            what lxcsd-console.service runs
+#   $prefix/libexec/lxcsd/lxcsd-net                what lxcsd-net.service runs
+#   $prefix/libexec/lxcsd/lxcsd-autostart          what lxcsd-autostart.service runs
 #   $prefix/libexec/lxcsd/lxcsd-attach-exec        lxcsd attach's static exec stub (gcc -static)
 #   $prefix/lib/systemd/system-generators/lxcsd-generator
 #   $prefix/lib/systemd/system/                    units (--unitdir), and lxc.service.d/
@@ -37,7 +40,7 @@ while [ $# -gt 0 ]; do
         --system-python) system_python=1; shift ;;
         --destdir) destdir="$2"; shift 2 ;;
         --unitdir) unitdir="$2"; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -193,6 +196,8 @@ main() {
     write_launcher "$gendir/lxcsd-generator" lxcsd.generator.main "$purelib"
     write_launcher "$prefix/bin/lxcsd" lxcsd.cli.main "$purelib"
     write_launcher "$libexec/lxcsd-console" lxcsd.console.daemon "$purelib"
+    write_launcher "$libexec/lxcsd-net" lxcsd.net.main "$purelib"
+    write_launcher "$libexec/lxcsd-autostart" lxcsd.generator.late "$purelib"
     install_attach_exec
     install_units
     install_data

@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""Write lxcsd's man pages from what they describe, so they cannot drift from it:
+"""Write lxcsd's man pages, and docs/cli.md, from what they describe, so they cannot drift:
 
-- lxcsd(1): one section per command, from the argparse parsers (usage, description, each
-  option with its help, the examples of the epilog), plus the framing sections below;
+- lxcsd(1) and docs/cli.md: one section per command, from the argparse parsers (usage,
+  description, each option with its help, the examples of the epilog), plus the framing
+  sections below;
 - lxcsd-generator(8): the generator's usage and docstring (lxcsd/generator/main.py) and the
   "For the README" and "Details" parts of docs/generator.md;
 - lxc@.service(8): every setting of units/lxc@.service.in with the comment written beside
   it, how the generator's drop-ins and ``systemctl edit`` add to it, and the other units
   with their header comments.
 
-    python3 packaging/manpages.py          rewrite man/*
-    python3 packaging/manpages.py --check  exit 1 when man/ differs (tests/unit/test_manpages.py)
+    python3 packaging/manpages.py          rewrite man/* and docs/cli.md
+    python3 packaging/manpages.py --check  exit 1 when one differs (tests/unit/test_manpages.py)
 
 Written by hand rather than with argparse-manpage (Debian's python3-argparse-manpage is
 1.2.2): a page with the commands' hand-laid examples kept as examples, the same markup
@@ -100,7 +101,7 @@ def header(title: str, section: int, manual: str) -> list[str]:
 # lxcsd(1)
 
 
-def _commands(parser: argparse.ArgumentParser) -> list[tuple[argparse.ArgumentParser, str]]:
+def commands(parser: argparse.ArgumentParser) -> list[tuple[argparse.ArgumentParser, str]]:
     """(parser, one-line help) of every command, nested ones after their parent."""
     found = []
     for action in parser._actions:
@@ -108,7 +109,7 @@ def _commands(parser: argparse.ArgumentParser) -> list[tuple[argparse.ArgumentPa
             helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
             for name, sub in action.choices.items():
                 found.append((sub, helps.get(name, "")))
-                found += _commands(sub)
+                found += commands(sub)
     return found
 
 
@@ -172,7 +173,8 @@ LXCSD_TAIL = [
     esc("State of a running container: init's PID, its cgroups, its network devices."),
     ".SH EXIT STATUS",
     esc("0 on success; 1 when a command failed (a one-line message on stderr says why); "
-        "2 for a wrong command line (with the command's usage). lxcsd attach exits with "
+        "2 for a wrong command line (with the command's usage); 130 after Ctrl-C and 143 "
+        "after SIGTERM, once the command cleaned up. lxcsd attach exits with "
         "the command's status; lxcsd check and lxcsd wait describe theirs above."),
     ".SH SEE ALSO",
     esc("lxc@.service(8), lxcsd-generator(8), systemctl(1), journalctl(1), machinectl(1), "
@@ -187,10 +189,130 @@ def lxcsd_page() -> str:
             ".SH SYNOPSIS", "\\fBlxcsd\\fR [\\fB\\-\\-debug\\fR] \\fICOMMAND\\fR [\\fIOPTIONS\\fR]",
             ".br", "\\fBlxcsd \\-\\-version\\fR", ".SH DESCRIPTION", *paragraphs(LXCSD_INTRO)]
     out += [".SH COMMANDS"]
-    for sub, summary in _commands(parser):
+    for sub, summary in commands(parser):
         out += command_section(sub, summary)
+    out += [".SH CONCURRENCY, INTERRUPTION, ERRORS", *markdown(CLI_NOTES.replace("**", ""))]
     out += [".SH EXAMPLES", *epilog(parser.epilog or "")[1:], *LXCSD_TAIL]
     return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------------------------------
+# docs/cli.md: the same parsers as Markdown
+
+CLI_INTRO = """\
+What `systemctl` cannot do, with LXC's verbs: list, inspect, create, copy and destroy
+containers, attach to them, check and edit their configs. `start`, `stop`, `restart`,
+`enable` and `disable` go through systemd's D-Bus API on `lxc@NAME.service`, exactly as
+`systemctl` does. Every command has `--help` with examples; `man lxcsd` has them all, and
+bash completes commands, options, templates and container names.
+
+The habits of `lxc-*` users work: every command that names a container takes `NAME` or
+`-n NAME` (`lxcsd wait -n web1 -s RUNNING`, `lxcsd copy -n web1 -N web2`,
+`lxcsd attach -n web1 -- ps`) and `-P DIR` (`--lxcpath`; for the verbs that act on
+`lxc@NAME.service`, DIR must be an lxcpath the units read, else the unit would run another
+container of that name). A wrong option prints that command's usage. `--debug`, anywhere
+before a `--`, shows a traceback instead of a one-line error.
+
+States, as `lxcsd ls`, `wait` and `monitor` name them: RUNNING (the unit active or
+reloading), STARTING (activating, auto-restart included), STOPPING (deactivating), FAILED,
+STOPPED (inactive, or the unit not loaded)."""
+
+
+CLI_NOTES = """\
+- **LXC's container lock.** `create`, `copy` (source and copy), `destroy`,
+  `config set|unset|apply`, and `start`/`restart`/`enable --now` (while they check the
+  config and queue the job, as lxc-start holds it while reading the config) hold the lock
+  liblxc takes for the same container (`src/lxc/lxclock.c`): an open-file-description write
+  lock on `/run/lxc/lock/LXCPATH/.NAME`, e.g. `/run/lxc/lock/var/lib/lxc/.web1`
+  (`lxcsd.lock`). So lxcsd and `lxc-*` exclude each other (lxc-info, lxc-ls, lxc-start,
+  lxc-destroy, lxc-copy... take it to read or write a config). A command waits for the lock
+  as LXC's tools do, saying so when that takes more than a second; Ctrl-C ends the wait.
+  After waiting it looks again: the loser of a race gets one line (`no container 'X'`,
+  `... already exists`) and exit status 1.
+- **Atomic create and copy.** The container is built under a hidden name in the lxcpath
+  (`.lxcsd-create-*`, `.lxcsd-copy-*`: neither `lxc-ls` nor `lxcsd ls` lists hidden
+  directories) and renamed into place (`renameat2(RENAME_NOREPLACE)`) when complete;
+  `destroy` first renames the directory out of sight. Nothing ever sees half a container.
+- **Unknown names.** `start`, `stop`, `restart`, `enable`, `disable`, `wait`, `ls NAME`,
+  `info`, `console`, `attach`, `config`, `destroy` of a name that is not a container say
+  `no container 'NAME' in LXCPATH` and exit 1 at once (`stop`/`disable` still act on a unit
+  that runs or is enabled after its directory was removed). `destroy` reloads systemd and
+  resets the unit's failed state: no ghost in `systemctl --failed` or `lxcsd monitor`.
+- **No tracebacks.** Errors are one line on stderr, exit status 1; not being root says so
+  (`lxcsd: create: must be run as root`); Ctrl-C exits 130 and SIGTERM 143 after the
+  command cleaned up (a create or copy removes its hidden build; `stop`/`wait` leave
+  systemd's job running, as systemctl does); `--debug` shows the traceback instead."""
+
+
+def md(source: str) -> str:
+    """Docstring text as Markdown: one line, literals in backquotes."""
+    return plain(" ".join(source.split()), ("`", "`")).replace("|", "\\|")
+
+
+def md_epilog(source: str) -> list[str]:
+    out: list[str] = []
+    for block in re.split(r"\n\s*\n", plain(source, ("", "")).strip("\n")):
+        lines = block.splitlines()
+        head = HEADING.match(lines[0])
+        if head and len(lines) > 1:
+            out += [f"{head.group(1).capitalize()}:", ""]
+            out += ["    " + (line[2:] if line.startswith("  ") else line) for line in lines[1:]]
+        elif all(line.startswith("  ") for line in lines):
+            out += ["    " + line[2:] for line in lines]
+        else:
+            out.append(md(block))
+        out.append("")
+    return out
+
+
+def md_option(action: argparse.Action) -> str | None:
+    if isinstance(action, argparse._SubParsersAction) or action.help == argparse.SUPPRESS \
+            or "-h" in action.option_strings:
+        return None
+    metavar = action.metavar or (action.dest.upper() if action.option_strings else action.dest)
+    if isinstance(metavar, tuple):
+        metavar = " ".join(metavar)
+    if action.choices is not None and action.metavar is None:
+        metavar = "{" + ",".join(map(str, action.choices)) + "}"
+    takes_value = action.nargs != 0
+    names = [f"`{o}{' ' + str(metavar) if takes_value else ''}`" for o in action.option_strings]
+    help_text = action.help % {"default": action.default} if action.help else ""
+    return f"| {', '.join(names) or f'`{metavar}`'} | {md(help_text)} |"
+
+
+def md_anchor(prog: str) -> str:
+    return prog.replace(" ", "-")
+
+
+def md_command(parser: argparse.ArgumentParser, summary: str) -> list[str]:
+    usage = parser.format_usage().removeprefix("usage: ").strip()
+    out = [f"## {parser.prog}", "", md(summary[:1].upper() + summary[1:]) + ".", "",
+           f"    {usage}", ""]
+    for block in re.split(r"\n\s*\n", (parser.description or "").strip()):
+        if block:
+            out += [md(block), ""]
+    rows = [row for row in map(md_option, parser._actions) if row]
+    if rows:
+        out += ["| option | meaning |", "| --- | --- |", *rows, ""]
+    if parser.epilog:
+        out += md_epilog(parser.epilog)
+    return out
+
+
+def cli_markdown() -> str:
+    parser = build_parser()
+    found = commands(parser)
+    out = ["# lxcsd: the command line", "",
+           "<!-- Generated by packaging/manpages.py from lxcsd's argparse parsers (as man "
+           "lxcsd is); do not edit. -->", "", *CLI_INTRO.splitlines(), "",
+           "| command | what it does |", "| --- | --- |"]
+    out += [f"| [`{sub.prog}`](#{md_anchor(sub.prog)}) | {md(summary)} |"
+            for sub, summary in found]
+    out += ["", "## Concurrency, interruption, errors", "", *CLI_NOTES.splitlines(), ""]
+    for sub, summary in found:
+        out += md_command(sub, summary)
+    out += ["## Examples", "", *md_epilog(parser.epilog or "")[2:]]
+    return "\n".join(out).rstrip("\n") + "\n"
 
 
 # ------------------------------------------------------------------------------------------
@@ -354,24 +476,23 @@ def generator_page() -> str:
     return "\n".join(out) + "\n"
 
 
-PAGES = {"lxcsd.1": lxcsd_page, "lxcsd-generator.8": generator_page,
-         "lxc@.service.8": service_page}
+PAGES = {MAN / "lxcsd.1": lxcsd_page, MAN / "lxcsd-generator.8": generator_page,
+         MAN / "lxc@.service.8": service_page, ROOT / "docs/cli.md": cli_markdown}
 
 
 def main(argv: list[str]) -> int:
     check = argv[1:] == ["--check"]
     stale = []
-    for name, render in PAGES.items():
-        page, path = render(), MAN / name
+    for path, render in PAGES.items():
+        page = render()
         if check:
             if not path.exists() or path.read_text() != page:
-                stale.append(name)
+                stale.append(str(path.relative_to(ROOT)))
         else:
-            MAN.mkdir(exist_ok=True)
+            path.parent.mkdir(exist_ok=True)
             path.write_text(page)
     if stale:
-        print(f"man/ is stale ({', '.join(stale)}): run python3 packaging/manpages.py",
-              file=sys.stderr)
+        print(f"stale: {', '.join(stale)}: run python3 packaging/manpages.py", file=sys.stderr)
         return 1
     return 0
 

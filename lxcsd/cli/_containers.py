@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from lxcsd.liblxc.owner import Holder
-    from lxcsd.systemd import Systemd
+    from lxcsd.systemd.manager import Systemd
 
 ID_RANGE = 65536
 # LXC's lxc.net.N.hwaddr default template (Xen's OUI, as lxc-create writes it).
@@ -63,10 +63,10 @@ def temporary_path(lxcpath: str, what: str) -> str:
 def publish(built: str, directory: str) -> None:
     """Rename a complete container into place; one that appeared meanwhile (an lxc-create
     of the same name) is never replaced."""
-    from lxcsd import sys as _sys
+    from lxcsd import linux
 
     try:
-        _sys.rename_noreplace(built, directory)
+        linux.rename_noreplace(built, directory)
     except FileExistsError:
         raise LxcsdError(f"{directory} already exists (made while this command ran)",
                          "pick another name") from None
@@ -135,7 +135,7 @@ def is_running(name: str) -> bool:
     """Whether the container's unit is active (D-Bus), else whether it has a state file."""
     try:
         from lxcsd.config.names import unit_name
-        from lxcsd.systemd import Systemd
+        from lxcsd.systemd.manager import Systemd
 
         with Systemd() as systemd:
             active = systemd.unit_properties(unit_name(name)).get("ActiveState")

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from lxcsd.config.model import Container
     from lxcsd.liblxc.owner import Holder
-    from lxcsd.systemd import Systemd
+    from lxcsd.systemd.manager import Systemd
 
 # if_inet6 scope values (include/net/ipv6.h IPV6_ADDR_*): only global addresses are shown.
 IPV6_SCOPE_GLOBAL = 0x00
@@ -146,7 +146,7 @@ def count_processes(directory: str) -> int:
 def usage(props: dict[str, Any]) -> dict[str, int | None]:
     """memory and swap (bytes), cpu_ns, pids, io_read, io_write of a unit (None where
     unknown)."""
-    from lxcsd.systemd import counter
+    from lxcsd.systemd.manager import counter
 
     result: dict[str, int | None] = {
         "memory": counter(props.get("MemoryCurrent")),
@@ -299,7 +299,7 @@ def container_status(systemd: Systemd, name: str, config: str, *,
                      loaded: dict[str, tuple[str, str, str]] | None = None,
                      detail: bool = False) -> dict[str, Any]:
     """Everything ls (and with detail, info) shows about one container."""
-    from lxcsd.systemd import container_state
+    from lxcsd.systemd.manager import container_state
 
     container, error = load_quietly(name, config)
     unit = unit_name(name)

@@ -4,7 +4,7 @@ asyncio): the shared part of ``lxcsd wait`` and ``lxcsd monitor``.
 systemd emits ``PropertiesChanged`` on a unit's object (``org.freedesktop.systemd1.Unit``:
 ActiveState, SubState) to subscribed clients; :class:`Watcher` subscribes, adds a match for
 every unit object, and turns the lxc@NAME.service ones into (name, STATE) events, STATE as
-:func:`lxcsd.systemd.container_state` maps it.
+:func:`lxcsd.systemd.manager.container_state` maps it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 
 from lxcsd.config.names import name_from_unit, unit_name
 from lxcsd.errors import LxcsdError
-from lxcsd.systemd import container_state
+from lxcsd.systemd.manager import container_state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

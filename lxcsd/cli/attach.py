@@ -2,7 +2,7 @@
 
 The command runs in all the container's namespaces and its payload cgroup, with its
 capability bounding set, seccomp policy and environment rules, as lxc-attach does (details:
-lxcsd.runtime.attach). Without a command, the shell of the user in the container's
+lxcsd.attach). Without a command, the shell of the user in the container's
 /etc/passwd (else /bin/sh). When stdin, stdout or stderr is a terminal, the command gets a
 pty of the container's own (it never holds the caller's terminal).
 """
@@ -120,8 +120,9 @@ _TAKES_VALUE = frozenset(("--keep-var", "-v", "--set-var", "-u", "--uid", "-g", 
 def run(args: argparse.Namespace) -> int:
     import os
 
+    from lxcsd.attach.host import attach
+    from lxcsd.attach.options import Options
     from lxcsd.errors import LxcsdError
-    from lxcsd.runtime.attach import Options, attach
 
     if os.geteuid() != 0:
         raise LxcsdError("lxcsd attach needs root", "joining a container's namespaces and "

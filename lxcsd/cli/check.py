@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 
+from lxcsd.config import build
 from lxcsd.config.load import check_path, discover
 from lxcsd.errors import ConfigError, LxcsdError
 from lxcsd.runtime.plan import make_plan
@@ -82,7 +83,7 @@ def check_one(name: str | None, path: str, with_warnings: bool,
               config_only: bool = False) -> dict[str, Any]:
     """Check one config; a dict with name, config, ok, errors, warnings and notes."""
     container, errors = check_path(path, name)
-    warnings = list(container.warnings) if container is not None and with_warnings else []
+    warnings = build.warnings(container) if container is not None and with_warnings else []
     if container is not None and with_warnings:
         warnings += autostart_warnings(container, path)
     if container is not None and not config_only:

@@ -46,7 +46,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _stop(name: str) -> None:
-    from lxcsd.systemd import Systemd
+    from lxcsd.systemd.manager import Systemd
 
     with Systemd() as systemd:
         result = systemd.stop(unit_name(name))
@@ -57,7 +57,7 @@ def _stop(name: str) -> None:
 def _disable(name: str) -> None:
     """Remove install links of lxc@NAME (best effort: no systemd, nothing to undo)."""
     try:
-        from lxcsd.systemd import Systemd
+        from lxcsd.systemd.manager import Systemd
 
         with Systemd() as systemd:
             if systemd.unit_file_state(unit_name(name)) == "enabled":
@@ -70,7 +70,7 @@ def _forget(name: str) -> None:
     """Reload (the generator drops the container's drop-in) and reset the unit's failed
     state: best effort, without systemd there is nothing to forget."""
     try:
-        from lxcsd.systemd import Systemd
+        from lxcsd.systemd.manager import Systemd
 
         with Systemd() as systemd:
             systemd.reload()

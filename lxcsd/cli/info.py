@@ -109,7 +109,7 @@ def usage_lines(info: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lxcsd.systemd import Systemd
+    from lxcsd.systemd.manager import Systemd
 
     infos = []
     with Systemd() as systemd:

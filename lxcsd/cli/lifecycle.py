@@ -1,6 +1,6 @@
 """``lxcsd start|stop|restart|enable|disable NAME...``: systemctl's verbs for containers.
 
-Each goes through systemd's D-Bus API (:mod:`lxcsd.systemd`) on ``lxc@NAME.service``, never
+Each goes through systemd's D-Bus API (:mod:`lxcsd.systemd.manager`) on ``lxc@NAME.service``, never
 by running systemctl: start/stop/restart queue a job and wait for it as systemctl does; on
 failure the unit's state and its last journal lines are printed and the exit status is 1.
 enable/disable change the unit's install links (EnableUnitFiles/DisableUnitFiles) and
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from lxcsd.lock import Locks
-    from lxcsd.systemd import Systemd
+    from lxcsd.systemd.manager import Systemd
 
 VERBS = {
     "start": ("start containers (systemctl start lxc@NAME)", "StartUnit"),
@@ -87,7 +87,7 @@ def units_for(names: list[str], systemd: Systemd | None = None, *,
 
 
 def run(args: argparse.Namespace) -> int:
-    from lxcsd.systemd import Systemd
+    from lxcsd.systemd.manager import Systemd
 
     for name in args.names:
         check_unit_lxcpath(name, args.lxcpath)
@@ -164,7 +164,7 @@ def _wait(systemd: Systemd, method: bytes, queued: Queued) -> bool:
 
 def _report(systemd: Systemd, method: bytes, name: str, unit: str, result: str,
             since: float) -> None:
-    from lxcsd.systemd import JOB_RESULTS
+    from lxcsd.systemd.manager import JOB_RESULTS
 
     print(f"lxcsd: {name}: {method.decode()} of {unit}: {JOB_RESULTS.get(result, result)}",
           file=sys.stderr)
@@ -174,7 +174,7 @@ def _report(systemd: Systemd, method: bytes, name: str, unit: str, result: str,
 def status_report(systemd: Systemd, unit: str, since: float | None = None) -> str:
     """A few lines like ``systemctl status``: state, result, main process, status text and
     the journal's last lines."""
-    from lxcsd.systemd import journal_tail
+    from lxcsd.systemd.manager import journal_tail
 
     try:
         props = systemd.unit_properties(unit)

@@ -135,7 +135,7 @@ def collect(args: argparse.Namespace) -> list[dict[str, Any]]:
         # Names only: what shell completion asks for, answered without D-Bus.
         return [{"name": name} for name, _ in containers
                 if not args.names or name in args.names]
-    from lxcsd.systemd import Systemd
+    from lxcsd.systemd.manager import Systemd
 
     infos = []
     with Systemd() as systemd:

@@ -1,10 +1,9 @@
-"""``lxcsd net start|stop|config``: the default bridge of lxcsd-net.service.
+"""``lxcsd net config``: the settings of the default bridge, lxcsd-net.service.
 
-``start`` (the unit's ExecStart=) creates the bridge from net.conf, turns on forwarding, loads
-the NAT table and starts dnsmasq, then tells systemd dnsmasq is the main process and exits.
-``stop`` (ExecStopPost=) removes what start added; a bridge that still has container ports
-stays, so restarting lxcsd-net.service does not disturb running containers. ``config``
-prints the resolved settings.
+lxcsd-net.service makes a bridge (lxcbr0 unless net.conf says otherwise) with forwarding,
+masquerading and dnsmasq, as LXC's lxc-net.service does. ``config`` prints the settings it
+uses, resolved from /etc/lxcsd/net.conf and the shipped net.conf, with file:line for a bad
+one. The service itself runs lxcsd-net (lxcsd.net.main).
 """
 
 from __future__ import annotations
@@ -17,50 +16,29 @@ if TYPE_CHECKING:
 
 EPILOG = """\
 examples:
-  systemctl start lxcsd-net        what you normally run (the unit runs 'lxcsd net start')
   lxcsd net config                 the settings from /etc/lxcsd/net.conf and the shipped file
-  lxcsd net start --config ./net.conf --run-dir /tmp/n --lease-dir /tmp/n
+  lxcsd net config --config ./net.conf
+  systemctl start lxcsd-net        make the bridge (systemctl stop lxcsd-net: remove it)
 """
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "net", help="the default container bridge (lxcsd-net.service)",
+        "net", help="the default container bridge's settings (lxcsd-net.service)",
         description=__doc__.split("\n\n")[1] if __doc__ else None, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("start", "stop", "config"))
+    parser.add_argument("action", choices=("config",))
     parser.add_argument("--config", metavar="FILE", action="append",
                         help="read only these files (repeatable; default: "
                         "/etc/lxcsd/net.conf, then the shipped net.conf)")
-    parser.add_argument("--run-dir", metavar="DIR", help="state and pid file "
-                        "(default /run/lxcsd/net)")
-    parser.add_argument("--lease-dir", metavar="DIR", help="dnsmasq's lease file "
-                        "(default /var/lib/lxcsd/net)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from lxcsd import sd
-    from lxcsd.net import netconf, service
+    from lxcsd.config import netconf
+    from lxcsd.config.record import fields
 
-    run_dir = args.run_dir or service.RUN_DIR
-    if args.action == "stop":
-        ports = service.down(run_dir=run_dir)
-        if ports:
-            print(f"lxcsd net: bridge kept for its ports: {' '.join(ports)}")
-        return 0
     conf = netconf.load(args.config)
-    if args.action == "config":
-        for key in netconf.NetConf.__slots__:
-            print(f"{key} = {getattr(conf, key)}")
-        return 0
-    pid = service.up(conf, run_dir=run_dir, lease_dir=args.lease_dir or service.LEASE_DIR)
-    dhcp = f", DHCP {conf.dhcp_range[0]}-{conf.dhcp_range[1]}" if pid and conf.dhcp_range \
-        else ", no DHCP"
-    status = f"STATUS={conf.bridge} {conf.interface}{', NAT' if conf.nat else ''}{dhcp}"
-    message = f"MAINPID={pid}\nREADY=1\n{status}" if pid else f"READY=1\n{status}"
-    if sd.notify(message):
-        sd.notify_barrier()  # systemd has taken dnsmasq as the main process before we exit
-    else:
-        print(status[len("STATUS="):] + (f" (dnsmasq pid {pid})" if pid else ""))
+    for key in fields(conf):
+        print(f"{key} = {getattr(conf, key)}")
     return 0

@@ -10,7 +10,7 @@ import sys
 
 from lxcsd.config.names import validate_name
 from lxcsd.errors import LxcsdError
-from lxcsd.systemd import STATES
+from lxcsd.systemd.manager import STATES
 
 from ._help import after_parse
 from ._target import add_lxcpath_option, add_name_option, check_unit_lxcpath, take
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     validate_name(args.name)
     check_unit_lxcpath(args.name, args.lxcpath)
     wanted = parse_states(args.states)
-    from lxcsd.systemd import Systemd
+    from lxcsd.systemd.manager import Systemd
 
     from ._containers import known
 

@@ -6,9 +6,9 @@ the pre-parsed value into a plain dict ``state`` (``state[field]`` for top-level
 constructs the model once. Errors stop the build (the default, for the generator and the
 runtime) or are collected (``errors=[]``, for ``lxcsd check``).
 
-Networks follow liblxc: ``lxc.net.N.type`` resets the network's other keys (so set it
-first), type-specific keys need the matching type, ``lxc.net.N =`` removes network N, and
-legacy ``lxc.network.type`` lines start networks numbered from 0 as lxc-update-config does.
+Each key folds its own lines (``Key.apply``, :mod:`lxcsd.config.keys`; networks as liblxc
+does). Then :func:`assemble` makes the model, :func:`validate` checks what no single line
+shows, and :func:`warnings` lists what ``lxcsd check`` shows beside errors.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from itertools import islice
 from lxcsd.errors import ConfigError
 
 from . import keys
-from . import values as v
-from .keys import RESET, Key
 from .model import SECTIONS, Container, Entry, IdMap, Network, Rootfs
+from .parsers import NamespaceList
+from .record import replace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def build(
         if errors is None:
             raise error
         errors.append(error)
-    container = _assemble(state, name, config_path, entries)
+    container = assemble(state, name, config_path, entries)
     for error in validate(container):
         if errors is None:
             raise error
@@ -101,7 +101,7 @@ def _patch(entries: list[Entry]) -> Patch | None:
         spec = entry.spec
         if entry.error is not None or isinstance(spec, (keys.NetKey, keys.NetResetKey)):
             return None
-        if spec is None or isinstance(spec.parser, keys.NamespaceList):
+        if spec is None or isinstance(spec.parser, NamespaceList):
             if spec is not None:
                 return None
             continue
@@ -140,75 +140,6 @@ def _apply_segment(state: dict[str, Any], entries: list[Entry] | tuple[Entry, ..
     return True
 
 
-# --- networks -------------------------------------------------------------------------------
-
-
-def _warn(state: dict[str, Any], entry: Entry, message: str, hint: str = "") -> None:
-    state.setdefault("_warnings", []).append(_located(entry, message, hint))
-
-
-def _net_index(state: dict[str, Any], entry: Entry) -> int:
-    """The network index of an entry, numbering legacy unindexed lxc.network.* networks."""
-    legacy = entry.index < -1
-    style = state.setdefault("_net_style", legacy)
-    if style != legacy:
-        raise v.bad("legacy lxc.network.* keys mixed with lxc.net.N.* keys",
-                         "convert the file with lxc-update-config")
-    if not legacy:
-        return entry.index
-    if entry.index == keys.LEGACY_NET_NEW:
-        state["_legacy_net"] = index = state.get("_legacy_next", 0)
-        state["_legacy_next"] = index + 1
-    elif (index := state.get("_legacy_net", -1)) < 0:
-        raise v.bad(f"{entry.key} comes before any lxc.network.type",
-                         "a legacy network starts with its lxc.network.type line")
-    state.setdefault("_resolved", {})[id(entry)] = f"lxc.net.{index}.{entry.sub}"
-    return int(index)
-
-
-def _reset_nets(state: dict[str, Any], entry: Entry) -> None:
-    nets = state.setdefault("net", {})
-    if entry.index == -1:
-        nets.clear()
-        state.pop("_legacy_net", None)
-    else:
-        nets.pop(entry.index, None)
-
-
-def _set_type(state: dict[str, Any], entry: Entry, nets: dict[int, dict[str, Any]],
-              index: int) -> None:
-    old = nets.get(index)
-    if old and set(old) - {"type"} and entry.item is not RESET:
-        _warn(state, entry, f"keys of lxc.net.{index} set before its type are discarded",
-              f"move lxc.net.{index}.type above the network's other keys: liblxc resets them")
-    nets[index] = {} if entry.item is RESET else {"type": entry.item}
-
-
-def apply_net(spec: Key, state: dict[str, Any], entry: Entry) -> None:
-    """Fold one ``lxc.net.*`` entry (installed as keys.NET_APPLY)."""
-    if isinstance(spec, keys.NetResetKey):
-        _reset_nets(state, entry)
-        return
-    index = _net_index(state, entry)
-    nets = state.setdefault("net", {})
-    if spec.name == "type":
-        _set_type(state, entry, nets, index)
-        return
-    net = nets.get(index)
-    if net is None:
-        if entry.item is RESET:
-            return
-        net = nets[index] = {}
-    requires = spec.requires  # type: ignore[attr-defined]
-    if requires and entry.item is not RESET and net.get("type") != requires:
-        raise v.bad(f"lxc.net.{index}.{spec.name} needs lxc.net.{index}.type = {requires}",
-                         f"set lxc.net.{index}.type = {requires} before this line")
-    net[spec.field] = spec.parser.merge(net.get(spec.field), entry, net)
-
-
-keys.NET_APPLY.append(apply_net)
-
-
 # --- assembly -------------------------------------------------------------------------------
 
 
@@ -238,15 +169,15 @@ def _resolved_entries(entries: list[Entry] | tuple[Entry, ...],
     for entry in entries:
         canonical = resolved.get(id(entry))
         if canonical is not None:
-            entry = Entry(key=entry.key, value=entry.value, path=entry.path, line=entry.line,
-                          canonical=canonical, spec=entry.spec, sub=entry.sub,
-                          index=int(canonical.split(".")[2]), item=entry.item)
+            entry = replace(entry, canonical=canonical, index=int(canonical.split(".")[2]),
+                            error=None, note="")
         out.append(entry)
     return tuple(out)
 
 
-def _assemble(state: dict[str, Any], name: str, config_path: str,
-              entries: list[Entry] | tuple[Entry, ...]) -> Container:
+def assemble(state: dict[str, Any], name: str, config_path: str,
+             entries: list[Entry] | tuple[Entry, ...]) -> Container:
+    """The Container of a folded state (``entries``: the lines it was folded from)."""
     fields: dict[str, Any] = {}
     for field, value in state.items():
         if field in SECTIONS:
@@ -346,21 +277,20 @@ def _entry_warnings(entry: Entry, seen: set[str]) -> list[ConfigError]:
         return [_located(entry, entry.note)]
     if spec is None or entry.error is not None:
         return []
-    warnings = []
-    if entry.key != entry.canonical and not entry.key.startswith("lxc.net."):
-        warnings.append(_located(entry, f"legacy key, now {entry.canonical}",
-                                 "lxc-update-config rewrites legacy keys"))
+    found: list[ConfigError] = []
+    if keys.is_legacy(entry.key, entry.canonical):
+        found.append(_located(entry, f"legacy key, now {entry.canonical}",
+                              "lxc-update-config rewrites legacy keys"))
     if not spec.implemented and entry.value and spec.pattern not in seen:
         seen.add(spec.pattern)
-        warnings.append(_located(entry, "recognized, but lxcsd does not implement it yet",
-                                 "it has no effect for now"))
-    return warnings
+        found.append(_located(entry, "recognized, but lxcsd does not implement it yet",
+                              "it has no effect for now"))
+    return found
 
 
-def collect_warnings(entries: tuple[Entry, ...],
-                     build_warnings: tuple[ConfigError, ...]) -> list[ConfigError]:
-    """Warnings for a Container (see Container.warnings): ignored lines, legacy keys,
-    keys not implemented yet (once per key), and the builder's own."""
+def warnings(container: Container) -> list[ConfigError]:
+    """What ``lxcsd check`` shows beside errors: ignored lines, legacy keys, keys not
+    implemented yet (once per key), and the builder's own (Container.build_warnings)."""
     seen: set[str] = set()
-    warnings = [w for entry in entries for w in _entry_warnings(entry, seen)]
-    return warnings + list(build_warnings)
+    found = [w for entry in container.entries for w in _entry_warnings(entry, seen)]
+    return found + list(container.build_warnings)

@@ -33,7 +33,8 @@ import os
 from lxcsd.errors import ConfigError
 
 from . import keys
-from .model import make_entry
+from .model import Entry
+from .parsers import Keyed, Multi
 from .reader import parse_line
 
 TYPE_CHECKING = False
@@ -45,8 +46,8 @@ _LISTS_BY_NAME = ("devices.allow", "devices.deny")
 
 def _is_list(spec: keys.Key, sub: str) -> bool:
     """Whether ``set`` appends (lists) or replaces (single values)."""
-    if isinstance(spec.parser, keys.Keyed):
-        return isinstance(spec.parser, keys.Multi) and sub in _LISTS_BY_NAME
+    if isinstance(spec.parser, Keyed):
+        return isinstance(spec.parser, Multi) and sub in _LISTS_BY_NAME
     return spec.is_list
 
 
@@ -247,7 +248,8 @@ def _canonical(key: str) -> str:
 
 
 def _check_value(spec: keys.Key, canonical: str, sub: str, index: int, value: str) -> None:
-    entry = make_entry(canonical, value, "", 0, canonical, spec, sub, index)
+    entry = Entry(key=canonical, value=value, path="", line=0, canonical=canonical, spec=spec,
+                  sub=sub, index=index)
     try:
         spec.parser.item(entry)
     except ConfigError as exc:

@@ -2,19 +2,15 @@
 
 Each :class:`Key` has a name (exact, like ``lxc.uts.name``; a prefix, like ``lxc.cgroup2``
 for ``lxc.cgroup2.*``; or a network subkey, like ``type`` for ``lxc.net.N.type``), a
-parser, the model attribute it fills (``dest``: ``"uts_name"`` or ``"console.path"`` for a
-section attribute), legacy (pre-2.1) aliases, an ``implemented`` flag, a one-line doc and
-LXC's default.
+parser (:mod:`.parsers`: how its lines fold into a value), the model attribute it fills
+(``dest``: ``"uts_name"``, or ``"console.path"`` for a section attribute), legacy (pre-2.1)
+aliases, an ``implemented`` flag, a one-line doc and LXC's default. ``Key.apply`` folds one
+pre-parsed line into the builder's state (:mod:`.build`); network keys fold as liblxc does
+(see :class:`NetKey`).
 
-Parsers follow mkosi's convention: ``parser(value, old) -> new``. An empty value resets, and
-what "reset" means (clear a list, back to the default, an error) is a property of the
-parser, not a special case in the reader. Internally the reader pre-parses each line once
-(:meth:`Parser.item`, cached for included files) and the builder folds items with
-:meth:`Parser.merge`; ``parser(value, old)`` is the two steps together.
-
-``implemented`` starts False for every key the runtime handles: runtime engineers flip it when
-they implement a key, and ``lxcsd check`` warns about the others. Regenerate
-docs/config-keys.md after changing the table: ``python -m lxcsd.config.docs``.
+``implemented`` is False for keys the runtime does not honour yet; ``lxcsd check`` warns
+about them. Regenerate docs/config-keys.md after changing the table:
+``python -m lxcsd.config.docs``.
 
 Lookup: :func:`lookup` maps a key as written to ``(Key, canonical name, sub, index)``.
 """
@@ -25,286 +21,34 @@ from lxcsd.errors import ConfigError
 
 from . import values as v
 from .globalconf import GLOBAL_KEYS
-from .model import CgroupSetting, Entry, MountAuto
+from .parsers import (
+    RESET,
+    AutoMounts,
+    Bare,
+    Caps,
+    CgroupMulti,
+    Extend,
+    Hooks,
+    Hwaddr,
+    Keyed,
+    ListOf,
+    NamespaceList,
+    Noted,
+    Parser,
+    ProcList,
+    Required,
+    check_namespace,
+    check_sysctl,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from .model import Entry
+
     Conv = Callable[[str], Any]
-
-
-class _Reset:
-    """The pre-parsed form of an empty value."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "RESET"
-
-
-RESET: Any = _Reset()
-
-
-# --- parsers ----------------------------------------------------------------------------------
-
-
-class Parser:
-    """A scalar: the last value wins; an empty value resets to ``empty`` (default None)."""
-
-    __slots__ = ("conv", "empty", "type_doc")
-    is_list = False
-
-    def __init__(self, conv: Conv, type_doc: str, empty: Any = None) -> None:
-        self.conv = conv
-        self.empty = empty
-        self.type_doc = type_doc
-
-    def item(self, entry: Entry) -> Any:
-        """Parse one line's value (pure: the result may be cached and shared)."""
-        return RESET if entry.value == "" else self.conv(entry.value)
-
-    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
-        """Fold a pre-parsed line into the previous value; never mutates ``old``."""
-        return self.empty if entry.item is RESET else entry.item
-
-    def __call__(self, value: str, old: Any = None, sub: str = "") -> Any:
-        entry = Entry(key="", value=value, path="", line=0, sub=sub)
-        entry.item = self.item(entry)
-        return self.merge(old, entry, {})
-
-
-class Required(Parser):
-    """A scalar that must have a value (liblxc fails on ``lxc.mount.fstab =``)."""
-
-    __slots__ = ()
-
-    def item(self, entry: Entry) -> Any:
-        if entry.value == "":
-            raise v.bad("this key needs a value", "remove the line instead of emptying it")
-        return self.conv(entry.value)
-
-
-class ListOf(Parser):
-    """A list: each line appends one item; an empty value clears the list."""
-
-    __slots__ = ()
-    is_list = True
-
-    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
-        if entry.item is RESET:
-            return ()
-        return (old or ()) + (entry.item,)
-
-
-class Extend(ListOf):
-    """A list where one line may add several items (``lxc.group = a b``)."""
-
-    __slots__ = ()
-
-    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
-        if entry.item is RESET:
-            return ()
-        return (old or ()) + entry.item
-
-
-class Keyed(Parser):
-    """``PREFIX.NAME = VALUE`` collected in a dict: a later NAME replaces the earlier value in
-    place; ``PREFIX.NAME =`` removes NAME, ``PREFIX =`` removes all."""
-
-    __slots__ = ("check_name",)
-    is_list = True
-
-    def __init__(self, conv: Conv, type_doc: str, check_name: Callable[[str], None]) -> None:
-        super().__init__(conv, type_doc)
-        self.check_name = check_name
-
-    def item(self, entry: Entry) -> Any:
-        if entry.sub:
-            self.check_name(entry.sub)
-        elif entry.value:
-            raise v.bad("a value needs a name after the prefix",
-                        f"write {entry.key}.NAME = VALUE, or an empty value to clear all")
-        return super().item(entry)
-
-    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
-        if entry.item is not RESET:
-            return {**(old or {}), entry.sub: entry.item}
-        if not entry.sub:
-            return {}
-        return {name: value for name, value in (old or {}).items() if name != entry.sub}
-
-
-class Multi(Keyed):
-    """``PREFIX.NAME = VALUE`` kept as an ordered list, repeats included (cgroup files are
-    written in order; devices.allow may appear many times). Resets as :class:`Keyed`."""
-
-    __slots__ = ()
-
-    def item(self, entry: Entry) -> Any:
-        value = super().item(entry)
-        if value is RESET:
-            return RESET
-        return CgroupSetting(key=entry.sub, value=value, path=entry.path, line=entry.line)
-
-    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
-        if entry.item is not RESET:
-            return (old or ()) + (entry.item,)
-        if not entry.sub:
-            return ()
-        return tuple(item for item in old or () if item.key != entry.sub)
-
-
-class Caps(Parser):
-    """``lxc.cap.drop``/``lxc.cap.keep`` share one list, as in liblxc: state is
-    (keep?, names, cleared?). Mixing the two is an error unless the list was cleared in
-    between. cleared: an empty value (or ``keep = none``) emptied the list, which in
-    liblxc also forgets the drops of an included common.conf: for lxcsd, its default drop
-    set (lxcsd.runtime.plan)."""
-
-    __slots__ = ("keep",)
-    is_list = True
-
-    def __init__(self, keep: bool) -> None:
-        super().__init__(self._names, "capability names")
-        self.keep = keep
-
-    def _names(self, value: str) -> tuple[str, ...]:
-        names = tuple(value.split())
-        for name in names:
-            if name == "none" and not self.keep:
-                raise v.bad("'none' is only valid for lxc.cap.keep",
-                            "write lxc.cap.keep = none to drop every capability")
-            if name != "none":
-                v.check_capability(name)
-        return names
-
-    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
-        if entry.item is RESET:
-            return (False, (), True)
-        keep, names, cleared = old or (False, (), False)
-        if self.keep != keep and names:
-            raise v.bad("lxc.cap.keep and lxc.cap.drop are mutually exclusive",
-                        "clear the other list first with an empty value")
-        for name in entry.item:
-            if name == "none":
-                names, cleared = (), True
-            else:
-                names += (name,)
-        return (self.keep, names, cleared)
-
-
-class NamespaceList(Parser):
-    """``lxc.namespace.clone``/``keep``: names accumulate; the two exclude each other."""
-
-    __slots__ = ("other",)
-    is_list = True
-
-    def __init__(self, other: str) -> None:
-        super().__init__(v.parse_namespace_list, "namespace names")
-        self.other = other
-
-    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
-        if entry.item is RESET:
-            return None
-        if section.get(self.other):
-            raise v.bad("lxc.namespace.clone and lxc.namespace.keep exclude each other",
-                        f"remove one, or clear lxc.namespace.{self.other} first")
-        merged = old or ()
-        return merged + tuple(name for name in entry.item if name not in merged)
-
-
-class Hooks(Parser):
-    """``lxc.hook.TYPE``: commands per hook type (a dict TYPE → tuple); ``lxc.hook =``
-    clears every type, ``lxc.hook.TYPE =`` one."""
-
-    __slots__ = ("hook",)
-    is_list = True
-
-    def __init__(self, hook: str) -> None:
-        super().__init__(v.parse_string, "command")
-        self.hook = hook
-
-    def item(self, entry: Entry) -> Any:
-        if not self.hook and entry.value:
-            raise v.bad("lxc.hook takes no value", "write lxc.hook.TYPE = COMMAND")
-        return super().item(entry)
-
-    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
-        hooks: dict[str, tuple[str, ...]] = dict(old or {})
-        if entry.item is not RESET:
-            hooks[self.hook] = hooks.get(self.hook, ()) + (entry.item,)
-        elif self.hook:
-            hooks.pop(self.hook, None)
-        else:
-            hooks.clear()
-        return hooks
-
-
-# liblxc's allowed_auto_mounts[]: token -> fields of MountAuto it sets.
-_AUTO_MOUNTS: dict[str, dict[str, Any]] = {
-    "proc": {"proc": "mixed"}, "proc:mixed": {"proc": "mixed"}, "proc:rw": {"proc": "rw"},
-    "sys": {"sys": "mixed"}, "sys:ro": {"sys": "ro"}, "sys:mixed": {"sys": "mixed"},
-    "sys:rw": {"sys": "rw"},
-}
-for _kind in ("cgroup", "cgroup-full"):
-    for _mode in (None, "mixed", "ro", "rw"):
-        for _force in (False, True):
-            _token = _kind + (f":{_mode}" if _mode else "") + (":force" if _force else "")
-            _AUTO_MOUNTS[_token] = {"cgroup": _kind, "cgroup_mode": _mode, "cgroup_force": _force}
-for _token, _mode in (("cgroup2", "rw"), ("cgroup2:ro", "ro"), ("cgroup2:force", "rw"),
-                      ("cgroup2:ro:force", "ro")):
-    _AUTO_MOUNTS[_token] = {"cgroup": "cgroup2", "cgroup_mode": _mode, "cgroup_force": True}
-
-
-def _auto_mount_token(token: str) -> dict[str, Any]:
-    if token.startswith("shmounts:"):
-        host, _, container = token[9:].partition(":")
-        if not host:
-            raise v.bad("shmounts: needs a host path", "write shmounts:HOST_PATH[:CONTAINER_PATH]")
-        return {"shmounts": (host, container or "/dev/.lxc-mounts")}
-    fields = _AUTO_MOUNTS.get(token)
-    if fields is None:
-        raise v.bad(f"invalid filesystem to automount {token!r}",
-                    "use proc[:mixed|:rw], sys[:ro|:mixed|:rw], cgroup[:mixed|:ro|:rw][:force], "
-                    "cgroup-full[...], cgroup2[:ro][:force], shmounts:HOST[:CONTAINER]")
-    return fields
-
-
-def _auto_mounts(value: str) -> tuple[dict[str, Any], ...]:
-    return tuple(_auto_mount_token(token) for token in value.split())
-
-
-class AutoMounts(Parser):
-    """``lxc.mount.auto``: tokens accumulate, a token replaces an earlier one of its group
-    (proc, sys, cgroup, shmounts); an empty value clears all."""
-
-    __slots__ = ()
-    is_list = True
-
-    def __init__(self) -> None:
-        super().__init__(_auto_mounts, "auto-mount tokens")
-
-    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
-        if entry.item is RESET:
-            return MountAuto()
-        fields = {name: getattr(old, name) for name in MountAuto.__slots__} if old else {}
-        for update in entry.item:
-            fields.update(update)
-        return MountAuto(**fields)
-
-
-class Bare(Parser):
-    """A key that only takes an empty value, to clear everything under it (``lxc.net =``)."""
-
-    __slots__ = ()
-
-    def item(self, entry: Entry) -> Any:
-        if entry.value:
-            raise v.bad(f"{entry.canonical} takes no value",
-                        f"write {entry.canonical} = (empty) to clear, or a subkey")
-        return RESET
 
 
 # --- the table --------------------------------------------------------------------------------
@@ -361,12 +105,16 @@ class Key:
         return f"Key({self.pattern})"
 
 
-# Filled in by lxcsd.config.build (network folding needs the builder's state layout).
-NET_APPLY: list[Callable[[Key, dict[str, Any], Entry], None]] = []
-
-
 class NetKey(Key):
-    """``lxc.net.N.SUB``: ``requires`` is the network type this subkey is only valid for."""
+    """``lxc.net.N.SUB``: ``requires`` is the network type this subkey is only valid for.
+
+    Networks fold as liblxc applies them: ``lxc.net.N.type`` resets the network's other keys
+    (so it comes first), a type-specific key needs the matching type, and legacy
+    ``lxc.network.*`` lines (index < -1, see :data:`LEGACY_NET_NEW`) number their networks
+    from 0 as lxc-update-config does. State: ``state["net"][index][field]``; the legacy
+    numbering's own keys start with ``_`` (the builder drops them), and ``_resolved`` maps
+    a legacy entry to the key it stands for (``lxc.net.0.link``).
+    """
 
     __slots__ = ("requires",)
 
@@ -380,7 +128,52 @@ class NetKey(Key):
         self.requires = requires
 
     def apply(self, state: dict[str, Any], entry: Entry) -> None:
-        NET_APPLY[0](self, state, entry)
+        index = _net_index(state, entry)
+        nets = state.setdefault("net", {})
+        if self.name == "type":
+            _set_type(state, entry, nets, index)
+            return
+        net = nets.get(index)
+        if net is None:
+            if entry.item is RESET:
+                return
+            net = nets[index] = {}
+        requires = self.requires
+        if requires and entry.item is not RESET and net.get("type") != requires:
+            raise v.bad(f"lxc.net.{index}.{self.name} needs lxc.net.{index}.type = {requires}",
+                        f"set lxc.net.{index}.type = {requires} before this line")
+        net[self.field] = self.parser.merge(net.get(self.field), entry, net)
+
+
+def _net_index(state: dict[str, Any], entry: Entry) -> int:
+    """The network index of an entry, numbering legacy unindexed lxc.network.* networks."""
+    legacy = entry.index < -1
+    style = state.setdefault("_net_style", legacy)
+    if style != legacy:
+        raise v.bad("legacy lxc.network.* keys mixed with lxc.net.N.* keys",
+                    "convert the file with lxc-update-config")
+    if not legacy:
+        return entry.index
+    if entry.index == LEGACY_NET_NEW:
+        state["_legacy_net"] = index = state.get("_legacy_next", 0)
+        state["_legacy_next"] = index + 1
+    elif (index := state.get("_legacy_net", -1)) < 0:
+        raise v.bad(f"{entry.key} comes before any lxc.network.type",
+                    "a legacy network starts with its lxc.network.type line")
+    state.setdefault("_resolved", {})[id(entry)] = f"lxc.net.{index}.{entry.sub}"
+    return int(index)
+
+
+def _set_type(state: dict[str, Any], entry: Entry, nets: dict[int, dict[str, Any]],
+              index: int) -> None:
+    old = nets.get(index)
+    if old and set(old) - {"type"} and entry.item is not RESET:
+        warning = config_error(v.bad(
+            f"keys of lxc.net.{index} set before its type are discarded",
+            f"move lxc.net.{index}.type above the network's other keys: liblxc resets them"),
+            entry)
+        state.setdefault("_warnings", []).append(warning)
+    nets[index] = {} if entry.item is RESET else {"type": entry.item}
 
 
 class IncludeKey(Key):
@@ -398,7 +191,12 @@ class NetResetKey(Key):
     __slots__ = ()
 
     def apply(self, state: dict[str, Any], entry: Entry) -> None:
-        NET_APPLY[0](self, state, entry)
+        nets = state.setdefault("net", {})
+        if entry.index == -1:
+            nets.clear()
+            state.pop("_legacy_net", None)
+        else:
+            nets.pop(entry.index, None)
 
 
 # lxc.net.N.* subkeys lxcsd.net implements (the rest warn as not implemented yet).
@@ -424,85 +222,6 @@ def _scalar(conv: Conv, type_doc: str, empty: Any = None) -> Parser:
 
 def _signal_or_default(value: str) -> int | None:
     return v.parse_signal(value) or None  # liblxc: 0 means "use the default"
-
-
-def _cgroup_value(entry_value: str) -> str:
-    return entry_value
-
-
-class _CgroupMulti(Multi):
-    """cgroup settings: the name must be CONTROLLER.FILE; device rules are checked, and for
-    cgroup2 the values of the common limits (CGROUP2_VALUES), so that check reports what
-    the kernel would refuse at start."""
-
-    __slots__ = ("v2",)
-
-    def __init__(self, v2: bool = False) -> None:
-        super().__init__(_cgroup_value, "controller file value", _check_cgroup_file)
-        self.v2 = v2
-
-    def item(self, entry: Entry) -> Any:
-        item = super().item(entry)
-        if item is not RESET and entry.sub in ("devices.allow", "devices.deny"):
-            v.parse_device_rule(item.value)
-        elif item is not RESET and self.v2 and entry.sub in CGROUP2_VALUES:
-            CGROUP2_VALUES[entry.sub](item.value.strip())
-        return item
-
-
-class _Hwaddr(Parser):
-    """lxc.net.N.hwaddr: liblxc converts the first six octets and ignores what follows
-    (lxc_convert_mac), so "00:16:3e:aa:bb:cc # web" starts there; here with a warning."""
-
-    __slots__ = ()
-
-    def item(self, entry: Entry) -> Any:
-        value = entry.value
-        if len(value) > 17 and value[17] in " \t#":
-            entry.note = (f"text after the address is ignored: {value[17:].strip()!r} (LXC "
-                          "has no inline comments: a '#' is part of the value)")
-            return self.conv(value[:17])
-        return super().item(entry)
-
-
-def _check_cgroup_file(name: str) -> None:
-    if "." not in name.strip(".") or "/" in name or name.startswith("dir."):
-        raise v.bad(f"{name!r} is not a cgroup controller file",
-                    "write CONTROLLER.FILE, e.g. memory.max or pids.max")
-
-
-def _check_sysctl(name: str) -> None:
-    if "/" in name or name.startswith(".") or ".." in name:
-        raise v.bad(f"invalid sysctl name {name!r}",
-                    "write a dotted name, e.g. net.ipv4.ip_forward")
-
-
-def _check_proc(name: str) -> None:
-    if "/" in name or name in (".", ".."):
-        raise v.bad(f"invalid /proc/PID file name {name!r}", "e.g. oom_score_adj")
-
-
-def _check_namespace(name: str) -> None:
-    if name not in v.NAMESPACES:
-        raise v.bad(f"unknown namespace {name!r}", "use one of " + " ".join(v.NAMESPACES))
-
-
-class _ProcList(Multi):
-    """``lxc.proc.FILE``: (file, value) pairs in order."""
-
-    __slots__ = ()
-
-    def __init__(self) -> None:
-        super().__init__(v.parse_string, "value", _check_proc)
-
-    def item(self, entry: Entry) -> Any:
-        item = super().item(entry)
-        return item if item is RESET else (entry.sub, item.value)
-
-    def merge(self, old: Any, entry: Entry, section: dict[str, Any]) -> Any:
-        if entry.item is not RESET:
-            return (old or ()) + (entry.item,)
-        return tuple(pair for pair in old or () if entry.sub and pair[0] != entry.sub)
 
 
 def _rootfs_options(value: str) -> tuple[str, Any]:
@@ -546,7 +265,7 @@ def _general() -> list[Key]:
             "when it shuts down.", default="0", group=g),
         Key("lxc.sched.core", _scalar(v.parse_bool, _BOOL), "sched_core", "1: put the container "
             "in its own core-scheduling domain.", default="0", group=g),
-        Key("lxc.proc", _ProcList(), "proc", "Write VALUE to /proc/PID/FILE of the container's "
+        Key("lxc.proc", ProcList(), "proc", "Write VALUE to /proc/PID/FILE of the container's "
             "init.", kind="prefix", pattern="lxc.proc.[file]", implemented=True, group=g),
     ]
 
@@ -587,78 +306,85 @@ def _init_keys() -> list[Key]:
     ]
 
 
+def _net(sub: str, parser: Parser, doc: str, requires: str = "", default: str = "",
+        legacy: tuple[str, ...] = ()) -> NetKey:
+    """A network subkey; its legacy lxc.network.SUB alias unless LXC 2.1 added it."""
+    old = legacy or ((f"lxc.network.{sub}",) if not sub.startswith(("veth.ipv", "veth.n",
+                      "veth.mode", "veth.vlan", "ipvlan", "l2proxy")) else ())
+    return NetKey(sub, parser, doc, requires=requires, default=default, legacy=old,
+                  implemented=sub in _NET_IMPLEMENTED)
+
+
 def _network_keys() -> list[Key]:
     g = "Network"
-
-    def net(sub: str, parser: Parser, doc: str, requires: str = "", default: str = "",
-            legacy: tuple[str, ...] = ()) -> NetKey:
-        old = legacy or ((f"lxc.network.{sub}",) if not sub.startswith(("veth.ipv", "veth.n",
-                          "veth.mode", "veth.vlan", "ipvlan", "l2proxy")) else ())
-        return NetKey(sub, parser, doc, requires=requires, default=default, legacy=old,
-                      implemented=sub in _NET_IMPLEMENTED)
-
     addr = "address"
     return [
         NetResetKey("lxc.net", Bare(v.parse_string, "empty"), "net", "An empty value removes "
                     "every network so far; lxc.net.N = (empty) removes network N.",
                     legacy=("lxc.network",), implemented=True, group=g),
-        net("type", _scalar(v.choice("veth", "macvlan", "ipvlan", "vlan", "phys", "empty",
+        _net("type", _scalar(v.choice("veth", "macvlan", "ipvlan", "vlan", "phys", "empty",
                                      "none"), "veth|macvlan|ipvlan|vlan|phys|empty|none"),
             "Network type; set it first: setting it resets the network's other keys.",
             default="empty (loopback only)"),
-        net("flags", _scalar(v.parse_net_flags, "up"), "'up' brings the interface up.",
+        _net("flags", _scalar(v.parse_net_flags, "up"), "'up' brings the interface up.",
             default="down"),
-        net("link", _scalar(v.parse_ifname, "interface"), "Host interface: the bridge (veth), "
+        _net("link", _scalar(v.parse_ifname, "interface"), "Host interface: the bridge (veth), "
             "the parent (macvlan, ipvlan, vlan) or the device to move in (phys; NAME+ matches "
             "a prefix)."),
-        net("l2proxy", _scalar(v.parse_bool, _BOOL), "1: add neighbour proxy entries on the "
+        _net("l2proxy", _scalar(v.parse_bool, _BOOL), "1: add neighbour proxy entries on the "
             "link for the container's addresses.", default="0"),
-        net("mtu", _scalar(v.parse_mtu, "bytes"), "MTU of the interface.", default="the kernel's"),
-        net("name", _scalar(v.parse_ifname, "interface"), "Interface name inside the container.",
+        _net("mtu", _scalar(v.parse_mtu, "bytes"), "MTU of the interface.", default="the kernel's"),
+        _net("name", _scalar(v.parse_ifname, "interface"), "Interface name inside the container.",
             default="assigned by the kernel (eth0, ...)"),
-        net("hwaddr", _Hwaddr(v.parse_hwaddr, "MAC (x = random digit)"), "MAC address; each "
+        _net("hwaddr", Hwaddr(v.parse_hwaddr, "MAC (x = random digit)"), "MAC address; each "
             "'x' is replaced by a random hex digit; text after the six octets is ignored with "
             "a warning, as liblxc reads only them.", default="random"),
-        net("ipv4.address", ListOf(v.parse_ipv4_address, "ADDR[/PREFIX] [BROADCAST]"),
+        _net("ipv4.address", ListOf(v.parse_ipv4_address, "ADDR[/PREFIX] [BROADCAST]"),
             "IPv4 address; repeat for several.", default="none (classful prefix and computed "
             "broadcast when omitted)", legacy=("lxc.network.ipv4",)),
-        net("ipv4.gateway", _scalar(v.parse_ipv4_gateway, f"{addr}|auto|dev"), "IPv4 default "
+        _net("ipv4.gateway", _scalar(v.parse_ipv4_gateway, f"{addr}|auto|dev"), "IPv4 default "
             "gateway: an address, auto (the link's address) or dev (a device route)."),
-        net("ipv6.address", ListOf(v.parse_ipv6_address, "ADDR[/PREFIX]"), "IPv6 address; "
+        _net("ipv6.address", ListOf(v.parse_ipv6_address, "ADDR[/PREFIX]"), "IPv6 address; "
             "repeat for several.", default="none (prefix 64 when omitted)",
             legacy=("lxc.network.ipv6",)),
-        net("ipv6.gateway", _scalar(v.parse_ipv6_gateway, f"{addr}|auto|dev"), "IPv6 default "
+        _net("ipv6.gateway", _scalar(v.parse_ipv6_gateway, f"{addr}|auto|dev"), "IPv6 default "
             "gateway: an address, auto or dev."),
-        net("script.up", _scalar(v.parse_string, "command"), "Host command run after the "
+        _net("script.up", _scalar(v.parse_string, "command"), "Host command run after the "
             "network is created and configured."),
-        net("script.down", _scalar(v.parse_string, "command"), "Host command run before the "
+        _net("script.down", _scalar(v.parse_string, "command"), "Host command run before the "
             "network is destroyed."),
-        net("veth.mode", _scalar(v.choice("bridge", "router"), "bridge|router"), "veth only: "
+    ]
+
+
+def _network_type_keys() -> list[Key]:
+    """The subkeys of one network type (``requires``)."""
+    return [
+        _net("veth.mode", _scalar(v.choice("bridge", "router"), "bridge|router"), "veth only: "
             "attach the host end to lxc.net.N.link (bridge), or route to it (router).",
             requires="veth", default="bridge"),
-        net("veth.pair", _scalar(v.parse_ifname, "interface"), "veth only: name of the host "
+        _net("veth.pair", _scalar(v.parse_ifname, "interface"), "veth only: name of the host "
             "end.", requires="veth", default="vethXXXXXX"),
-        net("veth.ipv4.route", ListOf(v.parse_ipv4_route, "NET/PREFIX"), "veth only: host route "
+        _net("veth.ipv4.route", ListOf(v.parse_ipv4_route, "NET/PREFIX"), "veth only: host route "
             "to the container; repeat for several.", requires="veth"),
-        net("veth.ipv6.route", ListOf(v.parse_ipv6_route, "NET/PREFIX"), "veth only: IPv6 host "
+        _net("veth.ipv6.route", ListOf(v.parse_ipv6_route, "NET/PREFIX"), "veth only: IPv6 host "
             "route to the container.", requires="veth"),
-        net("veth.vlan.id", _scalar(v.parse_bridge_vlan_id, "1-4094|none"), "veth only: "
+        _net("veth.vlan.id", _scalar(v.parse_bridge_vlan_id, "1-4094|none"), "veth only: "
             "untagged VLAN of the bridge port; none leaves the default VLAN.", requires="veth"),
-        net("veth.vlan.tagged.id", ListOf(v.parse_tagged_vlan_id, "1-4094"), "veth only: tagged "
+        _net("veth.vlan.tagged.id", ListOf(v.parse_tagged_vlan_id, "1-4094"), "veth only: tagged "
             "VLAN of the bridge port; repeat for several.", requires="veth"),
-        net("veth.n_rxqueues", _scalar(v.parse_positive_int, "count"), "veth only: receive "
+        _net("veth.n_rxqueues", _scalar(v.parse_positive_int, "count"), "veth only: receive "
             "queues of the container end.", requires="veth"),
-        net("veth.n_txqueues", _scalar(v.parse_positive_int, "count"), "veth only: transmit "
+        _net("veth.n_txqueues", _scalar(v.parse_positive_int, "count"), "veth only: transmit "
             "queues of the container end.", requires="veth"),
-        net("macvlan.mode", _scalar(v.choice("private", "vepa", "bridge", "passthru"),
+        _net("macvlan.mode", _scalar(v.choice("private", "vepa", "bridge", "passthru"),
                                     "private|vepa|bridge|passthru"), "macvlan only: mode.",
             requires="macvlan", default="private"),
-        net("ipvlan.mode", _scalar(v.choice("l3", "l3s", "l2"), "l3|l3s|l2"), "ipvlan only: "
+        _net("ipvlan.mode", _scalar(v.choice("l3", "l3s", "l2"), "l3|l3s|l2"), "ipvlan only: "
             "mode.", requires="ipvlan", default="l3"),
-        net("ipvlan.isolation", _scalar(v.choice("bridge", "private", "vepa"),
+        _net("ipvlan.isolation", _scalar(v.choice("bridge", "private", "vepa"),
                                         "bridge|private|vepa"), "ipvlan only: isolation.",
             requires="ipvlan", default="bridge"),
-        net("vlan.id", _scalar(v.parse_vlan_id, "0-65535"), "vlan only: VLAN id on the link.",
+        _net("vlan.id", _scalar(v.parse_vlan_id, "0-65535"), "vlan only: VLAN id on the link.",
             requires="vlan"),
     ]
 
@@ -725,239 +451,19 @@ def _mount_keys() -> list[Key]:
     ]
 
 
-# --- cgroup v1 keys on cgroup2 ------------------------------------------------------------
-#
-# lxc.cgroup.FILE (cgroup v1) → the cgroup2 file and value that do the same, as crun and
-# systemd translate them (kernel Documentation/admin-guide/cgroup-v2.rst): the plan applies
-# the translation with a warning naming the v2 line, and refuses a v1 key with no
-# equivalent, naming why. devices.allow/deny become the unit's DeviceAllow= (generator).
-
-
-def _v1_number(value: str, what: str) -> int:
-    text = value.strip()
-    body = text[1:] if text.startswith("-") else text
-    if not (body.isascii() and body.isdigit()):
-        raise v.bad(f"{what} must be an integer, not {value!r}")
-    return int(text)
-
-
-_MEM_SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50,
-               "e": 1 << 60}
-
-
-def _v1_bytes(value: str, _others: dict[str, str] | None = None) -> str:
-    """A memory size as the kernel's memparse reads it in both versions (suffixes k..e);
-    -1 (v1's "unlimited") is cgroup2's "max"."""
-    text = value.strip()
-    if text == "-1":
-        return "max"
-    _memparse(text)
-    return text
-
-
-def _memparse(text: str) -> int:
-    digits, factor = (text[:-1], _MEM_SUFFIX[text[-1].lower()]) \
-        if text[-1:].lower() in _MEM_SUFFIX else (text, 1)
-    if not (digits.isascii() and digits.isdigit()):
-        raise v.bad(f"{text!r} is not a size in bytes", "bytes, with k, m or g, or -1")
-    return int(digits) * factor
-
-
-def _v1_swap(value: str, others: dict[str, str]) -> str:
-    """memory.memsw.limit_in_bytes limits memory + swap; cgroup2's memory.swap.max the
-    swap alone: the difference to memory.limit_in_bytes."""
-    if value.strip() == "-1":
-        return "max"
-    limit = others.get("memory.limit_in_bytes", "").strip()
-    if not limit or limit == "-1":
-        raise v.bad("memory.memsw.limit_in_bytes needs a memory.limit_in_bytes to translate",
-                    "write lxc.cgroup2.memory.max and lxc.cgroup2.memory.swap.max")
-    swap = _memparse(value.strip()) - _memparse(limit)
-    if swap < 0:
-        raise v.bad("memory.memsw.limit_in_bytes is below memory.limit_in_bytes")
-    return str(swap)
-
-
-def _v1_shares(value: str, _others: dict[str, str]) -> str:
-    """cpu.shares 2..262144 (default 1024) → cpu.weight 1..10000 (default 100): the linear
-    map crun, runc < 1.3 and the kubelet use."""
-    shares = min(max(_v1_number(value, "cpu.shares"), 2), 262144)
-    return str(1 + (shares - 2) * 9999 // 262142)
-
-
-def _v1_cpu_max(_value: str, others: dict[str, str]) -> str:
-    """cpu.cfs_quota_us and cpu.cfs_period_us → one cpu.max "QUOTA PERIOD"."""
-    quota = _v1_number(others.get("cpu.cfs_quota_us", "-1"), "cpu.cfs_quota_us")
-    period = _v1_number(others.get("cpu.cfs_period_us", "100000"), "cpu.cfs_period_us")
-    return f"{'max' if quota < 0 else quota} {period}"
-
-
-def _v1_blkio_weight(value: str, _others: dict[str, str]) -> str:
-    """blkio.weight 10..1000 → io.weight 1..10000 (crun's map)."""
-    weight = min(max(_v1_number(value, "blkio.weight"), 10), 1000)
-    return str(1 + (weight - 10) * 9999 // 990)
-
-
-def _v1_device_weight(value: str, others: dict[str, str]) -> str:
-    device, _, weight = value.strip().partition(" ")
-    return f"{_v1_device(device)} {_v1_blkio_weight(weight, others)}"
-
-
-def _v1_device(text: str) -> str:
-    major, sep, minor = text.partition(":")
-    if not (sep and major.isdigit() and minor.isdigit()):
-        raise v.bad(f"{text!r} is not a MAJOR:MINOR device", "e.g. 8:0")
-    return text
-
-
-def _v1_throttle(limit: str) -> Callable[[str, dict[str, str]], str]:
-    def convert(value: str, _others: dict[str, str]) -> str:
-        device, _, number = value.strip().partition(" ")
-        return f"{_v1_device(device)} {limit}={_v1_number(number, 'the limit')}"
-
-    return convert
-
-
-def _v1_freezer(value: str, _others: dict[str, str]) -> str:
-    states = {"THAWED": "0", "FROZEN": "1"}
-    if value.strip() not in states:
-        raise v.bad(f"freezer.state {value!r}", "FROZEN or THAWED")
-    return states[value.strip()]
-
-
-def _v1_same(value: str, _others: dict[str, str]) -> str:
-    return value
-
-
-def _v2_bytes(text: str) -> None:
-    if text != "max":
-        _memparse(text)
-
-
-def _v2_count(text: str) -> None:
-    if text != "max" and not (text.isascii() and text.isdigit()):
-        raise v.bad(f"{text!r} is not a number or max")
-
-
-def _v2_range(low: int, high: int) -> Callable[[str], None]:
-    def check(text: str) -> None:
-        body = text[1:] if text.startswith("-") else text
-        if not (body.isascii() and body.isdigit() and low <= int(text) <= high):
-            raise v.bad(f"{text!r} is not an integer from {low} to {high}")
-
-    return check
-
-
-def _v2_cpu_max(text: str) -> None:
-    quota, _, period = text.partition(" ")
-    _v2_count(quota)
-    if period:
-        _v2_range(1000, 1000000)(period)
-
-
-def _v2_cpu_list(text: str) -> None:
-    for part in filter(None, text.split(",")):
-        low, _, high = part.partition("-")
-        if not (low.isdigit() and (not high or high.isdigit())):
-            raise v.bad(f"{text!r} is not a list like 0-3,6")
-
-
-# Values the kernel accepts for the common cgroup2 limits (cgroup-v2.rst), checked when the
-# config is read: an invalid one would fail the start.
-CGROUP2_VALUES: dict[str, Callable[[str], None]] = {
-    **{f"memory.{name}": _v2_bytes for name in ("max", "high", "low", "min", "swap.max",
-                                                 "swap.high", "zswap.max")},
-    "pids.max": _v2_count, "cpu.max": _v2_cpu_max, "cpu.weight": _v2_range(1, 10000),
-    "cpu.weight.nice": _v2_range(-20, 19), "cpu.idle": _v2_range(0, 1),
-    "cpuset.cpus": _v2_cpu_list, "cpuset.mems": _v2_cpu_list,
-    "cgroup.freeze": _v2_range(0, 1), "memory.oom.group": _v2_range(0, 1),
-}
-
-
-# v1 file → (cgroup2 file, converter(value, every v1 value by file)).
-CGROUP_V1: dict[str, tuple[str, Callable[[str, dict[str, str]], str]]] = {
-    "memory.limit_in_bytes": ("memory.max", _v1_bytes),
-    "memory.soft_limit_in_bytes": ("memory.low", _v1_bytes),
-    "memory.memsw.limit_in_bytes": ("memory.swap.max", _v1_swap),
-    "cpu.shares": ("cpu.weight", _v1_shares),
-    "cpu.cfs_quota_us": ("cpu.max", _v1_cpu_max),
-    "cpu.cfs_period_us": ("cpu.max", _v1_cpu_max),
-    "cpuset.cpus": ("cpuset.cpus", _v1_same),
-    "cpuset.mems": ("cpuset.mems", _v1_same),
-    "pids.max": ("pids.max", _v1_same),
-    "blkio.weight": ("io.weight", _v1_blkio_weight),
-    "blkio.weight_device": ("io.weight", _v1_device_weight),
-    "blkio.throttle.read_bps_device": ("io.max", _v1_throttle("rbps")),
-    "blkio.throttle.write_bps_device": ("io.max", _v1_throttle("wbps")),
-    "blkio.throttle.read_iops_device": ("io.max", _v1_throttle("riops")),
-    "blkio.throttle.write_iops_device": ("io.max", _v1_throttle("wiops")),
-    "freezer.state": ("cgroup.freeze", _v1_freezer),
-}
-# v1 files (or prefixes) with no cgroup2 equivalent, and why.
-CGROUP_V1_NONE = {
-    "memory.swappiness": "cgroup2 has no per-cgroup swappiness",
-    "memory.kmem.": "kernel memory is counted in memory.max under cgroup2",
-    "memory.oom_control": "cgroup2 has no OOM-killer switch (memory.oom.group is the "
-                          "closest)",
-    "memory.use_hierarchy": "cgroup2 is always hierarchical",
-    "memory.move_charge_at_immigrate": "cgroup2 never moves charges",
-    "net_cls.": "cgroup2 has no net_cls; nftables matches cgroup2 paths (socket cgroupv2)",
-    "net_prio.": "cgroup2 has no net_prio; use tc or nftables",
-    "cpu.rt_": "cgroup2 has no real-time CPU budget",
-    "cpuacct.": "cpuacct only accounts (cgroup2's cpu.stat), it limits nothing",
-}
-# Settings the generator turns into unit settings instead (DeviceAllow=).
-CGROUP_V1_UNIT = ("devices.allow", "devices.deny")
-
-
-def translate_cgroup_v1(settings: tuple[CgroupSetting, ...]
-                        ) -> tuple[list[tuple[CgroupSetting, ConfigError]], list[ConfigError]]:
-    """([(cgroup2 setting, its warning)], errors) for lxc.cgroup.* lines. Files several v1
-    keys make together (cpu.max) come once per v1 key, with the same value."""
-    values = {s.key: s.value for s in settings}
-    pairs: list[tuple[CgroupSetting, ConfigError]] = []
-    errors: list[ConfigError] = []
-    for setting in settings:
-        key = f"lxc.cgroup.{setting.key}"
-        if setting.key in CGROUP_V1_UNIT:
-            continue
-        try:
-            v2 = _v1_setting(setting, values)
-        except ConfigError as exc:
-            errors.append(ConfigError(exc.message, path=setting.path, line=setting.line,
-                                      key=key, hint=exc.hint))
-            continue
-        pairs.append((v2, ConfigError(f"cgroup v1 key, applied as lxc.cgroup2.{v2.key} = "
-                                      f"{v2.value}", path=setting.path, line=setting.line,
-                                      key=key, hint="write the cgroup2 line instead")))
-    return pairs, errors
-
-
-def _v1_setting(setting: CgroupSetting, values: dict[str, str]) -> CgroupSetting:
-    name = setting.key
-    found = CGROUP_V1.get(name)
-    if found is None and name.startswith("hugetlb.") and name.endswith(".limit_in_bytes"):
-        found = (name[: -len("limit_in_bytes")] + "max", _v1_bytes)
-    if found is None:
-        why = next((text for prefix, text in CGROUP_V1_NONE.items()
-                    if name == prefix or (prefix.endswith(".") and name.startswith(prefix))),
-                   "lxcsd knows no cgroup2 equivalent")
-        raise v.bad(f"cgroup v1 key with no cgroup2 equivalent: {why}",
-                    "remove it, or write the lxc.cgroup2.* setting you mean")
-    v2, convert = found
-    return CgroupSetting(key=v2, value=convert(setting.value, values), path=setting.path,
-                         line=setting.line)
+_RELATIVE_0 = ("lxc.cgroup.relative = 0 has no effect: lxcsd always puts the container's "
+               "cgroups inside its unit's delegated cgroup, as = 1 does")
 
 
 def _cgroup_keys() -> list[Key]:
     g = "Control groups"
     rel = "relative path"
     return [
-        Key("lxc.cgroup2", _CgroupMulti(v2=True), "cgroup2", "Write VALUE to CONTROLLER.FILE in "
+        Key("lxc.cgroup2", CgroupMulti(v2=True), "cgroup2", "Write VALUE to CONTROLLER.FILE in "
             "the container's cgroup (unified hierarchy); devices.allow/deny set device access; "
             "the values of common limits (memory.max, pids.max, cpu.max, ...) are checked.",
             kind="prefix", pattern="lxc.cgroup2.[controller].[file]", implemented=True, group=g),
-        Key("lxc.cgroup", _CgroupMulti(), "cgroup_v1", "cgroup v1 setting: translated to its "
+        Key("lxc.cgroup", CgroupMulti(), "cgroup_v1", "cgroup v1 setting: translated to its "
             "cgroup2 equivalent with a warning (memory.limit_in_bytes → memory.max, "
             "cpu.shares → cpu.weight, ...; devices.* → the unit's DeviceAllow=), refused when "
             "there is none.", kind="prefix", pattern="lxc.cgroup.[controller].[file]",
@@ -976,8 +482,11 @@ def _cgroup_keys() -> list[Key]:
         Key("lxc.cgroup.dir.monitor.pivot", _scalar(v.parse_cgroup_dir, rel),
             "cgroup_dir.monitor_pivot", "Cgroup the monitor moves to when the container stops.",
             group=g),
-        Key("lxc.cgroup.relative", _scalar(v.parse_bool, _BOOL), "cgroup_relative", "1: never "
-            "escape to the root cgroup.", default="0", implemented=True, group=g),
+        Key("lxc.cgroup.relative", Noted(v.parse_bool, _BOOL, {False: _RELATIVE_0}),
+            "cgroup_relative", "1: never escape to the root cgroup. lxcsd always puts the "
+            "container's cgroups inside lxc@NAME.service's delegated cgroup, as 1 does; 0 "
+            "has no effect (a warning).", default="0 (lxcsd: always 1)", implemented=True,
+            group=g),
     ]
 
 
@@ -1057,7 +566,7 @@ def _namespace_keys() -> list[Key]:
         Key("lxc.namespace.keep", NamespaceList("clone"), "namespace.keep", "Namespaces to "
             "inherit from the starting process.", default="none", implemented=True, group=g),
         Key("lxc.namespace.share", Keyed(v.parse_string, "pid|container|path",
-                                         _check_namespace), "namespace.share",
+                                         check_namespace), "namespace.share",
             "Join a namespace of a process (pid), another container (name) or a container "
             "path.", kind="prefix", pattern="lxc.namespace.share.[namespace]",
             implemented=True, group=g),
@@ -1079,7 +588,7 @@ def _resource_keys() -> list[Key]:
             "or unlimited.", kind="prefix", pattern="lxc.prlimit.[name]",
             legacy=("lxc.limit.[name]",), default="inherited", implemented=True,
             group=g),
-        Key("lxc.sysctl", Keyed(v.parse_string, "value", _check_sysctl), "sysctl", "Kernel "
+        Key("lxc.sysctl", Keyed(v.parse_string, "value", check_sysctl), "sysctl", "Kernel "
             "parameter set inside the container.", kind="prefix",
             pattern="lxc.sysctl.[name]", implemented=True, group=g),
     ]
@@ -1137,9 +646,9 @@ def _runtime_keys() -> list[Key]:
 
 
 KEYS: tuple[Key, ...] = tuple(
-    _general() + _init_keys() + _network_keys() + _terminal_keys() + _mount_keys()
-    + _cgroup_keys() + _security_keys() + _namespace_keys() + _resource_keys() + _hook_keys()
-    + _runtime_keys()
+    _general() + _init_keys() + _network_keys() + _network_type_keys() + _terminal_keys()
+    + _mount_keys() + _cgroup_keys() + _security_keys() + _namespace_keys() + _resource_keys()
+    + _hook_keys() + _runtime_keys()
 )
 
 # --- lookup -----------------------------------------------------------------------------------
@@ -1281,6 +790,7 @@ def find(canonical: str) -> Key:
 
 
 def is_legacy(key: str, canonical: str) -> bool:
+    """A legacy key as written (lxc.net.N keys renumbered from lxc.network are not)."""
     return key != canonical and not key.startswith("lxc.net.")
 
 

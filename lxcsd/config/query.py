@@ -13,6 +13,7 @@ from lxcsd.errors import ConfigError
 
 from . import keys
 from .model import Container, Entry
+from .parsers import Keyed, Multi
 
 
 def _resets(entry: Entry, canonical: str, spec: keys.Key) -> bool:
@@ -49,8 +50,8 @@ def _shape(key: str) -> tuple[keys.Key, str, bool, bool]:
         raise ConfigError(exc.message, key=key, hint=exc.hint) from None
     bare = canonical == spec.name and (spec.kind == "prefix" or canonical == "lxc.hook")
     parser = spec.parser
-    many = bare or isinstance(parser, keys.Multi) or (
-        spec.is_list and not isinstance(parser, keys.Keyed))
+    many = bare or isinstance(parser, Multi) or (
+        spec.is_list and not isinstance(parser, Keyed))
     return spec, canonical, bare, many
 
 

@@ -18,7 +18,9 @@ and the generator reads every container at boot. Cycles and nesting deeper than
 
 API: :func:`read_config` (path → flat entry list), :func:`read_config_text` (the same for
 text not yet saved), :func:`parse_text` (text → entries of one file, includes not
-expanded), :func:`parse_line` (one line, for the writer), :func:`clear_cache`.
+expanded), :func:`parse_line` (one line, for the writer), :func:`read_text` (a file's text
+as the reader takes it), :func:`expand_includes` (includes of a list of entries expanded in
+place), :func:`clear_cache`.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def _stamp(st: os.stat_result) -> tuple[int, ...]:
 # --- one file -------------------------------------------------------------------------------
 
 
-def _read_text(path: str) -> tuple[str, os.stat_result]:
+def read_text(path: str) -> tuple[str, os.stat_result]:
     """The file's text (UTF-8; undecodable bytes kept as surrogates) and its stat."""
     fd = os.open(path, _OPEN_FLAGS)
     try:
@@ -98,7 +100,7 @@ def _os_message(exc: OSError | ValueError) -> str:
 def _error_entry(path: str, line: int, key: str, value: str, message: str,
                  hint: str = "") -> Entry:
     error = ConfigError(message, path=path, line=line, key=key, hint=hint)
-    return Entry(key=key, value=value, path=path, line=line, error=error)
+    return Entry(key=key, value=value, path=path, line=line, canonical=key, error=error)
 
 
 def _rootfs_backend(text: str) -> str | None:
@@ -133,8 +135,8 @@ def _odd_line(line: str, path: str, number: int) -> Entry | None:
         return _entry(text, path, number)  # lxcsd's own keys, which liblxc skips
     if not text.startswith("lxc."):
         note = "ignored: not an lxc.* key (liblxc ignores such lines)"
-        return Entry(key=text.split("=", 1)[0].strip(" \t"), value="", path=path,
-                     line=number, note=note)
+        key = text.split("=", 1)[0].strip(" \t")
+        return Entry(key=key, value="", path=path, line=number, canonical=key, note=note)
     key, colon, value = text.strip(" \t").partition(":")
     if colon and " " not in key.strip():  # Proxmox's pct.conf syntax, copied over
         return _error_entry(path, number, key.strip(), value.strip(),
@@ -183,7 +185,8 @@ def _entry(text: str, path: str, number: int) -> Entry | None:
             found = keys.lookup(key)
         except keys.UnknownKey as exc:
             return _unknown(key, value, path, number, exc)
-    # model.make_entry, inlined: this runs for every line of every container at boot.
+    # Entry(...) without keyword arguments, which cost 2.5 times as much: this runs for every
+    # line of every container at boot.
     entry: Entry = _new(Entry)
     entry.key, entry.value, entry.path, entry.line = key, value, path, number
     spec = entry.spec = found[0]
@@ -201,7 +204,7 @@ def _entry(text: str, path: str, number: int) -> Entry | None:
 def _unknown(key: str, value: str, path: str, number: int, exc: keys.UnknownKey) -> Entry:
     if key in keys.REMOVED:
         note = f"ignored: {key} was removed in LXC 2.1 (lxc-update-config deletes it)"
-        return Entry(key=key, value=value, path=path, line=number, note=note)
+        return Entry(key=key, value=value, path=path, line=number, canonical=key, note=note)
     return _error_entry(path, number, key, value, exc.message, exc.hint)
 
 
@@ -440,7 +443,7 @@ def _cached_file(path: str, stamp: tuple[int, ...]) -> tuple[tuple[Entry, ...], 
     cached = _FILE_CACHE.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1], cached[2]
-    text, st = _read_text(path)
+    text, st = read_text(path)
     entries = parse_text(text, path)
     includes = _include_positions(entries)
     _FILE_CACHE[path] = (_stamp(st), entries, includes)
@@ -454,7 +457,7 @@ def read_config(path: str) -> Entries:
     by entries (see the module docstring).
     """
     try:
-        text, st = _read_text(path)
+        text, st = read_text(path)
     except OSError as exc:
         raise ConfigError(f"cannot read config: {_os_message(exc)}", path=path,
                           hint="check the path and its permissions") from None
@@ -473,9 +476,16 @@ def read_config_text(text: str, path: str) -> Entries:
 
 
 def _expand(text: str, path: str, identity: tuple[int, int]) -> Entries:
+    return expand_includes(parse_text(text, path), path, identity)
+
+
+def expand_includes(entries: tuple[Entry, ...] | list[Entry], path: str,
+                    identity: tuple[int, int]) -> Entries:
+    """``entries`` of the file at ``path`` (``identity``: its st_dev and st_ino, for
+    cycles) with each include expanded in place, as :func:`read_config` does."""
     expansion = _Expansion()
     expansion.stack.append(identity)
     expansion.names.append(path)
-    entries = parse_text(text, path)
+    entries = tuple(entries)
     expansion.add(entries, _include_positions(entries))
     return expansion.out

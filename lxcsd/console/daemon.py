@@ -46,13 +46,14 @@ import sys
 import termios
 import time
 
-from lxcsd import sd
 from lxcsd.console import lxccmd, protocol, store
 from lxcsd.console.forward import Feed, Forwarder
 from lxcsd.console.logfile import ConsoleLog
 from lxcsd.console.options import ConsoleOptions
 from lxcsd.console.protocol import ProtocolError
 from lxcsd.console.ring import Ring
+from lxcsd.systemd import sdnotify
+from lxcsd.systemd.journal import JOURNAL_SOCKET, Journal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class Pty:
 
     __slots__ = ("container", "index", "master", "peer", "viewers")
 
-    def __init__(self, container: Container, index: int, master: int) -> None:
+    def __init__(self, container: HeldContainer, index: int, master: int) -> None:
         self.container = container
         self.index = index
         self.master = master
@@ -109,7 +110,7 @@ class Pty:
         self.viewers: list[Client] = []
 
 
-class Container:
+class HeldContainer:
     __slots__ = ("cid", "name", "unit", "options", "fds", "ptys", "pidfd", "ring", "log",
                  "feed", "draining", "lxc")
 
@@ -200,17 +201,17 @@ def close_all(fds: list[int] | tuple[int, ...]) -> None:
 
 
 class Daemon:
-    def __init__(self, listener: _socket.socket, journal: sd.Journal,
+    def __init__(self, listener: _socket.socket, journal: Journal,
                  forwarder: Forwarder | None = None) -> None:
         self.listener = listener
         self.journal = journal  # the daemon's own notices about a container
         self.forwarder = forwarder or Forwarder(journal.socket_path)  # console lines
         self.poll = select.poll()
         self.handlers: dict[int, tuple[Handler, Callable[[], None]]] = {}
-        self.containers: dict[str, Container] = {}
+        self.containers: dict[str, HeldContainer] = {}
         self.clients: dict[int, Client] = {}
         self.stalled: dict[Client, float] = {}  # viewers behind, and when they are dropped
-        self.ending: dict[Container, float] = {}  # init exited: ended at that time
+        self.ending: dict[HeldContainer, float] = {}  # init exited: ended at that time
         # Masters not read, and why: "viewer" (one catches up), "journal" (no room in the
         # ring for the journal's queue).
         self.paused: dict[int, set[str]] = {}
@@ -456,7 +457,7 @@ class Daemon:
         # Validated: from here on the descriptors are ours and nothing refuses them.
         meta = memfd(f"lxcsd-console:{name}", protocol.encode("register", fields))
         named[store.META] = meta
-        c = Container(self.next_id, name, unit, options, named, new_ring(name, options),
+        c = HeldContainer(self.next_id, name, unit, options, named, new_ring(name, options),
                       lxccmd.side(fields, named))
         self.next_id += 1
         for kind, fd in named.items():
@@ -465,7 +466,7 @@ class Daemon:
         self.add(c)
         return [protocol.ok()]
 
-    def find(self, fields: dict[str, str]) -> Container:
+    def find(self, fields: dict[str, str]) -> HeldContainer:
         name = fields.get("name", "")
         c = self.containers.get(name)
         if c is None:
@@ -488,7 +489,7 @@ class Daemon:
         return [protocol.ok()]
 
     @staticmethod
-    def no_tty(c: Container, index: int) -> str:
+    def no_tty(c: HeldContainer, index: int) -> str:
         ttys = ", ".join(str(i) for i in sorted(c.ptys) if i) or "none (lxc.tty.max = 0)"
         if index == 0:
             return f"container {c.name} has no console (lxc.console.path = none); ttys: {ttys}"
@@ -517,7 +518,7 @@ class Daemon:
 
     # -- containers -------------------------------------------------------------------------
 
-    def add(self, c: Container) -> None:
+    def add(self, c: HeldContainer) -> None:
         old = self.containers.get(c.name)
         if old is not None:
             self.end(old, f"container {c.name} started again")
@@ -529,7 +530,7 @@ class Daemon:
             self.end(c, f"console of {c.name} failed")
         status(self.containers)
 
-    def start(self, c: Container) -> None:
+    def start(self, c: HeldContainer) -> None:
         for pty in c.ptys.values():
             os.set_blocking(pty.master, False)
             if c.pidfd >= 0:
@@ -547,7 +548,7 @@ class Daemon:
         if c.options.journal and c.ring is not None:
             self.start_feed(c)
 
-    def start_feed(self, c: Container) -> None:
+    def start_feed(self, c: HeldContainer) -> None:
         """Console lines to the journal as entries of init's unit (forward.py)."""
         assert c.ring is not None
         fields = {"SYSLOG_IDENTIFIER": f"{c.name}/console", "CONTAINER_NAME": c.name,
@@ -559,7 +560,7 @@ class Daemon:
         if c.ring.room() < READ_SIZE and 0 in c.ptys:
             self.pause(c.ptys[0].master, "journal")
 
-    def open_peer(self, c: Container, pty: Pty) -> int:
+    def open_peer(self, c: HeldContainer, pty: Pty) -> int:
         try:
             return int(fcntl.ioctl(pty.master, TIOCGPTPEER, PEER_FLAGS))
         except OSError as e:
@@ -567,14 +568,14 @@ class Daemon:
             self.warn(c, f"cannot hold tty {pty.index} of {c.name} open: {e.strerror}")
             return -1
 
-    def open_log(self, c: Container) -> None:
+    def open_log(self, c: HeldContainer) -> None:
         assert c.options.logfile
         try:
             c.log = ConsoleLog(c.options.logfile, c.options.log_size, c.options.log_rotate)
         except OSError as e:
             self.warn(c, f"cannot open console log file {c.options.logfile}: {e.strerror}")
 
-    def init_exited(self, c: Container) -> None:
+    def init_exited(self, c: HeldContainer) -> None:
         """The container's init exited. Its last output may still be on its way through the
         tty layer (flushed to the master by a kernel work item, after the writer exited):
         the console is read on for END_GRACE seconds before the container ends."""
@@ -587,7 +588,7 @@ class Daemon:
                 del self.ending[c]
                 self.end(c, f"container {c.name} stopped")
 
-    def end(self, c: Container, reason: str) -> None:
+    def end(self, c: HeldContainer, reason: str) -> None:
         """The container is gone (or replaced): its last output, then let go of it."""
         if c.draining >= 0:
             return  # ended already
@@ -610,7 +611,7 @@ class Daemon:
             self.drained(c)
         status(self.containers)
 
-    def end_lxc(self, c: Container) -> None:
+    def end_lxc(self, c: HeldContainer) -> None:
         """LXC's tools see the container STOPPED, and its command socket goes now, not once
         the journal took the last lines: a new start binds it again (liblxc.owner.claim)."""
         self.guard(lambda: self.lxc.end(c))
@@ -620,7 +621,7 @@ class Daemon:
             store.drop(c.cid, store.CMD)
             os.close(fd)
 
-    def drain(self, c: Container) -> None:
+    def drain(self, c: HeldContainer) -> None:
         """Read an ended container's console until it is empty (or DRAIN_LIMIT), as far as
         the ring has room; room_again() calls again when it had none."""
         console = c.ptys[0]
@@ -634,14 +635,14 @@ class Daemon:
             self.record(c, data)
         self.drained(c)
 
-    def drained(self, c: Container) -> None:
+    def drained(self, c: HeldContainer) -> None:
         c.draining = 0
         if c.feed is not None:
             self.forwarder.retire(c.feed, time.monotonic())  # then release(c)
         else:
             self.release(c)
 
-    def room_again(self, c: Container) -> None:
+    def room_again(self, c: HeldContainer) -> None:
         """The journal took enough of c's queue: read its console again."""
         console = c.ptys.get(0)
         if console is None:
@@ -651,7 +652,7 @@ class Daemon:
         else:
             self.resume(console.master, "journal")
 
-    def release(self, c: Container) -> None:
+    def release(self, c: HeldContainer) -> None:
         for kind, fd in c.fds.items():
             self.unwatch(fd)
             store.drop(c.cid, kind)
@@ -715,7 +716,7 @@ class Daemon:
             self.lxc.console_output(pty.container, data)
             self.record(pty.container, data)
 
-    def record(self, c: Container, data: bytes) -> None:
+    def record(self, c: HeldContainer, data: bytes) -> None:
         """Console output, already in the ring: the log file, then the journal's queue."""
         if c.log is not None:
             self.write_log(c, c.log, data)
@@ -728,7 +729,7 @@ class Daemon:
         if c.ring.room() < READ_SIZE and c.draining < 0:
             self.pause(c.ptys[0].master, "journal")
 
-    def write_log(self, c: Container, console_log: ConsoleLog, data: bytes) -> None:
+    def write_log(self, c: HeldContainer, console_log: ConsoleLog, data: bytes) -> None:
         try:
             console_log.write(data)
         except OSError as e:
@@ -738,7 +739,7 @@ class Daemon:
             console_log.close()
             c.log = None
 
-    def warn(self, c: Container, message: str) -> None:
+    def warn(self, c: HeldContainer, message: str) -> None:
         """A problem with one container, shown by `journalctl -u lxc@NAME` too."""
         if not self.journal.send(message, 4, OBJECT_SYSTEMD_UNIT=c.unit,
                                  SYSLOG_IDENTIFIER="lxcsd-console", CONTAINER_NAME=c.name):
@@ -783,7 +784,7 @@ class Daemon:
         self.clients.clear()
 
 
-def revive(cid: int, named: dict[str, int]) -> Container:
+def revive(cid: int, named: dict[str, int]) -> HeldContainer:
     """A container from its stored descriptors; raises ValueError or OSError."""
     meta = named.get(store.META)
     if meta is None:
@@ -799,7 +800,7 @@ def revive(cid: int, named: dict[str, int]) -> Container:
         ring = stored_ring(name, options, ring_fd)
     elif options.buffer_size or options.journal:  # registered by an older daemon
         ring = new_ring(name, options)
-    c = Container(cid, name, fields.get("unit", ""), options, named, ring,
+    c = HeldContainer(cid, name, fields.get("unit", ""), options, named, ring,
                   lxccmd.side(fields, named))
     if ring is not None and ring_fd != ring.fd:
         store_ring(c)
@@ -831,7 +832,7 @@ def stored_ring(name: str, options: ConsoleOptions, fd: int) -> Ring | None:
     return ring
 
 
-def store_ring(c: Container) -> None:
+def store_ring(c: HeldContainer) -> None:
     if c.ring is not None:
         store.keep(c.cid, store.RING, c.ring.fd)
 
@@ -870,8 +871,8 @@ def send_quietly(sock: _socket.socket, message: bytes) -> None:
         pass  # a viewer that cannot take one more message learns from EOF instead
 
 
-def status(containers: dict[str, Container]) -> None:
-    sd.notify(f"STATUS=holding the consoles of {len(containers)} containers")
+def status(containers: dict[str, HeldContainer]) -> None:
+    sdnotify.notify(f"STATUS=holding the consoles of {len(containers)} containers")
 
 
 def peer_uid(sock: _socket.socket) -> int:
@@ -895,7 +896,7 @@ def own_socket(path: str) -> _socket.socket:
 
 
 def split_listen_fds() -> tuple[_socket.socket | None, dict[int, dict[str, int]]]:
-    groups, others = store.group(sd.listen_fds())
+    groups, others = store.group(sdnotify.listen_fds())
     listener = None
     for fd in others:
         if listener is None and stat.S_ISSOCK(os.fstat(fd).st_mode):
@@ -928,15 +929,15 @@ def main(argv: list[str] | None = None) -> int:
     listener, groups = split_listen_fds()
     if listener is None:
         listener = own_socket(protocol.socket_path())
-    path = os.environ.get(JOURNAL_ENV) or sd.JOURNAL_SOCKET
-    journal = sd.Journal(path)
+    path = os.environ.get(JOURNAL_ENV) or JOURNAL_SOCKET
+    journal = Journal(path)
     journal.sock.setblocking(False)  # the daemon's own notices: never worth waiting for
     forwarder = Forwarder(path)
     forwarder.connect()
     daemon = Daemon(listener, journal, forwarder)
     install_signals(daemon)
     daemon.restore(groups)
-    sd.notify(f"READY=1\nSTATUS=holding the consoles of {len(daemon.containers)} containers")
+    sdnotify.notify(f"READY=1\nSTATUS=holding the consoles of {len(daemon.containers)} containers")
     daemon.run()
     daemon.shutdown()
     return 0

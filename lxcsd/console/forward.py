@@ -46,8 +46,8 @@ import struct
 import sys
 import time
 
-from lxcsd import sd
 from lxcsd.console.lines import FLUSH_DELAY, has_line, take_lines
+from lxcsd.systemd import journal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class Feed:
                  on_room: Callable[[], None] = _ignore,
                  on_done: Callable[[], None] = _ignore) -> None:
         self.ring = ring
-        self.tail = b"\n" + sd.journal_fields(6, fields)
+        self.tail = b"\n" + journal.journal_fields(6, fields)
         self.creds = as_process(pid)
         # When the oldest byte of a partial line arrived (monotonic), None when all is sent.
         self.since: float | None = None
@@ -99,7 +99,7 @@ def as_process(pid: int) -> list[tuple[int, int, bytes]]:
 
 
 class Forwarder:
-    def __init__(self, path: str = sd.JOURNAL_SOCKET) -> None:
+    def __init__(self, path: str = journal.JOURNAL_SOCKET) -> None:
         self.path = path
         self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC
                                    | _socket.SOCK_NONBLOCK)

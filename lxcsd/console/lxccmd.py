@@ -58,7 +58,7 @@ from lxcsd.liblxc import wire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from lxcsd.console.daemon import Container, Daemon
+    from lxcsd.console.daemon import Daemon, HeldContainer
 
 POLLIN, POLLOUT = 0x001, 0x004
 MAX_CONNECTIONS = 512  # at once, all containers: beyond, a connection is closed unanswered
@@ -127,7 +127,7 @@ class Conn:
 
     __slots__ = ("sock", "fd", "c", "buf", "out", "closing", "states", "kind", "denied")
 
-    def __init__(self, sock: _socket.socket, c: Container) -> None:
+    def __init__(self, sock: _socket.socket, c: HeldContainer) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.c = c
@@ -163,7 +163,7 @@ class LxcServer:
 
     # -- containers -------------------------------------------------------------------------
 
-    def start(self, c: Container) -> None:
+    def start(self, c: HeldContainer) -> None:
         x = c.lxc
         if x is None:
             return
@@ -175,7 +175,7 @@ class LxcServer:
         self.adopt_waiters(c)
         self.announce(c, wire.RUNNING)
 
-    def end(self, c: Container) -> None:
+    def end(self, c: HeldContainer) -> None:
         """The container is gone: STOPPED to whoever waits for it, every connection closed.
         The listener itself is one of c.fds: the daemon closes it with the rest."""
         x = c.lxc
@@ -195,10 +195,10 @@ class LxcServer:
                 self.close(conn)
         self.unhold_console(x)
 
-    def stopping(self, c: Container) -> None:
+    def stopping(self, c: HeldContainer) -> None:
         self.set_state(c, wire.STOPPING)
 
-    def set_state(self, c: Container, state: int) -> None:
+    def set_state(self, c: HeldContainer, state: int) -> None:
         """A new state: recorded, sent to the state clients waiting for it, announced."""
         x = c.lxc
         if x is None:
@@ -210,7 +210,7 @@ class LxcServer:
                 self.close(conn)
         self.announce(c, state)
 
-    def announce(self, c: Container, state: int) -> None:
+    def announce(self, c: HeldContainer, state: int) -> None:
         """The state to lxc-monitord's FIFO, when it runs (lxc-monitor reads it)."""
         x = c.lxc
         assert x is not None
@@ -228,7 +228,7 @@ class LxcServer:
 
     # -- connections ------------------------------------------------------------------------
 
-    def accept(self, c: Container) -> None:
+    def accept(self, c: HeldContainer) -> None:
         x = c.lxc
         assert x is not None and x.listener is not None
         try:
@@ -557,13 +557,13 @@ class LxcServer:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def note(self, c: Container, message: str) -> None:
+    def note(self, c: HeldContainer, message: str) -> None:
         """A line in the container's own journal (`journalctl -u lxc@NAME`)."""
         self.d.journal.send(message, 5, OBJECT_SYSTEMD_UNIT=c.unit,
                             SYSLOG_IDENTIFIER="lxcsd-console", CONTAINER_NAME=c.name)
 
     @staticmethod
-    def recorded_item(c: Container, key: str) -> tuple[str | None] | None:
+    def recorded_item(c: HeldContainer, key: str) -> tuple[str | None] | None:
         """(text,) of an item the start recorded with the registration (its meta memfd:
         nothing of it stays in this process's memory), None when it recorded none."""
         meta = c.fds.get(store.META, -1)
@@ -632,7 +632,7 @@ class LxcServer:
         x.proxy = Proxy(conn, pts)
         self.d.watch(pts, POLLIN, lambda ev: self.proxy_input(c), lambda: self.close(conn))
 
-    def console_output(self, c: Container, data: bytes) -> None:
+    def console_output(self, c: HeldContainer, data: bytes) -> None:
         """Console output, copied to lxc-console's proxy; dropped when it does not read
         (a second viewer never slows the console down)."""
         x = c.lxc
@@ -645,7 +645,7 @@ class LxcServer:
         except OSError:
             self.close(x.proxy.conn)
 
-    def proxy_input(self, c: Container) -> None:
+    def proxy_input(self, c: HeldContainer) -> None:
         x = c.lxc
         assert x is not None and x.proxy is not None
         proxy = x.proxy
@@ -681,7 +681,7 @@ class LxcServer:
             os.close(proxy.pts)
             self.close(proxy.conn)
 
-    def tty_busy(self, c: Container, index: int) -> str:
+    def tty_busy(self, c: HeldContainer, index: int) -> str:
         """Why an `lxcsd console` viewer cannot have tty ``index`` ("" when it can)."""
         x = c.lxc
         if x is not None and index in x.held:
@@ -737,7 +737,7 @@ class LxcServer:
                 del conn.c.fds[kind]
                 store.drop(conn.c.cid, kind)
 
-    def adopt_waiters(self, c: Container) -> None:
+    def adopt_waiters(self, c: HeldContainer) -> None:
         """State and stop clients stored by a previous run of this service."""
         x = c.lxc
         assert x is not None

@@ -118,12 +118,12 @@ def stop(sock: _socket.socket, pidfd: int, name: str, unit: str) -> int:
     by the kernel's own "poweroff inside" (reboot(2) from its pid namespace), which kills
     init and reports it as halted (SIGINT: SuccessExitStatus=). A SIGKILL would leave the
     unit failed."""
-    from lxcsd import sys as lsys
+    from lxcsd.systemd import sdbus
 
     try:
-        lsys.bus_call(*SYSTEMD, "StopUnit", [("s", unit), ("s", "replace")],
+        sdbus.bus_call(*SYSTEMD, "StopUnit", [("s", unit), ("s", "replace")],
                       BUS_TIMEOUT_USEC)
-    except (lsys.BusError, OSError) as e:
+    except (sdbus.BusError, OSError) as e:
         log(f"{name}: stop asked by an LXC tool failed: {e}")
         send(sock, wire.pack(-(e.errno or errno.EIO)))
         return 0
@@ -134,16 +134,16 @@ def stop(sock: _socket.socket, pidfd: int, name: str, unit: str) -> int:
 def force_poweroff(name: str, pidfd: int) -> None:
     """reboot(POWER_OFF) from a child in init's pid namespace; only when init is PID 1 of a
     namespace of its own (a shared one would take others down too)."""
-    from lxcsd import sys as lsys
+    from lxcsd import linux
 
     if pidfd < 0 or not _owns_pid_namespace(pidfd):
         log(f"{name}: init is not PID 1 of its own pid namespace: the stop job halts it")
         return
-    lsys.setns(pidfd, lsys.CLONE_NEWPID)
+    linux.setns(pidfd, linux.CLONE_NEWPID)
     child = os.fork()
     if child == 0:
         try:
-            lsys.reboot(lsys.LINUX_REBOOT_CMD_POWER_OFF)
+            linux.reboot(linux.LINUX_REBOOT_CMD_POWER_OFF)
         finally:
             os._exit(1)
     os.waitpid(child, 0)

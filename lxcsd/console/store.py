@@ -19,7 +19,7 @@ characters nor more than 255 bytes, and a container name may hold any of them.
 
 from __future__ import annotations
 
-from lxcsd import sd
+from lxcsd.systemd import sdnotify
 
 PREFIX = "lxcsd."
 META = "meta"
@@ -60,11 +60,11 @@ def keep(cid: int, kind: str, fd: int) -> bool:
     """Put a descriptor in systemd's store. FDPOLL=0: systemd must not drop a master when no
     slave is open (during a restart a container may hold none), nor a pidfd when init
     exits, nor a connection that hung up: the daemon decides."""
-    return sd.notify(f"FDSTORE=1\nFDNAME={fd_name(cid, kind)}\nFDPOLL=0", [fd])
+    return sdnotify.notify(f"FDSTORE=1\nFDNAME={fd_name(cid, kind)}\nFDPOLL=0", [fd])
 
 
 def drop(cid: int, kind: str) -> None:
-    sd.notify(f"FDSTOREREMOVE=1\nFDNAME={fd_name(cid, kind)}")
+    sdnotify.notify(f"FDSTOREREMOVE=1\nFDNAME={fd_name(cid, kind)}")
 
 
 def group(named_fds: list[tuple[int, str]]) -> tuple[dict[int, dict[str, int]], list[int]]:

@@ -9,9 +9,11 @@ are the same in every config.
 How, keeping every check of the full path:
 
 - each distinct line is parsed once per run (:func:`lxcsd.config.reader.parse_line`, the
-  reader's own code; parsed items are pure and shared, see ``keys.Parser.item``), except
-  cgroup lines, whose parsed item carries its file and line;
-- includes are expanded by the reader's own expansion, with its cache;
+  reader's own code; parsed items are pure and shared, see
+  ``lxcsd.config.parsers.Parser.item``), except cgroup lines, whose parsed item carries its
+  file and line;
+- includes are expanded by the reader (:func:`lxcsd.config.reader.expand_includes`), with
+  its cache;
 - only the entries the generator reads (start, groups, rootfs, signals, networks, cgroup
   settings) and those that can fail only in combination with other lines (capabilities,
   namespaces, id maps, cgroup directories, networks) are folded, with the keys' own
@@ -20,15 +22,14 @@ How, keeping every check of the full path:
 Anything unusual gives None and the caller takes the full path, which reports the exact
 errors: an error on any line, a legacy key (their translation looks at the whole file),
 ``\\r`` or NUL in the text, or anything this module did not expect (an exception).
-``tests/generator`` runs every golden case both ways and requires identical output.
+``tests/golden`` runs every golden case both ways and requires identical output.
 """
 
 from __future__ import annotations
 
-from lxcsd.config import build as _build
-from lxcsd.config import keys as _keys
-from lxcsd.config import reader as _reader
+from lxcsd.config import build, keys, reader
 from lxcsd.config.model import Entry
+from lxcsd.config.parsers import Multi
 from lxcsd.errors import ConfigError
 
 TYPE_CHECKING = False
@@ -47,34 +48,31 @@ _CHECKED_ONLY = ("caps", "namespace")
 # for a folded line parsed each time (cgroup lines: their item carries file and line).
 _MEMO: dict[str, Any] = {}
 _REPARSE = 1
+_INCLUDE = keys.EXACT["lxc.include"]
 
 
 class Unusual(Exception):
     """Take the full path."""
 
 
-def _folded(spec: _keys.Key) -> bool:
-    return (isinstance(spec, (_keys.NetKey, _keys.NetResetKey, _keys.IncludeKey))
+def _folded(spec: keys.Key) -> bool:
+    return (isinstance(spec, (keys.NetKey, keys.NetResetKey, keys.IncludeKey))
             or spec.section in _FOLD_SECTIONS
             or (spec.section is None and spec.field in _FOLD_FIELDS))
-
-
-def _legacy(entry: Entry) -> bool:
-    """As lxcsd.config.build counts it (lxc.net.N keys are renumbered, not legacy)."""
-    return entry.key != entry.canonical and not entry.key.startswith("lxc.net.")
 
 
 def _parse(content: str, path: str, number: int) -> Entry | None:
     """A line seen for the first time: parsed by the reader, remembered in the memo.
     Returns its entry if it is folded."""
-    entry = _reader.parse_line(content, path, number)
-    if entry is not None and (entry.error is not None or _legacy(entry)):
-        raise Unusual
+    entry = reader.parse_line(content, path, number)
+    if entry is not None and (entry.error is not None
+                              or keys.is_legacy(entry.key, entry.canonical)):
+        raise Unusual  # a legacy key: its translation looks at the whole file
     if entry is None or entry.spec is None or not _folded(entry.spec):
         _MEMO[content] = ()
         return None
     spec = entry.spec
-    _MEMO[content] = _REPARSE if isinstance(spec.parser, _keys.Multi) else (
+    _MEMO[content] = _REPARSE if isinstance(spec.parser, Multi) else (
         entry.key, entry.value, spec, entry.canonical, entry.sub, entry.index, entry.item)
     return entry
 
@@ -104,7 +102,7 @@ def _lines(text: str, path: str) -> list[Entry]:
         elif not found:
             continue
         elif found is _REPARSE:
-            entry = _reader.parse_line(content, path, number)
+            entry = reader.parse_line(content, path, number)
             if entry is None or entry.error is not None:
                 raise Unusual
         else:
@@ -117,25 +115,18 @@ def _lines(text: str, path: str) -> list[Entry]:
 
 def _expand(entries: list[Entry], path: str, identity: tuple[int, int]) -> list[Entry]:
     """Includes expanded in place, by the reader (and its cache of include expansions)."""
-    include = _reader._INCLUDE
-    positions = tuple(pos for pos, entry in enumerate(entries)
-                      if entry.spec is include and entry.value)
-    if not positions:
+    if not any(entry.spec is _INCLUDE and entry.value for entry in entries):
         return entries
-    expansion = _reader._Expansion()
-    expansion.stack.append(identity)
-    expansion.names.append(path)
-    expansion.add(tuple(entries), positions)
-    return expansion.out
+    return reader.expand_includes(entries, path, identity)
 
 
 def _fold(entries: list[Entry], included: bool) -> dict[str, Any]:
     """Apply the folded entries (``included``: some come from includes, unfiltered)."""
     state: dict[str, Any] = {}
-    include = _reader._INCLUDE
+    include = _INCLUDE
     for entry in entries:
         spec = entry.spec
-        if entry.error is not None or _legacy(entry):
+        if entry.error is not None or keys.is_legacy(entry.key, entry.canonical):
             raise Unusual
         if spec is None or spec is include or (included and not _folded(spec)):
             continue
@@ -146,7 +137,7 @@ def _fold(entries: list[Entry], included: bool) -> dict[str, Any]:
 
 
 def _load(path: str, name: str) -> Container:
-    text, st = _reader._read_text(path)
+    text, st = reader.read_text(path)
     if "\r" in text or "\0" in text:
         raise Unusual
     kept = _lines(text, path)
@@ -154,8 +145,8 @@ def _load(path: str, name: str) -> Container:
     state = _fold(entries, entries is not kept)
     for checked_only in _CHECKED_ONLY:   # folded for their errors; the generator skips them
         state.pop(checked_only, None)
-    container = _build._assemble(state, name, path, ())
-    if _build.validate(container):
+    container = build.assemble(state, name, path, ())
+    if build.validate(container):
         raise Unusual
     return container
 

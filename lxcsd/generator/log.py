@@ -20,7 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TextIO
 
-    from lxcsd.sd import Journal
+    from lxcsd.systemd.journal import Journal
 
 IDENT = "lxcsd-generator"
 ERR = 3
@@ -91,7 +91,7 @@ class Log:
         if not self.use_journal:
             return False
         if self._journal is None:
-            from lxcsd.sd import JOURNAL_SOCKET, Journal
+            from lxcsd.systemd.journal import JOURNAL_SOCKET, Journal
 
             if not os.path.exists(JOURNAL_SOCKET):
                 self.use_journal = False

@@ -26,13 +26,14 @@ gc.disable()
 import os  # noqa: E402
 import sys  # noqa: E402
 
+from lxcsd.config import netconf  # noqa: E402
 from lxcsd.config.load import lxcpaths as configured_lxcpaths  # noqa: E402
 from lxcsd.errors import ConfigError  # noqa: E402
 
-from . import devices, netconf, scan  # noqa: E402
+from . import devices, scan  # noqa: E402
 from .log import Log  # noqa: E402
 from .output import print_plan, write_plan  # noqa: E402
-from .plan import Plan, Settings, default_unit_dir, make_plan  # noqa: E402
+from .plan import Settings, UnitFiles, default_unit_dir, make_plan  # noqa: E402
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def settings(log: Log) -> Settings:
                     mounts=scan.MountState(), env_lxcpath=os.environ.get(LXCPATH_ENV))
 
 
-def plan(log: Log) -> Plan:
+def plan(log: Log) -> UnitFiles:
     return make_plan(settings(log), log)
 
 

@@ -1,4 +1,4 @@
-"""The one module that writes: a :class:`~lxcsd.generator.plan.Plan` into the generator's
+"""The one module that writes: a :class:`~lxcsd.generator.plan.UnitFiles` into the generator's
 output directory (:func:`write_plan`), or onto a stream for dry runs (:func:`print_plan`).
 
 Writes go only under the output directory, and are atomic: a file is written under a
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from typing import TextIO
 
     from .log import Log
-    from .plan import Plan
+    from .plan import UnitFiles
 
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -69,7 +69,7 @@ class DirWriter:
             os.rename(temporary, rel, src_dir_fd=self.fd, dst_dir_fd=self.fd)
 
 
-def write_plan(plan: Plan, root: str, log: Log) -> int:
+def write_plan(plan: UnitFiles, root: str, log: Log) -> int:
     """Write everything; an entry that fails is logged and skipped. Returns the failures."""
     try:
         writer = DirWriter(root)
@@ -95,7 +95,7 @@ def _attempt(write: Callable[[str, str], None], rel: str, payload: str, root: st
     return 0
 
 
-def print_plan(plan: Plan, stream: TextIO, owners: set[str] | None = None) -> None:
+def print_plan(plan: UnitFiles, stream: TextIO, owners: set[str] | None = None) -> None:
     """Print what would be written, quadlet -dryrun style (``owners``: only what belongs to
     these containers)."""
     for owner, rel, text in sorted(plan.files, key=lambda item: item[1]):

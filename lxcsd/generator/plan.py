@@ -36,7 +36,7 @@ AUTOSTART_SERVICE = "lxcsd-autostart.service"
 UNIT_NAME_MAX = 255
 
 
-class Plan:
+class UnitFiles:
     """``files``: (owner, relative path, text); ``links``: (owner, relative path, target).
     The owner is the container name, "" for what belongs to no container."""
 
@@ -79,7 +79,7 @@ class Slot:
 # --- finding and loading --------------------------------------------------------------------
 
 
-def find(settings: Settings, plan: Plan, log: Log) -> list[scan.Found]:
+def find(settings: Settings, plan: UnitFiles, log: Log) -> list[scan.Found]:
     found: list[scan.Found] = []
     seen: dict[str, str] = {}
     problems: list[str] = []
@@ -202,8 +202,8 @@ def template_path(unit_dir: str, unit: str) -> str:
 # --- the plan -------------------------------------------------------------------------------
 
 
-def make_plan(settings: Settings, log: Log) -> Plan:
-    plan = Plan()
+def make_plan(settings: Settings, log: Log) -> UnitFiles:
+    plan = UnitFiles()
     slots = [Slot(found) for found in find(settings, plan, log)]
     for slot in slots:
         try:
@@ -259,7 +259,7 @@ def _internal_error(slot: Slot, log: Log, exc: Exception) -> None:
     slot.errors = slot.errors or [ConfigError(message, path=slot.found.config)]
 
 
-def _wants(plan: Plan, graph: autostart.Graph, members: list[Member], unit_dir: str) -> None:
+def _wants(plan: UnitFiles, graph: autostart.Graph, members: list[Member], unit_dir: str) -> None:
     owners = {m.unit(): m.name for m in members}
     owners.update({m.delay_unit(): m.name for m in members if m.name in graph.delays})
     for target, units in graph.wants.items():
@@ -273,7 +273,7 @@ def _wants(plan: Plan, graph: autostart.Graph, members: list[Member], unit_dir: 
                                render.delay_dropin(member.name, seconds)))
 
 
-def _late(plan: Plan, settings: Settings) -> None:
+def _late(plan: UnitFiles, settings: Settings) -> None:
     if not plan.late:
         return
     plan.links.append(("", f"{CONTAINERS_TARGET}.wants/{AUTOSTART_SERVICE}",

@@ -59,7 +59,7 @@ def preload(container: Container) -> None:
     if any(net.type in NETLINK_TYPES for net in container.net):
         from . import create, nl
 
-        nl._import_messages()
+        nl.import_messages()
         del create  # imported for its own imports; setup() uses it
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 from lxcsd.errors import ConfigError
 
 from . import hooks, names, state
@@ -104,7 +104,7 @@ def _pin_netns(ctx: Ctx) -> None:
     pin = os.path.join(ctx.state_dir, PIN)
     state.append(ctx.state_dir, pin=pin)
     os.close(os.open(pin, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
-    lsys.mount(ctx.netns, pin, None, lsys.MS_BIND)
+    linux.mount(ctx.netns, pin, None, linux.MS_BIND)
     ctx.netns = pin
 
 

@@ -46,9 +46,3 @@ def fill_hwaddr(template: str, container: str, index: int) -> str:
 def host_hwaddr(mac: str) -> str:
     """The host end's MAC: ``mac`` with its first octet replaced by fe."""
     return "fe" + mac[2:]
-
-
-def random_mac() -> str:
-    data = bytearray(os.urandom(6))
-    data[0] = (data[0] & 0xFC) | 0x02
-    return ":".join(f"{byte:02x}" for byte in data)

@@ -5,7 +5,7 @@ costs ~250 ms, because the package ``__init__`` imports its whole API (NDB, IPDB
 nl80211, asyncio, multiprocessing...), and each ``IPRoute`` request goes through an asyncio
 event loop. A container start with one veth took ~350 ms more than without. So:
 
-- :func:`_import_messages` imports only the rtnetlink message modules (``ifinfmsg``,
+- :func:`import_messages` imports only the rtnetlink message modules (``ifinfmsg``,
   ``ifaddrmsg``, ``rtmsg``, ``ndmsg``), with a bare module object standing in for the
   ``pyroute2`` package so its ``__init__`` never runs (~55 ms instead of ~250 ms). If a
   pyroute2 release moves these modules, the full package is imported instead (slower, same
@@ -26,7 +26,7 @@ import os
 import socket
 import sys
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class NetlinkError(OSError):
 _MESSAGES: dict[str, Any] = {}
 
 
-def _import_messages() -> dict[str, Any]:
+def import_messages() -> dict[str, Any]:
     if _MESSAGES:
         return _MESSAGES
     if "pyroute2" not in sys.modules:
@@ -108,7 +108,7 @@ class Rtnl:
     """One rtnetlink socket; the calls mirror pyroute2's IPRoute for what lxcsd uses."""
 
     def __init__(self) -> None:
-        self.msg = _import_messages()
+        self.msg = import_messages()
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
                                   NETLINK_ROUTE)
         self.sock.bind((0, 0))
@@ -291,11 +291,11 @@ def open_in(netns_path: str) -> Rtnl:
     target = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        lsys.setns(target, lsys.CLONE_NEWNET)
+        linux.setns(target, linux.CLONE_NEWNET)
         try:
             return Rtnl()
         finally:
-            lsys.setns(own, lsys.CLONE_NEWNET)
+            linux.setns(own, linux.CLONE_NEWNET)
     finally:
         os.close(target)
         os.close(own)

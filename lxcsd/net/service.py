@@ -1,11 +1,11 @@
 """lxcsd-net.service: the default bridge, forwarding, NAT and dnsmasq (what lxc-net does).
 
-``up`` (``lxcsd net start``): create the bridge (or adopt one that exists: see below) with its
+``up`` (``lxcsd-net start``): create the bridge (or adopt one that exists: see below) with its
 address, turn on IPv4 forwarding, load the NAT table, and start dnsmasq for DHCP/DNS on the
-bridge when it is installed. ``down`` (``lxcsd net stop``, the unit's ExecStopPost=): undo it
+bridge when it is installed. ``down`` (``lxcsd-net stop``, the unit's ExecStopPost=): undo it
 from what ``up`` recorded in ``RUN_DIR/state`` (not from the config, which may have changed).
 
-Which process is the unit's main one: ``lxcsd net start`` forks dnsmasq
+Which process is the unit's main one: ``lxcsd-net start`` forks dnsmasq
 (``--keep-in-foreground``), waits until it has written its pid file (sockets bound), then
 sends ``MAINPID=<dnsmasq>`` with ``READY=1`` and exits (the unit is ``Type=notify``): systemd
 supervises dnsmasq itself, so a crash fails the unit and ``Restart=on-failure`` applies, and no
@@ -32,9 +32,8 @@ import shutil
 import signal
 import time
 
+from lxcsd.config.netconf import NetConf
 from lxcsd.errors import LxcsdError
-
-from .netconf import NetConf
 
 RUN_DIR = "/run/lxcsd/net"
 LEASE_DIR = "/var/lib/lxcsd/net"

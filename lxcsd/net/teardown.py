@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 
 from . import hooks, state
 
@@ -66,7 +66,7 @@ def _open_pinned(nl: Any, pins: list[str]) -> Any:
 
 def _unpin(pin: str) -> None:
     try:
-        lsys.umount2(pin, MNT_DETACH)
+        linux.umount2(pin, MNT_DETACH)
     except OSError:
         pass
     try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import errno
 import os
 
-from lxcsd import sys as _sys
+from lxcsd import linux
 from lxcsd.errors import LxcsdError
 from lxcsd.runtime import apparmor_profile as text
 
@@ -210,7 +210,7 @@ def unload(state_dir: str) -> list[str]:
     profile = fields.get("profile", "")
     if profile:
         try:
-            _sys.write_file(f"{SECURITYFS}/.remove", profile)
+            linux.write_file(f"{SECURITYFS}/.remove", profile)
         except OSError as exc:
             if exc.errno != errno.ENOENT:  # not loaded (a start that failed before)
                 problems.append(f"AppArmor profile {profile}: {exc.strerror}")

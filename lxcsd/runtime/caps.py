@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from lxcsd import sys as _sys
+from lxcsd import linux
 from lxcsd.errors import LxcsdError
 
 TYPE_CHECKING = False
@@ -100,8 +100,8 @@ def drop_bounding(keep: frozenset[int], last: int | None = None) -> None:
     """Drop everything not in keep from the bounding set (needs CAP_SETPCAP)."""
     last = last_cap() if last is None else last
     for cap in range(last + 1):
-        if cap not in keep and _sys.prctl(_sys.PR_CAPBSET_READ, cap) == 1:
-            _sys.prctl(_sys.PR_CAPBSET_DROP, cap)
+        if cap not in keep and linux.prctl(linux.PR_CAPBSET_READ, cap) == 1:
+            linux.prctl(linux.PR_CAPBSET_DROP, cap)
 
 
 def set_caps(keep: frozenset[int], *, ambient: bool = False) -> None:
@@ -109,24 +109,24 @@ def set_caps(keep: frozenset[int], *, ambient: bool = False) -> None:
     inheritable set stays empty (moby's CVE-2022-24769: inheritable bits let a non-root
     process regain capabilities from file capabilities), except with ambient, which needs
     each ambient capability inheritable: then the kept set is raised in both."""
-    _, permitted, _ = _sys.capget()
+    _, permitted, _ = linux.capget()
     bits = mask(keep) & permitted
-    _sys.capset(bits, bits, bits if ambient else 0)
+    linux.capset(bits, bits, bits if ambient else 0)
     if ambient:
-        _sys.prctl(_sys.PR_CAP_AMBIENT, _sys.PR_CAP_AMBIENT_CLEAR_ALL)
+        linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
         for cap in keep:
             if bits >> cap & 1:
-                _sys.prctl(_sys.PR_CAP_AMBIENT, _sys.PR_CAP_AMBIENT_RAISE, cap)
+                linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_RAISE, cap)
 
 
 def switch_user(uid: int, gid: int, groups: Sequence[int] = ()) -> None:
     """setgroups/setresgid/setresuid keeping the permitted set (PR_SET_KEEPCAPS); the
     effective set is empty afterwards until set_caps."""
-    _sys.prctl(_sys.PR_SET_KEEPCAPS, 1)
+    linux.prctl(linux.PR_SET_KEEPCAPS, 1)
     os.setgroups(list(groups))
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
-    _sys.prctl(_sys.PR_SET_KEEPCAPS, 0)
+    linux.prctl(linux.PR_SET_KEEPCAPS, 0)
 
 
 def apply(keep: frozenset[int], *, uid: int = 0, gid: int = 0, groups: Sequence[int] = (),

@@ -29,7 +29,7 @@ from __future__ import annotations
 import errno
 import os
 
-from lxcsd import sys as _sys
+from lxcsd import linux
 from lxcsd.errors import LxcsdError
 from lxcsd.runtime import cgroup
 
@@ -128,15 +128,15 @@ def open_own(hierarchy: Hierarchy, mountinfo: str) -> int:
 
 
 def _detached_mount(hierarchy: Hierarchy) -> int:
-    fs_fd = _sys.fsopen("cgroup")
+    fs_fd = linux.fsopen("cgroup")
     try:
         for key, value in hierarchy.options():
             if value is None:
-                _sys.fsconfig(fs_fd, _sys.FSCONFIG_SET_FLAG, key)
+                linux.fsconfig(fs_fd, linux.FSCONFIG_SET_FLAG, key)
             else:
-                _sys.fsconfig(fs_fd, _sys.FSCONFIG_SET_STRING, key, value)
-        _sys.fsconfig(fs_fd, _sys.FSCONFIG_CMD_CREATE)
-        return _sys.fsmount(fs_fd, _sys.FSMOUNT_CLOEXEC, 0)
+                linux.fsconfig(fs_fd, linux.FSCONFIG_SET_STRING, key, value)
+        linux.fsconfig(fs_fd, linux.FSCONFIG_CMD_CREATE)
+        return linux.fsmount(fs_fd, linux.FSMOUNT_CLOEXEC, 0)
     finally:
         os.close(fs_fd)
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 import os
 import sys
 
-from lxcsd import sys as _sys
+from lxcsd import linux
 from lxcsd.errors import LxcsdError
 from lxcsd.runtime import dev, exec_sync, guest, guestfs, mounts
+from lxcsd.runtime.execpath import DEFAULT_PATH
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,24 +38,20 @@ if TYPE_CHECKING:
     from lxcsd.runtime.plan import Plan
 
 SYNC_CGROUP, SYNC_USERNS, SYNC_MAPS, SYNC_FORKED, SYNC_BUILT, SYNC_GO = range(6)
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 C2_HOOKS = ("pre-mount", "mount", "autodev", "start")
 
 
 def optional_module(name: str, keys: str) -> Any:
     """lxcsd.runtime.hooks / lxcsd.runtime.limits, imported only when a container uses
-    them. Should one be missing, its keys are skipped with a warning rather than failing
-    every start. The start hooks run after pivot_root: hooks.py imports at module level
-    everything its run() needs."""
+    them. A missing one fails the start, naming the keys it would have applied (a broken
+    installation must not start containers without their hooks or limits). The start
+    hooks run after pivot_root: hooks.py imports at module level everything its run()
+    needs."""
     try:
         __import__(f"lxcsd.runtime.{name}")
-        return sys.modules[f"lxcsd.runtime.{name}"]
     except ModuleNotFoundError as exc:
-        if exc.name != f"lxcsd.runtime.{name}":
-            raise
-        os.write(2, f"lxcsd: warning: {keys} not applied: lxcsd.runtime.{name} is missing\n"
-                 .encode())
-        return None
+        raise LxcsdError(f"{keys}: cannot apply them: {exc}") from None
+    return sys.modules[f"lxcsd.runtime.{name}"]
 
 
 def step(what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -81,20 +78,20 @@ def c1_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report,
         sync.wait(SYNC_CGROUP)
         idmapped_fd = -1
         for name, fd in share_fds:
-            step(f"lxc.namespace.share.{name}", _sys.setns, fd, 0)
+            step(f"lxc.namespace.share.{name}", linux.setns, fd, 0)
             os.close(fd)
         if plan.userns:
-            step("lxc.idmap: user namespace", _sys.unshare, _sys.CLONE_NEWUSER)
+            step("lxc.idmap: user namespace", linux.unshare, linux.CLONE_NEWUSER)
             sync.wake(SYNC_USERNS)
-            fds = sync.wait(SYNC_MAPS, 1 if _idmapped_rootfs(plan) else 0)
+            fds = sync.wait(SYNC_MAPS, 1 if idmapped_rootfs(plan) else 0)
             idmapped_fd = fds[0] if fds else -1
             # Become the namespace's root (the mapped host id) so what we make is its own.
             os.setgroups([])
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
-        step("lxc.namespace.clone: unshare", _sys.unshare, plan.clone_flags)
+        step("lxc.namespace.clone: unshare", linux.unshare, plan.clone_flags)
         if plan.time_offsets:  # before any process is in the new time namespace: C2's fork
-            step("lxc.time.offset", _sys.write_file, "/proc/self/timens_offsets",
+            step("lxc.time.offset", linux.write_file, "/proc/self/timens_offsets",
                  plan.time_offsets)
         gone_r, gone_w = os.pipe2(os.O_CLOEXEC)
         c2 = os.fork()
@@ -107,7 +104,7 @@ def c1_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report,
     os._exit(0)
 
 
-def _idmapped_rootfs(plan: Plan) -> bool:
+def idmapped_rootfs(plan: Plan) -> bool:
     opts = plan.rootfs.mount_options
     return opts is not None and opts.idmap == "container"
 
@@ -249,11 +246,11 @@ def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
     os.close(host_dev)
     os.close(null)
     if plan.personality is not None:
-        step(f"lxc.arch {c.arch}", _sys.personality, plan.personality)
-    if plan.uts_name and plan.clone_flags & _sys.CLONE_NEWUTS:
-        step(f"lxc.uts.name {plan.uts_name}", _sys.sethostname, plan.uts_name)
-    if plan.net_kind == "empty" and plan.clone_flags & _sys.CLONE_NEWNET:
-        step("lxc.net: loopback up", _sys.interface_up, "lo")
+        step(f"lxc.arch {c.arch}", linux.personality, plan.personality)
+    if plan.uts_name and plan.clone_flags & linux.CLONE_NEWUTS:
+        step(f"lxc.uts.name {plan.uts_name}", linux.sethostname, plan.uts_name)
+    if plan.net_kind == "empty" and plan.clone_flags & linux.CLONE_NEWNET:
+        step("lxc.net: loopback up", linux.interface_up, "lo")
     if c.keyring_session is not False:
         limits = optional_module("limits", "lxc.keyring.session")
         if limits is not None:
@@ -311,7 +308,7 @@ def _mount_entries(plan: Plan, root: Root, entries: Any = None, key: str = "lxc.
             continue  # liblxc: "Ignoring mount point" outside the rootfs
         o = entry.opts
         source, relative = entry.source, o.relative
-        if not relative and (o.bind or o.flags & _sys.MS_MOVE):
+        if not relative and (o.bind or o.flags & linux.MS_MOVE):
             inside = mounts.source_in_root(source, prefixes)
             if inside is not None:  # resolved in the root: a symlink cannot reach the host
                 source, relative = inside, True
@@ -431,7 +428,7 @@ def finish(plan: Plan, root: Root, report_fd: int) -> NoReturn:
     step("lxc.cap.drop/lxc.cap.keep", caps.apply, plan.keep_caps, uid=uid, gid=gid,
          groups=list(c.init.groups), load_seccomp=load)
     if c.no_new_privs:
-        step("lxc.no_new_privs", _sys.prctl, _sys.PR_SET_NO_NEW_PRIVS, 1)
+        step("lxc.no_new_privs", linux.prctl, linux.PR_SET_NO_NEW_PRIVS, 1)
     exec_sync.close_fds_except([report_fd])
     what = "lxc.execute.cmd" if c.execute_cmd else "lxc.init.cmd"
     step(what, exec_init, plan.argv, guest.init_env(plan, root.notify))

@@ -30,7 +30,7 @@ import errno
 import os
 import stat
 
-from lxcsd import sys as _sys
+from lxcsd import linux
 from lxcsd.runtime import mounts, safepath
 
 TYPE_CHECKING = False
@@ -55,7 +55,7 @@ def mount_dev(root_fd: int, size: int | str = DEFAULT_TMPFS_SIZE) -> int:
     unless it has a k/m/g suffix (liblxc passes it so; its manual's "500 MB" for the
     default 500000 is wrong, the kernel reads 500000 bytes)."""
     data = f"mode=0755,size={size or DEFAULT_TMPFS_SIZE}"
-    tree = mounts.new_fs("tmpfs", "tmpfs", data, _sys.MOUNT_ATTR_NOSUID)
+    tree = mounts.new_fs("tmpfs", "tmpfs", data, linux.MOUNT_ATTR_NOSUID)
     mounts.attach_at(root_fd, tree, "dev", create="dir")
     dev_fd = safepath.resolve(root_fd, "dev", os.O_PATH | os.O_DIRECTORY)
     os.mkdir("pts", 0o755, dir_fd=dev_fd)
@@ -143,7 +143,7 @@ def mount_devpts(dev_fd: int, max_ptys: int, gid: int | None = TTY_GID) -> int:
     tty group out (it must be mapped in a user namespace)."""
     data = f"newinstance,ptmxmode=0666,mode=0620,max={max_ptys}"
     data += f",gid={gid}" if gid is not None else ""
-    attrs = _sys.MOUNT_ATTR_NOSUID | _sys.MOUNT_ATTR_NOEXEC
+    attrs = linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NOEXEC
     mounts.attach_at(dev_fd, mounts.new_fs("devpts", "devpts", data, attrs), "pts")
     _ptmx(dev_fd)
     return safepath.resolve(dev_fd, "pts", os.O_PATH | os.O_DIRECTORY)
@@ -172,9 +172,9 @@ def allocate_pty(devpts_fd: int) -> tuple[int, int, int]:
     lookup for the slave (TIOCGPTPEER)."""
     master = os.open("ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=devpts_fd)
     try:
-        _sys.ioctl_int(master, _sys.TIOCSPTLCK, 0)  # unlockpt
-        number = _sys.ioctl_int(master, _sys.TIOCGPTN)
-        slave = _sys.ioctl_arg(master, _sys.TIOCGPTPEER,
+        linux.ioctl_int(master, linux.TIOCSPTLCK, 0)  # unlockpt
+        number = linux.ioctl_int(master, linux.TIOCGPTN)
+        slave = linux.ioctl_arg(master, linux.TIOCGPTPEER,
                                os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
         os.close(master)
@@ -249,7 +249,7 @@ def make_symlinks(dev_fd: int) -> None:
 def mount_shm(dev_fd: int, size: str = "") -> None:
     """/dev/shm: tmpfs mode 1777 nosuid,nodev (systemd-nspawn)."""
     data = "mode=1777" + (f",size={size}" if size else "")
-    attrs = _sys.MOUNT_ATTR_NOSUID | _sys.MOUNT_ATTR_NODEV
+    attrs = linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV
     mounts.attach_at(dev_fd, mounts.new_fs("tmpfs", "shm", data, attrs), "shm", create="dir")
 
 

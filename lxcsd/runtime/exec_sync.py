@@ -20,7 +20,7 @@ import _socket
 import os
 import struct
 
-from lxcsd import sys as _sys
+from lxcsd import linux
 from lxcsd.errors import LxcsdError
 
 TYPE_CHECKING = False
@@ -195,7 +195,7 @@ def set_stdio(fd: int, *, controlling: bool = True) -> None:
     controlling, start a session and make it the controlling terminal (init's console)."""
     if controlling:
         os.setsid()
-        _sys.ioctl_arg(fd, _sys.TIOCSCTTY, 0)
+        linux.ioctl_arg(fd, linux.TIOCSCTTY, 0)
     for target in (0, 1, 2):
         if fd != target:
             os.dup2(fd, target)

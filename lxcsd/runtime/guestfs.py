@@ -28,7 +28,7 @@ import _socket
 import os
 import stat
 
-from lxcsd import sys as _sys
+from lxcsd import linux
 from lxcsd.runtime import guest as _guest
 from lxcsd.runtime import mounts, safepath
 
@@ -76,7 +76,7 @@ def prepare_run(plan: Plan, root_fd: int) -> bool:
     if not wanted(plan, root_fd):
         return False
     tree = mounts.new_fs("tmpfs", "tmpfs", RUN_TMPFS,
-                         _sys.MOUNT_ATTR_NOSUID | _sys.MOUNT_ATTR_NODEV)
+                         linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV)
     mounts.attach_at(root_fd, tree, "run", create="dir")
     return True
 
@@ -97,7 +97,7 @@ def make_run_host(plan: Plan, root_fd: int) -> None:
         if guest.os_release:
             _write(tree, "os-release", guest.os_release)
         _bind_socket(tree, "notify", guest.notify_fd)
-        mounts.set_attrs(tree, _sys.MOUNT_ATTR_RDONLY)
+        mounts.set_attrs(tree, linux.MOUNT_ATTR_RDONLY)
     finally:
         os.close(tree)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from lxcsd import sys as _sys
+from lxcsd import linux
 from lxcsd.errors import LxcsdError
 
 TYPE_CHECKING = False
@@ -149,7 +149,7 @@ def user_name(uid: int) -> str:
 def must_deny_setgroups() -> bool:
     """Whether gid_map can only be written after setgroups is denied: a writer without
     CAP_SETGID (user_namespaces(7))."""
-    effective, _, _ = _sys.capget()
+    effective, _, _ = linux.capget()
     return not effective & (1 << CAP_SETGID)
 
 

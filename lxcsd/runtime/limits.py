@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import errno
 
-from lxcsd import sys as _sys
+from lxcsd import linux
 from lxcsd.errors import LxcsdError
 
 TYPE_CHECKING = False
@@ -111,7 +111,7 @@ def apply_sysctls(container: Container, proc: str = "/proc") -> None:
     for name, value in container.sysctl.items():
         key = f"lxc.sysctl.{name}"
         try:
-            _sys.write_file(sysctl_path(name, proc), value, nofollow=True)
+            linux.write_file(sysctl_path(name, proc), value, nofollow=True)
         except OSError as exc:
             raise _fail(container, key, f"cannot set {value!r}: {exc.strerror}",
                         _sysctl_hint(exc.errno)) from None
@@ -143,7 +143,7 @@ def apply_proc(container: Container, pid: int, proc: str = "/proc") -> None:
     """Write every lxc.proc.FILE = VALUE to /proc/PID/FILE, in config order."""
     for name, value in container.proc:
         try:
-            _sys.write_file(proc_path(pid, name, proc), value, nofollow=True)
+            linux.write_file(proc_path(pid, name, proc), value, nofollow=True)
         except OSError as exc:
             hint = f"/proc/PID/{name} does not exist" if exc.errno == errno.ENOENT else ""
             raise _fail(container, f"lxc.proc.{name}",
@@ -161,7 +161,7 @@ def new_session_keyring(container: Container) -> bool:
     if container.keyring_session is False:
         return False
     try:
-        _sys.keyctl_join_session_keyring(None)
+        linux.keyctl_join_session_keyring(None)
     except OSError as exc:
         if exc.errno in (errno.ENOSYS, errno.EACCES, errno.EPERM, errno.EDQUOT):
             return False

@@ -6,8 +6,8 @@ READY=1) and unregister() from `lxcsd-helper cleanup` (ExecStopPost=), which als
 between the two lives of a container rebooted inside (SIGHUP restarts the unit, and
 machined would otherwise keep the old registration: the unit never became inactive).
 
-Hot path: one D-Bus call through libsystemd's sd-bus via lxcsd.sys (ctypes, ~4 ms to load),
-not dbus-fast or pystemd (45 / 25 ms to import). Neither function ever raises: a container
+Hot path: one D-Bus call through libsystemd's sd-bus (lxcsd.systemd.sdbus: ctypes, ~4 ms to
+load), not dbus-fast or pystemd (45 / 25 ms to import). Neither function ever raises: a container
 runs fine without machined, so a missing or failing machined costs one line on stderr
 (the unit's journal) and nothing else.
 
@@ -22,7 +22,7 @@ import errno
 import os
 import sys
 
-from lxcsd import sys as lsys
+from lxcsd.systemd import sdbus
 
 DEST = "org.freedesktop.machine1"
 PATH = "/org/freedesktop/machine1"
@@ -80,7 +80,7 @@ def _stale_own_machine(name: str) -> bool:
 
 
 def _call(member: str, args: list[tuple[str, object]]) -> None:
-    lsys.bus_call(DEST, PATH, IFACE, member, args, TIMEOUT_USEC)
+    sdbus.bus_call(DEST, PATH, IFACE, member, args, TIMEOUT_USEC)
 
 
 def _register(name: str, leader: int, root_directory: str, ifindices: list[int],
@@ -101,7 +101,7 @@ def register(name: str, leader: int, root_directory: str, ifindices: list[int],
     try:
         try:
             _register(name, leader, root_directory, ifindices, uuid)
-        except lsys.BusError as e:
+        except sdbus.BusError as e:
             if e.name.endswith("MachineExists") or "already exists" in str(e):
                 if not _stale_own_machine(name):
                     raise
@@ -109,7 +109,7 @@ def register(name: str, leader: int, root_directory: str, ifindices: list[int],
                 _register(name, leader, root_directory, ifindices, uuid)
             else:
                 raise
-    except lsys.BusError as e:
+    except sdbus.BusError as e:
         if e.name in _ABSENT or (not e.name and e.errno in (errno.ENOENT, errno.ECONNREFUSED)):
             _say(f"systemd-machined is not running; {name} is not registered as a machine")
         else:
@@ -126,7 +126,7 @@ def unregister(name: str) -> None:
         return
     try:
         _call("UnregisterMachine", [("s", name)])
-    except lsys.BusError as e:
+    except sdbus.BusError as e:
         if e.name in _ABSENT or e.name.endswith("NoSuchMachine"):
             return
         _say(f"{name} not unregistered from systemd-machined: {e.strerror}")

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import os
 
-from lxcsd import sys as _sys
+from lxcsd import linux
 from lxcsd.errors import LxcsdError
 from lxcsd.runtime import safepath
 
@@ -54,10 +54,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
 AT_FDCWD = -100
-_CLONE = _sys.OPEN_TREE_CLONE | _sys.OPEN_TREE_CLOEXEC
-_ATTACH = _sys.MOVE_MOUNT_F_EMPTY_PATH | _sys.MOVE_MOUNT_T_EMPTY_PATH
-SAFE_ATTRS = _sys.MOUNT_ATTR_NOSUID | _sys.MOUNT_ATTR_NODEV | _sys.MOUNT_ATTR_NOEXEC
-RO_SAFE_ATTRS = _sys.MOUNT_ATTR_RDONLY | SAFE_ATTRS
+_CLONE = linux.OPEN_TREE_CLONE | linux.OPEN_TREE_CLOEXEC
+_ATTACH = linux.MOVE_MOUNT_F_EMPTY_PATH | linux.MOVE_MOUNT_T_EMPTY_PATH
+SAFE_ATTRS = linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV | linux.MOUNT_ATTR_NOEXEC
+RO_SAFE_ATTRS = linux.MOUNT_ATTR_RDONLY | SAFE_ATTRS
 
 MASKED_FILES = ("/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/kallsyms",
                 "/proc/latency_stats", "/proc/timer_stats", "/proc/sched_debug")
@@ -69,15 +69,15 @@ READONLY_PROC_DIRS = ("/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/pr
 
 # MS_* flag -> MOUNT_ATTR_* flag (mount_setattr(2)); atime modes are handled apart.
 _ATTR_OF_FLAG = (
-    (_sys.MS_RDONLY, _sys.MOUNT_ATTR_RDONLY), (_sys.MS_NOSUID, _sys.MOUNT_ATTR_NOSUID),
-    (_sys.MS_NODEV, _sys.MOUNT_ATTR_NODEV), (_sys.MS_NOEXEC, _sys.MOUNT_ATTR_NOEXEC),
-    (_sys.MS_NODIRATIME, _sys.MOUNT_ATTR_NODIRATIME),
-    (_sys.MS_NOSYMFOLLOW, _sys.MOUNT_ATTR_NOSYMFOLLOW),
+    (linux.MS_RDONLY, linux.MOUNT_ATTR_RDONLY), (linux.MS_NOSUID, linux.MOUNT_ATTR_NOSUID),
+    (linux.MS_NODEV, linux.MOUNT_ATTR_NODEV), (linux.MS_NOEXEC, linux.MOUNT_ATTR_NOEXEC),
+    (linux.MS_NODIRATIME, linux.MOUNT_ATTR_NODIRATIME),
+    (linux.MS_NOSYMFOLLOW, linux.MOUNT_ATTR_NOSYMFOLLOW),
 )
-_ATIME_OF_FLAG = ((_sys.MS_NOATIME, _sys.MOUNT_ATTR_NOATIME),
-                  (_sys.MS_STRICTATIME, _sys.MOUNT_ATTR_STRICTATIME),
-                  (_sys.MS_RELATIME, _sys.MOUNT_ATTR_RELATIME))
-_PROPAGATION = _sys.MS_SHARED | _sys.MS_SLAVE | _sys.MS_PRIVATE | _sys.MS_UNBINDABLE
+_ATIME_OF_FLAG = ((linux.MS_NOATIME, linux.MOUNT_ATTR_NOATIME),
+                  (linux.MS_STRICTATIME, linux.MOUNT_ATTR_STRICTATIME),
+                  (linux.MS_RELATIME, linux.MOUNT_ATTR_RELATIME))
+_PROPAGATION = linux.MS_SHARED | linux.MS_SLAVE | linux.MS_PRIVATE | linux.MS_UNBINDABLE
 
 
 # ------------------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def mount_attrs(flags: int, clear_flags: int = 0) -> tuple[int, int]:
             attr_clr |= attr
     for ms, attr in _ATIME_OF_FLAG:
         if flags & ms:  # changing the atime mode means clearing the whole field first
-            attr_set, attr_clr = attr_set | attr, attr_clr | _sys.MOUNT_ATTR__ATIME
+            attr_set, attr_clr = attr_set | attr, attr_clr | linux.MOUNT_ATTR__ATIME
             break
     return attr_set, attr_clr
 
@@ -160,37 +160,37 @@ def protected_paths(proc: str | None, sys: str | None
 
 def new_fs(fstype: str, source: str | None = None, data: str = "", attrs: int = 0) -> int:
     """A detached mount of a new file system instance (fsopen/fsconfig/fsmount)."""
-    fs_fd = _sys.fsopen(fstype)
+    fs_fd = linux.fsopen(fstype)
     try:
         if source is not None:
-            _sys.fsconfig(fs_fd, _sys.FSCONFIG_SET_STRING, "source", source)
+            linux.fsconfig(fs_fd, linux.FSCONFIG_SET_STRING, "source", source)
         for key, value in fs_options(data):
             if value is None:
-                _sys.fsconfig(fs_fd, _sys.FSCONFIG_SET_FLAG, key)
+                linux.fsconfig(fs_fd, linux.FSCONFIG_SET_FLAG, key)
             else:
-                _sys.fsconfig(fs_fd, _sys.FSCONFIG_SET_STRING, key, value)
-        _sys.fsconfig(fs_fd, _sys.FSCONFIG_CMD_CREATE)
-        return _sys.fsmount(fs_fd, _sys.FSMOUNT_CLOEXEC, attrs)
+                linux.fsconfig(fs_fd, linux.FSCONFIG_SET_STRING, key, value)
+        linux.fsconfig(fs_fd, linux.FSCONFIG_CMD_CREATE)
+        return linux.fsmount(fs_fd, linux.FSMOUNT_CLOEXEC, attrs)
     finally:
         os.close(fs_fd)
 
 
 def clone_tree(dirfd: int, path: str = "", recursive: bool = False) -> int:
     """A detached bind of path (relative to dirfd; "" means dirfd itself)."""
-    flags = _CLONE | (_sys.AT_RECURSIVE if recursive else 0)
-    return _sys.open_tree(dirfd, path, flags | (_sys.AT_EMPTY_PATH if not path else 0))
+    flags = _CLONE | (linux.AT_RECURSIVE if recursive else 0)
+    return linux.open_tree(dirfd, path, flags | (linux.AT_EMPTY_PATH if not path else 0))
 
 
 def set_attrs(mount_fd: int, attr_set: int = 0, attr_clr: int = 0, propagation: int = 0,
               recursive: bool = False) -> None:
     if attr_set or attr_clr or propagation:
-        flags = _sys.AT_EMPTY_PATH | (_sys.AT_RECURSIVE if recursive else 0)
-        _sys.mount_setattr(mount_fd, "", flags, attr_set, attr_clr, propagation)
+        flags = linux.AT_EMPTY_PATH | (linux.AT_RECURSIVE if recursive else 0)
+        linux.mount_setattr(mount_fd, "", flags, attr_set, attr_clr, propagation)
 
 
 def attach(mount_fd: int, target_fd: int) -> None:
     """Attach a detached mount onto the object target_fd refers to."""
-    _sys.move_mount(mount_fd, "", target_fd, "", _ATTACH)
+    linux.move_mount(mount_fd, "", target_fd, "", _ATTACH)
 
 
 def attach_at(root_fd: int, mount_fd: int, target: str, create: str | None = None) -> None:
@@ -227,7 +227,7 @@ def bind_in_root(root_fd: int, path: str, attr_set: int, recursive: bool = True)
 def make_rslave() -> None:
     """First step in a new mount namespace: nothing propagates back to the host, and
     pivot_root accepts the tree (it refuses shared parents)."""
-    _sys.mount(None, "/", None, _sys.MS_SLAVE | _sys.MS_REC)
+    linux.mount(None, "/", None, linux.MS_SLAVE | linux.MS_REC)
 
 
 def mount_rootfs(kind: str, path: str, mountpoint: str | None = None, *,
@@ -285,8 +285,8 @@ def idmapped_tree(path: str, userns_fd: int, *, flags: int = 0, clear_flags: int
     tree = clone_tree(AT_FDCWD, path, recursive)
     try:
         attr_set, attr_clr = mount_attrs(flags, clear_flags)
-        flags_ = _sys.AT_EMPTY_PATH | (_sys.AT_RECURSIVE if recursive else 0)
-        _sys.mount_setattr(tree, "", flags_, attr_set | _sys.MOUNT_ATTR_IDMAP, attr_clr, 0,
+        flags_ = linux.AT_EMPTY_PATH | (linux.AT_RECURSIVE if recursive else 0)
+        linux.mount_setattr(tree, "", flags_, attr_set | linux.MOUNT_ATTR_IDMAP, attr_clr, 0,
                            userns_fd)
     except OSError:
         os.close(tree)
@@ -301,12 +301,12 @@ def pivot_root(root_fd: int, *, shared: bool = True) -> None:
     unmounts it without propagating the unmounts to the host. LXC then makes the new root a
     shared peer group of its own, which systemd's services inside rely on."""
     os.fchdir(root_fd)
-    _sys.pivot_root(".", ".")
-    _sys.mount(None, ".", None, _sys.MS_SLAVE | _sys.MS_REC)
-    _sys.umount2(".", _sys.MNT_DETACH)
+    linux.pivot_root(".", ".")
+    linux.mount(None, ".", None, linux.MS_SLAVE | linux.MS_REC)
+    linux.umount2(".", linux.MNT_DETACH)
     os.chdir("/")
     if shared:
-        _sys.mount(None, "/", None, _sys.MS_SHARED | _sys.MS_REC)
+        linux.mount(None, "/", None, linux.MS_SHARED | linux.MS_REC)
 
 
 # ------------------------------------------------------------------------------------------
@@ -350,7 +350,7 @@ def mount_sys(root_fd: int, mode: str = "mixed") -> None:
     noexec, with /sys/devices/virtual/net writable from a second sysfs instance)."""
     _check_mode("sys", mode, ("rw", "ro", "mixed"))
     if mode != "mixed":
-        attrs = _sys.MOUNT_ATTR_RDONLY if mode == "ro" else 0
+        attrs = linux.MOUNT_ATTR_RDONLY if mode == "ro" else 0
         attach_at(root_fd, new_fs("sysfs", "sysfs", attrs=attrs), "sys", create="dir")
         return
     # As liblxc: a writable sysfs attached on sys/devices/virtual/net, then its own
@@ -375,7 +375,7 @@ def mount_cgroup(root_fd: int, mode: str = "mixed") -> None:
     nothing. Call after /sys is mounted, and only in the container's own cgroup namespace
     (without one liblxc refuses: the mount would show the host's whole tree)."""
     _check_mode("cgroup", mode, ("rw", "ro", "mixed"))
-    attrs = SAFE_ATTRS | (_sys.MOUNT_ATTR_RDONLY if mode == "ro" else 0)
+    attrs = SAFE_ATTRS | (linux.MOUNT_ATTR_RDONLY if mode == "ro" else 0)
     attach_at(root_fd, new_fs("cgroup2", "cgroup2", attrs=attrs), "sys/fs/cgroup")
 
 
@@ -479,7 +479,7 @@ def mount_entry(root_fd: int, source: str, target: str, fstype: str, *, flags: i
             finally:
                 os.close(target_fd)
             set_attrs(tree, propagation=propagation & _PROPAGATION,
-                      recursive=bool(propagation & _sys.MS_REC))
+                      recursive=bool(propagation & linux.MS_REC))
         finally:
             os.close(tree)
     except OSError as exc:
@@ -496,9 +496,9 @@ def _entry_tree(root_fd: int, source: str, fstype: str, flags: int, data: str, b
     if relative:
         dirfd = safepath.resolve(root_fd, source)
     try:
-        if flags & _sys.MS_MOVE:  # "move": the existing mount itself, not a copy
-            return _sys.open_tree(dirfd, "" if relative else source,
-                                  _sys.OPEN_TREE_CLOEXEC | (_sys.AT_EMPTY_PATH if relative
+        if flags & linux.MS_MOVE:  # "move": the existing mount itself, not a copy
+            return linux.open_tree(dirfd, "" if relative else source,
+                                  linux.OPEN_TREE_CLOEXEC | (linux.AT_EMPTY_PATH if relative
                                                            else 0))
         if bind:
             return clone_tree(dirfd, "" if relative else source, recursive)

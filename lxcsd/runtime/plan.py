@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from lxcsd import sys as _sys
+from lxcsd import linux
 from lxcsd.errors import ConfigError, LxcsdError
 
 TYPE_CHECKING = False
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from lxcsd.runtime.seccomp_policy import SeccompPolicy
 
 NS_FLAGS = {
-    "user": _sys.CLONE_NEWUSER, "mnt": _sys.CLONE_NEWNS, "pid": _sys.CLONE_NEWPID,
-    "uts": _sys.CLONE_NEWUTS, "ipc": _sys.CLONE_NEWIPC, "net": _sys.CLONE_NEWNET,
-    "cgroup": _sys.CLONE_NEWCGROUP, "time": _sys.CLONE_NEWTIME,
+    "user": linux.CLONE_NEWUSER, "mnt": linux.CLONE_NEWNS, "pid": linux.CLONE_NEWPID,
+    "uts": linux.CLONE_NEWUTS, "ipc": linux.CLONE_NEWIPC, "net": linux.CLONE_NEWNET,
+    "cgroup": linux.CLONE_NEWCGROUP, "time": linux.CLONE_NEWTIME,
 }
 # The capabilities a container keeps unless its config says otherwise: systemd-nspawn's
 # default set (src/nspawn/nspawn.c, arg_caps_retain), plus net_admin when the container has
@@ -223,7 +223,7 @@ def find_in_root(plan: Plan, c: Container) -> str | None:
             any(c.hooks.get(hook) for hook in ROOT_HOOKS):
         return None
     from lxcsd.runtime import safepath
-    from lxcsd.runtime.child import DEFAULT_PATH  # the search exec_init does at the start
+    from lxcsd.runtime.execpath import DEFAULT_PATH  # the search exec_init does at the start
 
     name = plan.argv[0]
     dirs = [""] if "/" in name else plan.env.get("PATH", DEFAULT_PATH).split(":")
@@ -251,7 +251,7 @@ def _caps(plan: Plan, c: Container) -> None:
     if flags is None:
         return
     plan.keep_caps = keep_caps(c, private_net=bool(
-        flags & _sys.CLONE_NEWNET or "net" in plan.share))
+        flags & linux.CLONE_NEWNET or "net" in plan.share))
 
 
 def _seccomp(plan: Plan, c: Container, datadir: str) -> None:
@@ -410,7 +410,7 @@ def _cgroups(plan: Plan, c: Container, host: Host) -> None:
     # lxc.cgroup.dir.container.inner: init lives (and its cgroup namespace is rooted) one
     # level below the payload, so the container cannot change the limits set on it.
     plan.inner_dir = d.container_inner
-    from lxcsd.config.keys import translate_cgroup_v1
+    from lxcsd.config.cgroups import translate_cgroup_v1
 
     pairs, errors = translate_cgroup_v1(c.cgroup_v1)
     if errors:
@@ -509,7 +509,7 @@ def personality(c: Container) -> int | None:
     a 64-bit name or none leaves the helper's own."""
     from lxcsd.config.values import ARCHES_32
 
-    return _sys.PER_LINUX32 if c.arch in ARCHES_32 else None
+    return linux.PER_LINUX32 if c.arch in ARCHES_32 else None
 
 
 def init_argv(c: Container) -> list[str]:

@@ -39,8 +39,8 @@ import select
 import sys
 import time
 
-from lxcsd import sd
-from lxcsd import sys as _sys
+from lxcsd import linux
+from lxcsd.systemd import sdnotify
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class Waiter:
     """Reads the guest's notifications until READY=1 or init's exit."""
 
     def __init__(self, sock_fd: int, pidfd: int, init_pid: int, prefix: str, *,
-                 send: Callable[[str], object] = sd.notify,
+                 send: Callable[[str], object] = sdnotify.notify,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.sock = _socket.socket(fileno=sock_fd)
         self.pidfd = pidfd
@@ -204,7 +204,7 @@ def exit_as(status: int) -> NoReturn:
     if not os.WIFSIGNALED(status):
         os._exit(os.waitstatus_to_exitcode(status))
     sig = os.WTERMSIG(status)
-    _sys.prctl(PR_SET_DUMPABLE, 0)
+    linux.prctl(PR_SET_DUMPABLE, 0)
     _signal.signal(sig, _signal.SIG_DFL)
     _signal.pthread_sigmask(_signal.SIG_UNBLOCK, [sig])
     os.kill(os.getpid(), sig)

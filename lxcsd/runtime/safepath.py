@@ -18,9 +18,9 @@ from __future__ import annotations
 import errno
 import os
 
-from lxcsd import sys as _sys
+from lxcsd import linux
 
-RESOLVE = _sys.RESOLVE_IN_ROOT | _sys.RESOLVE_NO_MAGICLINKS
+RESOLVE = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
 # The kernel's limit of symlinks followed in one lookup (include/linux/namei.h MAXSYMLINKS).
 MAX_SYMLINKS = 40
 # openat2(RESOLVE_IN_ROOT) fails with EAGAIN when a rename or mount raced a ".." step.
@@ -42,7 +42,7 @@ def resolve(root_fd: int, path: str, flags: int = os.O_PATH) -> int:
     rel = "/".join(components(path)) or "."
     for _ in range(EAGAIN_RETRIES):
         try:
-            return _sys.openat2(root_fd, rel, flags | os.O_CLOEXEC, 0, RESOLVE)
+            return linux.openat2(root_fd, rel, flags | os.O_CLOEXEC, 0, RESOLVE)
         except BlockingIOError:
             continue  # a rename raced a '..' lookup: the kernel asks to try again
         except OSError as exc:

@@ -36,10 +36,10 @@ import os
 import sys
 import time
 
-from lxcsd import sd
-from lxcsd import sys as _sys
+from lxcsd import linux
 from lxcsd.errors import ConfigError, LxcsdError
 from lxcsd.runtime import cgroup, cgroup_v1, child, exec_sync, state
+from lxcsd.systemd import sdnotify
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def build_and_hand_over(plan: Plan, starter: Starter) -> int:
 
 def stopped(name: str) -> int:
     log(f"{name} stopped while starting: start undone")
-    sd.notify("STATUS=Stopped while starting")
+    sdnotify.notify("STATUS=Stopped while starting")
     return 0
 
 
@@ -171,16 +171,16 @@ def init_ended(name: str, wstatus: int, before: str, during: str) -> NoReturn:
     what = ready.describe(wstatus)
     log(f"{name}: init {what} {before}")
     if ready.clean_end(wstatus):
-        sd.notify(f"READY=1\nSTATUS=Init {what} {during}")
-        sd.notify_barrier()
+        sdnotify.notify(f"READY=1\nSTATUS=Init {what} {during}")
+        sdnotify.notify_barrier()
     else:
-        sd.notify(f"STATUS=Failed: init {what} {during}")
+        sdnotify.notify(f"STATUS=Failed: init {what} {during}")
     ready.exit_as(wstatus)
 
 
 def fail(message: str) -> int:
     log(f"error: {message}")
-    sd.notify(f"STATUS=Failed: {message}")
+    sdnotify.notify(f"STATUS=Failed: {message}")
     return 1
 
 
@@ -234,7 +234,7 @@ class Starter:
 
     def run(self) -> int:
         plan = self.plan
-        _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1)  # C2 comes back to us when C1 exits
+        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # C2 comes back to us when C1 exits
         if plan.rootfs.kind == "overlay":
             _step(f"lxc.rootfs.mount {plan.rootfs_mount}", os.makedirs, plan.rootfs_mount,
                   0o755, exist_ok=True)
@@ -278,7 +278,7 @@ class Starter:
         fd = os.open(self.init_cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         pid = -1
         try:
-            pid = _sys.fork_into_cgroup(fd)
+            pid = linux.fork_into_cgroup(fd)
             self.born_in_payload = True
         except OSError as exc:
             if exc.errno not in (errno.ENOSYS, errno.EINVAL, errno.E2BIG):
@@ -422,7 +422,7 @@ class Starter:
         deny = idmap.must_deny_setgroups()
         _step("lxc.idmap: writing the maps", idmap.write_maps, self.c1, plan.uids, plan.gids,
               deny_setgroups=deny)
-        if not child._idmapped_rootfs(plan):
+        if not child.idmapped_rootfs(plan):
             return []
         from lxcsd.runtime import mounts
 
@@ -522,8 +522,8 @@ class Starter:
         if ended is not None:
             init_ended(plan.name, ended, "before the hand-over", "before the hand-over")
         log(f"{plan.name} running, init PID {pid}")
-        sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS={status}")
-        sd.notify_barrier()
+        sdnotify.notify(f"MAINPID={pid}\nREADY=1\nSTATUS={status}")
+        sdnotify.notify_barrier()
         ended = init_status(pid)
         if ended is not None:  # main process now (systemd took it) or still us (a zombie)
             from lxcsd.runtime import ready
@@ -572,7 +572,7 @@ class Starter:
         plan, pid = self.plan, self.init_pid
         log(f"{plan.name}: waiting for the guest to report ready (READY=1 on "
             "/run/host/notify; lxcsd.init.notify = 0 makes it ready at exec)")
-        sd.notify(f"STATUS=Booting, init PID {pid}: waiting for READY=1")
+        sdnotify.notify(f"STATUS=Booting, init PID {pid}: waiting for READY=1")
         started = time.monotonic()
         waiter = ready.Waiter(self.notify_fd, self.pidfd, pid, f"Booting, init PID {pid}")
         outcome, wstatus = waiter.wait()

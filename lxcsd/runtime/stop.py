@@ -32,8 +32,8 @@ import os
 import select
 import sys
 
-from lxcsd import sd
 from lxcsd.runtime import state
+from lxcsd.systemd import sdnotify
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def status(text: str) -> None:
     """STATUS= for `systemctl status`. The template has NotifyAccess=exec: with main,
     systemd 252 passes no NOTIFY_SOCKET to ExecStop= (checked in the sandbox)."""
     try:
-        sd.notify(f"STATUS={text}")
+        sdnotify.notify(f"STATUS={text}")
     except OSError:
         pass
 
@@ -156,7 +156,7 @@ def _target(env: Mapping[str, str]) -> str:
     return "reboot" if killed_by_hup else "stop"
 
 
-class Plan:
+class StopPlan:
     """What the stop needs from the config: the halt signal (None: unset, apply the SigBlk
     rule) and whether lxc.hook.stop hooks exist; container when the config was loaded."""
 
@@ -170,7 +170,7 @@ class Plan:
         self.kill = kill  # lxc.signal.stop, None: unset (SIGKILL)
 
 
-def recorded_plan(fields: Mapping[str, str] | None, mainpid: int) -> Plan | None:
+def recorded_plan(fields: Mapping[str, str] | None, mainpid: int) -> StopPlan | None:
     """The plan the start recorded in the state file; None when it cannot tell: no state,
     an older format, or the state of another init than mainpid (0: init gone, any)."""
     if not fields:
@@ -181,10 +181,10 @@ def recorded_plan(fields: Mapping[str, str] | None, mainpid: int) -> Plan | None
         return None
     if mainpid > 0 and fields.get("init_pid") != str(mainpid):
         return None
-    return Plan(halt, hooks, kill=state.recorded_signal(fields, "stop_signal")[1])
+    return StopPlan(halt, hooks, kill=state.recorded_signal(fields, "stop_signal")[1])
 
 
-def plan(name: str, mainpid: int, quiet: bool = False) -> Plan:
+def plan(name: str, mainpid: int, quiet: bool = False) -> StopPlan:
     """The recorded plan, with the config loaded only when hooks need it; else the plan
     from the config as it is now (None halt when it is unusable: the fallback rule)."""
     recorded = recorded_plan(state.read(name), mainpid)
@@ -194,9 +194,9 @@ def plan(name: str, mainpid: int, quiet: bool = False) -> Plan:
         return recorded
     container = _load(name, None if quiet else "stopping with the default halt signal")
     if container is None:
-        return Plan(None, False)
-    return Plan(container.signals.halt, bool(container.hooks.get("stop")), container,
-                container.signals.stop)
+        return StopPlan(None, False)
+    return StopPlan(container.signals.halt, bool(container.hooks.get("stop")), container,
+                    container.signals.stop)
 
 
 def _exited(name: str) -> int:

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from lxcsd.runtime import cgroup
 from tests.hardening import hardening_util as hb
+from tests.infra import helper_util as hu
 from tests.infra import v1cgroups
-from tests.integration.helper import helper_util as hu
 
 CLASSES: list[tuple[str, Callable[[hb.Box, Path], hb.Result]]] = [
     ("capabilities reaching the host kernel", lambda b, m: b.probe("caps")),

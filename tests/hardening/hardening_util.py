@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.infra import helper_util as hu
 from tests.infra import rootfs
-from tests.integration.helper import helper_util as hu
 from tests.probe.build import HOSTILE_SOURCE, build_attach_exec, build_probe
 
 ID_BASE = 100000

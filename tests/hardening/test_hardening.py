@@ -20,9 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.hardening import hardening_util as hb
-from tests.integration.helper import helper_util as hu
-
-pytestmark = [pytest.mark.root, pytest.mark.hardening]
+from tests.infra import helper_util as hu
 
 MODES = ["privileged", "unprivileged"]
 
@@ -34,7 +32,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def box(request: pytest.FixtureRequest, lxcpath: hu.Lxcpath, unit_cgroup: str,
-        hostile: Path, helper_subids: None) -> Callable[..., hb.Box]:
+        hostile: Path, subids: None) -> Callable[..., hb.Box]:
     """A factory of running containers: box(name, privileged, extra config)."""
     def make(name: str, privileged: bool, extra: str = "", start: bool = True) -> hb.Box:
         return hb.make_box(lxcpath, unit_cgroup, name, hostile, privileged=privileged,

@@ -25,7 +25,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 from tests.infra.sandbox import CMD_ENV, Sandbox
 
 SUBNET = "192.0.2"  # TEST-NET-1 (RFC 5737): never routed, so never a real address
@@ -36,7 +36,7 @@ RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s
 
 
 def _pdeath() -> None:
-    lsys.prctl(lsys.PR_SET_PDEATHSIG, signal.SIGKILL)
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class ControllerNet:

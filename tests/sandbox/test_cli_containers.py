@@ -14,8 +14,6 @@ import pytest
 
 from tests.infra.sandbox import Sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
-
 LXCSD = "/usr/local/bin/lxcsd"
 VENV_PY = "/usr/local/lib/lxcsd/venv/bin/python"
 LXCPATH = "/var/lib/lxc"

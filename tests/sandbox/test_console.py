@@ -18,8 +18,6 @@ import pytest
 
 from tests.infra.sandbox import Sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
-
 PREFIX = "/usr/local"
 VENV_PY = f"{PREFIX}/lib/lxcsd/venv/bin/python"
 LIBEXEC = f"{PREFIX}/libexec/lxcsd"
@@ -29,7 +27,7 @@ LXC_MONITOR_PSS_KB = 470
 
 FAKE_HELPER = r'''
 import fcntl, os, sys, termios
-from lxcsd import sd
+from lxcsd.systemd import sdnotify
 from lxcsd.console import handoff
 
 def start(name, unit, script):
@@ -49,12 +47,12 @@ def start(name, unit, script):
 
 if sys.argv[1] == "one":  # a container unit: hand init over and exit
     pid, ok = start(*sys.argv[2:5])
-    sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS=console handed over: {ok}")
-    sd.notify_barrier()
+    sdnotify.notify(f"MAINPID={pid}\nREADY=1\nSTATUS=console handed over: {ok}")
+    sdnotify.notify_barrier()
 else:  # "many N SCRIPT": N containers from one process that stays
     for i in range(int(sys.argv[2])):
         start(f"m{i}", f"fakect-m{i}.service", sys.argv[3].replace("@", str(i)))
-    sd.notify("READY=1")
+    sdnotify.notify("READY=1")
     import signal
     signal.pause()
 '''

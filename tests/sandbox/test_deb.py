@@ -23,8 +23,6 @@ import pytest
 
 from tests.infra.sandbox import REPO_ROOT, Sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
-
 VERSION, UPGRADE = "0.1.0", "0.1.0+rebuild1"
 DEBS = "/tmp/lxcsd-debs"
 HIDDEN = ("/var/lib/lxc", "/usr/local/lib/systemd", "/usr/local/bin", "/usr/local/libexec",

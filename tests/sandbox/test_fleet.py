@@ -29,7 +29,7 @@ import pytest
 from tests.infra.sandbox import CMD_ENV, REPO_ROOT, Sandbox
 from tests.sandbox.fleetharness import Controller, ControllerNet, Run, start_sshd
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root, pytest.mark.network]
+pytestmark = [pytest.mark.network]
 
 TOOLS = ("ansible-playbook", "ansible-galaxy", "sshd", "rsync")
 MISSING = [tool for tool in TOOLS

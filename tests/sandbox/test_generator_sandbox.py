@@ -9,11 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.infra.sandbox import Sandbox
-
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
 
 REPO = Path(__file__).resolve().parents[2]
 LXCPATH = "/var/lib/lxc"
@@ -131,8 +127,6 @@ def test_autostart_of_a_late_lxcpath(clean_lxcsd_sandbox: Sandbox) -> None:
         sb.systemctl("daemon-reload")
 
 
-@pytest.mark.skipif(not (REPO / "lxcsd/runtime/start.py").exists(),
-                    reason="lxcsd-helper start is not there yet (being written)")
 def test_broken_config_fails_at_start_with_its_error(clean_lxcsd_sandbox: Sandbox) -> None:
     """The unit of a broken config starts and fails at once; the helper reports the same
     file:line error the generator put in the description."""

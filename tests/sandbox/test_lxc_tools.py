@@ -22,9 +22,8 @@ import pytest
 
 from tests.infra.sandbox import Sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root,
-              pytest.mark.skipif(shutil.which("lxc-start") is None,
-                                 reason="needs Debian's lxc package on the host")]
+pytestmark = pytest.mark.skipif(shutil.which("lxc-start") is None,
+                                 reason="needs Debian's lxc package on the host")
 
 LXCSD = "/usr/local/bin/lxcsd"
 LXCPATH = "/var/lib/lxc"

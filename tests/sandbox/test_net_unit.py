@@ -9,10 +9,10 @@ import shutil
 
 import pytest
 
-from tests.e2e import e2e_util as u
+from tests.infra import e2e_util as u
 from tests.infra.sandbox import Sandbox
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.root, pytest.mark.network]
+pytestmark = pytest.mark.network
 
 UNIT = "lxcsd-net.service"
 

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e import e2e_util as u
+from tests.infra import e2e_util as u
 from tests.infra import rootfs
 from tests.infra.sandbox import REPO_ROOT, Sandbox
-
-pytestmark = [pytest.mark.sandbox, pytest.mark.root]
 
 SLICE = "/sys/fs/cgroup/machine.slice"
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +42,27 @@ def test_module_entry_point() -> None:
     result = subprocess.run([sys.executable, "-m", "lxcsd.cli.main", "--version"],
                             cwd=SOURCE_TREE, capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("lxcsd ")
+
+
+# What users type (lxc-* and systemctl habits); plumbing that units run is not among them.
+USER_COMMANDS = {"attach", "check", "config", "console", "copy", "create", "destroy",
+                 "generate", "info", "start", "stop", "restart", "enable", "disable", "ls",
+                 "monitor", "net", "wait"}
+
+
+def test_help_lists_what_users_type_and_no_plumbing() -> None:
+    (commands,) = [action.choices for action in cli.build_parser()._actions
+                   if isinstance(action, argparse._SubParsersAction)]
+    assert set(commands) == USER_COMMANDS
+
+
+@pytest.mark.parametrize("module, unit", [("lxcsd.net.main", "lxcsd-net.service"),
+                                          ("lxcsd.generator.late", "lxcsd-autostart.service")])
+def test_units_run_their_plumbing_from_libexec(module: str, unit: str) -> None:
+    text = Path(SOURCE_TREE, "units", f"{unit}.in").read_text()
+    assert "@LIBEXECDIR@/" in text and "@BINDIR@/lxcsd " not in text
+    result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=SOURCE_TREE,
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("usage: lxcsd-"), result.stderr
+    install = Path(SOURCE_TREE, "packaging/install.sh").read_text()
+    assert f'"$libexec/{unit.removesuffix(".service")}" {module} ' in install

@@ -38,7 +38,7 @@ def test_pyroute2_messages_decode_real_links() -> None:
     returned None: it walked the string as a path)."""
     out = debian_run("""
 from lxcsd.net import nl
-assert nl._import_messages()["link"].__module__.startswith("pyroute2.netlink.rtnl")
+assert nl.import_messages()["link"].__module__.startswith("pyroute2.netlink.rtnl")
 import pyroute2
 assert pyroute2.__path__[0].startswith("/usr/lib/python3/dist-packages/"), pyroute2.__path__
 with nl.open_host() as ipr:
@@ -52,7 +52,7 @@ with nl.open_host() as ipr:
 
 
 def test_pystemd_low_level_bus_api() -> None:
-    """lxcsd.systemd's calls into pystemd 0.11: the bus classes and signature packing."""
+    """lxcsd.systemd.manager's calls into pystemd 0.11: the bus classes and signature packing."""
     out = debian_run("""
 from pystemd.dbuslib import DBus, DBusAddress, apply_signature
 print(apply_signature(b"ss", [b"lxc@a.service", b"replace"]))

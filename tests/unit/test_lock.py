@@ -1,6 +1,6 @@
 """LXC's container lock (lxcsd.lock): liblxc's file name and lock type, exclusion between
 processes, the notice while waiting, Ctrl-C while waiting, a fixed order for several locks.
-Against LXC's own tools: tests/e2e/test_e2e_cli_races.py."""
+Against LXC's own tools: tests/sandbox/test_e2e_cli_races.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""man/ is what packaging/manpages.py makes from the parsers, the units and the docs (a
-changed --help or unit comment without a regenerated page fails here), and every page
-renders with man-db and groff without a warning."""
+"""man/ and docs/cli.md are what packaging/manpages.py makes from the parsers, the units and
+the docs (a changed --help or unit comment without a regenerated page fails here), and
+every page renders with man-db and groff without a warning."""
 
 from __future__ import annotations
 
@@ -68,3 +68,12 @@ def test_service_page_shows_each_setting_of_the_unit() -> None:
             key = line.split("=", 1)[0]
             assert f"{key}=" in out, key
     assert "systemctl edit lxc@NAME" in " ".join(out.split())
+
+
+def test_cli_doc_has_every_command_and_its_options() -> None:
+    """docs/cli.md is generated from the same parsers (and kept fresh above)."""
+    text = (ROOT / "docs/cli.md").read_text()
+    for prog, parser in commands(build_parser()).items():
+        assert f"\n## {prog}\n" in text and f"](#{prog.replace(' ', '-')})" in text, prog
+        for option in set(parser._option_string_actions) - {"-h", "--help"}:
+            assert f"`{option}" in text, f"{prog}: {option} missing"

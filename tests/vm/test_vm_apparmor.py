@@ -16,10 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.e2e_util import SHIFT
+from tests.infra.e2e_util import SHIFT
 from tests.infra.vm.vm import VM
-
-pytestmark = [pytest.mark.vm, pytest.mark.root]
 
 LXCPATH = "/var/lib/lxc"
 GUEST_SRC = "/usr/src/lxcsd"

@@ -22,8 +22,6 @@ import pytest
 
 from tests.infra.vm.vm import VM, Result
 
-pytestmark = [pytest.mark.vm, pytest.mark.root]
-
 LXCPATH = "/var/lib/lxc"
 GUEST_SRC = "/usr/src/lxcsd"  # where VM.install_lxcsd puts this tree
 SLICE = "/sys/fs/cgroup/machine.slice"

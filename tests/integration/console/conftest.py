@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,8 +11,6 @@ from console_harness import FakeManager, PtyContainer
 
 @pytest.fixture
 def manager(tmp_path: Path) -> Iterator[FakeManager]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
     fake = FakeManager(tmp_path)
     fake.start()
     yield fake

@@ -19,8 +19,6 @@ from console_harness import REPO, FakeManager, PtyContainer, _controlling_tty
 
 from lxcsd.console import client
 
-pytestmark = pytest.mark.root
-
 Make = Callable[..., PtyContainer]
 
 

@@ -22,8 +22,6 @@ from console_harness import FakeManager, PtyContainer, Viewer
 from lxcsd.console import client, protocol
 from lxcsd.console.options import ConsoleOptions
 
-pytestmark = pytest.mark.root
-
 Make = Callable[..., PtyContainer]
 
 

@@ -24,8 +24,7 @@ from console_harness import FakeManager, PtyContainer, Viewer
 from lxcsd.console import handoff
 from lxcsd.liblxc import owner, wire
 
-pytestmark = [pytest.mark.root,
-              pytest.mark.skipif(shutil.which("lxc-info") is None, reason="needs Debian's lxc")]
+pytestmark = pytest.mark.skipif(shutil.which("lxc-info") is None, reason="needs Debian's lxc")
 
 Make = Callable[..., PtyContainer]
 

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helper import helper_util as hu
+from tests.infra import helper_util as hu
 from tests.probe.build import build_attach_exec
-
-pytestmark = pytest.mark.root
 
 SLEEP_INIT = "exec sleep 100000\n"
 CLI = (f"import sys; sys.path[:0] = [{str(Path(__file__).resolve().parents[3])!r}]; "

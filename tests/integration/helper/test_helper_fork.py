@@ -1,4 +1,4 @@
-"""lxcsd.sys.fork_into_cgroup (clone3 CLONE_INTO_CGROUP): the child is born in the cgroup
+"""lxcsd.linux.fork_into_cgroup (clone3 CLONE_INTO_CGROUP): the child is born in the cgroup
 and is a working Python process; errors are OSErrors naming clone3."""
 
 from __future__ import annotations
@@ -8,16 +8,14 @@ import os
 
 import pytest
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 from lxcsd.runtime import cgroup
-
-pytestmark = pytest.mark.root
 
 
 def test_child_born_in_the_cgroup(unit_cgroup: str) -> None:
     fd = os.open(unit_cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     read_end, write_end = os.pipe()
-    pid = lsys.fork_into_cgroup(fd)
+    pid = linux.fork_into_cgroup(fd)
     if pid == 0:
         import threading  # Python's fork bookkeeping ran: threads and imports work
 
@@ -38,5 +36,5 @@ def test_child_born_in_the_cgroup(unit_cgroup: str) -> None:
 
 def test_bad_cgroup_fd_is_an_oserror() -> None:
     with pytest.raises(OSError) as err:
-        lsys.fork_into_cgroup(987654)
+        linux.fork_into_cgroup(987654)
     assert err.value.errno == errno.EBADF and "clone3" in str(err.value)

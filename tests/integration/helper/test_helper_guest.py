@@ -13,11 +13,7 @@ import re
 import stat
 from pathlib import Path
 
-import pytest
-
-from tests.integration.helper import helper_util as hu
-
-pytestmark = pytest.mark.root
+from tests.infra import helper_util as hu
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -93,7 +89,7 @@ def test_ready_when_init_says_so(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
 
 
 def test_unprivileged_guest(lxcpath: hu.Lxcpath, unit_cgroup: str,
-                            helper_subids: None) -> None:
+                            subids: None) -> None:
     root = lxcpath.container("g2", "lxcsd.init.notify = 1\nlxc.idmap = u 0 100000 65536\n"
                              "lxc.idmap = g 0 100000 65536\n", owner=100000,
                              init_script=NOTIFYING_INIT)

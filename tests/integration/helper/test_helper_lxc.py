@@ -11,13 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from lxcsd.liblxc import owner, wire
+from tests.infra import helper_util as hu
 from tests.infra.lxc_monitor import FakeMonitor
-from tests.integration.helper import helper_util as hu
-
-pytestmark = pytest.mark.root
 
 
 def cleanup(lxcpath: hu.Lxcpath, name: str) -> subprocess.CompletedProcess[str]:

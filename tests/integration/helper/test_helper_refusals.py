@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from lxcsd.runtime import plan as plan_module
-from tests.integration.helper import helper_util as hu
+from tests.infra import helper_util as hu
 
 REPO = Path(__file__).resolve().parents[3]
 NOTIFY_POLICY = "2\ndenylist\nmknod notify\n"
@@ -103,7 +103,7 @@ def check(config: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(("name", "extra", "expected", "setup"), CASES,
                          ids=[case[0] for case in CASES])
 def test_check_reports_what_the_start_refuses(lxcpath: hu.Lxcpath, unit_cgroup: str,
-                                              helper_subids: None, name: str, extra: str,
+                                              subids: None, name: str, extra: str,
                                               expected: str,
                                               setup: Callable[[Path, Path], None] | None
                                               ) -> None:
@@ -127,7 +127,7 @@ def test_check_reports_what_the_start_refuses(lxcpath: hu.Lxcpath, unit_cgroup: 
 
 
 def test_what_check_accepts_starts(lxcpath: hu.Lxcpath, unit_cgroup: str,
-                                   helper_subids: None) -> None:
+                                   subids: None) -> None:
     """The neighbours of the refusals: check says 0 errors, and the start succeeds."""
     root = lxcpath.base / "ok1" / "rootfs"
     policy = lxcpath.base / "ok.seccomp"

@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.infra import helper_util as hu
 from tests.infra import v1cgroups
-from tests.integration.helper import helper_util as hu
-
-pytestmark = pytest.mark.root
 
 CAP_NET_RAW, CAP_SYS_MODULE, CAP_SYS_TIME = 13, 16, 25
 
@@ -161,7 +159,7 @@ def test_default_caps_are_nspawns(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None
 
 
 def test_unprivileged_container(lxcpath: hu.Lxcpath, unit_cgroup: str,
-                                helper_subids: None) -> None:
+                                subids: None) -> None:
     root = lxcpath.container("u1", "lxc.idmap = u 0 100000 65536\n"
                              "lxc.idmap = g 0 100000 65536\n",
                              owner=100000, init_script=PROBE_INIT)
@@ -380,7 +378,7 @@ def test_sysctl_prlimit_proc_applied(lxcpath: hu.Lxcpath, unit_cgroup: str) -> N
     assert host_forward in ("0", "1")  # (the host's value is whatever it was)
 
 
-def test_idmapped_rootfs(lxcpath: hu.Lxcpath, unit_cgroup: str, helper_subids: None) -> None:
+def test_idmapped_rootfs(lxcpath: hu.Lxcpath, unit_cgroup: str, subids: None) -> None:
     root = lxcpath.container("i1", "lxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n"
                              "lxc.rootfs.options = idmap=container\n", init_script=PROBE_INIT)
     started = lxcpath.start("i1", unit_cgroup)
@@ -392,7 +390,7 @@ def test_idmapped_rootfs(lxcpath: hu.Lxcpath, unit_cgroup: str, helper_subids: N
 
 
 def test_unmapped_host_ids_refused(lxcpath: hu.Lxcpath, unit_cgroup: str,
-                                   helper_subids: None) -> None:
+                                   subids: None) -> None:
     lxcpath.container("i2", "lxc.idmap = u 0 900000 65536\nlxc.idmap = g 0 900000 65536\n")
     started = lxcpath.start("i2", unit_cgroup)
     assert started.status == 1

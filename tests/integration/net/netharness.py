@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 from lxcsd.config.load import load_path
 from lxcsd.config.model import Container
 
@@ -31,19 +31,19 @@ BUSYBOX = "/bin/busybox"
 
 
 def _pdeath() -> None:
-    lsys.prctl(lsys.PR_SET_PDEATHSIG, signal.SIGKILL)
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _enter_test_netns() -> None:
-    lsys.unshare(lsys.CLONE_NEWNET | lsys.CLONE_NEWNS)
-    lsys.mount(None, "/", None, lsys.MS_REC | lsys.MS_PRIVATE)
+    linux.unshare(linux.CLONE_NEWNET | linux.CLONE_NEWNS)
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     # The cgroup2 mount lives under /sys: carry it over to the fresh sysfs (helper tests).
-    cgroup_tree = lsys.open_tree(-100, "/sys/fs/cgroup", lsys.OPEN_TREE_CLONE
-                                 | lsys.OPEN_TREE_CLOEXEC | lsys.AT_RECURSIVE)
-    lsys.mount("sysfs", "/sys", "sysfs", 0)
-    lsys.move_mount(cgroup_tree, "", -100, "/sys/fs/cgroup", lsys.MOVE_MOUNT_F_EMPTY_PATH)
+    cgroup_tree = linux.open_tree(-100, "/sys/fs/cgroup", linux.OPEN_TREE_CLONE
+                                 | linux.OPEN_TREE_CLOEXEC | linux.AT_RECURSIVE)
+    linux.mount("sysfs", "/sys", "sysfs", 0)
+    linux.move_mount(cgroup_tree, "", -100, "/sys/fs/cgroup", linux.MOVE_MOUNT_F_EMPTY_PATH)
     os.close(cgroup_tree)
-    lsys.interface_up("lo")
+    linux.interface_up("lo")
 
 
 def in_netns(fn: Callable[..., Any], *args: Any, timeout: float = 120.0) -> Any:

@@ -19,7 +19,7 @@ import pytest
 import lxcsd.net as net
 from lxcsd.errors import ConfigError
 
-pytestmark = [pytest.mark.root, pytest.mark.network]
+pytestmark = pytest.mark.network
 
 VETH = """
 lxc.net.0.type = veth

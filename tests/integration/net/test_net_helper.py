@@ -1,5 +1,5 @@
 """A real container with a veth network, started by ``python -m lxcsd.runtime.main start``
-(tests/integration/helper/helper_util.py plays systemd) inside a network namespace the test
+(tests/infra/helper_util.py plays systemd) inside a network namespace the test
 creates: init finds eth0 configured when it starts, the "host" pings it, and
 ``lxcsd-helper cleanup`` after init's SIGKILL leaves no host-side interface."""
 
@@ -8,18 +8,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import netharness as nh
 import pytest
 
-from lxcsd.runtime import cgroup
-from tests.infra import v1cgroups
-from tests.integration.helper import helper_util as hu
+from tests.infra import helper_util as hu
 
-pytestmark = [pytest.mark.root, pytest.mark.network]
+pytestmark = pytest.mark.network
 
 CONFIG = """lxc.net.0.type = veth
 lxc.net.0.link = br0
@@ -37,43 +33,11 @@ exec sleep 1000
 """
 
 
-@pytest.fixture
-def scratch_cgroup() -> Iterator[str]:
-    """A scratch cgroup2 directory for the unit's, and cgroups of the same name in the
-    host's v1 hierarchies (start_helper puts the helper in them: lxcsd's v1 leaves go there,
-    not into the host's v1 root)."""
-    name = f"lxcsd-net-{uuid.uuid4().hex[:10]}"
-    path = os.path.join(cgroup.own_cgroup_dir(), name)
-    os.mkdir(path)
-    v1 = v1cgroups.make(name)
-    yield path
-    cgroup.kill_all(path)
-    for _ in range(200):
-        try:
-            cgroup.remove(path)
-            break
-        except OSError:
-            import time
-
-            time.sleep(0.05)
-    assert v1cgroups.remove(v1) == []
-
-
-@pytest.fixture(scope="module")
-def subids() -> None:
-    """/etc/subuid and /etc/subgid delegate 100000-165535 to root (added when absent)."""
-    for path in ("/etc/subuid", "/etc/subgid"):
-        text = Path(path).read_text() if os.path.exists(path) else ""
-        if hu.SUBID_LINE not in text.splitlines():
-            with open(path, "a", encoding="ascii") as f:
-                f.write(("" if not text or text.endswith("\n") else "\n") + hu.SUBID_LINE + "\n")
-
-
 UNPRIVILEGED = "lxc.idmap = u 0 100000 65536\nlxc.idmap = g 0 100000 65536\n"
 
 
 @pytest.mark.parametrize("mapped", [False, True], ids=["privileged", "unprivileged"])
-def test_helper_starts_container_with_veth(scratch_cgroup: str, subids: None,
+def test_helper_starts_container_with_veth(unit_cgroup: str, subids: None,
                                            mapped: bool) -> None:
     def body() -> dict[str, object]:
         nh.make_bridge("br0", "10.0.3.1/24")
@@ -81,7 +45,7 @@ def test_helper_starts_container_with_veth(scratch_cgroup: str, subids: None,
         try:
             root = lxcpath.container("netc", CONFIG + (UNPRIVILEGED if mapped else ""),
                                      init_script=INIT, owner=100000 if mapped else None)
-            started = lxcpath.start("netc", scratch_cgroup)
+            started = lxcpath.start("netc", unit_cgroup)
             assert started.status == 0, started
             seen = hu.wait_file(root / "netseen")
             owner = os.stat(root / "netseen").st_uid
@@ -111,14 +75,14 @@ def test_helper_starts_container_with_veth(scratch_cgroup: str, subids: None,
     assert not got["state left"]
 
 
-def test_helper_empty_network_has_only_lo_up(scratch_cgroup: str) -> None:
+def test_helper_empty_network_has_only_lo_up(unit_cgroup: str) -> None:
     def body() -> str:
         lxcpath = hu.Lxcpath(None)
         try:
             root = lxcpath.container("emptyc", "lxc.net.0.type = empty\n",
                                      init_script="ip link > /netseen\necho done >> /netseen\n"
                                      "exec sleep 1000\n")
-            started = lxcpath.start("emptyc", scratch_cgroup)
+            started = lxcpath.start("emptyc", unit_cgroup)
             assert started.status == 0, started
             seen = hu.wait_file(root / "netseen")
             started.stop()
@@ -130,7 +94,7 @@ def test_helper_empty_network_has_only_lo_up(scratch_cgroup: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("1: lo: <LOOPBACK,UP"), lines
 
 
-def test_helper_runs_script_up_of_an_empty_network(scratch_cgroup: str) -> None:
+def test_helper_runs_script_up_of_an_empty_network(unit_cgroup: str) -> None:
     """lxc.net.N.script.up runs for an empty network too (as liblxc), in a real start."""
     def body() -> str:
         lxcpath = hu.Lxcpath(None)
@@ -140,7 +104,7 @@ def test_helper_runs_script_up_of_an_empty_network(scratch_cgroup: str) -> None:
             hook.chmod(0o755)
             lxcpath.container("hookc", f"lxc.net.0.type = empty\nlxc.net.0.script.up = {hook}\n",
                               init_script="exec sleep 1000\n")
-            started = lxcpath.start("hookc", scratch_cgroup)
+            started = lxcpath.start("hookc", unit_cgroup)
             assert started.status == 0, started
             ran = Path(f"{hook}.ran")
             text = ran.read_text() if ran.exists() else "hook did not run"
@@ -154,7 +118,7 @@ def test_helper_runs_script_up_of_an_empty_network(scratch_cgroup: str) -> None:
     assert seen.split() == ["hookc:", "hookc", "net", "up", "empty"], seen
 
 
-def test_helper_phys_back_after_init_sigkill_and_cleanup(scratch_cgroup: str) -> None:
+def test_helper_phys_back_after_init_sigkill_and_cleanup(unit_cgroup: str) -> None:
     def body() -> dict[str, object]:
         index = nh.make_veth("uplink7", "uplink7peer")
         lxcpath = hu.Lxcpath(None)
@@ -163,7 +127,7 @@ def test_helper_phys_back_after_init_sigkill_and_cleanup(scratch_cgroup: str) ->
                 "physc", "lxc.net.0.type = phys\nlxc.net.0.link = uplink7\n"
                 "lxc.net.0.name = eth3\nlxc.net.0.flags = up\n",
                 init_script="ip link > /netseen\necho done >> /netseen\nexec sleep 1000\n")
-            started = lxcpath.start("physc", scratch_cgroup)
+            started = lxcpath.start("physc", unit_cgroup)
             assert started.status == 0, started
             seen = hu.wait_file(root / "netseen")
             moved_out = "uplink7" not in nh.links()

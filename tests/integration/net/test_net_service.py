@@ -12,9 +12,10 @@ import netharness as nh
 import pytest
 
 import lxcsd.net as net
-from lxcsd.net import netconf, service
+from lxcsd.config import netconf
+from lxcsd.net import service
 
-pytestmark = [pytest.mark.root, pytest.mark.network]
+pytestmark = pytest.mark.network
 
 NET_CONF = """\
 bridge = lxcbr0

@@ -31,11 +31,11 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 from lxcsd.runtime import caps, cgroup, dev, exec_sync, idmap, mounts, seccomp_policy
 
-NS_FLAGS = (lsys.CLONE_NEWNS | lsys.CLONE_NEWUTS | lsys.CLONE_NEWIPC | lsys.CLONE_NEWNET
-            | lsys.CLONE_NEWCGROUP | lsys.CLONE_NEWPID)
+NS_FLAGS = (linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWNET
+            | linux.CLONE_NEWCGROUP | linux.CLONE_NEWPID)
 BUILD_MARK = "lxcsd-build-ms "
 DEFAULT_MAP = [("u", 0, 100000, 65536), ("g", 0, 100000, 65536)]
 
@@ -166,7 +166,7 @@ def _host_main(spec: Spec, result_fd: int) -> None:
 
 
 def _host(spec: Spec) -> Result:
-    lsys.prctl(lsys.PR_SET_CHILD_SUBREAPER, 1)
+    linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
     sync, report = exec_sync.Sync(), exec_sync.Report()
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     in_r, in_w = os.pipe2(os.O_CLOEXEC)
@@ -260,7 +260,7 @@ def _c1(spec: Spec, sync: exec_sync.Sync, report: exec_sync.Report, in_r: int,
         sync.wait(0)
         idmapped_fd = -1
         if spec.userns:
-            lsys.unshare(lsys.CLONE_NEWUSER)
+            linux.unshare(linux.CLONE_NEWUSER)
             sync.wake(1)
             fds = sync.wait(2, 1 if spec.idmapped_rootfs else 0)
             idmapped_fd = fds[0] if fds else -1
@@ -268,7 +268,7 @@ def _c1(spec: Spec, sync: exec_sync.Sync, report: exec_sync.Report, in_r: int,
             os.setgroups([])
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
-        lsys.unshare(NS_FLAGS)
+        linux.unshare(NS_FLAGS)
         c2 = os.fork()
         if c2 == 0:
             _c2(spec, report, in_r, out_w, idmapped_fd)
@@ -333,8 +333,8 @@ def busybox_build(ctx: Ctx, *, hostname: str = "c1", proc: str = "mixed",
         files, dirs, readonly = mounts.protected_paths(proc, sys)
         mounts.mask_paths(root, files, dirs, null)
         mounts.make_readonly(root, readonly)
-    lsys.sethostname(hostname)
-    lsys.interface_up("lo")
+    linux.sethostname(hostname)
+    linux.interface_up("lo")
     if compile_filter is not None:
         ctx.filter = compile_filter()  # imports seccomp: must happen before pivot_root
     if before_pivot is not None:
@@ -361,7 +361,7 @@ def in_mount_ns(fn: Callable[[], Any], timeout: float = 20.0) -> Any:
     if pid == 0:
         os.close(read_fd)
         try:
-            lsys.unshare(lsys.CLONE_NEWNS)
+            linux.unshare(linux.CLONE_NEWNS)
             mounts.make_rslave()
             data = pickle.dumps(("ok", fn()))
         except BaseException:

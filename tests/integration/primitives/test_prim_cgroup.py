@@ -13,8 +13,6 @@ from lxcsd.errors import LxcsdError
 from lxcsd.runtime import cgroup
 from tests.integration.primitives import harness as h
 
-pytestmark = pytest.mark.root
-
 
 def test_leaves_move_enable_write_remove(scratch_cgroup: str) -> None:
     monitor = cgroup.create(scratch_cgroup, cgroup.monitor_name("c1"))

@@ -12,12 +12,10 @@ from typing import Any
 
 import pytest
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 from lxcsd.errors import LxcsdError
 from lxcsd.runtime import dev, idmap, mounts
 from tests.integration.primitives import harness as h
-
-pytestmark = pytest.mark.root
 
 SHOW = """
 echo hostname=$(hostname)
@@ -193,7 +191,7 @@ def test_setns_through_a_pidfd(bb_root: Path) -> None:
         child = os.fork()
         if child == 0:
             try:
-                lsys.setns(pidfd, lsys.CLONE_NEWUTS | lsys.CLONE_NEWNET)
+                linux.setns(pidfd, linux.CLONE_NEWUTS | linux.CLONE_NEWNET)
                 os.write(write_fd, os.uname().nodename.encode() + b" " +
                          " ".join(sorted(n for _, n in socket.if_nameindex())).encode())
             finally:

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 from lxcsd.runtime import mounts
 from tests.integration.primitives import harness as h
-
-pytestmark = pytest.mark.root
 
 
 @pytest.fixture
@@ -76,7 +74,7 @@ def test_file_bind_onto_symlinked_final_component(hostile: Path, base: Path) -> 
 
     def inside() -> tuple[str, str]:
         root = os.open(hostile, os.O_PATH | os.O_DIRECTORY)
-        mounts.mount_entry(root, str(src), "hn", "none", bind=True, flags=lsys.MS_RDONLY)
+        mounts.mount_entry(root, str(src), "hn", "none", bind=True, flags=linux.MS_RDONLY)
         return (hostile / "etc/hostname").read_text(), Path("/etc/hostname").read_text()
 
     in_root, on_host = h.in_mount_ns(inside)
@@ -115,14 +113,14 @@ def test_entry_options(base: Path) -> None:
         mounts.attach(sub, os.open(shared / "sub", os.O_PATH))
         (shared / "sub" / "marker").write_text("sub\n")
         mounts.mount_entry(root, str(shared), "srv/ro", "none", bind=True, recursive=True,
-                           flags=lsys.MS_RDONLY | lsys.MS_NOSUID, create="dir")
+                           flags=linux.MS_RDONLY | linux.MS_NOSUID, create="dir")
         mounts.mount_entry(root, str(shared), "srv/plain", "none", bind=True, create="dir")
         mounts.mount_entry(root, str(shared / "file"), "etc/f", "none", bind=True,
                            create="file")
         mounts.mount_entry(root, "in-root", "srv/rel", "none", bind=True, relative=True,
                            create="dir")
         mounts.mount_entry(root, "tmpfs", "srv/tmp", "tmpfs", data="size=16k,mode=0700",
-                           flags=lsys.MS_NODEV | lsys.MS_NOEXEC, create="dir")
+                           flags=linux.MS_NODEV | linux.MS_NOEXEC, create="dir")
         info = {}
         with open("/proc/self/mountinfo") as f:
             for line in f:
@@ -160,11 +158,11 @@ def test_rootfs_dir_readonly_and_overlay(base: Path, bb_root: Path) -> None:
         target = base / "mnt-ovl"
         target.mkdir()
         fd = mounts.mount_rootfs("overlay", "overlay", str(target), lower=[str(bb_root)],
-                                 upper=str(upper), flags=lsys.MS_NODEV)
+                                 upper=str(upper), flags=linux.MS_NODEV)
         os.mkdir("new-dir", dir_fd=fd)
         ro_target = base / "mnt-ro"
         ro_target.mkdir()
-        ro = mounts.mount_rootfs("dir", str(bb_root), str(ro_target), flags=lsys.MS_RDONLY)
+        ro = mounts.mount_rootfs("dir", str(bb_root), str(ro_target), flags=linux.MS_RDONLY)
         try:
             os.mkdir("nope", dir_fd=ro)
             ro_result = "created"

@@ -9,12 +9,10 @@ from typing import Any
 
 import pytest
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 from lxcsd.paths import datadir
 from lxcsd.runtime import caps, seccomp_policy
 from tests.integration.primitives import harness as h
-
-pytestmark = pytest.mark.root
 
 DEFAULT_POLICY = str(Path(datadir()) / "common.seccomp")
 
@@ -131,11 +129,11 @@ def test_seccomp_loads_before_sys_admin_goes(bb_root: Path) -> None:
 
 
 def test_new_session_keyring(bb_root: Path) -> None:
-    nr = lsys._NR_KEYCTL[os.uname().machine]
-    host_keyring = lsys._sys(nr, 0, -3, 0)  # KEYCTL_GET_KEYRING_ID of the session keyring
+    nr = linux._NR_KEYCTL[os.uname().machine]
+    host_keyring = linux._sys(nr, 0, -3, 0)  # KEYCTL_GET_KEYRING_ID of the session keyring
 
     def before_exec(ctx: h.Ctx) -> None:
-        lsys.keyctl_join_session_keyring("lxcsd-test")
+        linux.keyctl_join_session_keyring("lxcsd-test")
 
     spec = h.Spec(rootfs=str(bb_root), argv=["/bin/probe", "syscall", "keyctl", "0", "-3",
                                              "0"], build=h.busybox_build,
@@ -146,13 +144,13 @@ def test_new_session_keyring(bb_root: Path) -> None:
 
 
 @pytest.mark.parametrize("cmd, signal_number", [
-    (lsys.LINUX_REBOOT_CMD_RESTART, signal.SIGHUP),
-    (lsys.LINUX_REBOOT_CMD_POWER_OFF, signal.SIGINT),
+    (linux.LINUX_REBOOT_CMD_RESTART, signal.SIGHUP),
+    (linux.LINUX_REBOOT_CMD_POWER_OFF, signal.SIGINT),
 ])
 def test_reboot_in_pid_namespace_ends_init(bb_root: Path, cmd: int,
                                            signal_number: int) -> None:
     """reboot(2) in a pid namespace kills its init with SIGHUP (restart) or SIGINT
     (power off): the statuses lxc@.service maps (docs/design.md)."""
     result = h.run(h.Spec(rootfs=str(bb_root), argv=["/bin/true"],
-                          build=lambda ctx: lsys.reboot(cmd)))
+                          build=lambda ctx: linux.reboot(cmd)))
     assert result.error is None and result.status == -signal_number

@@ -128,8 +128,8 @@ def test_help_has_no_source_markup(prog: str, capsys: pytest.CaptureFixture[str]
 
 
 def test_markup_becomes_plain_text() -> None:
-    text = "as ``lxc-ls -f``, see :mod:`lxcsd.runtime.attach` and `lxcsd console NAME`"
-    assert _help.plain(text) == ("as 'lxc-ls -f', see lxcsd.runtime.attach and "
+    text = "as ``lxc-ls -f``, see :mod:`lxcsd.attach` and `lxcsd console NAME`"
+    assert _help.plain(text) == ("as 'lxc-ls -f', see lxcsd.attach and "
                                  "'lxcsd console NAME'")
 
 

@@ -12,13 +12,14 @@ import subprocess
 
 import pytest
 
+from lxcsd.attach import inside
+from lxcsd.attach import options as attach
 from lxcsd.cli import _containers, _status, _watch, ls, monitor, wait
 from lxcsd.cli import attach as attach_cli
 from lxcsd.cli import main as cli
 from lxcsd.config.model import Container
 from lxcsd.errors import LxcsdError
-from lxcsd.runtime import attach
-from lxcsd.systemd import STATES, container_state, counter
+from lxcsd.systemd.manager import STATES, container_state, counter
 
 FIB_TRIE = """\
 Main:
@@ -217,7 +218,7 @@ def test_exit_codes_as_a_shell_reports_them() -> None:
 
 
 def test_no_namespace_differs_from_our_own() -> None:
-    assert attach.differing_namespaces(os.getpid()) == []
+    assert inside.differing_namespaces(os.getpid()) == []
 
 
 def test_attach_arguments_after_the_name() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lxcsd.cli import create
+from lxcsd.config.build import warnings as config_warnings
 from lxcsd.config.load import load_path
 from lxcsd.errors import LxcsdError
 from lxcsd.templates import busybox, debian, render
@@ -48,7 +49,7 @@ def test_configs_read_back(tmp_path: Path, template: str) -> None:
                                                         ("g", 0, 100000, 65536)]
     assert (container.signals.halt is not None) == (template == "busybox")
     assert create.dhcp_interfaces(container) == ["eth0"]
-    assert not [w for w in container.warnings if "not implement" not in str(w)]
+    assert not [w for w in config_warnings(container) if "not implement" not in str(w)]
 
 
 def test_dhcp_interfaces_are_those_without_an_address(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lxcsd.config import keys
+from lxcsd.config.build import warnings as config_warnings
 from lxcsd.config.load import check_path, load_path
 from lxcsd.config.model import Container
 from lxcsd.config.values import SIGRTMIN
@@ -170,7 +171,7 @@ def test_networks_are_sorted_by_index_and_typed(load: Load) -> None:
 def test_setting_the_type_resets_the_network(load: Load) -> None:
     c = load("lxc.net.0.link = br0\nlxc.net.0.type = veth\n")
     assert c.net[0].link is None  # liblxc discards keys set before the type
-    assert any("set before its type" in w.message for w in c.warnings)
+    assert any("set before its type" in w.message for w in config_warnings(c))
     assert load("lxc.net.0.type = veth\nlxc.net.0.type =\n").net[0].type is None
 
 
@@ -210,7 +211,7 @@ def test_legacy_keys_translate_and_warn(load: Load) -> None:
         "none", "/p", 3, "/l")
     assert (c.init.uid, c.init.gid, c.signals.reboot, c.tty_dir) == (5, 6, 15, "lxc")
     assert c.log.syslog == "daemon" and c.apparmor.allow_incomplete is True
-    legacy = [w.key for w in c.warnings if w.message.startswith("legacy key")]
+    legacy = [w.key for w in config_warnings(c) if w.message.startswith("legacy key")]
     assert legacy[:3] == ["lxc.utsname", "lxc.aa_profile", "lxc.se_context"]
 
 
@@ -231,13 +232,13 @@ def test_unimplemented_keys_warn_once_per_key(load: Load, monkeypatch: pytest.Mo
         monkeypatch.setattr(keys.EXACT[name], "implemented", False)
     c = load("lxc.mount.entry = proc proc proc 0 0\nlxc.mount.entry = sys sys sysfs 0 0\n"
              "lxc.cap.drop =\n")
-    messages = [(w.key, w.line) for w in c.warnings if "not implement" in w.message]
+    messages = [(w.key, w.line) for w in config_warnings(c) if "not implement" in w.message]
     assert messages == [("lxc.mount.entry", 1)]  # a reset line alone changes nothing
 
 
 def test_warnings_follow_the_implemented_flag(load: Load, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keys.EXACT["lxc.uts.name"], "implemented", True)
-    assert not any(w.key == "lxc.uts.name" for w in load("lxc.uts.name = x\n").warnings)
+    assert not any(w.key == "lxc.uts.name" for w in config_warnings(load("lxc.uts.name = x\n")))
 
 
 def test_check_collects_errors_and_keeps_the_good_lines(tmp_path: Path) -> None:

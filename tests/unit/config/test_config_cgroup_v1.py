@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lxcsd.config.keys import CGROUP_V1, translate_cgroup_v1
+from lxcsd.config.cgroups import CGROUP_V1, translate_cgroup_v1
 from lxcsd.config.load import check_path
 from lxcsd.config.model import CgroupSetting
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lxcsd.config import reader
+from lxcsd.config.build import warnings as config_warnings
 from lxcsd.config.load import check_path, load_path
 from lxcsd.errors import ConfigError
 
@@ -53,7 +54,7 @@ def test_lines_liblxc_ignores_are_warnings(tmp_path: Path) -> None:
     config = write(tmp_path / "config", "foo = bar\nlxc.uts.name = x\nlxc.pivotdir = old\n")
     c = load_path(config)
     assert c.uts_name == "x"
-    assert [(w.line, w.key) for w in c.warnings if "ignored" in w.message] == [
+    assert [(w.line, w.key) for w in config_warnings(c) if "ignored" in w.message] == [
         (1, "foo"), (3, "lxc.pivotdir")]
 
 
@@ -264,7 +265,7 @@ def test_hwaddr_with_text_after_the_octets_starts_with_a_warning(tmp_path: Path)
                    "lxc.net.0.hwaddr = 00:16:3e:aa:bb:cc # web1's MAC\n")
     container = load_path(config)
     assert container.net[0].hwaddr == "00:16:3e:aa:bb:cc"
-    (warning,) = [w for w in container.warnings if w.key == "lxc.net.0.hwaddr"]
+    (warning,) = [w for w in config_warnings(container) if w.key == "lxc.net.0.hwaddr"]
     assert warning.line == 2 and "ignored: \"# web1's MAC\"" in warning.message
     assert "no inline comments" in warning.message
     with pytest.raises(ConfigError, match="invalid hardware address"):

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lxcsd.config import keys
+from lxcsd.config.build import warnings as config_warnings
 from lxcsd.config.document import ConfigDocument
 from lxcsd.config.load import check_path, load_path
 from lxcsd.errors import ConfigError
@@ -41,8 +42,8 @@ def only_config_errors(path: str) -> None:
     container, errors = check_path(path)
     assert all(isinstance(error, ConfigError) for error in errors)
     if container is not None:
-        assert all(isinstance(w, ConfigError) for w in container.warnings)
-        str(container.warnings)
+        assert all(isinstance(w, ConfigError) for w in config_warnings(container))
+        str(config_warnings(container))
     try:
         load_path(path)
     except ConfigError as exc:

@@ -80,7 +80,7 @@ def test_table_is_consistent() -> None:
     assert len(patterns) == len(set(patterns))
     for key in keys.KEYS:
         assert key.doc.endswith(".") and key.group and key.parser.type_doc, key
-    # runtime engineers flip implemented= as they go; the reader's own key always is
+    # keys the runtime does not honour yet are implemented=False; the reader's own key is
     assert "lxc.include" in [key.name for key in keys.KEYS if key.implemented]
 
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 import lxcsd.net as net
+from lxcsd.config import netconf
 from lxcsd.config.load import load_path
-from lxcsd.net import hooks, names, netconf, service, state
+from lxcsd.errors import ConfigError
+from lxcsd.net import hooks, names, service, state
 
 
 def _container(tmp_path: Path, text: str, name: str = "c1") -> object:
@@ -114,12 +116,30 @@ def test_ruleset_text(tmp_path: Path) -> None:
 
 
 def test_shipped_net_conf_matches_generator_reading() -> None:
-    from lxcsd.generator.netconf import bridge_name
-
     shipped = netconf.shipped_path()
     conf = netconf.load([shipped])
-    assert conf.bridge == bridge_name([shipped]) == "lxcbr0"
+    assert conf.bridge == netconf.bridge_name([shipped]) == "lxcbr0"
     assert str(conf.interface) == "10.0.3.1/24" and conf.nat and conf.dnsmasq
+
+
+def test_generator_and_lxcsd_net_name_the_same_bridge(tmp_path: Path) -> None:
+    """One reader: the bridge the generator orders containers after is the one lxcsd-net
+    makes, comments and empty values included; the generator only never fails."""
+    etc, shipped = tmp_path / "etc.conf", tmp_path / "shipped.conf"
+    shipped.write_text("bridge = br1\n")
+    for text, bridge in (("bridge = br7  # ours\n", "br7"), ("bridge =\n", "lxcbr0"),
+                         ("# bridge = br8\n", "br1"), ("bridge = br2\nbridge = br3\n", "br3")):
+        etc.write_text(text)
+        files = [str(etc), str(shipped)]
+        assert netconf.load(files).bridge == netconf.bridge_name(files) == bridge, text
+    etc.write_text("bogus = 1\nbridge = br4\n")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        netconf.load([str(etc)])
+    assert netconf.bridge_name([str(etc)]) == "br4"
+    etc.write_bytes(b"bridge = \xff\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        netconf.load([str(etc)])
+    assert netconf.bridge_name([str(etc), str(shipped)]) == "br1"
 
 
 def test_lxcsd_net_imports_no_netlink_until_needed(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """lxcsd.runtime.apparmor_profile: what a generated profile allows and denies, checked path
 by path with a matcher for AppArmor's globs (this host has no AppArmor and no
-apparmor_parser; tests/e2e/test_e2e_vm_apparmor.py loads the profile into a real kernel)."""
+apparmor_parser; tests/vm/test_vm_apparmor.py loads the profile into a real kernel)."""
 
 from __future__ import annotations
 

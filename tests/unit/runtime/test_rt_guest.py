@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from lxcsd.config.build import warnings as config_warnings
 from lxcsd.config.model import CgroupSetting
 from lxcsd.generator import devices
 from lxcsd.runtime import guest, ready
@@ -218,7 +219,7 @@ def test_notify_key(tmp_path: Path, value: str, expected: bool | None) -> None:
     config.write_text(f"lxc.rootfs.path = dir:/\nlxcsd.init.notify = {value}\n")
     container = load_path(str(config))
     assert container.init.notify is expected
-    assert not container.warnings  # an lxcsd key, not an ignored line
+    assert not config_warnings(container)  # an lxcsd key, not an ignored line
 
 
 def test_notify_key_errors_name_the_line(tmp_path: Path) -> None:

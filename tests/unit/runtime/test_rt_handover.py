@@ -1,7 +1,7 @@
 """The helper's hand-over (lxcsd.runtime.start): an init that already ended is noticed
 without being reaped, and the helper then ends exactly as init did; systemd's stop while the
 helper is main process undoes the start (the sandbox tests do it under systemd:
-tests/e2e/test_e2e_lifecycle_races.py)."""
+tests/sandbox/test_e2e_lifecycle_races.py)."""
 
 from __future__ import annotations
 

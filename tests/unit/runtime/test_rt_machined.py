@@ -1,6 +1,6 @@
 """lxcsd.runtime.machined without machined: it never raises, says one line, stays light.
 
-Registration itself is tested against a real machined in tests/e2e/test_e2e_machined.py.
+Registration itself is tested against a real machined in tests/sandbox/test_e2e_machined.py.
 Each case runs in a fresh interpreter whose system bus address points nowhere, so that on a
 host where a system bus and machined do run nothing gets registered by these tests.
 """
@@ -39,8 +39,8 @@ def test_not_installed_one_line_and_no_libsystemd() -> None:
             "from lxcsd.runtime import machined\n"
             "machined.MACHINED = ('/nonexistent/systemd-machined',)\n"
             "machined.register('c1', 12345, '/', [])\n"
-            "from lxcsd import sys as lsys\n"
-            "print(lsys._sdbus is None)")
+            "from lxcsd.systemd import sdbus\n"
+            "print(sdbus._lib is None)")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "True\n"  # libsystemd was never loaded
     assert r.stderr.splitlines() == [
@@ -57,10 +57,10 @@ def test_unregister_of_unknown_machine_is_silent() -> None:
 
 def test_bus_call_reports_the_failure(tmp_path: Path) -> None:
     # A bus "address" that exists but is no socket: sd-bus fails, BusError carries errno.
-    r = run("from lxcsd import sys as lsys\n"
+    r = run("from lxcsd.systemd import sdbus\n"
             "try:\n"
-            "    lsys.bus_call('org.example', '/', 'org.example.I', 'M', [('s', 'x')])\n"
-            "except lsys.BusError as e:\n"
+            "    sdbus.bus_call('org.example', '/', 'org.example.I', 'M', [('s', 'x')])\n"
+            "except sdbus.BusError as e:\n"
             "    print(type(e).__name__, e.errno > 0, repr(e.name))",
             bus=f"unix:path={tmp_path}")
     assert r.returncode == 0, r.stderr

@@ -3,21 +3,21 @@ workdir, and which paths proc:mixed / sys:mixed mask."""
 
 from __future__ import annotations
 
-from lxcsd import sys as lsys
+from lxcsd import linux
 from lxcsd.runtime import mounts
 
 
 def test_mount_attrs() -> None:
-    attr_set, attr_clr = mounts.mount_attrs(lsys.MS_RDONLY | lsys.MS_NOSUID | lsys.MS_NODEV)
-    assert attr_set == lsys.MOUNT_ATTR_RDONLY | lsys.MOUNT_ATTR_NOSUID | lsys.MOUNT_ATTR_NODEV
+    attr_set, attr_clr = mounts.mount_attrs(linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV)
+    assert attr_set == linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV
     assert attr_clr == 0
-    attr_set, attr_clr = mounts.mount_attrs(0, lsys.MS_RDONLY | lsys.MS_NOEXEC)  # rw,exec
+    attr_set, attr_clr = mounts.mount_attrs(0, linux.MS_RDONLY | linux.MS_NOEXEC)  # rw,exec
     assert attr_set == 0
-    assert attr_clr == lsys.MOUNT_ATTR_RDONLY | lsys.MOUNT_ATTR_NOEXEC
-    attr_set, attr_clr = mounts.mount_attrs(lsys.MS_NOATIME)
-    assert attr_set == lsys.MOUNT_ATTR_NOATIME and attr_clr == lsys.MOUNT_ATTR__ATIME
-    attr_set, attr_clr = mounts.mount_attrs(lsys.MS_RELATIME)
-    assert attr_set == 0 and attr_clr == lsys.MOUNT_ATTR__ATIME
+    assert attr_clr == linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NOEXEC
+    attr_set, attr_clr = mounts.mount_attrs(linux.MS_NOATIME)
+    assert attr_set == linux.MOUNT_ATTR_NOATIME and attr_clr == linux.MOUNT_ATTR__ATIME
+    attr_set, attr_clr = mounts.mount_attrs(linux.MS_RELATIME)
+    assert attr_set == 0 and attr_clr == linux.MOUNT_ATTR__ATIME
 
 
 def test_fs_options() -> None:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lxcsd import paths
-from lxcsd import sys as lsys
+from lxcsd import linux, paths
 from lxcsd.config.load import load_path
 from lxcsd.errors import ConfigError
 from lxcsd.runtime import caps, lsm
@@ -52,10 +51,10 @@ def test_defaults(rootfs: Path) -> None:
     assert plan.seccomp_policy is not None and plan.seccomp_policy.rules  # parsed here
     assert plan.net_kind == "empty" and plan.console and not plan.userns
     flags = plan.clone_flags
-    for flag in (lsys.CLONE_NEWNS, lsys.CLONE_NEWPID, lsys.CLONE_NEWUTS, lsys.CLONE_NEWIPC,
-                 lsys.CLONE_NEWNET, lsys.CLONE_NEWCGROUP):
+    for flag in (linux.CLONE_NEWNS, linux.CLONE_NEWPID, linux.CLONE_NEWUTS, linux.CLONE_NEWIPC,
+                 linux.CLONE_NEWNET, linux.CLONE_NEWCGROUP):
         assert flags & flag
-    assert not flags & lsys.CLONE_NEWUSER
+    assert not flags & linux.CLONE_NEWUSER
     assert 16 not in plan.keep_caps and 21 in plan.keep_caps  # sys_module dropped (LXC)
     assert plan.keep_caps == _numbers(p.DEFAULT_CAP_RETAIN + ("net_admin",))
 
@@ -75,17 +74,17 @@ def test_init_env_and_ttys(rootfs: Path) -> None:
 def test_network_kinds(rootfs: Path) -> None:
     assert make(rootfs, "lxc.net.0.type = none\n").net_kind == "none"
     none = make(rootfs, "lxc.net.0.type = none\n").clone_flags
-    assert not none & lsys.CLONE_NEWNET
+    assert not none & linux.CLONE_NEWNET
     assert make(rootfs, "lxc.net.0.type = empty\n").net_kind == "empty"
     assert make(rootfs, "lxc.net.0.type = veth\nlxc.net.0.link = br0\n").net_kind == "netlink"
 
 
 def test_namespace_keys(rootfs: Path) -> None:
     plan = make(rootfs, "lxc.namespace.keep = net ipc\n")
-    assert not plan.clone_flags & (lsys.CLONE_NEWNET | lsys.CLONE_NEWIPC)
+    assert not plan.clone_flags & (linux.CLONE_NEWNET | linux.CLONE_NEWIPC)
     assert plan.net_kind == "host"
     plan = make(rootfs, "lxc.namespace.share.uts = 1234\n")
-    assert not plan.clone_flags & lsys.CLONE_NEWUTS and plan.share == {"uts": "1234"}
+    assert not plan.clone_flags & linux.CLONE_NEWUTS and plan.share == {"uts": "1234"}
     err = fails(rootfs, "lxc.namespace.keep = mnt\n")
     assert err.key == "lxc.namespace.keep" and err.line == 2
 
@@ -209,7 +208,7 @@ def test_overlay_needs_a_mount_point(rootfs: Path) -> None:
 
 
 def test_arch_personality(rootfs: Path) -> None:
-    assert make(rootfs, "lxc.arch = i686\n").personality == lsys.PER_LINUX32
+    assert make(rootfs, "lxc.arch = i686\n").personality == linux.PER_LINUX32
     assert make(rootfs, "lxc.arch = x86_64\n").personality is None
     assert make(rootfs, "").personality is None
 
@@ -217,8 +216,8 @@ def test_arch_personality(rootfs: Path) -> None:
 def test_time_offsets(rootfs: Path) -> None:
     plan = make(rootfs, "lxc.time.offset.boot = 2h\nlxc.time.offset.monotonic = -1500ms\n")
     assert plan.time_offsets == "monotonic -2 500000000\nboottime 7200 0\n"
-    assert plan.clone_flags & lsys.CLONE_NEWTIME
-    assert not make(rootfs, "").clone_flags & lsys.CLONE_NEWTIME
+    assert plan.clone_flags & linux.CLONE_NEWTIME
+    assert not make(rootfs, "").clone_flags & linux.CLONE_NEWTIME
 
 
 def test_cgroup_mount_needs_a_cgroup_namespace(rootfs: Path) -> None:

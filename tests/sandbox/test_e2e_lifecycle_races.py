@@ -1,0 +1,100 @@
+"""Exit statuses and stops at awkward moments, under the real systemd of the sandbox:
+
+- an init that crashes at once ends the unit with init's status, so ``Restart=on-failure``
+  restarts it every time until systemd's start limit (no "clean stop" of a crashed init);
+- a reboot inside (the kernel kills init with SIGHUP), however early, restarts the unit;
+- ``systemctl stop`` while the helper is still starting the container (20 tries at delays
+  across the start) ends the unit inactive with result success, leaving no process, mount,
+  cgroup, veth, state file or machine behind.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.infra import e2e_util as u
+from tests.infra.sandbox import Sandbox
+
+
+@pytest.fixture
+def sb(clean_lxcsd_sandbox: Sandbox) -> Sandbox:
+    return clean_lxcsd_sandbox
+
+
+def dropin(sb: Sandbox, name: str, text: str) -> None:
+    sb.write_file(f"/etc/systemd/system/lxc@{name}.service.d/test.conf", text)
+
+
+def journal_count(sb: Sandbox, name: str, text: str) -> int:
+    return u.journal_text(sb, u.unit(name)).count(text)
+
+
+def test_a_crashing_init_restarts_every_time_until_the_start_limit(sb: Sandbox) -> None:
+    u.make_busybox(sb, "crash", ["lxc.init.cmd = /bin/false"])
+    # 21 starts allowed: the first and 20 restarts; the 21st restart meets the limit.
+    dropin(sb, "crash", "[Unit]\nStartLimitIntervalSec=600\nStartLimitBurst=21\n"
+                        "[Service]\nRestart=on-failure\n")
+    sb.systemctl("daemon-reload")
+    sb.systemctl("start", "--no-block", u.unit("crash"))
+    u.wait_for(lambda: journal_count(sb, "crash", "Start request repeated too quickly"), 180,
+               "the start limit")
+    props = u.show(sb, u.unit("crash"), "NRestarts", "ActiveState", "ExecMainStatus")
+    assert props == {"NRestarts": "21", "ActiveState": "failed", "ExecMainStatus": "1"}
+    assert journal_count(sb, "crash", "lxcsd: starting crash") == 21
+    assert journal_count(sb, "crash", "code=exited, status=1/FAILURE") == 21
+    text = u.journal_text(sb, u.unit("crash"))
+    assert "Deactivated successfully" not in text  # systemd may say "zombie": a race it loses
+    assert "init exited with status 0" not in text
+
+
+def test_a_reboot_inside_restarts_however_early(sb: Sandbox) -> None:
+    u.make_busybox(sb, "early", ["lxc.init.cmd = /sbin/reboot -f"])
+    sb.systemctl("daemon-reload")
+    sb.systemctl("start", "--no-block", u.unit("early"))
+    # Until systemd's default start limit (5 starts in 10 s) stops the loop.
+    u.wait_for(lambda: journal_count(sb, "early", "init killed by SIGHUP: reboot") >= 3, 120,
+               "three reboots")
+    assert int(u.prop(sb, u.unit("early"), "NRestarts")) >= 3
+    assert "code=exited" not in u.journal_text(sb, u.unit("early"))
+    sb.systemctl("stop", u.unit("early"))
+
+
+def leftovers(sb: Sandbox, name: str) -> list[str]:
+    found = []
+    if sb.run(["ip", "-o", "link", "show", "type", "veth"]).stdout.strip():
+        found.append("a veth")
+    if sb.run(["test", "-e", f"/run/lxcsd/{name}"], check=False).returncode == 0:
+        found.append("the state directory")
+    if sb.run(["test", "-e", f"/sys/fs/cgroup/machine.slice/lxc@{name}.service"],
+              check=False).returncode == 0:
+        found.append("the unit's cgroup")
+    if name in sb.run(["machinectl", "list", "--no-legend"], check=False).stdout:
+        found.append("the machine")
+    if sb.run(["pgrep", "-f", "busybox init|/sbin/init"], check=False).stdout.strip():
+        found.append("a container process")
+    if f"/{name}/" in sb.run(["cat", "/proc/self/mountinfo"]).stdout:
+        found.append("a mount")
+    return found
+
+
+def test_stop_during_start_ends_inactive_and_leaves_nothing(sb: Sandbox,
+                                                           capsys: pytest.CaptureFixture[str]
+                                                           ) -> None:
+    u.make_busybox(sb, "race", ["lxc.net.0.type = veth", "lxc.net.0.flags = up"])
+    sb.systemctl("daemon-reload")
+    u.start(sb, "race")  # it starts and stops at all (and warms the caches)
+    sb.systemctl("stop", u.unit("race"))
+    outcomes = []
+    for i in range(20):
+        delay = i * 0.005
+        sb.run(f"systemctl start --no-block lxc@race.service; sleep {delay}; "
+               "systemctl stop lxc@race.service")
+        props = u.show(sb, u.unit("race"), "ActiveState", "Result")
+        outcomes.append((delay, props["ActiveState"], props["Result"], leftovers(sb, "race")))
+    interrupted = journal_count(sb, "race", "stopped while starting")
+    with capsys.disabled():
+        print(f"\nstop during start: {interrupted} of 20 stops came while the helper was "
+              "starting the container")
+    assert [o for o in outcomes if o[1:] != ("inactive", "success", [])] == []
+    assert interrupted >= 3  # the race was really run
+    assert "Traceback" not in u.journal_text(sb, u.unit("race"))
