@@ -89,6 +89,16 @@ def load_path(path: str, name: str | None = None) -> Container:
     return build(entries, name=name if name is not None else _name_for(path), config_path=path)
 
 
+def load_with_sources(path: str, name: str | None = None
+                      ) -> tuple[Container, list[tuple[str, tuple[int, ...]]]]:
+    """load_path, and (path, stat stamp) of every file and directory it read (the config
+    and its includes): what a compiled start plan depends on (lxcsd.runtime.planfile)."""
+    entries = read_config(path)
+    container = build(entries, name=name if name is not None else _name_for(path),
+                      config_path=path)
+    return container, list(entries.stamps)
+
+
 def load_container(name: str, lxcpath: str | None = None) -> Container:
     """Load container ``name`` from ``lxcpath`` (default: the first of :func:`lxcpaths`
     that has it)."""

@@ -23,7 +23,6 @@ module files are out of reach afterwards.
 from __future__ import annotations
 
 import os
-import sys
 
 from lxcsd import sys as _sys
 from lxcsd.errors import LxcsdError
@@ -34,27 +33,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, NoReturn
 
-    from lxcsd.runtime.plan import Plan
+    from lxcsd.runtime.plan import StartPlan
 
 SYNC_CGROUP, SYNC_USERNS, SYNC_MAPS, SYNC_FORKED, SYNC_BUILT, SYNC_GO = range(6)
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 C2_HOOKS = ("pre-mount", "mount", "autodev", "start")
-
-
-def optional_module(name: str, keys: str) -> Any:
-    """lxcsd.runtime.hooks / lxcsd.runtime.limits, imported only when a container uses
-    them. Should one be missing, its keys are skipped with a warning rather than failing
-    every start. The start hooks run after pivot_root: hooks.py imports at module level
-    everything its run() needs."""
-    try:
-        __import__(f"lxcsd.runtime.{name}")
-        return sys.modules[f"lxcsd.runtime.{name}"]
-    except ModuleNotFoundError as exc:
-        if exc.name != f"lxcsd.runtime.{name}":
-            raise
-        os.write(2, f"lxcsd: warning: {keys} not applied: lxcsd.runtime.{name} is missing\n"
-                 .encode())
-        return None
 
 
 def step(what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -74,7 +57,7 @@ def step(what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 # C1
 
 
-def c1_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report,
+def c1_main(plan: StartPlan, sync: exec_sync.Sync, report: exec_sync.Report,
             share_fds: list[tuple[str, int]]) -> NoReturn:
     # Namespaces: all the host's. Cgroup: the payload (H moved us before sync point 0).
     def run() -> None:
@@ -86,7 +69,7 @@ def c1_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report,
         if plan.userns:
             step("lxc.idmap: user namespace", _sys.unshare, _sys.CLONE_NEWUSER)
             sync.wake(SYNC_USERNS)
-            fds = sync.wait(SYNC_MAPS, 1 if _idmapped_rootfs(plan) else 0)
+            fds = sync.wait(SYNC_MAPS, 1 if plan.rootfs.idmapped else 0)
             idmapped_fd = fds[0] if fds else -1
             # Become the namespace's root (the mapped host id) so what we make is its own.
             os.setgroups([])
@@ -105,11 +88,6 @@ def c1_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report,
 
     exec_sync.run_reporting(report, run)
     os._exit(0)
-
-
-def _idmapped_rootfs(plan: Plan) -> bool:
-    opts = plan.rootfs.mount_options
-    return opts is not None and opts.idmap == "container"
 
 
 # ------------------------------------------------------------------------------------------
@@ -132,7 +110,7 @@ class Root:
         self.notify = False  # /run/host/notify bound (lxcsd.runtime.guestfs)
 
 
-def c2_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report, idmapped_fd: int,
+def c2_main(plan: StartPlan, sync: exec_sync.Sync, report: exec_sync.Report, idmapped_fd: int,
             c1_gone: int) -> NoReturn:
     # Namespaces: user (maps written, we are its root) when lxc.idmap is set; new mount (a
     # copy of the host's), pid (we are its PID 1), uts, ipc, cgroup (rooted at the payload),
@@ -154,78 +132,67 @@ def c2_main(plan: Plan, sync: exec_sync.Sync, report: exec_sync.Report, idmapped
     os._exit(1)
 
 
-def _prepare(plan: Plan, root: Root) -> None:
+def _prepare(plan: StartPlan, root: Root) -> None:
     """Steps that need the host's /proc and module files: sysctls (per-namespace values
-    written through the host's /proc, which shows our namespaces' values), hooks and
-    seccomp imported and compiled."""
-    c = plan.container
-    if c.sysctl:
-        limits = optional_module("limits", "lxc.sysctl")
-        if limits is not None:
-            step("lxc.sysctl", limits.apply_sysctls, c)
-    if any(c.hooks.get(hook) for hook in C2_HOOKS):
-        root.hooks = optional_module("hooks", "lxc.hook.*")
+    written through the host's /proc, which shows our namespaces' values), hooks imported,
+    labels and seccomp prepared."""
+    if plan.sysctls:
+        from lxcsd.runtime import limits
+
+        step("lxc.sysctl", limits.apply_sysctls, plan.sysctls)
+    if plan.hooks is not None and any(plan.hooks.has(hook) for hook in C2_HOOKS):
+        from lxcsd.runtime import hooks
+
+        root.hooks = hooks  # imported now: the start hook runs after pivot_root
     if plan.labels:
         from lxcsd.runtime import lsm
 
         root.labels = step("security label", lsm.prepare, plan.labels)
-    if plan.seccomp_policy is not None:
-        root.filter = step(f"lxc.seccomp.profile {plan.seccomp_profile}", _compile_seccomp,
-                           plan.seccomp_policy, c.seccomp.allow_nesting)
+    if plan.seccomp_bpf is not None:
+        root.filter = step(f"lxc.seccomp.profile {plan.seccomp_profile}", _seccomp_program,
+                           plan)
 
 
 def _warn(message: str) -> None:
     os.write(2, f"lxcsd: warning: {message}\n".encode())
 
 
-def _compile_seccomp(policy: Any, allow_nesting: bool | None) -> Any:
-    """The filter of the plan's parsed policy, or None when this process is already
-    confined (the host runs lxcsd under seccomp) and lxc.seccomp.allow_nesting is not set:
-    liblxc then skips the policy too, since the stacked filter might forbid what init needs
-    in ways it cannot see."""
+def _seccomp_program(plan: StartPlan) -> bytes | None:
+    """The plan's compiled policy, or None when this process is already confined (the
+    host runs lxcsd under seccomp) and lxc.seccomp.allow_nesting is not set: liblxc then
+    skips the policy too, since the stacked filter might forbid what init needs in ways it
+    cannot see."""
     from lxcsd.runtime import seccomp_policy
 
-    if seccomp_policy.already_confined() and not allow_nesting:
-        _warn(f"lxc.seccomp.profile {policy.path} not loaded: already under a seccomp filter "
-              "(set lxc.seccomp.allow_nesting = 1 to stack it)")
+    if seccomp_policy.already_confined() and not plan.seccomp_nesting:
+        _warn(f"lxc.seccomp.profile {plan.seccomp_profile} not loaded: already under a "
+              "seccomp filter (set lxc.seccomp.allow_nesting = 1 to stack it)")
         return None
-    flt, _unknown = seccomp_policy.build_filter(policy)
-    return flt
+    return plan.seccomp_bpf
 
 
-def _hook(plan: Plan, root: Root, hook: str) -> None:
-    if root.hooks is not None and plan.container.hooks.get(hook):
-        step(f"lxc.hook.{hook}", root.hooks.run, plan.container, hook,
+def _hook(plan: StartPlan, root: Root, hook: str) -> None:
+    if root.hooks is not None and plan.hooks is not None and plan.hooks.has(hook):
+        step(f"lxc.hook.{hook}", root.hooks.run, plan.hooks, hook,
              rootfs_mount=plan.rootfs_mount)
 
 
-def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
+def build_root(plan: StartPlan, root: Root, idmapped_fd: int) -> None:
     """Everything before pivot_root, in LXC's order (conf.c lxc_setup)."""
-    c = plan.container
     step("mount namespace: make / a recursive slave", mounts.make_rslave)
     _hook(plan, root, "pre-mount")
     root.root_fd = step(f"lxc.rootfs.path {plan.rootfs.spec}", _mount_rootfs, plan, idmapped_fd)
     host_dev = os.open("/dev", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     null = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
-    auto = c.mounts.auto
-    if c.autodev is not False:
+    if plan.autodev:
         root.dev_fd = step("lxc.autodev: /dev tmpfs", dev.mount_dev, root.root_fd,
-                           c.autodev_tmpfs_size or dev.DEFAULT_TMPFS_SIZE)
-    net_rw = 12 in plan.keep_caps  # CAP_NET_ADMIN: /proc/sys/net stays writable
-    if auto.proc:
-        step(f"lxc.mount.auto proc:{auto.proc}", _in_userns_hint, plan, mounts.mount_proc,
-             root.root_fd, auto.proc, net_rw=net_rw)
-    if auto.sys:
-        step(f"lxc.mount.auto sys:{auto.sys}", _in_userns_hint, plan, mounts.mount_sys,
-             root.root_fd, auto.sys)
+                           plan.autodev_size)
+    _mount_auto(plan, root)
     root.notify = step("lxcsd.init.notify: /run tmpfs", guestfs.prepare_run, plan,
                        root.root_fd)
-    _mount_fstab(plan, root)
     _mount_entries(plan, root)
-    if plan.nesting_mounts:
-        _mount_entries(plan, root, plan.nesting_mounts, "lxc.apparmor.allow_nesting")
     _hook(plan, root, "mount")
-    if c.autodev is not False:
+    if plan.autodev:
         step("lxc.autodev: device nodes", dev.fill_dev, root.dev_fd, host_dev)
         if plan.optional_devices:
             step("lxc.autodev: " + ", ".join(plan.optional_devices), dev.fill_optional,
@@ -234,13 +201,13 @@ def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
     else:
         root.dev_fd = step("/dev of the rootfs", _open_dir, root.root_fd, "dev")
         os.close(step("/dev/pts of the rootfs", _open_dir, root.dev_fd, "pts"))
-    if auto.cgroup:
-        mode = auto.cgroup_mode or "mixed"
-        step(f"lxc.mount.auto {auto.cgroup}:{mode}", mounts.mount_cgroup, root.root_fd, mode)
+    if plan.auto_cgroup:
+        step(f"lxc.mount.auto {plan.auto_cgroup}:{plan.auto_cgroup_mode}", mounts.mount_cgroup,
+             root.root_fd, plan.auto_cgroup_mode)
     step("lxc.pty.max: devpts", _ptys, plan, root)
-    if c.autodev is not False:
+    if plan.autodev:
         step("lxc.autodev: /dev links, shm, mqueue", _dev_extras, root.dev_fd)
-    files, dirs, readonly = mounts.protected_paths(auto.proc, auto.sys)
+    files, dirs, readonly = mounts.protected_paths(plan.auto_proc, plan.auto_sys)
     step("masked paths", mounts.mask_paths, root.root_fd, files, dirs, null)
     step("read-only paths", mounts.make_readonly, root.root_fd, readonly)
     step("boot id", guestfs.bind_boot_id, root.root_fd, root.dev_fd)
@@ -248,19 +215,36 @@ def build_root(plan: Plan, root: Root, idmapped_fd: int) -> None:
         step("lxcsd.init.notify: /run/host", guestfs.make_run_host, plan, root.root_fd)
     os.close(host_dev)
     os.close(null)
+    _identity(plan)
+
+
+def _mount_auto(plan: StartPlan, root: Root) -> None:
+    """lxc.mount.auto proc and sys."""
+    net_rw = 12 in plan.keep_caps  # CAP_NET_ADMIN: /proc/sys/net stays writable
+    if plan.auto_proc:
+        step(f"lxc.mount.auto proc:{plan.auto_proc}", _in_userns_hint, plan, mounts.mount_proc,
+             root.root_fd, plan.auto_proc, net_rw=net_rw)
+    if plan.auto_sys:
+        step(f"lxc.mount.auto sys:{plan.auto_sys}", _in_userns_hint, plan, mounts.mount_sys,
+             root.root_fd, plan.auto_sys)
+
+
+def _identity(plan: StartPlan) -> None:
+    """Personality, host name, loopback, session keyring: the last steps before C2 reports
+    the root built."""
     if plan.personality is not None:
-        step(f"lxc.arch {c.arch}", _sys.personality, plan.personality)
+        step(f"lxc.arch {plan.arch}", _sys.personality, plan.personality)
     if plan.uts_name and plan.clone_flags & _sys.CLONE_NEWUTS:
         step(f"lxc.uts.name {plan.uts_name}", _sys.sethostname, plan.uts_name)
     if plan.net_kind == "empty" and plan.clone_flags & _sys.CLONE_NEWNET:
         step("lxc.net: loopback up", _sys.interface_up, "lo")
-    if c.keyring_session is not False:
-        limits = optional_module("limits", "lxc.keyring.session")
-        if limits is not None:
-            step("lxc.keyring.session", limits.new_session_keyring, c)
+    if plan.keyring_session:
+        from lxcsd.runtime import limits
+
+        step("lxc.keyring.session", limits.new_session_keyring)
 
 
-def _in_userns_hint(plan: Plan, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def _in_userns_hint(plan: StartPlan, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """func(...); EPERM in a user namespace gets the kernel's reason as a hint."""
     try:
         return func(*args, **kwargs)
@@ -279,91 +263,48 @@ def _open_dir(root_fd: int, path: str) -> int:
                                  flags=os.O_PATH | os.O_DIRECTORY)
 
 
-def _mount_rootfs(plan: Plan, idmapped_fd: int) -> int:
+def _mount_rootfs(plan: StartPlan, idmapped_fd: int) -> int:
     r = plan.rootfs
-    o = r.mount_options
-    kwargs: dict[str, Any] = {}
-    if o is not None:
-        kwargs = {"flags": o.flags, "clear_flags": o.clear_flags,
-                  "propagation": o.propagation, "data": o.data}
     if r.kind == "overlay":  # (H made the mount point: a mapped root may not write there)
-        return mounts.mount_rootfs("overlay", r.path or "", plan.rootfs_mount, lower=r.lower,
-                                   upper=r.upper, **kwargs)
-    return mounts.mount_rootfs("dir", r.path or "", plan.rootfs_mount, idmapped_fd=idmapped_fd,
-                               **kwargs)
+        return mounts.mount_rootfs("overlay", r.path, plan.rootfs_mount, lower=r.lower,
+                                   upper=r.upper or None, flags=r.flags,
+                                   clear_flags=r.clear_flags, propagation=r.propagation,
+                                   data=r.data)
+    return mounts.mount_rootfs("dir", r.path, plan.rootfs_mount, idmapped_fd=idmapped_fd,
+                               flags=r.flags, clear_flags=r.clear_flags,
+                               propagation=r.propagation, data=r.data)
 
 
-def _rootfs_prefixes(plan: Plan) -> list[str]:
-    c = plan.container
-    prefixes = [plan.rootfs_mount]
-    if c.rootfs.path and c.rootfs.kind == "dir":
-        prefixes.append(c.rootfs.path)
-    prefixes.append(os.path.join(os.path.dirname(c.config_path), "rootfs"))
-    return prefixes
+def _mount_entries(plan: StartPlan, root: Root) -> None:
+    """lxc.mount.fstab, lxc.mount.entry and the nesting helpers, as the plan lists them."""
+    for op in plan.mounts:
+        step(op.what, mounts.mount_entry, root.root_fd, op.source, op.target, op.fstype,
+             flags=op.flags, clear_flags=op.clear_flags, propagation=op.propagation,
+             data=op.data, bind=op.bind, recursive=op.recursive, create=op.create,
+             optional=op.optional, relative=op.relative)
 
 
-def _mount_entries(plan: Plan, root: Root, entries: Any = None, key: str = "lxc.mount.entry"
-                   ) -> None:
-    prefixes = _rootfs_prefixes(plan)
-    for entry in plan.container.mounts.entries if entries is None else entries:
-        target = mounts.container_target(entry.target, prefixes)
-        if target is None:
-            continue  # liblxc: "Ignoring mount point" outside the rootfs
-        o = entry.opts
-        source, relative = entry.source, o.relative
-        if not relative and (o.bind or o.flags & _sys.MS_MOVE):
-            inside = mounts.source_in_root(source, prefixes)
-            if inside is not None:  # resolved in the root: a symlink cannot reach the host
-                source, relative = inside, True
-        step(f"{key} = {entry.raw}", mounts.mount_entry, root.root_fd, source, target,
-             entry.fstype, flags=o.flags, clear_flags=o.clear_flags,
-             propagation=o.propagation, data=o.data, bind=o.bind, recursive=o.recursive,
-             create=o.create, optional=o.optional, relative=relative)
-
-
-def _mount_fstab(plan: Plan, root: Root) -> None:
-    path = plan.container.mounts.fstab
-    if not path:
-        return
-    from lxcsd.config import values
-
-    entries = []
-    number = 0
-    try:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):  # noqa: B007 - the error names it
-                text = line.strip()
-                if text and not text.startswith("#"):
-                    entries.append(values.parse_mount_entry(text))
-    except OSError as exc:
-        raise LxcsdError(f"lxc.mount.fstab: cannot read {path}: {exc.strerror}") from None
-    except Exception as exc:
-        raise LxcsdError(f"lxc.mount.fstab: {path}:{number}: {exc}") from None
-    _mount_entries(plan, root, entries, f"lxc.mount.fstab {path}")
-
-
-def _ptys(plan: Plan, root: Root) -> None:
+def _ptys(plan: StartPlan, root: Root) -> None:
     """A new devpts instance (lxc.pty.max ptys, plus the console and lxc.tty.max ttys, as
     LXC counts), the console and ttys allocated from it; their masters go to H."""
-    c = plan.container
     count = plan.pty_max + plan.tty_max + 1
     root.devpts_fd = dev.mount_devpts(root.dev_fd, count, gid=plan.devpts_gid)
     if plan.console:
         master, slave, _ = dev.allocate_pty(root.devpts_fd)
         root.masters.append(master)
         root.console_slave = slave
-        dev.bind_console(root.dev_fd, slave, c.tty_dir)
+        dev.bind_console(root.dev_fd, slave, plan.tty_dir)
     elif plan.console_device:
         # A host device (lxc.console.path), opened while the host's /dev is reachable.
         root.console_slave = os.open(plan.console_device,
                                      os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-        dev.bind_console(root.dev_fd, plan.console_device, c.tty_dir)  # a path: no chmod
+        dev.bind_console(root.dev_fd, plan.console_device, plan.tty_dir)  # a path: no chmod
     slaves = []
     for _ in range(plan.tty_max):
         master, slave, _ = dev.allocate_pty(root.devpts_fd)
         root.masters.append(master)
         slaves.append(slave)
-    dev.bind_ttys(root.dev_fd, slaves, c.tty_dir)
+    dev.bind_ttys(root.dev_fd, slaves, plan.tty_dir)
     for fd in slaves:
         os.close(fd)
 
@@ -394,37 +335,33 @@ def _dev_extras(dev_fd: int) -> None:
     dev.mount_mqueue(dev_fd)
 
 
-def finish(plan: Plan, root: Root, report_fd: int) -> NoReturn:
+def finish(plan: StartPlan, root: Root, report_fd: int) -> NoReturn:
     """pivot_root, the start hooks, then privileges down and exec (seccomp before caps: it
     needs CAP_SYS_ADMIN without no_new_privs, caps.apply)."""
     from lxcsd.runtime import caps, seccomp_policy
 
-    c = plan.container
     step("pivot_root", mounts.pivot_root, root.root_fd)
     _hook(plan, root, "start")
-    cwd = c.init.cwd or "/"
-    step(f"lxc.init.cwd {cwd}", os.chdir, cwd)
+    step(f"lxc.init.cwd {plan.cwd}", os.chdir, plan.cwd)
     stdio = root.console_slave if root.console_slave >= 0 else \
         os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
     step("console: make it init's terminal", exec_sync.set_stdio, stdio,
          controlling=root.console_slave >= 0)
     load = None
     if root.filter is not None:
-        flt = root.filter
+        program = root.filter
 
         def load() -> None:
-            seccomp_policy.load(flt)
+            seccomp_policy.load_program(program)
 
     if root.labels:
         from lxcsd.runtime import lsm
 
         step("security label", lsm.apply, root.labels)
-    uid, gid = c.init.uid or 0, c.init.gid or 0
-    step("lxc.cap.drop/lxc.cap.keep", caps.apply, plan.keep_caps, uid=uid, gid=gid,
-         groups=list(c.init.groups), load_seccomp=load)
-    if c.no_new_privs:
+    step("lxc.cap.drop/lxc.cap.keep", caps.apply, plan.keep_caps, uid=plan.init_uid,
+         gid=plan.init_gid, groups=plan.init_groups, load_seccomp=load)
+    if plan.no_new_privs:
         step("lxc.no_new_privs", _sys.prctl, _sys.PR_SET_NO_NEW_PRIVS, 1)
     exec_sync.close_fds_except([report_fd])
-    what = "lxc.execute.cmd" if c.execute_cmd else "lxc.init.cmd"
-    step(what, exec_init, plan.argv, guest.init_env(plan, root.notify))
+    step(plan.exec_key, exec_init, plan.argv, guest.init_env(plan, root.notify))
     os._exit(1)  # not reached: exec_init raises or does not return

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from lxcsd.console.handoff import LxcPublish
     from lxcsd.runtime.apparmor import Load
-    from lxcsd.runtime.plan import Plan
+    from lxcsd.runtime.plan import StartPlan
 else:
     import _signal  # not signal: it imports enum (see lxcsd.runtime.exec_sync)
 
@@ -78,14 +78,14 @@ def main(instance: str) -> int:
         plan = load_plan(instance)
     except ConfigError as err:
         return fail(str(err))
-    marks.mark("config")
+    marks.mark("plan")
     try:
         command = claim_command_socket(plan)  # before anything is touched
     except LxcsdError as err:
         return fail(str(err))
     log(f"starting {plan.name} (rootfs {plan.rootfs.spec})")
-    for warning in plan.warnings:
-        log(f"warning: {warning}")
+    for note in plan.notes:
+        log(f"warning: {note}")
     starter = Starter(plan, marks, command)
     try:
         init_pid = starter.run()
@@ -105,30 +105,46 @@ def fail(message: str) -> int:
     return 1
 
 
-def claim_command_socket(plan: Plan) -> int:
+def claim_command_socket(plan: StartPlan) -> int:
     """liblxc's command socket of the container, bound now: lxc-start then refuses it, and
     a container lxc-start runs is refused here (lxcsd.liblxc.owner). lxcsd-console answers
     it once init runs (hand_over_console)."""
     from lxcsd.liblxc import owner
 
-    return owner.claim(owner.lxcpath_of(plan.container.config_path), plan.name)
+    return owner.claim(plan.lxcpath, plan.name)
 
 
-def load_plan(instance: str) -> Plan:
+def load_plan(instance: str) -> StartPlan:
+    """The compiled plan (lxcsd.runtime.planfile) when it is fresh; else the plan compiled
+    now from the config as it is, and written back for the next start."""
+    from lxcsd.runtime import planfile
+
+    plan = planfile.read(instance)
+    return plan if plan is not None else compile_plan(instance)
+
+
+def compile_plan(instance: str) -> StartPlan:
+    """The config read and the plan made now (the config reader's import and the parse,
+    ~10-15 ms): after an edit since daemon-reload, or a container the generator did not
+    see. A plan file that cannot be written costs the next start the same again."""
     from lxcsd import paths
-    from lxcsd.config.load import load_container
+    from lxcsd.config.load import find_container
     from lxcsd.config.names import unescape
-    from lxcsd.runtime.plan import make_plan
+    from lxcsd.runtime import compiler, planfile
 
     name = unescape(instance)
-    container = load_container(name)
-    return make_plan(name, container, datadir=paths.datadir())
+    plan, data = compiler.compile_file(name, find_container(name), datadir=paths.datadir())
+    try:
+        planfile.write(instance, data)
+    except OSError as exc:
+        log(f"warning: {planfile.plan_path(instance)} not written: {exc.strerror}")
+    return plan
 
 
 class Starter:
     """H's state during one start, so that ``undo`` knows what to take back."""
 
-    def __init__(self, plan: Plan, marks: Marks, command: int = -1) -> None:
+    def __init__(self, plan: StartPlan, marks: Marks, command: int = -1) -> None:
         self.plan = plan
         self.marks = marks
         self.command = command  # the bound liblxc command socket
@@ -341,7 +357,7 @@ class Starter:
         deny = idmap.must_deny_setgroups()
         _step("lxc.idmap: writing the maps", idmap.write_maps, self.c1, plan.uids, plan.gids,
               deny_setgroups=deny)
-        if not child._idmapped_rootfs(plan):
+        if not plan.rootfs.idmapped:
             return []
         from lxcsd.runtime import mounts
 
@@ -354,14 +370,13 @@ class Starter:
 
     def network(self) -> None:
         plan = self.plan
-        if plan.net_kind != "netlink":
+        if not plan.has_netlink:
             return
         from lxcsd import net
 
-        if net.needs_netlink(plan.container):
-            self.ifaces = _step("lxc.net", net.setup, plan.container, self.init_pid,
-                                state.state_dir(plan.name))
-            self.marks.mark("network")
+        self.ifaces = _step("lxc.net", net.setup, plan.networks, self.init_pid,
+                            state.state_dir(plan.name))
+        self.marks.mark("network")
 
     def start_apparmor(self) -> None:
         """lxc.apparmor.profile = generated: write, record and start loading the profile;
@@ -370,7 +385,6 @@ class Starter:
 
         self.aa_loaded = True  # from here on, undo unloads (the record says what)
         self.aa_load = _step("lxc.apparmor.profile = generated", apparmor.start_load,
-                             self.plan.container, self.plan.name,
                              state.state_dir(self.plan.name), self.plan.apparmor)
 
     def wait_apparmor(self) -> None:
@@ -384,37 +398,38 @@ class Starter:
         at exec), prlimits and lxc.proc.* on init-to-be (it is still ours, so nothing it
         runs escapes them), then the start-host hooks."""
         self.wait_apparmor()
-        c = self.plan.container
-        if c.prlimit or c.proc:
-            limits = child.optional_module("limits", "lxc.prlimit.*, lxc.proc.*")
-            if limits is not None and c.prlimit:
-                _step("lxc.prlimit", limits.apply_prlimits, c, self.init_pid)
-            if limits is not None and c.proc:
-                _step("lxc.proc", limits.apply_proc, c, self.init_pid)
+        plan = self.plan
+        if plan.prlimits or plan.procs:
+            from lxcsd.runtime import limits
+
+            _step("lxc.prlimit", limits.apply_prlimits, plan.prlimits, self.init_pid)
+            _step("lxc.proc", limits.apply_proc, plan.procs, self.init_pid)
         self.host_hooks("start-host")
 
     def host_hooks(self, hook: str) -> None:
-        c = self.plan.container
-        if not c.hooks.get(hook):
+        hookset = self.plan.hooks
+        if hookset is None or not hookset.has(hook):
             return
-        hooks = child.optional_module("hooks", f"lxc.hook.{hook}")
-        if hooks is not None:
-            env = {"LXC_PID": str(self.init_pid)} if self.init_pid else None
-            _step(f"lxc.hook.{hook}", hooks.run, c, hook, rootfs_mount=self.plan.rootfs_mount,
-                  extra_env=env)
+        from lxcsd.runtime import hooks
+
+        env = {"LXC_PID": str(self.init_pid)} if self.init_pid else None
+        _step(f"lxc.hook.{hook}", hooks.run, hookset, hook, rootfs_mount=self.plan.rootfs_mount,
+              extra_env=env)
 
     def running(self) -> None:
         """Init runs: record, register, hand over the console, tell systemd, wait for it."""
         plan, pid = self.plan, self.init_pid
         state.write(plan.name, {
             "name": plan.name, "init_pid": pid, "rootfs_mount": plan.rootfs_mount,
-            "config": plan.container.config_path, "payload_cgroup": self.payload,
+            "config": plan.config_path, "payload_cgroup": self.payload,
             "init_cgroup": self.init_cgroup,
             "monitor_cgroup": self.monitor, "ifaces": list(self.ifaces),
             "cgroup_v1_leaf": self.plan.payload_dir if self.v1 else "",
             "userns": int(plan.userns),
-            **state.config_fields(plan.container),  # stop and cleanup act on these
+            **plan.state_fields,  # stop and cleanup act on these
             **_label_fields(plan)})  # attach applies the same labels
+        if plan.hooks is not None and (plan.hooks.has("stop") or plan.hooks.has("post-stop")):
+            state.write_hooks(plan.name, plan.hooks)
         self.close_masters()  # the console service has its copies (or there is none)
         for leaf in self.v1:
             leaf.close()
@@ -506,7 +521,6 @@ class Starter:
         masters = self.masters
         if not masters and self.command < 0:
             return
-        from lxcsd.config.names import unit_name
         from lxcsd.console import handoff
         from lxcsd.console.options import ConsoleOptions
 
@@ -514,20 +528,19 @@ class Starter:
         console = masters[0] if plan.console else None
         ttys = masters[1:] if plan.console else masters
         lxc = self.lxc_publish() if self.command >= 0 else None
-        handoff.register(plan.name, unit_name(plan.name), console, ttys,
-                         ConsoleOptions.from_console(plan.container.console), pid=self.init_pid,
+        handoff.register(plan.name, plan.unit, console, ttys,
+                         ConsoleOptions.from_fields(plan.console_options), pid=self.init_pid,
                          lxc=lxc)
 
     def lxc_publish(self) -> LxcPublish:
         """What lxcsd-console answers LXC's tools about this container (lxcsd.liblxc)."""
         from lxcsd.console.handoff import LxcPublish
-        from lxcsd.liblxc.items import preset
-        from lxcsd.liblxc.owner import lxcpath_of
 
         plan = self.plan
-        items = preset(plan.container, state.state_dir(plan.name))
-        return LxcPublish(self.command, lxcpath_of(plan.container.config_path),
-                          self.init_cgroup, self.payload, items)
+        items = dict(plan.lxc_items)
+        if plan.has_netlink:
+            items.update(_veth_items(plan))
+        return LxcPublish(self.command, plan.lxcpath, self.init_cgroup, self.payload, items)
 
     def close_masters(self) -> None:
         """Ours, once lxcsd-console has its copies (or the start failed); the command socket
@@ -677,7 +690,23 @@ def _share_path(name: str, value: str) -> str:
     return f"/proc/{pid}/ns/{name}"
 
 
-def _label_fields(plan: Plan) -> dict[str, str]:
+def _veth_items(plan: StartPlan) -> dict[str, str]:
+    """lxc.net.N.veth.pair for the veths this start named (the config named none): LXC's
+    tools get the generated name, as liblxc's monitor answers (lxcsd.liblxc.items)."""
+    from lxcsd.liblxc import wire
+    from lxcsd.net import state as netstate
+
+    unset = wire.encode_item(None)
+    recorded = netstate.read(state.state_dir(plan.name))
+    found = {}
+    for net in recorded[0] if recorded else []:
+        key = f"item.lxc.net.{net.get('net')}.veth.pair"
+        if net.get("type") == "veth" and net.get("host") and plan.lxc_items.get(key) == unset:
+            found[key] = wire.encode_item(net["host"])
+    return found
+
+
+def _label_fields(plan: StartPlan) -> dict[str, str]:
     if not plan.labels:
         return {}
     from lxcsd.runtime import lsm

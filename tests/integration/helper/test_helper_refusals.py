@@ -5,10 +5,11 @@ the start and ``lxcsd check`` on the same file and asserts both name the same pr
 with file:line as an error (exit 1), the start failing before it made anything. And the
 reverse: the configs check accepts in these cases' neighbourhood start.
 
-``test_every_refusal_of_the_plan_is_walked`` reads lxcsd/runtime/plan.py (the one validation
-both run, ``make_plan``) and fails when a refusal there has no case here: a new refusal must
-come with its case. Refusals that depend on AppArmor (``lsm.decide``) cannot happen on this
-host: tests/unit/runtime/test_rt_lsm.py covers them with described hosts, the VM tier for real.
+``test_every_refusal_of_the_plan_is_walked`` reads lxcsd/runtime/compiler.py (the one
+validation both run, ``make_plan``) and fails when a refusal there has no case here: a new
+refusal must come with its case. Refusals that depend on AppArmor (``lsm.decide``) cannot
+happen on this host: tests/unit/runtime/test_rt_lsm.py covers them with described hosts, the
+VM tier for real.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from lxcsd.runtime import plan as plan_module
+from lxcsd.runtime import compiler as plan_module
 from tests.integration.helper import helper_util as hu
 
 REPO = Path(__file__).resolve().parents[3]
@@ -30,9 +31,9 @@ NOTIFY_POLICY = "2\ndenylist\nmknod notify\n"
 
 
 def _memory_in_cgroup2() -> bool:
-    from lxcsd.runtime import plan
+    from lxcsd.runtime import compiler
 
-    return "memory" in plan.host_controllers()
+    return "memory" in compiler.host_controllers()
 
 
 def _remove_init(root: Path, base: Path) -> None:
@@ -74,6 +75,8 @@ CASES: list[tuple[str, str, str, Callable[[Path, Path], None] | None]] = [
      "keeping the host's mnt namespace is not supported", None),
     ("share-pid", "lxc.namespace.share.pid = 1\n",
      "sharing the pid namespace is not supported", None),
+    ("cgroup-ns", "lxc.namespace.keep = cgroup\n",  # BASE_CONFIG mounts cgroup:mixed
+     "the container would see the host's whole cgroup tree", None),
     ("cgroup-v1", "lxc.cgroup.net_cls.classid = 0x100001\n",
      "lxc.cgroup.net_cls.classid: cgroup v1 key with no cgroup2 equivalent", None),
     ("controller", "lxc.cgroup2.memory.max = 64M\n",
@@ -141,7 +144,7 @@ def test_what_check_accepts_starts(lxcpath: hu.Lxcpath, unit_cgroup: str,
 
 
 def _refusal_texts() -> list[tuple[int, str]]:
-    """(line, the longest literal part of the message) of every refusal raised in plan.py."""
+    """(line, the longest literal part of the message) of every refusal raised in compiler.py."""
     source = Path(plan_module.__file__).read_text()
     found = []
     for node in ast.walk(ast.parse(source)):
@@ -169,4 +172,4 @@ def test_every_refusal_of_the_plan_is_walked() -> None:
     expected = [case[2] for case in CASES]
     missing = [(line, text) for line, text in texts
                if not any(text in fragment or fragment in text for fragment in expected)]
-    assert not missing, f"refusals in plan.py without a case here: {missing}"
+    assert not missing, f"refusals in compiler.py without a case here: {missing}"

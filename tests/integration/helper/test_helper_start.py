@@ -144,7 +144,8 @@ def test_default_caps_are_nspawns(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None
     """No cap line: systemd-nspawn's set (+ net_admin: the container has its own network
     namespace). A drop line like the old busybox template's adds to it: sys_rawio, which
     that line did not name, stays dropped."""
-    from lxcsd.runtime import caps, plan
+    from lxcsd.runtime import caps
+    from lxcsd.runtime import compiler as plan
 
     lxcpath.container("c4")
     started = lxcpath.start("c4", unit_cgroup)
