@@ -21,21 +21,13 @@ import os
 from lxcsd.errors import ConfigError
 
 from .build import build
+from .globalconf import LXCPATH_ENV, lxcpaths
 from .model import Container
 from .names import is_valid_name, validate_name
 from .reader import read_config
 
-LXCPATH_ENV = "LXCSD_LXCPATH"
-
-
-def lxcpaths() -> list[str]:
-    """The directories holding containers, in lookup order."""
-    env = os.environ.get(LXCPATH_ENV)
-    if env is not None:
-        return [path for path in env.split(":") if path]
-    from .globalconf import read_global_config
-
-    return [read_global_config().lxcpath]
+__all__ = ["LXCPATH_ENV", "check_path", "discover", "find_container", "load_container",
+           "load_path", "load_with_sources", "lxcpaths"]
 
 
 def _config_file(lxcpath: str, name: str) -> str | None:

@@ -24,11 +24,15 @@ from lxcsd.runtime.plan import CgroupValue, MountOp, RootfsPlan, StartPlan, init
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal as _signal  # typeshed has no _signal; signal's names are the same
     from collections.abc import Callable, Mapping, Sequence
 
     from lxcsd.config.model import CgroupSetting, Container, MountEntry
     from lxcsd.runtime.hooks import HookSet
     from lxcsd.runtime.lsm import Host as LsmHost
+    from lxcsd.runtime.seccomp_policy import SeccompPolicy
+else:
+    import _signal
 
 NS_FLAGS = {
     "user": _sys.CLONE_NEWUSER, "mnt": _sys.CLONE_NEWNS, "pid": _sys.CLONE_NEWPID,
@@ -61,21 +65,25 @@ TTY_GID = 5
 # nested container's own proc/sys mounts; the generated profile denies them to the rest.
 NESTING_MOUNTS = ("proc dev/.lxc/proc proc create=dir,optional 0 0",
                   "sys dev/.lxc/sys sysfs create=dir,optional 0 0")
+# Parsed seccomp policies by (path, text), for a process compiling many containers.
+_POLICIES: dict[tuple[str, str], SeccompPolicy] = {}
 # Hooks that run before init's exec and may put init in place (a pre-start hook mounting
 # an image on the rootfs directory, a mount hook binding /usr).
 ROOT_HOOKS = ("pre-start", "pre-mount", "mount", "autodev", "start")
 
 
 class Host:
-    """What the plan reads from the host: the cgroup2 controllers that exist (None: read
-    them when needed) and the security modules (None: read them). Tests pass their own."""
+    """What the plan reads from the host: the cgroup2 controllers that exist, the security
+    modules, whether it has cgroup v1 hierarchies (None: read them when needed). Tests pass
+    their own."""
 
-    __slots__ = ("controllers", "lsm")
+    __slots__ = ("controllers", "lsm", "cgroup_v1")
 
     def __init__(self, *, controllers: set[str] | None = None,
-                 lsm: LsmHost | None = None) -> None:
+                 lsm: LsmHost | None = None, cgroup_v1: bool | None = None) -> None:
         self.controllers = controllers
         self.lsm = lsm
+        self.cgroup_v1 = cgroup_v1
 
 
 def key_error(container: Container, key: str, message: str, hint: str = "") -> ConfigError:
@@ -110,6 +118,7 @@ def make_plan(name: str, container: Container, environ: Mapping[str, str] | None
         lambda: _mounts(plan, c),
         lambda: _process(plan, c),
         lambda: _handover(plan, c),
+        lambda: _stop(plan, c, host),
     )
     for step in steps:
         try:
@@ -388,7 +397,11 @@ def _seccomp(plan: StartPlan, c: Container, datadir: str) -> None:
     except OSError as exc:
         raise key_error(c, "lxc.seccomp.profile", f"cannot read {plan.seccomp_profile}: "
                         f"{exc.strerror}") from None
-    policy = seccomp_policy.parse(text, plan.seccomp_profile)  # errors: the policy's file:line
+    key = (plan.seccomp_profile, text)
+    policy = _POLICIES.get(key)
+    if policy is None:  # the generator meets the same policy in every container
+        policy = seccomp_policy.parse(text, plan.seccomp_profile)  # errors: its file:line
+        _POLICIES[key] = policy
     if seccomp_policy.wants_notify(policy):
         raise key_error(c, "lxc.seccomp.profile", f"{plan.seccomp_profile}: seccomp notify "
                         "actions are not supported yet")
@@ -565,6 +578,61 @@ def _handover(plan: StartPlan, c: Container) -> None:
     plan.state_fields = state.config_fields(c)
 
 
+def _stop(plan: StartPlan, c: Container, host: Host) -> None:
+    """How systemd stops this container (the generator writes it into the unit's drop-in,
+    the start checks the unit says the same): ``halt`` the signal systemd sends init as
+    KillSignal=, so that no ExecStop= process is needed (0: unknown, ExecStop= applies
+    liblxc's rule at stop time); ``stop`` lxc.signal.stop (FinalKillSignal=, after
+    TimeoutStopSec=; 0: SIGKILL); ``exec_stop`` 1 when ExecStop= must run (lxc.hook.stop,
+    or the halt signal unknown); ``cleanup`` 1 when ExecStopPost= has something to undo."""
+    halt = c.signals.halt or default_halt(plan, c)
+    plan.stop = {"halt": halt or 0, "stop": c.signals.stop or 0,
+                 "exec_stop": int(not halt or bool(c.hooks.get("stop"))),
+                 "cleanup": int(needs_cleanup(plan, c, host))}
+
+
+# liblxc's halt signals (do_lxcapi_shutdown): SIGRTMIN+3 when init blocks it (systemd
+# does), else SIGPWR (sysvinit, busybox init); libc's SIGRTMIN, as lxcsd.runtime.stop.
+SIGRTMIN_3: int = _signal.SIGRTMIN + 3
+SIGPWR: int = _signal.SIGPWR
+
+
+def default_halt(plan: StartPlan, c: Container) -> int | None:
+    """The signal liblxc's shutdown would choose for this init without lxc.signal.halt,
+    decided from the root: SIGRTMIN+3 when init is systemd (which blocks it), else SIGPWR.
+    None when init cannot be looked at now (brought by a mount or hook, an overlay root):
+    then ExecStop= reads init's blocked signals at stop time, as liblxc does."""
+    program = find_in_root(plan, c)
+    if not program:
+        return None
+    from lxcsd.runtime import guestfs
+
+    root = os.open(plan.rootfs.path or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return SIGRTMIN_3 if guestfs.init_is_systemd(root, program) else SIGPWR
+    finally:
+        os.close(root)
+
+
+def needs_cleanup(plan: StartPlan, c: Container, host: Host) -> bool:
+    """Whether something outlives the container's namespaces for ExecStopPost= to undo:
+    post-stop hooks, network devices and their records, a generated AppArmor profile,
+    cgroup v1 leaves (a hybrid host: systemd removes only the cgroup2 tree), a state
+    directory systemd's RuntimeDirectory= cannot name (an escaped instance)."""
+    if c.hooks.get("post-stop") or plan.net_kind == "netlink" or plan.apparmor is not None:
+        return True
+    if plan.instance != plan.name:
+        return True
+    if host.cgroup_v1 is None:
+        from lxcsd.runtime import cgroup_v1
+
+        try:
+            host.cgroup_v1 = bool(cgroup_v1.own_hierarchies())
+        except LxcsdError:
+            host.cgroup_v1 = True
+    return host.cgroup_v1
+
+
 # ------------------------------------------------------------------------------------------
 # Pieces (also used by lxcsd attach and the generator)
 
@@ -628,7 +696,7 @@ def keep_caps(c: Container, *, private_net: bool = True) -> frozenset[int]:
     from lxcsd.runtime import caps
 
     key = "lxc.cap.keep" if c.caps_keep is not None else "lxc.cap.drop"
-    last = caps.last_cap()
+    last = _last_cap()
     try:
         if c.caps_keep is not None:
             return caps.keep_set(keep=c.caps_keep, last=last)
@@ -638,6 +706,18 @@ def keep_caps(c: Container, *, private_net: bool = True) -> frozenset[int]:
     if c.caps_cleared:
         return kept
     return kept & default_caps(private_net, last)
+
+
+_LAST_CAP: list[int] = []
+
+
+def _last_cap() -> int:
+    """The kernel's last capability, read once per process."""
+    if not _LAST_CAP:
+        from lxcsd.runtime import caps
+
+        _LAST_CAP.append(caps.last_cap())
+    return _LAST_CAP[0]
 
 
 def default_caps(private_net: bool, last: int) -> frozenset[int]:
@@ -700,16 +780,30 @@ def _init_host_path(plan: StartPlan, c: Container) -> str | None:
         os.close(fd)
 
 
+_LXCPATHS: list[tuple[list[tuple[str, tuple[int, ...]]], list[str]]] = []
+
+
+def _lxcpaths() -> tuple[list[tuple[str, tuple[int, ...]]], list[str]]:
+    """(what the lxcpaths depend on, the lxcpaths), read once per process."""
+    if not _LXCPATHS:
+        from lxcsd.config.load import LXCPATH_ENV, lxcpaths
+        from lxcsd.runtime.planfile import stamp
+
+        deps = []
+        if LXCPATH_ENV not in os.environ:
+            from lxcsd.config.globalconf import GLOBAL_CONF
+
+            deps.append((GLOBAL_CONF, stamp(GLOBAL_CONF)))
+        _LXCPATHS.append((deps, lxcpaths()))
+    return _LXCPATHS[0]
+
+
 def _lookup_dependencies(name: str, config: str) -> list[tuple[str, tuple[int, ...]]]:
-    from lxcsd.config.load import LXCPATH_ENV, lxcpaths
     from lxcsd.runtime.planfile import stamp
 
-    deps = []
-    if LXCPATH_ENV not in os.environ:
-        from lxcsd.config.globalconf import GLOBAL_CONF
-
-        deps.append((GLOBAL_CONF, stamp(GLOBAL_CONF)))
-    for lxcpath in lxcpaths():
+    found, paths = _lxcpaths()
+    deps = list(found)
+    for lxcpath in paths:
         candidate = os.path.join(lxcpath, name, "config")
         if candidate == config:
             break
@@ -728,5 +822,6 @@ def compile_file(name: str, config_path: str, *, datadir: str = "",
     container, sources = load_with_sources(config_path, name)
     plan = make_plan(name, container, datadir=datadir, host=host)
     deps = dependencies(plan, container, sources)
-    data = planfile.compiled(plan, deps, planfile.host_facts(plan.dump()), unit)
+    dumped = plan.dump()
+    data = planfile.compiled(dumped, deps, planfile.host_facts(dumped), unit)
     return plan, data

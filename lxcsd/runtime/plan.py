@@ -122,6 +122,8 @@ class StartPlan:
         "cgroup_settings", "controllers", "monitor_dir", "payload_dir", "inner_dir",
         # what the start hands on: console service, LXC's tools, state file, networks
         "console_options", "lxc_items", "state_fields", "networks",
+        # how systemd stops it (the unit's drop-in says the same: lxcsd.runtime.compiler._stop)
+        "stop",
         # messages
         "warnings", "notes",
         # learnt by the helper at start (lxcsd.runtime.guest.prepare)
@@ -195,6 +197,7 @@ class StartPlan:
     lxc_items: dict[str, str]
     state_fields: dict[str, str | int]
     networks: NetPlan | None
+    stop: dict[str, int]
     warnings: list[ConfigError]
     notes: list[str]
     # What the helper learns from the host and the root file system before forking
@@ -208,6 +211,9 @@ class StartPlan:
         self.rootfs_mount = ""
         self.clone_flags = 0
         self.share = {}
+        self.net_kind = "empty"
+        self.instance = name
+        self.stop = {}
         self.warnings = []
         self.notes = []
         self.labels = []

@@ -81,11 +81,12 @@ def environment() -> dict[str, Any]:
 # Writing
 
 
-def compiled(plan: StartPlan, deps: list[tuple[str, tuple[int, ...]]],
+def compiled(plan: Mapping[str, Any], deps: list[tuple[str, tuple[int, ...]]],
              host: Any = None, unit: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The file's content: the environment, the dependencies, the host facts
-    (:func:`host_facts`), the plan, and what the unit's drop-in says (the generator's)."""
-    return {**environment(), "deps": deps, "host": host, "plan": plan.dump(),
+    (:func:`host_facts`), the plan (``StartPlan.dump()``), and what the generator needs to
+    write the unit's drop-in without reading the config again."""
+    return {**environment(), "deps": deps, "host": host, "plan": plan,
             "unit": dict(unit or {})}
 
 

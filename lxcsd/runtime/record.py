@@ -39,7 +39,8 @@ class Record:
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and self.dump() == other.dump()  # type: ignore[attr-defined]
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:  # only for records whose fields are hashable
+        return hash(self.dump())
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)

@@ -427,6 +427,7 @@ class Starter:
             "cgroup_v1_leaf": self.plan.payload_dir if self.v1 else "",
             "userns": int(plan.userns),
             **plan.state_fields,  # stop and cleanup act on these
+            "stop": state.format_stop(plan.stop),  # the generator keeps it while running
             **_label_fields(plan)})  # attach applies the same labels
         if plan.hooks is not None and (plan.hooks.has("stop") or plan.hooks.has("post-stop")):
             state.write_hooks(plan.name, plan.hooks)

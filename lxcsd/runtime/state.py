@@ -26,6 +26,9 @@ a list is comma-separated (empty when none):
                                      applies liblxc's SigBlk rule)
     stop_hooks=0                     1 when the config had lxc.hook.stop hooks
     post_stop_hooks=0                1 when the config had lxc.hook.post-stop hooks
+    stop=halt:10,stop:0,exec_stop:0,cleanup:0   how systemd stops it, as the start's plan
+                                     has it (lxcsd.runtime.compiler._stop): the generator
+                                     keeps this in the drop-in while the container runs
     apparmor_label=lxc-c1_<...>//&:lxc-c1_<-var-lib-lxc>:   AppArmor label init got (absent:
                                      none); attach gives its commands the same
     selinux_context=system_u:system_r:lxc_t:s0   the same for SELinux
@@ -74,6 +77,24 @@ def config_fields(container: Container) -> dict[str, str | int]:
     return {"halt_signal": container.signals.halt or "",
             "stop_hooks": int(bool(container.hooks.get("stop"))),
             "post_stop_hooks": int(bool(container.hooks.get("post-stop")))}
+
+
+STOP_KEYS = ("halt", "stop", "exec_stop", "cleanup")
+
+
+def format_stop(stop: Mapping[str, int]) -> str:
+    return ",".join(f"{key}:{int(stop.get(key, 0))}" for key in STOP_KEYS)
+
+
+def parse_stop(text: str) -> dict[str, int] | None:
+    """format_stop's inverse; None for anything else."""
+    found = {}
+    for part in text.split(","):
+        key, sep, value = part.partition(":")
+        if not sep or key not in STOP_KEYS or not (value.isascii() and value.isdigit()):
+            return None
+        found[key] = int(value)
+    return found if len(found) == len(STOP_KEYS) else None
 
 
 def recorded_flag(fields: Mapping[str, str], key: str) -> bool | None:
