@@ -10,8 +10,17 @@ Sync points (``exec_sync.Sync``, one socketpair shared by H, C1 and C2):
   1 C1 → H   user namespace made            (only with lxc.idmap)
   2 H → C1   id maps written (+ the idmapped rootfs tree with idmap=container)
   3 C1 → H   C2 forked (+ C2's pidfd); C1 exits
-  4 C2 → H   root built (+ console and tty pty masters)
-  5 H → C2   host side done (network, prlimits, lxc.proc, start-host hooks): exec init
+  4 H → C2   C2 is in its cgroup v1 leaves  (only on a host with v1 hierarchies): C2 makes
+             the cgroup namespace now, before the first hook or the cgroup mount
+  5 C2 → H   root built (+ console and tty pty masters)
+  6 H → C2   host side done (network, prlimits, lxc.proc, start-host hooks): exec init
+
+On a host with cgroup v1 hierarchies the container's cgroup namespace must be rooted at its
+v1 leaves (lxcsd.runtime.cgroup_v1), and moving a process there waits for an RCU grace
+period (6-17 ms measured here). So C1 leaves the cgroup namespace to C2, H moves C2 into
+the leaves while C2 builds the root, and C2 unshares it once told (point 4): nothing the
+container runs (hooks, init) ever sees a hierarchy's root, and the wait is off the critical
+path.
 
 Failures are reported on the exec report pipe (``exec_sync.Report``) as one message naming the
 step and the config key; its EOF without a message is the proof that init was executed.
@@ -35,7 +44,7 @@ if TYPE_CHECKING:
 
     from lxcsd.runtime.plan import StartPlan
 
-SYNC_CGROUP, SYNC_USERNS, SYNC_MAPS, SYNC_FORKED, SYNC_BUILT, SYNC_GO = range(6)
+SYNC_CGROUP, SYNC_USERNS, SYNC_MAPS, SYNC_FORKED, SYNC_V1, SYNC_BUILT, SYNC_GO = range(7)
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 C2_HOOKS = ("pre-mount", "mount", "autodev", "start")
 
@@ -58,8 +67,11 @@ def step(what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def c1_main(plan: StartPlan, sync: exec_sync.Sync, report: exec_sync.Report,
-            share_fds: list[tuple[str, int]]) -> NoReturn:
-    # Namespaces: all the host's. Cgroup: the payload (H moved us before sync point 0).
+            share_fds: list[tuple[str, int]], v1_leaves: bool) -> NoReturn:
+    # Namespaces: all the host's. Cgroup: the payload (born there, clone3 CLONE_INTO_CGROUP);
+    # in the v1 hierarchies, the helper's (v1_leaves: C2 is moved to its leaves at point 4).
+    flags = plan.clone_flags & ~_sys.CLONE_NEWCGROUP if v1_leaves else plan.clone_flags
+
     def run() -> None:
         sync.wait(SYNC_CGROUP)
         idmapped_fd = -1
@@ -75,7 +87,7 @@ def c1_main(plan: StartPlan, sync: exec_sync.Sync, report: exec_sync.Report,
             os.setgroups([])
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
-        step("lxc.namespace.clone: unshare", _sys.unshare, plan.clone_flags)
+        step("lxc.namespace.clone: unshare", _sys.unshare, flags)
         if plan.time_offsets:  # before any process is in the new time namespace: C2's fork
             step("lxc.time.offset", _sys.write_file, "/proc/self/timens_offsets",
                  plan.time_offsets)
@@ -83,7 +95,7 @@ def c1_main(plan: StartPlan, sync: exec_sync.Sync, report: exec_sync.Report,
         c2 = os.fork()
         if c2 == 0:
             os.close(gone_w)
-            c2_main(plan, sync, report, idmapped_fd, gone_r)
+            c2_main(plan, sync, report, idmapped_fd, gone_r, v1_leaves)
         sync.wake(SYNC_FORKED, [os.pidfd_open(c2)])
 
     exec_sync.run_reporting(report, run)
@@ -98,9 +110,9 @@ class Root:
     """What C2's build steps share: fds of the new root and its /dev, the pty masters."""
 
     __slots__ = ("root_fd", "dev_fd", "devpts_fd", "console_slave", "masters", "tty_slaves",
-                 "filter", "hooks", "labels", "notify")
+                 "filter", "hooks", "labels", "notify", "sync", "cgroupns_pending")
 
-    def __init__(self) -> None:
+    def __init__(self, sync: exec_sync.Sync, cgroupns_pending: bool) -> None:
         self.root_fd = self.dev_fd = self.devpts_fd = self.console_slave = -1
         self.masters: list[int] = []
         self.tty_slaves: list[int] = []
@@ -108,19 +120,22 @@ class Root:
         self.hooks: Any = None
         self.labels: list[tuple[int, str, str]] = []
         self.notify = False  # /run/host/notify bound (lxcsd.runtime.guestfs)
+        self.sync = sync
+        self.cgroupns_pending = cgroupns_pending  # sync point 4 still to come
 
 
 def c2_main(plan: StartPlan, sync: exec_sync.Sync, report: exec_sync.Report, idmapped_fd: int,
-            c1_gone: int) -> NoReturn:
+            c1_gone: int, v1_leaves: bool) -> NoReturn:
     # Namespaces: user (maps written, we are its root) when lxc.idmap is set; new mount (a
-    # copy of the host's), pid (we are its PID 1), uts, ipc, cgroup (rooted at the payload),
-    # net unless lxc.net.0.type = none or kept/shared; shared ones joined by C1.
-    # Root and /proc: still the host's.
+    # copy of the host's), pid (we are its PID 1), uts, ipc, cgroup (rooted at the payload;
+    # with v1 leaves, made by us at point 4), net unless lxc.net.0.type = none or
+    # kept/shared; shared ones joined by C1. Root and /proc: still the host's.
     def run() -> None:
-        root = Root()
+        root = Root(sync, v1_leaves)
         _prepare(plan, root)
         build_root(plan, root, idmapped_fd)
-        os.read(c1_gone, 1)  # EOF: C1 sent point 3 and exited, so point 4 comes after it
+        cgroup_namespace(plan, root)
+        os.read(c1_gone, 1)  # EOF: C1 sent point 3 and exited, so point 5 comes after it
         os.close(c1_gone)
         sync.wake(SYNC_BUILT, root.masters)
         for fd in root.masters:
@@ -171,8 +186,21 @@ def _seccomp_program(plan: StartPlan) -> bytes | None:
     return plan.seccomp_bpf
 
 
+def cgroup_namespace(plan: StartPlan, root: Root) -> None:
+    """With cgroup v1 leaves: wait until H moved us into them (point 4), then make the
+    container's cgroup namespace, rooted there and at the payload. Once, before anything
+    of the container's runs or mounts a cgroup file system."""
+    if not root.cgroupns_pending:
+        return
+    root.cgroupns_pending = False
+    root.sync.wait(SYNC_V1)
+    if plan.clone_flags & _sys.CLONE_NEWCGROUP:
+        step("lxc.namespace.clone: cgroup namespace", _sys.unshare, _sys.CLONE_NEWCGROUP)
+
+
 def _hook(plan: StartPlan, root: Root, hook: str) -> None:
     if root.hooks is not None and plan.hooks is not None and plan.hooks.has(hook):
+        cgroup_namespace(plan, root)  # hooks run in the container's cgroup namespace
         step(f"lxc.hook.{hook}", root.hooks.run, plan.hooks, hook,
              rootfs_mount=plan.rootfs_mount)
 
@@ -202,6 +230,7 @@ def build_root(plan: StartPlan, root: Root, idmapped_fd: int) -> None:
         root.dev_fd = step("/dev of the rootfs", _open_dir, root.root_fd, "dev")
         os.close(step("/dev/pts of the rootfs", _open_dir, root.dev_fd, "pts"))
     if plan.auto_cgroup:
+        cgroup_namespace(plan, root)
         step(f"lxc.mount.auto {plan.auto_cgroup}:{plan.auto_cgroup_mode}", mounts.mount_cgroup,
              root.root_fd, plan.auto_cgroup_mode)
     step("lxc.pty.max: devpts", _ptys, plan, root)

@@ -198,32 +198,60 @@ def _init(plan: StartPlan, c: Container, environ: Mapping[str, str]) -> None:
 
 def find_in_root(plan: StartPlan, c: Container) -> str | None:
     """Init's program inside a directory rootfs ("" when missing), None when the config
-    may bring it in by a mount or a hook (an application container binds the host's /usr)
-    or the root is not a plain directory."""
+    may bring it in or replace it (a mount over its path or a directory on it: an
+    application container binds the host's /usr; an fstab; a hook) or the root is not a
+    plain directory."""
     rootfs = getattr(plan, "rootfs", None)
-    if rootfs is None or rootfs.kind != "dir" or c.mounts.entries or c.mounts.fstab or \
+    if rootfs is None or rootfs.kind != "dir" or c.mounts.fstab or \
             any(c.hooks.get(hook) for hook in ROOT_HOOKS):
         return None
     from lxcsd.runtime import safepath
     from lxcsd.runtime.child import DEFAULT_PATH  # the search exec_init does at the start
 
+    targets = _mount_targets(plan, c)
     name = plan.argv[0]
     dirs = [""] if "/" in name else plan.env.get("PATH", DEFAULT_PATH).split(":")
     root = os.open(rootfs.path or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for directory in dirs:
             path = os.path.join(directory or "/", name)
+            if _covered(path, targets):
+                return None
             try:
                 fd = safepath.resolve(root, path)
             except OSError:
                 continue
-            mode = os.fstat(fd).st_mode
-            os.close(fd)
+            try:
+                mode = os.fstat(fd).st_mode
+                real = os.readlink(safepath.proc_fd_path(fd))
+            finally:
+                os.close(fd)
+            if _covered(os.path.relpath(real, rootfs.path or "/"), targets):
+                return None  # a symlink into a mounted tree (merged /usr: /sbin -> usr/sbin)
             if mode & 0o170000 == 0o100000 and mode & 0o111:
                 return path
     finally:
         os.close(root)
     return ""
+
+
+def _mount_targets(plan: StartPlan, c: Container) -> list[str]:
+    """The lxc.mount.entry targets inside the root, normalized ("" for the root itself)."""
+    from lxcsd.runtime import mounts
+
+    prefixes = rootfs_prefixes(plan, c)
+    found = []
+    for entry in c.mounts.entries:
+        target = mounts.container_target(entry.target, prefixes)
+        if target is not None:
+            found.append(os.path.normpath("/" + target).strip("/"))
+    return found
+
+
+def _covered(path: str, targets: list[str]) -> bool:
+    """Whether a mount on one of ``targets`` hides or replaces ``path`` (inside the root)."""
+    rel = os.path.normpath("/" + path).strip("/")
+    return any(t == "" or rel == t or rel.startswith(t + "/") for t in targets)
 
 
 def _idmap(plan: StartPlan, c: Container) -> None:
@@ -583,11 +611,21 @@ def _stop(plan: StartPlan, c: Container, host: Host) -> None:
     the start checks the unit says the same): ``halt`` the signal systemd sends init as
     KillSignal=, so that no ExecStop= process is needed (0: unknown, ExecStop= applies
     liblxc's rule at stop time); ``stop`` lxc.signal.stop (FinalKillSignal=, after
-    TimeoutStopSec=; 0: SIGKILL); ``exec_stop`` 1 when ExecStop= must run (lxc.hook.stop,
-    or the halt signal unknown); ``cleanup`` 1 when ExecStopPost= has something to undo."""
-    halt = c.signals.halt or default_halt(plan, c)
+    TimeoutStopSec=; 0: SIGKILL); ``exec_stop`` 1 when ExecStop= must run; ``cleanup`` 1
+    when ExecStopPost= has something to undo.
+
+    systemd waits for a main process that received KillSignal= only when that process was
+    its own child when it became the main process (otherwise it sends SIGKILL at once:
+    systemd 252's unit_kill_context, "main_pid_alien"). Init is systemd's child at the
+    hand-over when the helper is not its subreaper (``plan.subreaper``): C1 exits and the
+    kernel gives C2 to PID 1. The helper stays init's subreaper, and ExecStop= does the
+    halt, for a guest that reports its own readiness: while it boots, the helper reaps init
+    to end as it did (lxcsd.runtime.ready)."""
+    kind = init_kind(plan, c)
+    plan.subreaper = plan.notify is True or (plan.notify is None and kind != "other")
+    halt = c.signals.halt or DEFAULT_HALT.get(kind or "")
     plan.stop = {"halt": halt or 0, "stop": c.signals.stop or 0,
-                 "exec_stop": int(not halt or bool(c.hooks.get("stop"))),
+                 "exec_stop": int(not halt or plan.subreaper or bool(c.hooks.get("stop"))),
                  "cleanup": int(needs_cleanup(plan, c, host))}
 
 
@@ -595,13 +633,13 @@ def _stop(plan: StartPlan, c: Container, host: Host) -> None:
 # does), else SIGPWR (sysvinit, busybox init); libc's SIGRTMIN, as lxcsd.runtime.stop.
 SIGRTMIN_3: int = _signal.SIGRTMIN + 3
 SIGPWR: int = _signal.SIGPWR
+DEFAULT_HALT = {"systemd": SIGRTMIN_3, "other": SIGPWR}
 
 
-def default_halt(plan: StartPlan, c: Container) -> int | None:
-    """The signal liblxc's shutdown would choose for this init without lxc.signal.halt,
-    decided from the root: SIGRTMIN+3 when init is systemd (which blocks it), else SIGPWR.
-    None when init cannot be looked at now (brought by a mount or hook, an overlay root):
-    then ExecStop= reads init's blocked signals at stop time, as liblxc does."""
+def init_kind(plan: StartPlan, c: Container) -> str | None:
+    """"systemd" when init's program resolves in the root to a file named systemd (as
+    lxcsd.runtime.guestfs decides it at start), "other" for another program, None when
+    init cannot be looked at now (brought by a mount or hook, an overlay root)."""
     program = find_in_root(plan, c)
     if not program:
         return None
@@ -609,7 +647,7 @@ def default_halt(plan: StartPlan, c: Container) -> int | None:
 
     root = os.open(plan.rootfs.path or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        return SIGRTMIN_3 if guestfs.init_is_systemd(root, program) else SIGPWR
+        return "systemd" if guestfs.init_is_systemd(root, program) else "other"
     finally:
         os.close(root)
 

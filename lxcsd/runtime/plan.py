@@ -122,8 +122,9 @@ class StartPlan:
         "cgroup_settings", "controllers", "monitor_dir", "payload_dir", "inner_dir",
         # what the start hands on: console service, LXC's tools, state file, networks
         "console_options", "lxc_items", "state_fields", "networks",
-        # how systemd stops it (the unit's drop-in says the same: lxcsd.runtime.compiler._stop)
-        "stop",
+        # how systemd stops it (the unit's drop-in says the same: lxcsd.runtime.compiler._stop),
+        # and whether the helper stays init's subreaper for that
+        "stop", "subreaper",
         # messages
         "warnings", "notes",
         # learnt by the helper at start (lxcsd.runtime.guest.prepare)
@@ -198,6 +199,7 @@ class StartPlan:
     state_fields: dict[str, str | int]
     networks: NetPlan | None
     stop: dict[str, int]
+    subreaper: bool
     warnings: list[ConfigError]
     notes: list[str]
     # What the helper learns from the host and the root file system before forking
@@ -214,6 +216,7 @@ class StartPlan:
         self.net_kind = "empty"
         self.instance = name
         self.stop = {}
+        self.subreaper = True
         self.warnings = []
         self.notes = []
         self.labels = []

@@ -170,7 +170,8 @@ class Starter:
 
     def run(self) -> int:
         plan = self.plan
-        _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1)  # C2 comes back to us when C1 exits
+        if plan.subreaper:  # C2 comes back to us when C1 exits; else to PID 1 (systemd)
+            _sys.prctl(_sys.PR_SET_CHILD_SUBREAPER, 1)
         if plan.rootfs.kind == "overlay":
             _step(f"lxc.rootfs.mount {plan.rootfs_mount}", os.makedirs, plan.rootfs_mount,
                   0o755, exist_ok=True)
@@ -186,7 +187,7 @@ class Starter:
         if self.c1 == 0:
             sync.child_side()
             report.child_side()
-            child.c1_main(plan, sync, report, share_fds)
+            child.c1_main(plan, sync, report, share_fds, bool(self.v1))
         sync.parent_side()
         report.parent_side()
         for _, fd in share_fds:
@@ -318,9 +319,6 @@ class Starter:
         if not self.born_in_payload:
             _step(f"cgroup: move the container into {self.init_cgroup}", cgroup.move,
                   self.c1, self.init_cgroup)
-        if self.v1:  # before C1 makes its cgroup namespace (rooted where C1 is)
-            _step("cgroup v1", cgroup_v1.move, self.v1, self.c1)
-            self.marks.mark("cgroup v1")
         sync.wake(child.SYNC_CGROUP)
         if plan.userns:
             sync.wait(child.SYNC_USERNS)
@@ -333,9 +331,10 @@ class Starter:
         (self.pidfd,) = sync.wait(child.SYNC_FORKED, 1)
         self.init_pid = _pid_of_pidfd(self.pidfd)
         self.marks.mark("namespaces")
-        # While C2 builds the root: its D-Bus round trip (3-30 ms measured) overlaps the build.
-        self.register_machine()
-        self.marks.mark("machined")
+        if self.v1:  # while C2 builds the root; it makes the cgroup namespace after this
+            _step("cgroup v1", cgroup_v1.move, self.v1, self.init_pid)
+            sync.wake(child.SYNC_V1)
+            self.marks.mark("cgroup v1")
         self.network()
         nmasters = (1 if plan.console else 0) + plan.tty_max
         masters = sync.wait(child.SYNC_BUILT, nmasters)
@@ -417,7 +416,35 @@ class Starter:
               extra_env=env)
 
     def running(self) -> None:
-        """Init runs: record, register, hand over the console, tell systemd, wait for it."""
+        """Init runs: record it, tell systemd (for a notifying guest once it is ready), then
+        what need not hold `systemctl start` up: machined, a look at the unit's stop."""
+        plan, pid = self.plan, self.init_pid
+        self.record_state()
+        self.close_masters()  # the console service has its copies (or there is none)
+        for leaf in self.v1:
+            leaf.close()
+        os.waitpid(self.c1, 0)  # long gone: C2 waited for its exit before point 4
+        self.c1 = 0
+        self.marks.mark("state")
+        log(f"{plan.name} running, init PID {pid}")
+        status = f"Running, init PID {pid}"
+        if self.notify_fd >= 0:
+            self.register_machine()  # while the guest boots: off the critical path anyway
+            status = self.wait_for_guest(status)
+        sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS={status}")
+        sd.notify_barrier()
+        self.marks.mark("notify")
+        os.close(self.pidfd)
+        self.pidfd = -1
+        if not self.registered:
+            # After READY=1: `systemctl start` has returned, machined's D-Bus round trip
+            # (3-30 ms here) costs it nothing; `machinectl` lists the container a moment later.
+            self.register_machine()
+            self.marks.mark("machined")
+        self.check_unit_stop()
+
+    def record_state(self) -> None:
+        """The state file (lxcsd.runtime.state), and the hooks stop and cleanup will run."""
         plan, pid = self.plan, self.init_pid
         state.write(plan.name, {
             "name": plan.name, "init_pid": pid, "rootfs_mount": plan.rootfs_mount,
@@ -431,21 +458,27 @@ class Starter:
             **_label_fields(plan)})  # attach applies the same labels
         if plan.hooks is not None and (plan.hooks.has("stop") or plan.hooks.has("post-stop")):
             state.write_hooks(plan.name, plan.hooks)
-        self.close_masters()  # the console service has its copies (or there is none)
-        for leaf in self.v1:
-            leaf.close()
-        os.waitpid(self.c1, 0)  # long gone: C2 waited for its exit before point 4
-        self.c1 = 0
-        self.marks.mark("state")
-        log(f"{plan.name} running, init PID {pid}")
-        status = f"Running, init PID {pid}"
-        if self.notify_fd >= 0:
-            status = self.wait_for_guest(status)
-        sd.notify(f"MAINPID={pid}\nREADY=1\nSTATUS={status}")
-        sd.notify_barrier()
-        self.marks.mark("notify")
-        os.close(self.pidfd)
-        self.pidfd = -1
+
+    def check_unit_stop(self) -> None:
+        """The unit's drop-in says how systemd stops the container (LXCSD_STOP, from the
+        config at the last daemon-reload); when this start's config needs more (a stop
+        hook, another halt signal, something for ExecStopPost= to undo), systemd is asked
+        to reload: the generator then writes the drop-in from what this start recorded."""
+        unit = state.parse_stop(os.environ.get("LXCSD_STOP", "")) or TEMPLATE_STOP
+        need = self.plan.stop
+        if not need or not unit_stop_differs(unit, need):
+            return
+        log(f"{self.plan.name}: the config changed since systemctl daemon-reload (how to stop "
+            f"it: {state.format_stop(need)}, the unit: {state.format_stop(unit)}); "
+            "reloading systemd")
+        from lxcsd import sys as lsys
+
+        try:
+            lsys.bus_call("org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                          "org.freedesktop.systemd1.Manager", "Reload", [], 60_000_000)
+        except (OSError, lsys.BusError) as exc:
+            log(f"warning: {self.plan.name}: daemon-reload failed ({exc}); run "
+                "'systemctl daemon-reload' before stopping it")
 
     def register_machine(self) -> None:
         """machined registration with init-to-be as the leader (the same process after
@@ -620,6 +653,24 @@ class Starter:
 
 # ------------------------------------------------------------------------------------------
 # Helpers
+
+
+SIGKILL = 9
+# What lxc@.service does without a drop-in: ExecStop=, ExecStopPost=, KillSignal=SIGKILL.
+TEMPLATE_STOP = {"halt": 0, "stop": 0, "exec_stop": 1, "cleanup": 1}
+
+
+def unit_stop_differs(unit: dict[str, int], need: dict[str, int]) -> bool:
+    """Whether a unit stopping as ``unit`` says would stop a container that needs ``need``
+    differently: a missing ExecStop= or ExecStopPost=, another halt signal sent by systemd,
+    another lxc.signal.stop. A unit doing more than needed (the template) is fine."""
+    if need["cleanup"] and not unit["cleanup"]:
+        return True
+    if (unit["stop"] or SIGKILL) != (need["stop"] or SIGKILL):  # 0: systemd's, SIGKILL
+        return True
+    if unit["exec_stop"]:
+        return False
+    return bool(need["exec_stop"]) or unit["halt"] != need["halt"]
 
 
 def child_controller(key: str) -> str:
