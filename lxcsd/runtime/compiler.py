@@ -434,7 +434,13 @@ def _seccomp(plan: StartPlan, c: Container, datadir: str) -> None:
         raise key_error(c, "lxc.seccomp.profile", f"{plan.seccomp_profile}: seccomp notify "
                         "actions are not supported yet")
     plan.seccomp_policy = policy
-    plan.seccomp_bpf = seccomp_policy.compiled(policy, text)
+    try:
+        plan.seccomp_bpf = seccomp_policy.compiled(policy, text)
+    except ImportError:
+        raise key_error(c, "lxc.seccomp.profile", f"{plan.seccomp_profile}: cannot compile "
+                        "the policy: the libseccomp binding (seccomp) is not installed",
+                        "apt-get install python3-seccomp, or set lxc.seccomp.profile = "
+                        "(empty) to run without a policy") from None
 
 
 def _security(plan: StartPlan, c: Container, host: Host) -> None:
@@ -818,22 +824,21 @@ def _init_host_path(plan: StartPlan, c: Container) -> str | None:
         os.close(fd)
 
 
-_LXCPATHS: list[tuple[list[tuple[str, tuple[int, ...]]], list[str]]] = []
+_LXCPATHS: dict[str | None, tuple[list[tuple[str, tuple[int, ...]]], list[str]]] = {}
 
 
 def _lxcpaths() -> tuple[list[tuple[str, tuple[int, ...]]], list[str]]:
-    """(what the lxcpaths depend on, the lxcpaths), read once per process."""
-    if not _LXCPATHS:
-        from lxcsd.config.load import LXCPATH_ENV, lxcpaths
+    """(what the lxcpaths depend on, the lxcpaths), read once per process and
+    $LXCSD_LXCPATH."""
+    from lxcsd.config.globalconf import GLOBAL_CONF, LXCPATH_ENV, lxcpaths
+
+    env = os.environ.get(LXCPATH_ENV)
+    if env not in _LXCPATHS:
         from lxcsd.runtime.planfile import stamp
 
-        deps = []
-        if LXCPATH_ENV not in os.environ:
-            from lxcsd.config.globalconf import GLOBAL_CONF
-
-            deps.append((GLOBAL_CONF, stamp(GLOBAL_CONF)))
-        _LXCPATHS.append((deps, lxcpaths()))
-    return _LXCPATHS[0]
+        deps = [(GLOBAL_CONF, stamp(GLOBAL_CONF))] if env is None else []
+        _LXCPATHS[env] = (deps, lxcpaths())
+    return _LXCPATHS[env]
 
 
 def _lookup_dependencies(name: str, config: str) -> list[tuple[str, tuple[int, ...]]]:

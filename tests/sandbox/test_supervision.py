@@ -4,7 +4,9 @@ under the sandbox's real systemd with lxcsd installed by packaging/install.sh.
 What a user checks: `systemctl start` returns once the container's init runs (MainPID is
 init, rooted in the container), `systemctl stop` halts busybox init and a Debian systemd
 gracefully with the signal LXC would pick (from the config the container started with, not
-an edited one), `reboot` inside gives a new init in the same active unit, `poweroff` inside
+an edited one; systemd sends it itself, KillSignal=, unless ExecStop= is needed: a stop
+hook, a guest reporting its readiness, an init the generator cannot look at), `reboot`
+inside gives a new init in the same active unit, `poweroff` inside
 ends it inactive (not failed), an init exiting non-zero fails it, a SIGKILL of init or of
 the helper half way leaves nothing behind (processes, cgroup leaves, mounts, state) and the
 next start works, daemon-reload and a restart of lxcsd-console leave a running container
@@ -106,25 +108,28 @@ def test_stop_halts_busybox_init_gracefully(sb: Sandbox) -> None:
     props = u.show(sb, "lxc@stp1.service", "ActiveState", "Result")
     assert props == {"ActiveState": "inactive", "Result": "success"}
     journal = journal_has(sb, "stp1", "lxcsd: stp1 stopped")
-    # SIGPWR (LXC's default for an init that does not block SIGRTMIN+3), busybox's own
-    # shutdown on the console, then init's halt (SIGINT from the kernel), in that order.
-    order = [f"lxcsd: stp1 stopping: SIGPWR to init (pid {pid})", rootfs.HALT_LINE,
-             "lxcsd: stp1 init exited",
+    # SIGPWR (LXC's default for an init that does not block SIGRTMIN+3) sent by systemd
+    # itself, no ExecStop= process; busybox's own shutdown on the console, then init's halt
+    # (SIGINT from the kernel), in that order.
+    assert u.prop(sb, "lxc@stp1.service", "KillSignal") == "30"
+    assert u.prop(sb, "lxc@stp1.service", "ExecStop") == ""
+    assert f"stopping: SIGPWR to init (pid {pid})" not in journal
+    order = [rootfs.HALT_LINE,
              "lxcsd: stp1 stopped (status success, init killed by SIGINT: halt/poweroff)"]
     positions = [journal.find(text) for text in order]
     assert -1 not in positions and positions == sorted(positions), journal
     assert_nothing_left(sb, "stp1")
 
 
-def test_stopping_status_while_init_shuts_down(sb: Sandbox) -> None:
-    # An init that takes a while to honour SIGPWR: the ExecStop helper's STATUS= shows.
+def test_deactivating_while_init_shuts_down(sb: Sandbox) -> None:
+    # An init that takes a while to honour SIGPWR: systemd shows the unit deactivating,
+    # waiting for init (stop-sigterm), until init ends by itself.
     slow = "lxc.init.cmd = /bin/sh -c \"trap 'sleep 3; exit 0' PWR; while :; do sleep 1; done\""
-    pid = started(sb, "sts1", (slow,))
+    started(sb, "sts1", (slow,))
     sb.systemctl("stop", "--no-block", "lxc@sts1.service")
-    text = f"Stopping: SIGPWR sent to init (pid {pid})"
-    u.wait_for(lambda: u.prop(sb, "lxc@sts1.service", "StatusText") == text, 10,
-               "the stopping status")
-    assert f'Status: "{text}"' in u.status(sb, "lxc@sts1.service")
+    u.wait_for(lambda: u.show(sb, "lxc@sts1.service", "ActiveState", "SubState") == {
+        "ActiveState": "deactivating", "SubState": "stop-sigterm"}, 10, "stop-sigterm")
+    assert "deactivating (stop-sigterm)" in u.status(sb, "lxc@sts1.service")
     u.wait_state(sb, "lxc@sts1.service", {"inactive"})
     assert u.prop(sb, "lxc@sts1.service", "Result") == "success"
     assert_nothing_left(sb, "sts1")
@@ -252,8 +257,8 @@ def test_daemon_reload_and_console_restart_leave_a_container_running(sb: Sandbox
 
 
 def test_a_halt_that_never_comes_ends_with_the_stop_signal(sb: Sandbox) -> None:
-    # An init ignoring SIGPWR: after TimeoutStopSec systemd ends the helper and sends
-    # KillSignal= (lxc.signal.stop, default SIGKILL) to init; nothing is left either way.
+    # An init ignoring SIGPWR (KillSignal=): after TimeoutStopSec systemd sends
+    # FinalKillSignal= (lxc.signal.stop, default SIGKILL) to init; nothing is left either way.
     deaf = "lxc.init.cmd = /bin/sh -c \"trap '' PWR; while :; do sleep 1; done\""
     busybox(sb, "deaf1", (deaf,))
     sb.write_file("/run/systemd/system/lxc@deaf1.service.d/timeout.conf",
@@ -264,8 +269,9 @@ def test_a_halt_that_never_comes_ends_with_the_stop_signal(sb: Sandbox) -> None:
     sb.systemctl("stop", "lxc@deaf1.service", check=False)
     assert u.wait_state(sb, "lxc@deaf1.service", {"inactive", "failed"}) == "failed"
     journal = journal_has(sb, "deaf1", "lxcsd: deaf1 stopped")
-    assert f"lxcsd: deaf1 stopping: SIGPWR to init (pid {pid})" in journal
+    assert u.prop(sb, "lxc@deaf1.service", "KillSignal") == "30"  # SIGPWR: ignored
     assert "timed out" in journal and "init killed by SIGKILL" in journal
+    assert str(pid) in journal
     assert_nothing_left(sb, "deaf1")
 
 
@@ -301,19 +307,39 @@ def test_stop_uses_the_halt_signal_the_container_started_with(sb: Sandbox) -> No
     # while it runs takes effect at the next start, not at this stop.
     init = ("lxc.init.cmd = /bin/sh -c \"trap 'echo USR1 > /halted-by; exit 0' USR1; "
             "trap 'echo USR2 > /halted-by; exit 0' USR2; while :; do sleep 1; done\"")
-    pid = started(sb, "hsig1", (init, "lxc.signal.halt = SIGUSR1"))
+    started(sb, "hsig1", (init, "lxc.signal.halt = SIGUSR1"))
     root = f"{u.LXCPATH}/hsig1/rootfs"
     config = f"{u.LXCPATH}/hsig1/config"
     edited = sb.path(config).read_text().replace("SIGUSR1", "SIGUSR2")
     sb.write_file(config, edited)
-    sb.systemctl("daemon-reload")
+    sb.systemctl("daemon-reload")  # the generator keeps what the running container needs
+    assert u.prop(sb, "lxc@hsig1.service", "KillSignal") == "10"
     sb.systemctl("stop", "lxc@hsig1.service")
     assert u.prop(sb, "lxc@hsig1.service", "Result") == "success"
     assert sb.run(["cat", f"{root}/halted-by"]).stdout == "USR1\n"
-    journal = journal_has(sb, "hsig1", "lxcsd: hsig1 stopped")
-    assert f"lxcsd: hsig1 stopping: SIGUSR1 to init (pid {pid})" in journal
-    # the next start is the edited config's
+    # the next start is the edited config's: its unit is reloaded before it is ready
     u.start(sb, "hsig1")
+    assert u.prop(sb, "lxc@hsig1.service", "KillSignal") == "12"
     sb.systemctl("stop", "lxc@hsig1.service")
     assert sb.run(["cat", f"{root}/halted-by"]).stdout == "USR2\n"
     assert_nothing_left(sb, "hsig1")
+
+
+def test_a_stop_hook_added_without_daemon_reload_still_runs(sb: Sandbox) -> None:
+    # The unit of a container without stop hooks has no ExecStop=; a hook added to the
+    # config afterwards (no daemon-reload) makes the start reload systemd before it is
+    # ready, and the stop runs it.
+    directory = f"{u.LXCPATH}/late1"
+    started(sb, "late1")
+    assert u.prop(sb, "lxc@late1.service", "ExecStop") == ""
+    sb.systemctl("stop", "lxc@late1.service")
+    sb.write_file(f"{directory}/stop-hook", STOP_HOOK.format(dir=directory), 0o755)
+    config = sb.path(f"{directory}/config").read_text()
+    sb.write_file(f"{directory}/config", config + f"lxc.hook.stop = {directory}/stop-hook\n")
+    u.start(sb, "late1")
+    assert "lxcsd-helper stop" in u.prop(sb, "lxc@late1.service", "ExecStop")
+    journal = journal_has(sb, "late1", "changed since systemctl daemon-reload")
+    assert "reloading systemd" in journal
+    sb.systemctl("stop", "lxc@late1.service")
+    assert sb.path(f"{directory}/stop-hook.out").read_text().startswith("args: late1 lxc stop")
+    assert_nothing_left(sb, "late1")

@@ -92,13 +92,26 @@ CASES: list[tuple[str, str, str, Callable[[Path, Path], None] | None]] = [
      "seccomp notify actions are not supported yet", _policy(NOTIFY_POLICY)),
     ("console-path", "lxc.console.path = /dev/nonexistent-console\n",
      "lxc.console.path: /dev/nonexistent-console does not exist", None),
+    ("no-seccomp-binding", "", "cannot compile the policy: the libseccomp binding",
+     None),
 ]
+# Cases run with a Python that finds a module first: python3-seccomp not installed.
+NO_BINDING = "raise ImportError('python3-seccomp is not installed (test stand-in)')\n"
 
 
-def check(config: Path) -> subprocess.CompletedProcess[str]:
+def _case_env(name: str, base: Path) -> dict[str, str]:
+    if name != "no-seccomp-binding":
+        return {}
+    (base / "stubs").mkdir(exist_ok=True)
+    (base / "stubs" / "seccomp.py").write_text(NO_BINDING)
+    return {"PYTHONPATH": f"{base / 'stubs'}:{REPO}"}
+
+
+def check(config: Path, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "lxcsd.cli.main", "check", "--no-warnings",
                            str(config)], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
 
 
 @pytest.mark.parametrize(("name", "extra", "expected", "setup"), CASES,
@@ -115,11 +128,12 @@ def test_check_reports_what_the_start_refuses(lxcpath: hu.Lxcpath, unit_cgroup: 
     if setup is not None:
         setup(root, lxcpath.base)
     config = lxcpath.base / name / "config"
-    started = lxcpath.start(name, unit_cgroup)
+    env = _case_env(name, lxcpath.base)
+    started = lxcpath.start(name, unit_cgroup, env=env)
     assert started.status == 1 and expected in started.stderr, started
     assert "READY=1" not in started.fields and started.state is None
     assert hu.host_mounts_under(lxcpath.base) == []
-    checked = check(config)
+    checked = check(config, env)
     assert checked.returncode == 1, checked
     errors = [line for line in checked.stdout.splitlines() if ": error: " in line]
     assert any(expected in line for line in errors), checked.stdout
