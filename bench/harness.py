@@ -220,16 +220,19 @@ class Bench:
 
 
     def timed(self, cmds: Sequence[Sequence[str]], *, timeout: float = 60.0,
-              parallel: bool = False, cpu: bool = False) -> dict:
+              parallel: bool = False, cpu: bool = False,
+              until_inits: tuple[str, int] | None = None) -> dict:
         """Run commands inside (one after another, or all at once) and time them there;
         cpu: also the CPU time everything spent meanwhile ("cpu_ms", and "cpu_settled_ms"
-        including the 0.2 s after the commands returned)."""
+        including the 0.2 s after the commands returned); until_inits (prefix, count): then
+        wait for that many container inits ("all_running": seconds from the start)."""
         args: list[str] = []
         for c in cmds:
             args += [*c, "---"]
-        return self.inside("par" if parallel else "time", "--timeout", str(timeout), "--",
-                           *args, timeout=timeout * (1 if parallel else max(1, len(cmds))),
-                           cpu=cpu)
+        extra = ["--until-inits", until_inits[0], str(until_inits[1])] if until_inits else []
+        return self.inside("par" if parallel else "time", "--timeout", str(timeout), *extra,
+                           "--", *args,
+                           timeout=timeout * (1 if parallel else max(1, len(cmds))), cpu=cpu)
 
     def find_init(self, name: str, timeout: float = 5.0) -> int | None:
         return self.inside("find-init", name, "--timeout", str(timeout), timeout=timeout)["pid"]

@@ -11,7 +11,9 @@ Commands:
   par [--timeout S] -- CMD... [--- CMD...]    run all at once (each in its own thread);
                                               wall time until the last one returned
       (both: --cpu-fd N: a cgroup2 cpu.stat the benchmark opened: the CPU time spent by
-      everything below it while the commands ran, and until 0.2 s after they returned)
+      everything below it while the commands ran, and until 0.2 s after they returned;
+      time: --until-inits PREFIX N: after the commands, wait until N container inits with a
+      host name starting with PREFIX run, "all_running" the time that took from the start)
   find-init NAME [--timeout S]                poll until a container init (PID 1 of a child
                                               pid namespace) has host name NAME
   inits                                       every container init with its host name
@@ -55,7 +57,7 @@ def split_cmds(args):
 
 def parse(argv):
     """Options before "--" (--timeout S, --cpu-fd N), the rest after it."""
-    opts, rest, pos = {"timeout": 60.0, "cpu_fd": None}, [], []
+    opts, rest, pos = {"timeout": 60.0, "cpu_fd": None, "until_inits": None}, [], []
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -69,6 +71,10 @@ def parse(argv):
         if a == "--cpu-fd":
             opts["cpu_fd"] = int(argv[i + 1])
             i += 2
+            continue
+        if a == "--until-inits":
+            opts["until_inits"] = (argv[i + 1], int(argv[i + 2]))
+            i += 3
             continue
         pos.append(a)
         i += 1
@@ -120,7 +126,13 @@ def cmd_time(argv):
             return out({"ok": False, "total": time.perf_counter() - t0, "steps": steps,
                         "failed": cmd, "rc": rc, "error": err})
     total = time.perf_counter() - t0
-    out({"ok": True, "total": total, "steps": steps, **cpu_fields(opts["cpu_fd"], cpu0)})
+    extra = {}
+    if opts["until_inits"]:
+        prefix, count = opts["until_inits"]
+        found = wait_inits(prefix, count, t0 + opts["timeout"])
+        extra = {"all_running": time.perf_counter() - t0, "running": found}
+    out({"ok": True, "total": total, "steps": steps, **extra,
+         **cpu_fields(opts["cpu_fd"], cpu0)})
 
 
 def cmd_par(argv):
@@ -214,6 +226,21 @@ def find_init(name, timeout, interval=0.002):
         if time.monotonic() > deadline:
             return None
         time.sleep(interval)
+
+
+def wait_inits(prefix, count, deadline):
+    """Poll until `count` container inits have a host name starting with prefix (or the
+    deadline); returns how many there were."""
+    names = {}
+    while True:
+        pids = container_inits()
+        for pid in pids:
+            if pid not in names:
+                names[pid] = hostname_of(pid) or ""
+        found = sum(1 for pid in pids if names.get(pid, "").startswith(prefix))
+        if found >= count or time.perf_counter() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def cmd_find_init(argv):
