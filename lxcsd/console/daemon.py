@@ -42,7 +42,7 @@ import termios
 import time
 
 from lxcsd import sd
-from lxcsd.console import lxccmd, protocol, store
+from lxcsd.console import lxccmd, lxcwork, protocol, store
 from lxcsd.console.lines import LineSplitter
 from lxcsd.console.logfile import ConsoleLog
 from lxcsd.console.options import ConsoleOptions
@@ -99,7 +99,7 @@ class Pty:
 
 class Container:
     __slots__ = ("cid", "name", "unit", "options", "fds", "ptys", "pidfd", "ring", "log",
-                 "lines", "fields", "dropped", "lxc")
+                 "lines", "fields", "dropped", "lxc", "cgroup_v1")
 
     def __init__(self, cid: int, name: str, unit: str, options: ConsoleOptions,
                  fds: dict[str, int], lxc: lxccmd.LxcSide | None = None) -> None:
@@ -118,6 +118,7 @@ class Container:
                        "CONTAINER_NAME": name, "LXCSD_CONSOLE": "1"}
         self.dropped = 0  # console lines journald did not take
         self.lxc = lxc  # its liblxc command socket (lxccmd.py), when it came with one
+        self.cgroup_v1: tuple[str, str] | None = None  # (leaf, entries): removed at its end
 
     def describe(self) -> str:
         ttys = ",".join(str(i) for i in sorted(self.ptys))
@@ -174,6 +175,12 @@ def check_fds(named: dict[str, int]) -> None:
             fcntl.ioctl(fd, TIOCGPTN, b"\0\0\0\0")
         except OSError:
             raise ProtocolError(f"the descriptor for {kind} is not a pty master") from None
+
+
+def cgroup_v1_of(fields: dict[str, str]) -> tuple[str, str] | None:
+    """The registration's cgroup v1 leaves (handoff.register), None without."""
+    rel, entries = fields.get("cgroup_v1_leaf", ""), fields.get("cgroup_v1", "")
+    return (rel, entries) if rel and entries else None
 
 
 def memfd(name: str, data: bytes) -> int:
@@ -435,6 +442,7 @@ class Daemon:
         meta = memfd(f"lxcsd-console:{name}", protocol.encode("register", fields))
         named[store.META] = meta
         c = Container(self.next_id, name, unit, options, named, lxccmd.side(fields, named))
+        c.cgroup_v1 = cgroup_v1_of(fields)
         self.next_id += 1
         for kind, fd in named.items():
             store_fd(store.fd_name(c.cid, kind), fd)
@@ -515,11 +523,31 @@ class Daemon:
             self.watch(console.master, POLLIN, lambda ev: self.on_master(console, ev),
                        lambda: self.end(c, f"console of {c.name} failed"))
         if c.pidfd >= 0:
-            self.watch(c.pidfd, POLLIN, lambda ev: self.end(c, f"container {c.name} stopped"),
+            self.watch(c.pidfd, POLLIN, lambda ev: self.init_exited(c),
                        lambda: self.end(c, f"container {c.name} stopped"))
         if c.options.logfile:
             self.open_log(c)
         self.lxc.start(c)
+
+    def init_exited(self, c: Container) -> None:
+        """Its init has exited: the container ends, and what outlives it without an
+        ExecStopPost= process is removed by a worker: its cgroup v1 leaves (a hybrid host),
+        as liblxc's monitor removes its cgroups when init has gone."""
+        self.end(c, f"container {c.name} stopped")
+        if c.cgroup_v1 is not None:
+            rel, entries = c.cgroup_v1
+            self.reap(lxcwork.spawn_detached(lxcwork.remove_cgroup_v1, c.name, rel, entries))
+
+    def reap(self, pid: int) -> None:
+        """Wait for a detached worker without blocking the loop."""
+        pidfd = os.pidfd_open(pid)
+
+        def done(events: int) -> None:
+            self.unwatch(pidfd)
+            os.close(pidfd)
+            os.waitpid(pid, 0)
+
+        self.watch(pidfd, POLLIN, done, lambda: os.close(pidfd))
 
     def open_peer(self, c: Container, pty: Pty) -> int:
         try:
@@ -696,6 +724,7 @@ def revive(cid: int, named: dict[str, int]) -> Container:
         raise ValueError(f"meta descriptor holds {verb!r}")
     c = Container(cid, protocol.check_name(fields.get("name", "")), fields.get("unit", ""),
                   ConsoleOptions.from_fields(fields), named, lxccmd.side(fields, named))
+    c.cgroup_v1 = cgroup_v1_of(fields)
     ring = named.pop(store.RING, -1)  # not part of the registration: only for this restart
     if ring >= 0:
         if c.ring is not None:

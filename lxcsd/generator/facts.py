@@ -20,7 +20,6 @@ import marshal
 import os
 
 from lxcsd.runtime import planfile
-from lxcsd.runtime.plan import CgroupValue
 from lxcsd.runtime.record import Record
 
 TYPE_CHECKING = False
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from lxcsd.config.model import CgroupSetting, Container
+    from lxcsd.runtime.plan import CgroupValue
 
 CACHE_FILE = "generator.cache"
 # What a drop-in says when a container's plan could not be made: the template's own stop
@@ -62,11 +62,16 @@ class UnitFacts(Record):
         facts: UnitFacts = Record.load.__func__(cls, values)  # type: ignore[attr-defined]
         for name in ("devices2", "devices1"):
             dumped: tuple[tuple[Any, ...], ...] = getattr(facts, name)
-            setattr(facts, name, tuple(CgroupValue.load(v) for v in dumped))
+            if dumped:  # the plan's records are imported only for a config with devices
+                from lxcsd.runtime.plan import CgroupValue
+
+                setattr(facts, name, tuple(CgroupValue.load(v) for v in dumped))
         return facts
 
 
 def _devices(settings: tuple[CgroupSetting, ...]) -> tuple[CgroupValue, ...]:
+    from lxcsd.runtime.plan import CgroupValue
+
     return tuple(CgroupValue(key=s.key, value=s.value, path=s.path, line=s.line)
                  for s in settings if s.key.startswith("devices."))
 
@@ -112,20 +117,32 @@ class Cache:
         self.path = os.path.join(directory, CACHE_FILE) if directory else None
         self.entries: dict[str, tuple[list[tuple[str, tuple[int, ...]]], tuple[Any, ...]]] = {}
         self.dirty = False
+        self.stamps: dict[str, tuple[int, ...]] = {}  # this run's: shared files stat'd once
         if self.path is not None:
             found = planfile.load(self.path)
             entries = found.get("entries") if found is not None else None
             if isinstance(entries, dict):
                 self.entries = entries
 
-    def get(self, config: str) -> UnitFacts | None:
-        """The cached facts of ``config`` when every file they depend on is unchanged."""
+    def stamp(self, path: str) -> tuple[int, ...]:
+        """planfile.stamp, once a run for each path (a policy or an include many configs
+        share, /etc/lxc/lxc.conf)."""
+        found = self.stamps.get(path)
+        if found is None:
+            found = self.stamps[path] = planfile.stamp(path)
+        return found
+
+    def get(self, config: str, stamp: tuple[int, ...] = ()) -> UnitFacts | None:
+        """The cached facts of ``config`` when every file they depend on is unchanged
+        (``stamp``: the config's, when the caller has it)."""
         found = self.entries.get(config)
         if found is None:
             return None
+        if stamp:
+            self.stamps[config] = stamp
         deps, facts = found
         for path, expected in deps:
-            if planfile.stamp(path) != tuple(expected):
+            if self.stamp(path) != tuple(expected):
                 return None
         try:
             return UnitFacts.load(facts)

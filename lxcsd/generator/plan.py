@@ -116,12 +116,22 @@ def find(settings: Settings, plan: Plan, log: Log) -> list[scan.Found]:
 
 class Compiler:
     """A run's compiling of plans: the facts cache, the host facts the plans read (once per
-    run), where the plans go."""
+    run), where the plans go; what else a run reads once: the listening abstract sockets
+    (LXC's running containers), the running containers' state directories."""
 
     def __init__(self, settings: Settings) -> None:
         self.plan_dir = settings.plan_dir
         self.cache = Cache(settings.plan_dir)
         self._host: Host | None = settings.host
+        self._listening: tuple[frozenset[bytes] | None] | None = None
+
+    @property
+    def listening(self) -> frozenset[bytes] | None:
+        if self._listening is None:
+            from lxcsd.liblxc import address
+
+            self._listening = (address.listening_abstract(),)
+        return self._listening[0]
 
     @property
     def host(self) -> Host:
@@ -138,7 +148,7 @@ def load(slot: Slot, compiler: Compiler) -> None:
     every error (the first is what the helper reports at start) and the facts of the lines
     that did parse (check_path)."""
     config = slot.found.config
-    cached = compiler.cache.get(config)
+    cached = compiler.cache.get(config, slot.found.stamp)
     if cached is not None:
         slot.facts = cached
         return
@@ -225,7 +235,9 @@ def autostart_note(member: Member) -> str:
 
 
 def render_slot(slot: Slot, graph: autostart.Graph, settings: Settings,
-                log: Log, warned: set[str]) -> str:
+                log: Log, warned: set[str], running: set[str] | None = None) -> str:
+    """``running``: the names with a state directory (:func:`running_names`), None: look
+    for every container's."""
     unit, found = slot.facts, slot.found
     policy = None
     stop = None
@@ -235,13 +247,25 @@ def render_slot(slot: Slot, graph: autostart.Graph, settings: Settings,
             if warning not in warned:
                 warned.add(warning)
                 log.warning(f"container {found.name}: {warning}")
-        stop = running_stop(found.name, settings.run_dir) or unit.stop
+        if running is None or found.name in running:
+            stop = running_stop(found.name, settings.run_dir)
+        stop = stop or unit.stop
     after = graph.after.get(found.name, [])
     facts = render.Facts(
         name=found.name, instance=found.instance, config=found.config, unit=unit,
         errors=slot.errors, after=after, bridge=settings.bridge, devices=policy,
         auto=autostart_note(slot.member) if after else "", stop=stop)
     return render.container_dropin(facts)
+
+
+def running_names(run_dir: str | None) -> set[str]:
+    """The containers with a state directory (one listing a run, not one open() each)."""
+    if run_dir is None:
+        return set()
+    try:
+        return set(os.listdir(run_dir))
+    except OSError:
+        return set()
 
 
 def running_stop(name: str, run_dir: str | None) -> dict[str, int] | None:
@@ -307,10 +331,11 @@ def make_plan(settings: Settings, log: Log) -> Plan:
     members = [slot.member for slot in slots]
     graph = autostart.build(members, group_targets(members, log))
     warned: set[str] = set()
+    running = running_names(settings.run_dir)
     for slot in slots:
         unit = f"lxc@{slot.found.instance}.service"
         try:
-            text = render_slot(slot, graph, settings, log, warned)
+            text = render_slot(slot, graph, settings, log, warned, running)
         except Exception as exc:  # noqa: BLE001 - one container must not stop the others
             _internal_error(slot, log, exc)
             text = fallback_dropin(slot, exc)
@@ -325,17 +350,23 @@ def _prepare(slot: Slot, log: Log, compiler: Compiler) -> None:
     for error in slot.errors:
         log.error(str(error))
     set_member(slot)
-    skip_if_lxc_runs(slot, log)
+    skip_if_lxc_runs(slot, log, compiler)
 
 
 LXC_PROBE_TIMEOUT = 0.5  # seconds an LXC monitor may take to answer: a generator never hangs
 
 
-def skip_if_lxc_runs(slot: Slot, log: Log) -> None:
+def skip_if_lxc_runs(slot: Slot, log: Log, compiler: Compiler) -> None:
     """A container lxc-start runs (found at a daemon-reload) is not wired into the boot
     autostart: lxc@NAME would refuse to start it. Asked on its liblxc command socket, only
-    for autostart containers: nobody listening costs one refused connect()."""
+    for autostart containers whose socket listens (/proc/net/unix, read once a run:
+    ~2 µs a container where a refused connect() costs ~20)."""
     if not slot.member.auto:
+        return
+    from lxcsd.liblxc import address
+
+    name = address.socket_name(slot.found.lxcpath, slot.found.name)
+    if not address.may_listen(name, compiler.listening):
         return
     from lxcsd.liblxc import owner
 

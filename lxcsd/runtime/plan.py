@@ -28,9 +28,8 @@ if TYPE_CHECKING:
     from lxcsd.runtime.hooks import HookSet
     from lxcsd.runtime.seccomp_policy import SeccompPolicy
 
-# Bumped whenever a field below changes meaning: a plan file of another format is ignored
-# (and compiled again) rather than misread.
-FORMAT = 1
+# lxcsd.runtime.planfile.FORMAT is bumped whenever a field below changes meaning: a plan
+# file of another format is ignored (and compiled again) rather than misread.
 
 
 class RootfsPlan(Record):

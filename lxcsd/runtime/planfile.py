@@ -28,12 +28,17 @@ import marshal
 import os
 import sys
 
-from lxcsd.runtime.plan import FORMAT, StartPlan
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
+
+    from lxcsd.runtime.plan import StartPlan
+
+# Bumped whenever a field of lxcsd.runtime.plan's records changes meaning: a plan file of
+# another format is ignored (and compiled again) rather than misread. Here, not in plan.py:
+# the generator's facts cache checks it without importing the plan's records.
+FORMAT = 1
 
 PLAN_DIR_ENV = "LXCSD_PLAN_DIR"
 SUFFIX = ".plan"
@@ -156,6 +161,8 @@ def read(instance: str, environ: Mapping[str, str] | None = None) -> StartPlan |
     data = load(plan_path(instance))
     if data is None or not fresh(data):
         return None
+    from lxcsd.runtime.plan import StartPlan
+
     try:
         return StartPlan.load(data["plan"], environ)
     except (KeyError, TypeError, ValueError):

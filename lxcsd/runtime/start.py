@@ -555,7 +555,7 @@ class Starter:
         runs (``close_masters``): closing the last master would hang the terminals up
         under C2, which is still making the console its controlling terminal."""
         masters = self.masters
-        if not masters and self.command < 0:
+        if not masters and self.command < 0 and self.v1_for_console() is None:
             return
         from lxcsd.console import handoff
         from lxcsd.console.options import ConsoleOptions
@@ -566,7 +566,14 @@ class Starter:
         lxc = self.lxc_publish() if self.command >= 0 else None
         handoff.register(plan.name, plan.unit, console, ttys,
                          ConsoleOptions.from_fields(plan.console_options), pid=self.init_pid,
-                         lxc=lxc)
+                         lxc=lxc, cgroup_v1=self.v1_for_console())
+
+    def v1_for_console(self) -> tuple[str, list[str]] | None:
+        """The cgroup v1 leaves lxcsd-console removes once init has exited, when no
+        ExecStopPost= process does (lxcsd.runtime.compiler.needs_cleanup)."""
+        if not self.v1 or self.plan.stop.get("cleanup", 1):
+            return None
+        return self.plan.payload_dir, [leaf.entry() for leaf in self.v1]
 
     def lxc_publish(self) -> LxcPublish:
         """What lxcsd-console answers LXC's tools about this container (lxcsd.liblxc)."""

@@ -55,10 +55,8 @@ INCLUDES = HERE / "includes"
 FAKEROOT = HERE / "fakeroot"
 REPO = HERE.parent.parent
 UNIT_DIR = "/usr/local/lib/systemd/system"   # where install.sh puts the units: links point there
-# The host the start plans are compiled for: the same outputs on every machine (a hybrid
-# host's cgroup v1 hierarchies would keep ExecStopPost= in every drop-in).
-HOST = compiler.Host(controllers={"cpu", "io", "memory", "pids"}, lsm=lsm.Host(),
-                     cgroup_v1=False)
+# The host the start plans are compiled for: the same outputs on every machine.
+HOST = compiler.Host(controllers={"cpu", "io", "memory", "pids"}, lsm=lsm.Host())
 
 
 class CaseError(AssertionError):

@@ -181,3 +181,55 @@ def test_cases_directory_is_complete() -> None:
                    "legacy.conf", "includes", "lxcpaths", "late", "fstab", "devices.conf"):
         assert needed in names
     assert (CASES / "broken" / "case.txt").exists()
+
+
+# --- a daemon-reload while containers run ------------------------------------------------------
+
+
+def test_a_running_container_keeps_how_it_started(tmp_path: Path) -> None:
+    """A daemon-reload while a container runs writes how it must stop as its start recorded
+    it (its state file: the config it started with, as liblxc's monitor keeps it), not as
+    its config says now; a state directory whose init is gone, or without a state file,
+    counts for nothing."""
+    case = Case("stop", tmp_path)
+    case.lay_out()
+    run = tmp_path / "run"
+    states = {"halt-set": (os.getpid(), "halt:15,stop:9,exec_stop:0,cleanup:1"),
+              "post-stop": (2**22 + 7, "halt:15,stop:0,exec_stop:1,cleanup:1")}
+    for name, (pid, stop) in states.items():
+        (run / name).mkdir(parents=True)
+        (run / name / "state").write_text(f"name={name}\ninit_pid={pid}\nstop={stop}\n")
+    (run / "stop-hook").mkdir()
+    case.run()
+    running = (case.out / "lxc@halt-set.service.d/10-lxcsd.conf").read_text()
+    assert "KillSignal=SIGTERM\n" in running and "FinalKillSignal=SIGKILL\n" in running
+    assert "Environment=LXCSD_STOP=halt:15,stop:9,exec_stop:0,cleanup:1\n" in running
+    assert "RuntimeDirectory=" not in running  # cleanup=1: ExecStopPost= stays
+    gone = (case.out / "lxc@post-stop.service.d/10-lxcsd.conf").read_text()
+    assert "halt:15" not in gone  # its init is gone: the config's stop
+    fresh = Case("stop", tmp_path / "fresh")
+    (tmp_path / "fresh").mkdir()
+    fresh.lay_out()
+    fresh.run()
+    for name in ("post-stop", "stop-hook"):
+        unit = f"lxc@{name}.service.d/10-lxcsd.conf"
+        assert (case.out / unit).read_text().replace(str(tmp_path), "") == \
+            (fresh.out / unit).read_text().replace(str(tmp_path / "fresh"), "")
+
+
+def test_the_writer_replaces_an_entry_it_finds(tmp_path: Path) -> None:
+    """systemd empties the output directories, so files are made new (O_EXCL, one write());
+    one already there is replaced whole through a temporary name, none left behind."""
+    from lxcsd.generator.output import DirWriter
+
+    writer = DirWriter(str(tmp_path))
+    try:
+        writer.file("lxc@a.service.d/10-lxcsd.conf", "first\n")
+        writer.file("lxc@a.service.d/10-lxcsd.conf", "second\n")
+        writer.link("x.target.wants/lxc@a.service", "/one")
+        writer.link("x.target.wants/lxc@a.service", "/two")
+    finally:
+        writer.close()
+    assert (tmp_path / "lxc@a.service.d/10-lxcsd.conf").read_text() == "second\n"
+    assert os.listdir(tmp_path / "lxc@a.service.d") == ["10-lxcsd.conf"]
+    assert os.readlink(tmp_path / "x.target.wants/lxc@a.service") == "/two"

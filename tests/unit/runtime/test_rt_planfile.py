@@ -15,7 +15,7 @@ from lxcsd.net.spec import NetSpec
 from lxcsd.runtime import compiler, lsm, planfile
 from lxcsd.runtime.plan import StartPlan
 
-HOST = compiler.Host(controllers={"memory", "pids"}, lsm=lsm.Host(), cgroup_v1=False)
+HOST = compiler.Host(controllers={"memory", "pids"}, lsm=lsm.Host())
 
 RICH = """lxc.include = {base}/common.conf
 lxc.rootfs.path = dir:{root}
