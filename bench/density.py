@@ -19,7 +19,7 @@ RUNNERS = ("lxcsd", "lxc", "nspawn")
 
 def one_round(b: Bench, r: Runner, names: list[str]) -> dict:
     cmds, parallel = r.start_all(names)
-    start = b.timed(cmds, timeout=600, parallel=parallel)
+    start = b.timed(cmds, timeout=600, parallel=parallel, cpu=True)
     missing = b.wait_inits(names, present=True, timeout=20)
     cmds, parallel = r.stop_all(names)
     stop = b.timed(cmds, timeout=600, parallel=parallel)
@@ -28,6 +28,7 @@ def one_round(b: Bench, r: Runner, names: list[str]) -> dict:
         r.force_stop(b, names)
     return {
         "start_s": start["total"], "start_ok": start["ok"],
+        "start_cpu_s": (start.get("cpu_settled_ms") or 0) / 1000,
         "start_errors": (start.get("failed") or [])[:3] if parallel else start.get("error", ""),
         "running": len(names) - len(missing), "all_running": not missing and start["ok"],
         "stop_s": stop["total"], "stop_ok": stop["ok"], "stopped_clean": not problems,
@@ -65,6 +66,7 @@ def run(b: Bench, opts: Options) -> dict:
             "reason": r.unavailable, "rounds": rs,
             "start": summary([x["start_s"] for x in rs]),
             "stop": summary([x["stop_s"] for x in rs]),
+            "cpu": summary([x.get("start_cpu_s", 0) for x in rs]),
             "all_running": bool(rs) and all(x["all_running"] for x in rs),
             "all_stopped_clean": bool(rs) and all(x["stopped_clean"] for x in rs),
             "min_running": min((x["running"] for x in rs), default=0),

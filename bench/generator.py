@@ -3,10 +3,15 @@
 Both run the way systemd runs generators, inside the sandbox: three output directories on a
 tmpfs (emptied before each run by hyperfine's --prepare), input from a directory of N
 containers: lxcsd reads N LXC configs (`LXCSD_LXCPATH=DIR`, DIR/NAME/config, the busybox
-config plus lxc.start.auto = 1), quadlet reads N `.container` files of the same meaning
-(`QUADLET_UNIT_DIRS=DIR`: image, name, host name, no network, init, WantedBy). hyperfine
-(`-N`, no shell) times them; rounds alternate the order (A B, B A, ...) and their samples are
-pooled. Each generator's output is checked once per N: one unit (or drop-in) per container.
+config plus lxc.start.auto = 1, a root with /sbin/init: each start plan compiles), quadlet
+reads N `.container` files of the same meaning (`QUADLET_UNIT_DIRS=DIR`: image, name, host
+name, no network, init, WantedBy). hyperfine (`-N`, no shell) times them; rounds alternate
+the order (A B C, C B A, ...) and their samples are pooled. Each generator's output is
+checked once per N: one unit (or drop-in) per container.
+
+lxcsd is timed twice: as at a daemon-reload with unchanged configs (its compiled plans and
+facts cache in /run from the run before: lxcsd.generator.facts), and cold, as at boot (the
+cache removed before each run: every config read and every plan compiled and written).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from bench.runners import LXCSD_GENERATOR, LxcsdRunner, busybox_config
 NAME = "generator"
 BASE = "/run/bench-gen"
 OUT = f"{BASE}/out"
+PLANS = f"{BASE}/plans"  # lxcsd's compiled plans and facts cache (/run/lxcsd-plans)
 
 QUADLET_CONTAINER = """\
 # lxcsd bench: the quadlet equivalent of LXC container {name}
@@ -48,7 +54,9 @@ def make_tree(b: Bench, n: int) -> tuple[str, str]:
     for i in range(1, n + 1):
         name = f"gen-{i}"
         d = host_lxc / name
-        (d / "rootfs").mkdir(parents=True)
+        (d / "rootfs/sbin").mkdir(parents=True)
+        (d / "rootfs/sbin/init").write_text("#!/bin/sh\n")  # busybox's place, not systemd
+        (d / "rootfs/sbin/init").chmod(0o755)
         (d / "config").write_text(busybox_config(name, extra="lxc.start.auto = 1\n")
                                   .replace("/var/lib/lxc/", f"{lxc}/"))
         (host_qd / f"{name}.container").write_text(QUADLET_CONTAINER.format(name=name))
@@ -66,10 +74,13 @@ def check_outputs(b: Bench, cmd: list[str], env: dict[str, str], n: int, what: s
         for entry in dirs + files:
             if what == "quadlet" and entry.endswith(".service"):
                 found.add(entry.removesuffix(".service"))
-            if what == "lxcsd" and entry.startswith("lxc@gen-"):
+            if what.startswith("lxcsd") and entry.startswith("lxc@gen-"):
                 found.add(entry.split("@", 1)[1].split(".service", 1)[0])
     missing = n - len({f for f in found if f.startswith("gen-")})
     return f"output for {missing} of {n} containers missing" if missing else ""
+
+
+COLD = "lxcsd-cold"  # the same command, its cache removed before each run
 
 
 def hyperfine(b: Bench, cmds: dict[str, list[str]], env: dict[str, str], runs: int,
@@ -80,7 +91,9 @@ def hyperfine(b: Bench, cmds: dict[str, list[str]], env: dict[str, str], runs: i
         order = keys if rnd % 2 == 0 else keys[::-1]
         export = f"{BASE}/hf-{tag}-{rnd}.json"
         argv = ["hyperfine", "-N", "--style", "none", "--warmup", "3", "--runs", str(runs),
-                "--prepare", f"/bin/sh {BASE}/prep.sh", "--export-json", export]
+                "--export-json", export]
+        for k in order:  # one --prepare per command, in the commands' order
+            argv += ["--prepare", f"/bin/sh {BASE}/prep{'-cold' if k == COLD else ''}.sh"]
         argv += [" ".join(cmds[k]) for k in order]
         b.run(argv, env=env, timeout=1200)
         data = json.loads(b.sb.path(export).read_text())
@@ -102,17 +115,18 @@ def run(b: Bench, opts: Options) -> dict:
     gen_reason = lx.unavailable or LxcsdRunner._probe_generator(b)
     if gen_reason:
         log(f"{NAME}: lxcsd generator not available: {gen_reason}")
-    b.write(f"{BASE}/prep.sh", f"rm -rf {OUT}\nmkdir -p {OUT}/normal {OUT}/early {OUT}/late\n",
-            0o755)
+    prep = f"rm -rf {OUT}\nmkdir -p {OUT}/normal {OUT}/early {OUT}/late\n"
+    b.write(f"{BASE}/prep.sh", prep, 0o755)
+    b.write(f"{BASE}/prep-cold.sh", prep + f"rm -rf {PLANS}\n", 0o755)
     cmds = {"quadlet": [str(q), f"{OUT}/normal", f"{OUT}/early", f"{OUT}/late"]}
     if not gen_reason:
-        cmds = {"lxcsd": [LXCSD_GENERATOR, f"{OUT}/normal", f"{OUT}/early", f"{OUT}/late"],
-                **cmds}
+        lxcsd = [LXCSD_GENERATOR, f"{OUT}/normal", f"{OUT}/early", f"{OUT}/late"]
+        cmds = {"lxcsd": lxcsd, COLD: lxcsd, **cmds}
     results: dict[str, dict] = {}
     for n in counts:
         log(f"{NAME}: {n} containers")
         lxcpath, qdir = make_tree(b, n)
-        env = {"LXCSD_LXCPATH": lxcpath, "QUADLET_UNIT_DIRS": qdir}
+        env = {"LXCSD_LXCPATH": lxcpath, "QUADLET_UNIT_DIRS": qdir, "LXCSD_PLAN_DIR": PLANS}
         checks = {k: check_outputs(b, c, env, n, k) for k, c in cmds.items()}
         ok = {k: c for k, c in cmds.items() if not checks[k]}
         for k, problem in checks.items():
@@ -125,7 +139,7 @@ def run(b: Bench, opts: Options) -> dict:
         results[str(n)] = {k: {"problem": checks.get(k) or None,
                                "time": summary(times.get(k, [])),
                                "samples": times.get(k, [])} for k in cmds}
-        b.run(["rm", "-rf", f"{BASE}/{n}"], check=False)
+        b.run(["rm", "-rf", f"{BASE}/{n}", PLANS], check=False)
     return {
         "counts": counts, "runs_per_round": runs, "rounds": rounds,
         "quadlet": {"path": str(q), "version": quadlet.version(q),

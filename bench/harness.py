@@ -18,7 +18,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.infra.sandbox import CACHE_DIR, REPO_ROOT, Sandbox, SandboxCommandError
+from tests.infra.sandbox import (
+    CACHE_DIR,
+    CMD_ENV,
+    REPO_ROOT,
+    Sandbox,
+    SandboxCommandError,
+    sandbox_cgroup_parent,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results"
@@ -117,6 +124,32 @@ def machine() -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------------------
+# CPU accounting
+
+CPU_LEAF_PREFIX = "lxcsd-bench-"
+_CPU_STAT: list[Path] = []
+
+
+def cpu_stat() -> Path:
+    """cpu.stat of a cgroup2 leaf this process moves into once: every process the benchmark
+    makes (its sandboxes and all in them, the commands timed, LXC's monitors) is below it,
+    so its usage_usec is the CPU time a start costs the machine, whoever spends it. Other
+    engineers' processes on this machine are not in it."""
+    if not _CPU_STAT:
+        parent = sandbox_cgroup_parent()
+        for stale in parent.glob(CPU_LEAF_PREFIX + "*"):  # left by earlier runs (empty)
+            try:
+                stale.rmdir()
+            except OSError:
+                pass
+        leaf = parent / f"{CPU_LEAF_PREFIX}{os.getpid()}"
+        leaf.mkdir(exist_ok=True)
+        (leaf / "cgroup.procs").write_text(str(os.getpid()))
+        _CPU_STAT.append(leaf / "cpu.stat")
+    return _CPU_STAT[0]
+
+
+# ----------------------------------------------------------------------------------------
 # the sandbox
 
 class Bench:
@@ -128,6 +161,7 @@ class Bench:
         binds = [str(REPO_ROOT), str(CACHE_DIR)]
         if BENCH_CACHE.is_dir():
             binds.append(str(BENCH_CACHE))
+        cpu_stat()  # before the sandbox exists: it is made below this process's cgroup
         self.sb = Sandbox(hostname="lxcsd-bench", binds=binds, tmpfs_size="75%",
                           container="lxcsd-bench")
         self.want_lxcsd = install_lxcsd
@@ -162,24 +196,43 @@ class Bench:
         return self.sb.run(cmd, check=check, timeout=timeout, env=env)
 
     def inside(self, *args: str, timeout: float = 120.0,
-               env: dict[str, str] | None = None) -> dict:
-        """Run bench/inside.py in the sandbox; its JSON answer."""
+               env: dict[str, str] | None = None, cpu: bool = False) -> dict:
+        """Run bench/inside.py in the sandbox; its JSON answer. cpu: inside.py reads the CPU
+        time of everything the benchmark runs (cpu_stat) around its commands, through a
+        descriptor opened here (the sandbox's /sys/fs/cgroup shows only its own tree)."""
+        if cpu:
+            return self._inside_cpu(list(args), timeout, env)
         r = self.sb.run([SYSTEM_PYTHON, "-I", "-S", INSIDE, *args], check=False,
                         timeout=timeout + 30, env=env)
+        return _answer(r, args)
+
+    def _inside_cpu(self, args: list[str], timeout: float, env: dict[str, str] | None) -> dict:
+        fd = os.open(cpu_stat(), os.O_RDONLY | os.O_CLOEXEC)
         try:
-            return json.loads(r.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            raise BenchError(f"inside.py {args[0]} gave no answer (rc {r.returncode}): "
-                             f"{r.stderr[-2000:]}") from None
+            argv = ["nsenter", "-t", str(self.sb.pid), "-a", "-r", "-w", "--", SYSTEM_PYTHON,
+                    "-I", "-S", INSIDE, args[0], "--cpu-fd", str(fd), *args[1:]]
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30,
+                               env={**CMD_ENV, **(env or {})}, stdin=subprocess.DEVNULL,
+                               pass_fds=(fd,))
+        finally:
+            os.close(fd)
+        return _answer(r, args)
+
 
     def timed(self, cmds: Sequence[Sequence[str]], *, timeout: float = 60.0,
-              parallel: bool = False) -> dict:
-        """Run commands inside (one after another, or all at once) and time them there."""
+              parallel: bool = False, cpu: bool = False,
+              until_inits: tuple[str, int] | None = None) -> dict:
+        """Run commands inside (one after another, or all at once) and time them there;
+        cpu: also the CPU time everything spent meanwhile ("cpu_ms", and "cpu_settled_ms"
+        including the 0.2 s after the commands returned); until_inits (prefix, count): then
+        wait for that many container inits ("all_running": seconds from the start)."""
         args: list[str] = []
         for c in cmds:
             args += [*c, "---"]
-        return self.inside("par" if parallel else "time", "--timeout", str(timeout), "--",
-                           *args, timeout=timeout * (1 if parallel else max(1, len(cmds))))
+        extra = ["--until-inits", until_inits[0], str(until_inits[1])] if until_inits else []
+        return self.inside("par" if parallel else "time", "--timeout", str(timeout), *extra,
+                           "--", *args,
+                           timeout=timeout * (1 if parallel else max(1, len(cmds))), cpu=cpu)
 
     def find_init(self, name: str, timeout: float = 5.0) -> int | None:
         return self.inside("find-init", name, "--timeout", str(timeout), timeout=timeout)["pid"]
@@ -224,6 +277,14 @@ class Bench:
 
     def journal(self, unit: str | None = None, lines: int = 80) -> str:
         return self.sb.journal(unit, lines)
+
+
+def _answer(r: subprocess.CompletedProcess[str], args: Sequence[str]) -> dict:
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise BenchError(f"inside.py {args[0]} gave no answer (rc {r.returncode}): "
+                         f"{r.stderr[-2000:]}") from None
 
 
 def _short(e: BaseException, lines: int = 6) -> str:

@@ -10,6 +10,10 @@ Commands:
                                               exit 0); wall time of each and of all
   par [--timeout S] -- CMD... [--- CMD...]    run all at once (each in its own thread);
                                               wall time until the last one returned
+      (both: --cpu-fd N: a cgroup2 cpu.stat the benchmark opened: the CPU time spent by
+      everything below it while the commands ran, and until 0.2 s after they returned;
+      time: --until-inits PREFIX N: after the commands, wait until N container inits with a
+      host name starting with PREFIX run, "all_running" the time that took from the start)
   find-init NAME [--timeout S]                poll until a container init (PID 1 of a child
                                               pid namespace) has host name NAME
   inits                                       every container init with its host name
@@ -52,8 +56,8 @@ def split_cmds(args):
 
 
 def parse(argv):
-    """Options before "--" (--timeout S), the rest after it."""
-    opts, rest, pos = {"timeout": 60.0}, [], []
+    """Options before "--" (--timeout S, --cpu-fd N), the rest after it."""
+    opts, rest, pos = {"timeout": 60.0, "cpu_fd": None, "until_inits": None}, [], []
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -63,6 +67,14 @@ def parse(argv):
         if a == "--timeout":
             opts["timeout"] = float(argv[i + 1])
             i += 2
+            continue
+        if a == "--cpu-fd":
+            opts["cpu_fd"] = int(argv[i + 1])
+            i += 2
+            continue
+        if a == "--until-inits":
+            opts["until_inits"] = (argv[i + 1], int(argv[i + 2]))
+            i += 3
             continue
         pos.append(a)
         i += 1
@@ -80,8 +92,32 @@ def run_one(cmd, timeout):
     return time.perf_counter() - t0, rc, err
 
 
+SETTLE = 0.2  # seconds after the commands returned that still count as their CPU time
+
+
+def cpu_usec(fd):
+    """usage_usec of a cgroup2 cpu.stat opened by the benchmark; None without one."""
+    if fd is None:
+        return None
+    for line in os.pread(fd, 4096, 0).decode().splitlines():
+        if line.startswith("usage_usec "):
+            return int(line.split()[1])
+    return None
+
+
+def cpu_fields(fd, before):
+    """cpu_ms (until now) and cpu_settled_ms (until SETTLE seconds later)."""
+    if before is None:
+        return {}
+    now = cpu_usec(fd)
+    time.sleep(SETTLE)
+    later = cpu_usec(fd)
+    return {"cpu_ms": (now - before) / 1000, "cpu_settled_ms": (later - before) / 1000}
+
+
 def cmd_time(argv):
     opts, _, rest = parse(argv)
+    cpu0 = cpu_usec(opts["cpu_fd"])
     steps, t0 = [], time.perf_counter()
     for cmd in split_cmds(rest):
         dt, rc, err = run_one(cmd, opts["timeout"])
@@ -89,7 +125,14 @@ def cmd_time(argv):
         if rc != 0:
             return out({"ok": False, "total": time.perf_counter() - t0, "steps": steps,
                         "failed": cmd, "rc": rc, "error": err})
-    out({"ok": True, "total": time.perf_counter() - t0, "steps": steps})
+    total = time.perf_counter() - t0
+    extra = {}
+    if opts["until_inits"]:
+        prefix, count = opts["until_inits"]
+        found = wait_inits(prefix, count, t0 + opts["timeout"])
+        extra = {"all_running": time.perf_counter() - t0, "running": found}
+    out({"ok": True, "total": total, "steps": steps, **extra,
+         **cpu_fields(opts["cpu_fd"], cpu0)})
 
 
 def cmd_par(argv):
@@ -101,6 +144,7 @@ def cmd_par(argv):
         results[i] = run_one(cmds[i], opts["timeout"])
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(len(cmds))]
+    cpu0 = cpu_usec(opts["cpu_fd"])
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -110,7 +154,8 @@ def cmd_par(argv):
     failed = [{"cmd": cmds[i], "rc": r[1], "error": r[2]}
               for i, r in enumerate(results) if r[1] != 0]
     out({"ok": not failed, "total": total, "n": len(cmds), "failed": failed[:10],
-         "n_failed": len(failed), "slowest": max(r[0] for r in results) if results else 0})
+         "n_failed": len(failed), "slowest": max(r[0] for r in results) if results else 0,
+         **cpu_fields(opts["cpu_fd"], cpu0)})
 
 
 # -- containers -------------------------------------------------------------------------
@@ -181,6 +226,21 @@ def find_init(name, timeout, interval=0.002):
         if time.monotonic() > deadline:
             return None
         time.sleep(interval)
+
+
+def wait_inits(prefix, count, deadline):
+    """Poll until `count` container inits have a host name starting with prefix (or the
+    deadline); returns how many there were."""
+    names = {}
+    while True:
+        pids = container_inits()
+        for pid in pids:
+            if pid not in names:
+                names[pid] = hostname_of(pid) or ""
+        found = sum(1 for pid in pids if names.get(pid, "").startswith(prefix))
+        if found >= count or time.perf_counter() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def cmd_find_init(argv):

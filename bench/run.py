@@ -32,7 +32,7 @@ if __package__ in (None, ""):  # run as a script: import as the package, never b
     __package__ = "bench"  # noqa: A001
 
 from bench import boot as boot_bench  # noqa: E402
-from bench import density, generator, memory, netbench, profiling, startstop  # noqa: E402
+from bench import density, generator, memory, netbench, profiling, scale, startstop  # noqa: E402
 from bench import parse as parse_bench  # noqa: E402
 from bench.harness import Bench, log, raw_path, save  # noqa: E402
 from bench.options import Options  # noqa: E402
@@ -47,6 +47,7 @@ BENCHMARKS = {
     "parse": (parse_bench, False),
     "network": (netbench, False),
     "profile": (profiling, True),
+    "scale": (scale, True),
 }
 
 

@@ -97,11 +97,11 @@ Description=lxcsd bench: systemd-nspawn container %i
 
 [Service]
 Type=notify
-Environment=KILL_SIGNAL=SIGRTMIN+3 NSPAWN_REGISTER=no NOTIFY_READY=no
+Environment=KILL_SIGNAL=SIGRTMIN+3 NSPAWN_REGISTER=no NOTIFY_READY=no NSPAWN_EXTRA=
 EnvironmentFile=-/etc/bench-nspawn/%i.env
 ExecStart=/usr/bin/systemd-nspawn --quiet --keep-unit --boot --register=${NSPAWN_REGISTER} \
  --private-network --link-journal=no --console=read-only --notify-ready=${NOTIFY_READY} \
- --kill-signal=${KILL_SIGNAL} --machine=%i --directory=/var/lib/machines/%i
+ --kill-signal=${KILL_SIGNAL} --machine=%i --directory=/var/lib/machines/%i $NSPAWN_EXTRA
 KillMode=mixed
 Delegate=yes
 Slice=machine.slice

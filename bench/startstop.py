@@ -22,12 +22,15 @@ RUNNERS = ("lxcsd", "lxc", "lxc-unit", "lxc-unit-wait", "nspawn", "nspawn-machin
 MAX_CONSECUTIVE_FAILURES = 3
 
 
-def cycle(b: Bench, r: Runner, name: str) -> tuple[float, float]:
-    """(start, stop) seconds of one checked cycle; BenchError if a check fails."""
-    res = b.timed(r.start_cmds(name), timeout=60)
+def cycle(b: Bench, r: Runner, name: str) -> tuple[float, float, float | None]:
+    """(start, stop) seconds and the CPU time of the start (ms, everything the benchmark
+    runs: the manager, systemd, journald, the container's first steps; until 0.2 s after
+    the start returned) of one checked cycle; BenchError if a check fails."""
+    res = b.timed(r.start_cmds(name), timeout=60, cpu=True)
     if not res["ok"]:
         raise BenchError(f"start failed: {res.get('error', '')[-300:]}")
     start = res["total"]
+    cpu = res.get("cpu_settled_ms")
     if r.container:
         require_running(b, r, [name])
     res = b.timed(r.stop_cmds(name), timeout=120)
@@ -36,7 +39,7 @@ def cycle(b: Bench, r: Runner, name: str) -> tuple[float, float]:
     problems = r.stopped_problems(b, [name])
     if problems:
         raise BenchError("after stop: " + "; ".join(problems))
-    return start, res["total"]
+    return start, res["total"], cpu
 
 
 def run(b: Bench, opts: Options) -> dict:
@@ -49,7 +52,7 @@ def run(b: Bench, opts: Options) -> dict:
         r.create(b, prompt[r.key], "prompt")
     b.daemon_reload()
     samples: dict[str, dict[str, list[float]]] = {
-        r.key: {"start": [], "stop": [], "stop_prompt": []} for r in runners}
+        r.key: {"start": [], "stop": [], "stop_prompt": [], "cpu": []} for r in runners}
     failures: dict[str, list[str]] = {r.key: [] for r in runners}
     streak = {r.key: 0 for r in runners}
     warmup, runs = opts.pick(quick=1, full=2), opts.runs or opts.pick(quick=3, full=15)
@@ -60,8 +63,8 @@ def run(b: Bench, opts: Options) -> dict:
                 if r.unavailable:
                     continue
                 try:
-                    start, stop = cycle(b, r, names[r.key])
-                    _, stop_prompt = cycle(b, r, prompt[r.key])
+                    start, stop, cpu = cycle(b, r, names[r.key])
+                    _, stop_prompt, _ = cycle(b, r, prompt[r.key])
                 except BenchError as e:
                     failures[r.key].append(short_error(e))
                     log(f"{NAME}: {r.key}: {e}")
@@ -75,6 +78,8 @@ def run(b: Bench, opts: Options) -> dict:
                     samples[r.key]["start"].append(start)
                     samples[r.key]["stop"].append(stop)
                     samples[r.key]["stop_prompt"].append(stop_prompt)
+                    if cpu is not None:
+                        samples[r.key]["cpu"].append(cpu / 1000)  # summary() takes seconds
     finally:
         for r in live:
             r.force_stop(b, [names[r.key], prompt[r.key]])
@@ -86,7 +91,8 @@ def run(b: Bench, opts: Options) -> dict:
             "available": not r.unavailable and bool(samples[r.key]["start"]),
             "reason": r.unavailable, "start": summary(samples[r.key]["start"]),
             "stop": summary(samples[r.key]["stop"]),
-            "stop_prompt": summary(samples[r.key]["stop_prompt"]), "samples": samples[r.key],
+            "stop_prompt": summary(samples[r.key]["stop_prompt"]),
+            "cpu": summary(samples[r.key]["cpu"]), "samples": samples[r.key],
             "failures": failures[r.key][:10], "n_failures": len(failures[r.key]),
         } for r in runners},
     }

@@ -96,12 +96,12 @@ class Prepared:
     seccomp filter: after setns nothing may be loaded from the host's file system)."""
 
     def __init__(self, name: str, container: Container, opts: Options, init_pid: int) -> None:
-        from lxcsd.runtime import caps, plan
+        from lxcsd.runtime import caps, compiler
 
         private_net = any(name == "net" for name, _ in differing_namespaces(init_pid))
-        self.keep_caps = plan.keep_caps(container, private_net=private_net)
+        self.keep_caps = compiler.keep_caps(container, private_net=private_net)
         self.filter: Any = None
-        profile = plan.seccomp_profile(container, "")
+        profile = compiler.seccomp_profile(container, "")
         if profile:
             from lxcsd.runtime import seccomp_policy
 

@@ -19,7 +19,7 @@ import sys
 from lxcsd.config import build
 from lxcsd.config.load import check_path, discover
 from lxcsd.errors import ConfigError, LxcsdError
-from lxcsd.runtime.plan import make_plan
+from lxcsd.runtime.compiler import make_plan
 
 from ._target import add_lxcpath_option, add_name_option, resolve
 

@@ -5,13 +5,16 @@ lxc_global_config_value) takes the *first* line that sets a key and ignores unkn
 so lxcsd does the same and reports unknown keys as warnings rather than errors: a typo there
 must not stop every container at boot.
 
-API: :func:`read_global_config` → :class:`GlobalConfig`.
+API: :func:`read_global_config` → :class:`GlobalConfig`; :func:`lxcpaths`.
 """
 
 from __future__ import annotations
 
+import os
+
 from lxcsd.errors import ConfigError
 
+LXCPATH_ENV = "LXCSD_LXCPATH"
 GLOBAL_CONF = "/etc/lxc/lxc.conf"
 DEFAULT_LXCPATH = "/var/lib/lxc"
 
@@ -87,3 +90,15 @@ def read_global_config(path: str | None = None) -> GlobalConfig:
         if attribute not in values:  # liblxc takes the first line that sets a key
             values[attribute] = (value.rstrip("/") or "/") if key == "lxc.lxcpath" else value
     return GlobalConfig(path=path, warnings=warnings, **values)
+
+
+def lxcpaths() -> list[str]:
+    """The directories holding containers, in lookup order: ``$LXCSD_LXCPATH``
+    (colon-separated, first match wins for a name; for tests and the generator), else
+    ``lxc.lxcpath`` of /etc/lxc/lxc.conf, else /var/lib/lxc. Here rather than in
+    lxcsd.config.load, so that the generator's run over unchanged configs needs no more of
+    the config reader (lxcsd.generator.facts)."""
+    env = os.environ.get(LXCPATH_ENV)
+    if env is not None:
+        return [path for path in env.split(":") if path]
+    return [read_global_config().lxcpath]

@@ -21,21 +21,13 @@ import os
 from lxcsd.errors import ConfigError
 
 from .build import build
+from .globalconf import LXCPATH_ENV, lxcpaths
 from .model import Container
 from .names import is_valid_name, validate_name
 from .reader import read_config
 
-LXCPATH_ENV = "LXCSD_LXCPATH"
-
-
-def lxcpaths() -> list[str]:
-    """The directories holding containers, in lookup order."""
-    env = os.environ.get(LXCPATH_ENV)
-    if env is not None:
-        return [path for path in env.split(":") if path]
-    from .globalconf import read_global_config
-
-    return [read_global_config().lxcpath]
+__all__ = ["LXCPATH_ENV", "check_path", "discover", "find_container", "load_container",
+           "load_path", "load_with_sources", "lxcpaths"]
 
 
 def _config_file(lxcpath: str, name: str) -> str | None:
@@ -87,6 +79,16 @@ def load_path(path: str, name: str | None = None) -> Container:
     """Read, translate and build the config at ``path``; raises the first ConfigError."""
     entries = read_config(path)
     return build(entries, name=name if name is not None else _name_for(path), config_path=path)
+
+
+def load_with_sources(path: str, name: str | None = None
+                      ) -> tuple[Container, list[tuple[str, tuple[int, ...]]]]:
+    """load_path, and (path, stat stamp) of every file and directory it read (the config
+    and its includes): what a compiled start plan depends on (lxcsd.runtime.planfile)."""
+    entries = read_config(path)
+    container = build(entries, name=name if name is not None else _name_for(path),
+                      config_path=path)
+    return container, list(entries.stamps)
 
 
 def load_container(name: str, lxcpath: str | None = None) -> Container:

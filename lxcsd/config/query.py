@@ -60,12 +60,21 @@ def is_list(key: str) -> bool:
     return _shape(key)[3]
 
 
+def _head(canonical: str) -> str:
+    """``lxc.X`` of ``lxc.X.Y...``: an entry can set or reset a key only when both share it
+    (the checks below all compare prefixes, the cap lists share lxc.cap)."""
+    first = canonical.find(".")
+    second = canonical.find(".", first + 1)
+    return canonical if second < 0 else canonical[:second]
+
+
 def values(container: Container, key: str) -> list[str]:
     """The values in effect for ``key`` (legacy names accepted); [] when it is unset."""
     spec, canonical, bare, many = _shape(key)
+    head = _head(canonical)
     found: list[str] = []
     for entry in container.entries:
-        if entry.spec is None or entry.error is not None:
+        if entry.spec is None or entry.error is not None or _head(entry.canonical) != head:
             continue
         if (entry.value == "" and _resets(entry, canonical, spec)) or \
                 _type_resets(entry, canonical):

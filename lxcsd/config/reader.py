@@ -252,9 +252,12 @@ class Entries(list[Entry]):
     """read_config's result: the entries, plus ``segments``, which tells the builder where
     each include's entries are: id(include entry) -> (start, count, key), ``key`` naming the
     exact versions of every file read for it (so the builder may reuse their folded result,
-    see lxcsd.config.build)."""
+    see lxcsd.config.build); and ``stamps``, (path, stat stamp) of every file and directory
+    read, the config first (``()`` for a missing include directory): what a compiled start
+    plan depends on (lxcsd.runtime.planfile)."""
 
     segments: dict[int, tuple[int, int, tuple[object, ...]]]
+    stamps: list[tuple[str, tuple[int, ...]]]
 
 
 # An include's whole expansion (its entries with nested includes expanded), by include value:
@@ -293,6 +296,7 @@ class _Expansion:
         self.stack: list[tuple[int, int]] = []  # (st_dev, st_ino) of files being expanded
         self.names: list[str] = []
         self.stamps: list[tuple[str, tuple[int, ...]]] = []  # every file and directory read
+        self.out.stamps = self.stamps
         self.failures = 0
         self.deepest = 0
 
@@ -461,7 +465,9 @@ def read_config(path: str) -> Entries:
     except OSError as exc:
         raise ConfigError(f"cannot read config: {_os_message(exc)}", path=path,
                           hint="check the path and its permissions") from None
-    return _expand(text, path, (st.st_dev, st.st_ino))
+    entries = _expand(text, path, (st.st_dev, st.st_ino))
+    entries.stamps.insert(0, (path, _stamp(st)))
+    return entries
 
 
 def read_config_text(text: str, path: str) -> Entries:

@@ -46,7 +46,7 @@ import sys
 import termios
 import time
 
-from lxcsd.console import lxccmd, protocol, store
+from lxcsd.console import lxccmd, lxcwork, protocol, store
 from lxcsd.console.forward import Feed, Forwarder
 from lxcsd.console.logfile import ConsoleLog
 from lxcsd.console.options import ConsoleOptions
@@ -112,7 +112,7 @@ class Pty:
 
 class HeldContainer:
     __slots__ = ("cid", "name", "unit", "options", "fds", "ptys", "pidfd", "ring", "log",
-                 "feed", "draining", "lxc")
+                 "feed", "draining", "lxc", "cgroup_v1")
 
     def __init__(self, cid: int, name: str, unit: str, options: ConsoleOptions,
                  fds: dict[str, int], ring: Ring | None,
@@ -130,6 +130,7 @@ class HeldContainer:
         self.feed: Feed | None = None  # set by Daemon.start_feed: lines go to the journal
         self.draining = -1  # -1 while it runs; once ended, the bytes its console may still give
         self.lxc = lxc  # its liblxc command socket (lxccmd.py), when it came with one
+        self.cgroup_v1: tuple[str, str] | None = None  # (leaf, entries): removed at its end
 
     def describe(self) -> str:
         ttys = ",".join(str(i) for i in sorted(self.ptys))
@@ -186,6 +187,12 @@ def check_fds(named: dict[str, int]) -> None:
             fcntl.ioctl(fd, TIOCGPTN, b"\0\0\0\0")
         except OSError:
             raise ProtocolError(f"the descriptor for {kind} is not a pty master") from None
+
+
+def cgroup_v1_of(fields: dict[str, str]) -> tuple[str, str] | None:
+    """The registration's cgroup v1 leaves (handoff.register), None without."""
+    rel, entries = fields.get("cgroup_v1_leaf", ""), fields.get("cgroup_v1", "")
+    return (rel, entries) if rel and entries else None
 
 
 def memfd(name: str, data: bytes) -> int:
@@ -459,6 +466,7 @@ class Daemon:
         named[store.META] = meta
         c = HeldContainer(self.next_id, name, unit, options, named, new_ring(name, options),
                       lxccmd.side(fields, named))
+        c.cgroup_v1 = cgroup_v1_of(fields)
         self.next_id += 1
         for kind, fd in named.items():
             store.keep(c.cid, kind, fd)
@@ -560,6 +568,17 @@ class Daemon:
         if c.ring.room() < READ_SIZE and 0 in c.ptys:
             self.pause(c.ptys[0].master, "journal")
 
+    def reap(self, pid: int) -> None:
+        """Wait for a detached worker without blocking the loop."""
+        pidfd = os.pidfd_open(pid)
+
+        def done(events: int) -> None:
+            self.unwatch(pidfd)
+            os.close(pidfd)
+            os.waitpid(pid, 0)
+
+        self.watch(pidfd, POLLIN, done, lambda: os.close(pidfd))
+
     def open_peer(self, c: HeldContainer, pty: Pty) -> int:
         try:
             return int(fcntl.ioctl(pty.master, TIOCGPTPEER, PEER_FLAGS))
@@ -581,6 +600,13 @@ class Daemon:
         the console is read on for END_GRACE seconds before the container ends."""
         self.unwatch(c.pidfd)
         self.ending.setdefault(c, time.monotonic() + END_GRACE)
+        if c.cgroup_v1 is not None:
+            # What outlives it without an ExecStopPost= process: its cgroup v1 leaves (a
+            # hybrid host), removed by a worker, as liblxc's monitor removes its cgroups
+            # once init has gone.
+            rel, entries = c.cgroup_v1
+            c.cgroup_v1 = None
+            self.reap(lxcwork.spawn_detached(lxcwork.remove_cgroup_v1, c.name, rel, entries))
 
     def end_due(self, now: float) -> None:
         for c, deadline in list(self.ending.items()):
@@ -802,6 +828,7 @@ def revive(cid: int, named: dict[str, int]) -> HeldContainer:
         ring = new_ring(name, options)
     c = HeldContainer(cid, name, fields.get("unit", ""), options, named, ring,
                   lxccmd.side(fields, named))
+    c.cgroup_v1 = cgroup_v1_of(fields)
     if ring is not None and ring_fd != ring.fd:
         store_ring(c)
     return c

@@ -42,6 +42,7 @@ def register(
     *,
     pid: int | None = None,
     lxc: LxcPublish | None = None,
+    cgroup_v1: tuple[str, list[str]] | None = None,
     socket_path: str | None = None,
     timeout: float = ACK_TIMEOUT,
     warn: Callable[[str], None] = _stderr_warning,
@@ -53,6 +54,9 @@ def register(
     console until init exits (through a pidfd) rather than until its pty hangs up, which a
     container's own processes can cause by closing all their terminals. `lxc` hands over the
     container's liblxc command socket, for the service to answer LXC's tools (lxccmd.py).
+    ``cgroup_v1`` (the leaf's relative path, the ``CONTROLLERS:OWN`` entries of
+    lxcsd.runtime.cgroup_v1.Leaf.entry, without white space): the service removes the
+    container's cgroup v1 leaves once init has exited (no ExecStopPost= process for them).
     The caller keeps its copies of the descriptors and closes them afterwards. False (after
     calling `warn` with the reason) when the service is unreachable, does not answer within
     `timeout` seconds, or refuses the registration.
@@ -61,7 +65,7 @@ def register(
     what = "console" if ptys else "command socket"
     try:
         fields, fds, pidfd = _message(name, unit, console_master, tty_masters, options, pid,
-                                      lxc)
+                                      lxc, cgroup_v1)
     except (OSError, ValueError) as e:
         text = f"init (pid {pid}): {e.strerror}" if isinstance(e, OSError) else str(e)
         warn(f"{what} of {name} not handed to lxcsd-console: {text}")
@@ -73,6 +77,9 @@ def register(
         lost = ["console logging or `lxcsd console`"] if ptys else []
         if lxc is not None:
             lost.append("LXC's tools (lxc-ls, lxc-start...) seeing it running")
+        if cgroup_v1 is not None:
+            lost.append("its cgroup v1 leaves removed when it stops (its next start "
+                        "uses them again)")
         warn(f"{what} of {name} not handed to lxcsd-console: {_reason(e, path)}; the "
              f"container runs without {' and '.join(lost)}")
         return False
@@ -100,7 +107,8 @@ class LxcPublish:
 
 def _message(name: str, unit: str, console_master: int | None, tty_masters: Sequence[int],
              options: ConsoleOptions | None, pid: int | None,
-             lxc: LxcPublish | None) -> tuple[dict[str, str], list[int], int]:
+             lxc: LxcPublish | None, cgroup_v1: tuple[str, list[str]] | None = None
+             ) -> tuple[dict[str, str], list[int], int]:
     protocol.check_name(name)
     extra = 2 if lxc is None else 3  # pidfd, console, the command socket
     if len(tty_masters) + extra > protocol.MAX_FDS:
@@ -120,6 +128,11 @@ def _message(name: str, unit: str, console_master: int | None, tty_masters: Sequ
         fds.append(lxc.fd)
         fields.update(lxcpath=lxc.lxcpath, cgroup=lxc.cgroup, limit_cgroup=lxc.limit_cgroup)
         fields.update(lxc.items)
+    if cgroup_v1 is not None and pidfd >= 0:  # removed when init exits: needs its pidfd
+        rel, entries = cgroup_v1
+        if any(char.isspace() for text in [rel, *entries] for char in text):
+            raise ValueError(f"cgroup v1 paths with white space: {rel!r} {entries!r}")
+        fields.update(cgroup_v1_leaf=rel, cgroup_v1=" ".join(entries))
     fields["fds"] = ",".join(kinds)
     fields.update((options or ConsoleOptions()).fields())
     return fields, fds, pidfd

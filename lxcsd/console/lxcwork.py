@@ -62,6 +62,25 @@ def spawn(task: Task, conn_fd: int, pidfd: int, *args: str) -> int:
         os._exit(code)
 
 
+def spawn_detached(task: Callable[..., int], *args: str) -> int:
+    """Fork a worker running ``task(*args)`` with no connection (the daemon only reaps
+    it); returns its pid."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 70
+    try:
+        _become_worker([])
+        code = task(*args)
+    except BaseException as e:  # noqa: BLE001 - nothing may escape into the daemon's code
+        try:
+            log(f"worker for {args[:1]}: {e!r}")
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        os._exit(code)
+
+
 def _become_worker(keep: list[int]) -> None:
     """No signal handler nor descriptor of the daemon: only the connection, init's pidfd
     and stdio stay (a listening socket kept here would outlive its container)."""
@@ -155,3 +174,17 @@ def _owns_pid_namespace(pidfd: int) -> bool:
             if line.startswith(b"NSpid:"):
                 return line.split()[-1] == b"1"
     return False
+
+
+def remove_cgroup_v1(name: str, rel: str, entries: str) -> int:
+    """A stopped container's leaves in the cgroup v1 hierarchies of a hybrid host (its
+    init has exited, so has every process of its pid namespace): what ExecStopPost=
+    lxcsd-helper cleanup did, without a process on `systemctl stop`'s path. ``entries``:
+    the registration's cgroup_v1 field (lxcsd.runtime.cgroup_v1.Leaf.entry, space
+    separated)."""
+    from lxcsd.runtime import cgroup_v1
+
+    for problem in cgroup_v1.remove_recorded(rel, entries.split()):
+        log(f"{name}: cgroup v1 {problem} left behind")
+    return 0
+

@@ -31,9 +31,17 @@ Each rule becomes:
 
 from __future__ import annotations
 
-from lxcsd.config.model import CgroupSetting
-
 from .unitfile import one_line, spec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from lxcsd.config.model import CgroupSetting as _ModelSetting
+    from lxcsd.runtime.plan import CgroupValue
+
+    # A device rule line: the config model's, or the generator cache's plain record.
+    CgroupSetting: TypeAlias = _ModelSetting | CgroupValue
 
 _RULE_KEYS = ("devices.allow", "devices.deny")
 _KIND_WORD = {"c": "char", "b": "block"}

@@ -27,7 +27,7 @@ import os  # noqa: E402
 import sys  # noqa: E402
 
 from lxcsd.config import netconf  # noqa: E402
-from lxcsd.config.load import lxcpaths as configured_lxcpaths  # noqa: E402
+from lxcsd.config.globalconf import lxcpaths as configured_lxcpaths  # noqa: E402
 from lxcsd.errors import ConfigError  # noqa: E402
 
 from . import devices, scan  # noqa: E402
@@ -54,14 +54,19 @@ def lxcpaths(log: Log) -> list[str]:
     return [os.path.abspath(path) for path in paths]
 
 
-def settings(log: Log) -> Settings:
+def settings(log: Log, compile_plans: bool = True) -> Settings:
+    """compile_plans: write the containers' compiled start plans (not for dry runs)."""
+    from lxcsd.runtime import planfile, state
+
     return Settings(lxcpaths=lxcpaths(log), unit_dir=default_unit_dir(),
                     bridge=netconf.bridge_name(), device_names=devices.DeviceNames(),
-                    mounts=scan.MountState(), env_lxcpath=os.environ.get(LXCPATH_ENV))
+                    mounts=scan.MountState(), env_lxcpath=os.environ.get(LXCPATH_ENV),
+                    plan_dir=planfile.plan_dir() if compile_plans else None,
+                    run_dir=state.run_dir())
 
 
-def plan(log: Log) -> UnitFiles:
-    return make_plan(settings(log), log)
+def plan(log: Log, compile_plans: bool = True) -> UnitFiles:
+    return make_plan(settings(log, compile_plans), log)
 
 
 def generate(normal_dir: str, log: Log) -> None:
@@ -69,8 +74,10 @@ def generate(normal_dir: str, log: Log) -> None:
 
 
 def dry_run(names: list[str], log: Log, stream: TextIO | None = None) -> None:
-    """Print the plan (only what belongs to ``names`` when given) on ``stream``."""
-    print_plan(plan(log), stream or sys.stdout, set(names) if names else None)
+    """Print the plan (only what belongs to ``names`` when given) on ``stream``; writes
+    nothing, compiled plans included."""
+    print_plan(plan(log, compile_plans=False), stream or sys.stdout,
+               set(names) if names else None)
 
 
 def parse_args(argv: list[str]) -> tuple[dict[str, bool], list[str]] | None:

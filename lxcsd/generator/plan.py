@@ -1,10 +1,17 @@
 """Everything the generator writes, computed before anything is written: :func:`make_plan`.
 
-Steps: find containers in each lxcpath (late lxcpaths set aside), load each config (a
-broken one best-effort, see :func:`load`), build the autostart graph, render one drop-in per
-container, then the targets' wants, the delay units and, for late lxcpaths, the wiring of
+Steps: find containers in each lxcpath (late lxcpaths set aside), take each container's
+facts (:mod:`lxcsd.generator.facts`: from the cache when no file changed, else from the
+config, compiling its start plan for the helper on the way; a broken config best-effort,
+see :func:`load`), build the autostart graph, render one drop-in per container, then the
+targets' wants, the delay units and, for late lxcpaths, the wiring of
 ``lxcsd-autostart.service``. A failure inside one container's steps is logged and that
 container gets a minimal drop-in; nothing here raises for a container.
+
+The compiled plans go to ``/run/lxcsd-plans`` (lxcsd.runtime.planfile), outside the
+generator's output directories: systemd keeps /run writable for generators (its generator
+sandbox of v253 and later makes the rest of the file system read-only), and a plan that
+cannot be written only costs its container's start the config reader.
 
 Output layout (all in the generator's normal directory; links point at the static units):
 
@@ -19,16 +26,19 @@ Output layout (all in the generator's normal directory; links point at the stati
 
 from __future__ import annotations
 
-from lxcsd.config.load import check_path, load_path
+import os
+
 from lxcsd.config.names import escape
 from lxcsd.errors import ConfigError
 
-from . import autostart, devices, fastload, render, scan
+from . import autostart, devices, render, scan
 from .autostart import CONTAINERS_TARGET, Member
+from .facts import Cache, UnitFacts, facts_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lxcsd.config.model import Container
+    from lxcsd.runtime.compiler import Host
 
     from .log import Log
 
@@ -49,29 +59,35 @@ class UnitFiles:
 
 
 class Settings:
-    """What a run depends on besides the configs (tests replace parts of it)."""
+    """What a run depends on besides the configs (tests replace parts of it). ``plan_dir``:
+    where compiled plans and the facts cache go (None: nowhere, as for dry runs)."""
 
-    __slots__ = ("lxcpaths", "unit_dir", "bridge", "device_names", "mounts", "env_lxcpath")
+    __slots__ = ("lxcpaths", "unit_dir", "bridge", "device_names", "mounts", "env_lxcpath",
+                 "plan_dir", "run_dir", "host")
 
     def __init__(self, *, lxcpaths: list[str], unit_dir: str, bridge: str,
                  device_names: devices.DeviceNames, mounts: scan.MountState,
-                 env_lxcpath: str | None = None) -> None:
+                 env_lxcpath: str | None = None, plan_dir: str | None = None,
+                 run_dir: str | None = None, host: Host | None = None) -> None:
         self.lxcpaths = lxcpaths
         self.unit_dir = unit_dir
         self.bridge = bridge
         self.device_names = device_names
         self.mounts = mounts
         self.env_lxcpath = env_lxcpath
+        self.plan_dir = plan_dir
+        self.run_dir = run_dir  # the helper's state files (running containers' stop)
+        self.host = host  # what plans read from the host (None: this host's, read once)
 
 
 class Slot:
     """One container on its way through the plan."""
 
-    __slots__ = ("found", "container", "errors", "member")
+    __slots__ = ("found", "facts", "errors", "member")
 
     def __init__(self, found: scan.Found) -> None:
         self.found = found
-        self.container: Container | None = None
+        self.facts: UnitFacts | None = None
         self.errors: list[ConfigError] = []
         self.member = Member(name=found.name, instance=found.instance)
 
@@ -98,36 +114,95 @@ def find(settings: Settings, plan: UnitFiles, log: Log) -> list[scan.Found]:
     return found
 
 
-FAST_LOAD = True  # tests compare both paths
+class Compiler:
+    """A run's compiling of plans: the facts cache, the host facts the plans read (once per
+    run), where the plans go; what else a run reads once: the listening abstract sockets
+    (LXC's running containers), the running containers' state directories."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.plan_dir = settings.plan_dir
+        self.cache = Cache(settings.plan_dir)
+        self._host: Host | None = settings.host
+        self._listening: tuple[frozenset[bytes] | None] | None = None
+
+    @property
+    def listening(self) -> frozenset[bytes] | None:
+        if self._listening is None:
+            from lxcsd.liblxc import address
+
+            self._listening = (address.listening_abstract(),)
+        return self._listening[0]
+
+    @property
+    def host(self) -> Host:
+        if self._host is None:
+            from lxcsd.runtime import compiler
+
+            self._host = compiler.Host(controllers=compiler.host_controllers())
+        return self._host
 
 
-def load(slot: Slot) -> None:
-    """Load the config (fastload's exact shortcut, else the full reader); for a broken one
-    keep every error (the first is what the helper reports at start) and the model of the
-    lines that did parse (check_path)."""
-    if FAST_LOAD:
-        slot.container = fastload.load(slot.found.config, slot.found.name)
-        if slot.container is not None:
-            return
-    try:
-        slot.container = load_path(slot.found.config, slot.found.name)
+def load(slot: Slot, compiler: Compiler) -> None:
+    """The container's facts: cached when no file they come from changed; else from the
+    config, with its start plan compiled and written for the helper. For a broken config,
+    every error (the first is what the helper reports at start) and the facts of the lines
+    that did parse (check_path)."""
+    config = slot.found.config
+    cached = compiler.cache.get(config, slot.found.stamp)
+    if cached is not None:
+        slot.facts = cached
         return
+    from lxcsd.config.load import check_path, load_with_sources
+
+    try:
+        container, sources = load_with_sources(config, slot.found.name)
     except ConfigError as exc:
-        first = exc
-    container, errors = check_path(slot.found.config, slot.found.name)
-    slot.container = container
-    slot.errors = [first] + [e for e in errors if str(e) != str(first)]
+        broken, errors = check_path(config, slot.found.name)
+        slot.errors = [exc] + [e for e in errors if str(e) != str(exc)]
+        if broken is not None:
+            slot.facts = facts_of(broken, [str(e) for e in slot.errors], None)
+        compiler.cache.forget(config)
+        return
+    _compile(slot, compiler, container, sources)
+
+
+def _compile(slot: Slot, compiler: Compiler, container: Container,
+             sources: list[tuple[str, tuple[int, ...]]]) -> None:
+    """Make the start plan and write it for the helper; the facts, cached with the plan's
+    dependencies when it was written."""
+    from lxcsd import paths
+    from lxcsd.runtime import compiler as runtime
+    from lxcsd.runtime import planfile
+
+    try:
+        plan = runtime.make_plan(slot.found.name, container, datadir=paths.datadir(),
+                                 host=compiler.host)
+    except ConfigError:
+        plan = None  # the start reports it (a root not mounted yet at boot, ...)
+    slot.facts = facts_of(container, [], plan.stop if plan is not None else None)
+    if plan is None or compiler.plan_dir is None:
+        compiler.cache.forget(slot.found.config)
+        return
+    deps = runtime.dependencies(plan, container, sources)
+    dumped = plan.dump()
+    try:
+        planfile.write(slot.found.instance, planfile.compiled(
+            dumped, deps, planfile.host_facts(dumped)), compiler.plan_dir)
+    except OSError:
+        compiler.cache.forget(slot.found.config)  # the next run tries again
+        return
+    compiler.cache.put(slot.found.config, deps, slot.facts)
 
 
 def set_member(slot: Slot) -> None:
-    container = slot.container
-    if container is None:
+    facts = slot.facts
+    if facts is None:
         return
-    start, member = container.start, slot.member
-    member.auto = bool(start.auto)
-    member.order = start.order or 0
-    member.delay = start.delay or 0
-    member.groups = container.groups
+    member = slot.member
+    member.auto = facts.auto
+    member.order = facts.order
+    member.delay = facts.delay
+    member.groups = facts.groups
 
 
 # --- autostart ------------------------------------------------------------------------------
@@ -160,21 +235,58 @@ def autostart_note(member: Member) -> str:
 
 
 def render_slot(slot: Slot, graph: autostart.Graph, settings: Settings,
-                log: Log, warned: set[str]) -> str:
-    container, found = slot.container, slot.found
+                log: Log, warned: set[str], running: set[str] | None = None) -> str:
+    """``running``: the names with a state directory (:func:`running_names`), None: look
+    for every container's."""
+    unit, found = slot.facts, slot.found
     policy = None
-    if container is not None:
-        policy = devices.policy(container.cgroup2, container.cgroup_v1, settings.device_names)
+    stop = None
+    if unit is not None:
+        policy = devices.policy(unit.devices2, unit.devices1, settings.device_names)
         for warning in policy.warnings:
             if warning not in warned:
                 warned.add(warning)
                 log.warning(f"container {found.name}: {warning}")
+        if running is None or found.name in running:
+            stop = running_stop(found.name, settings.run_dir)
+        stop = stop or unit.stop
     after = graph.after.get(found.name, [])
     facts = render.Facts(
-        name=found.name, instance=found.instance, config=found.config, container=container,
+        name=found.name, instance=found.instance, config=found.config, unit=unit,
         errors=slot.errors, after=after, bridge=settings.bridge, devices=policy,
-        auto=autostart_note(slot.member) if after else "")
+        auto=autostart_note(slot.member) if after else "", stop=stop)
     return render.container_dropin(facts)
+
+
+def running_names(run_dir: str | None) -> set[str]:
+    """The containers with a state directory (one listing a run, not one open() each)."""
+    if run_dir is None:
+        return set()
+    try:
+        return set(os.listdir(run_dir))
+    except OSError:
+        return set()
+
+
+def running_stop(name: str, run_dir: str | None) -> dict[str, int] | None:
+    """How a running container must stop: as the start recorded it (lxc.signal.halt and
+    the hooks of the config it started with, as liblxc's monitor keeps that config), None
+    when it does not run (or cannot tell)."""
+    if run_dir is None:
+        return None
+    try:
+        with open(os.path.join(run_dir, name, "state"), encoding="utf-8",
+                  errors="surrogateescape") as f:
+            fields = dict(line.partition("=")[::2] for line in f.read().splitlines())
+    except OSError:
+        return None
+    from lxcsd.runtime.state import parse_stop
+
+    stop = parse_stop(fields.get("stop", ""))
+    pid = fields.get("init_pid", "")
+    if stop is None or not pid.isdigit() or not os.path.exists(f"/proc/{pid}"):
+        return None
+    return stop
 
 
 def fallback_dropin(slot: Slot, exc: Exception) -> str:
@@ -182,7 +294,7 @@ def fallback_dropin(slot: Slot, exc: Exception) -> str:
     error = ConfigError(f"lxcsd-generator failed: {type(exc).__name__}: {exc}",
                         path=slot.found.config)
     facts = render.Facts(name=slot.found.name, instance=slot.found.instance,
-                         config=slot.found.config, container=None, errors=[error], after=[],
+                         config=slot.found.config, unit=None, errors=[error], after=[],
                          bridge="", devices=None)
     return render.container_dropin(facts)
 
@@ -205,18 +317,25 @@ def template_path(unit_dir: str, unit: str) -> str:
 def make_plan(settings: Settings, log: Log) -> UnitFiles:
     plan = UnitFiles()
     slots = [Slot(found) for found in find(settings, plan, log)]
+    compiler = Compiler(settings)
     for slot in slots:
         try:
-            _prepare(slot, log)
+            _prepare(slot, log, compiler)
         except Exception as exc:  # noqa: BLE001 - one container must not stop the others
             _internal_error(slot, log, exc)
+    compiler.cache.keep_only({slot.found.config for slot in slots})
+    try:
+        compiler.cache.save()
+    except OSError as exc:
+        log.warning(f"facts cache not written: {exc.strerror}")
     members = [slot.member for slot in slots]
     graph = autostart.build(members, group_targets(members, log))
     warned: set[str] = set()
+    running = running_names(settings.run_dir)
     for slot in slots:
         unit = f"lxc@{slot.found.instance}.service"
         try:
-            text = render_slot(slot, graph, settings, log, warned)
+            text = render_slot(slot, graph, settings, log, warned, running)
         except Exception as exc:  # noqa: BLE001 - one container must not stop the others
             _internal_error(slot, log, exc)
             text = fallback_dropin(slot, exc)
@@ -226,22 +345,28 @@ def make_plan(settings: Settings, log: Log) -> UnitFiles:
     return plan
 
 
-def _prepare(slot: Slot, log: Log) -> None:
-    load(slot)
+def _prepare(slot: Slot, log: Log, compiler: Compiler) -> None:
+    load(slot, compiler)
     for error in slot.errors:
         log.error(str(error))
     set_member(slot)
-    skip_if_lxc_runs(slot, log)
+    skip_if_lxc_runs(slot, log, compiler)
 
 
 LXC_PROBE_TIMEOUT = 0.5  # seconds an LXC monitor may take to answer: a generator never hangs
 
 
-def skip_if_lxc_runs(slot: Slot, log: Log) -> None:
+def skip_if_lxc_runs(slot: Slot, log: Log, compiler: Compiler) -> None:
     """A container lxc-start runs (found at a daemon-reload) is not wired into the boot
     autostart: lxc@NAME would refuse to start it. Asked on its liblxc command socket, only
-    for autostart containers: nobody listening costs one refused connect()."""
+    for autostart containers whose socket listens (/proc/net/unix, read once a run:
+    ~2 µs a container where a refused connect() costs ~20)."""
     if not slot.member.auto:
+        return
+    from lxcsd.liblxc import address
+
+    name = address.socket_name(slot.found.lxcpath, slot.found.name)
+    if not address.may_listen(name, compiler.listening):
         return
     from lxcsd.liblxc import owner
 

@@ -4,10 +4,8 @@ The template ``lxc@.service`` holds what is the same for every container; the dr
 what comes from the config: a Description naming the container, ``SourcePath=`` (so
 ``systemctl status`` says when the config changed since the last daemon-reload),
 ``RequiresMountsFor=`` the container's directory and rootfs, ordering after the network
-pieces the config uses, the autostart order and the device policy. (``lxc.signal.stop`` is
-not ``KillSignal=``: the template's KillSignal=SIGTERM must reach a helper that is still the
-main process; the helper's ExecStop= sends lxc.signal.stop when it gets it, see
-lxcsd.runtime.stop.) Named ``10-``: an admin's ``systemctl edit`` (override.conf) or any
+pieces the config uses, the autostart order, how systemd stops it (:func:`stop_lines`) and
+the device policy. Named ``10-``: an admin's ``systemctl edit`` (override.conf) or any
 ``NN-*.conf`` above 10 overrides it.
 
 A broken config gets a drop-in too, which never stops the unit from loading or its helper
@@ -27,14 +25,14 @@ from .unitfile import one_line, path_word, quote, spec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from lxcsd.config.model import Container
     from lxcsd.errors import ConfigError
+
+    from .facts import UnitFacts
 
 DROPIN = "10-lxcsd.conf"
 _HOWTO = ("# Change the config and run 'systemctl daemon-reload', or override with "
           "'systemctl edit'.")
 NET_SERVICE = "lxcsd-net.service"
-_ROOTFS_PATH_KINDS = ("dir", "btrfs", "loop")   # kinds whose path is a host path
 _DESCRIPTION_MAX = 400
 
 
@@ -46,44 +44,31 @@ def display_name(name: str, instance: str) -> str:
     return instance
 
 
-def mount_paths(container: Container) -> list[str]:
-    """Host paths the container needs mounted: its directory, its rootfs (dir, btrfs,
-    loop image, overlay layers)."""
-    rootfs = container.rootfs
-    paths = [container.config_path.rpartition("/")[0]]
-    if rootfs.kind in _ROOTFS_PATH_KINDS and rootfs.path:
-        paths.append(rootfs.path)
-    elif rootfs.kind == "overlay":
-        paths.extend(rootfs.lower)
-        if rootfs.upper:
-            paths.append(rootfs.upper)
-    return paths
-
-
-def uses_bridge(container: Container, bridge: str) -> list[int]:
+def uses_bridge(unit: UnitFacts, bridge: str) -> list[int]:
     """Indexes of the networks linked to lxcsd-net's bridge."""
-    return [net.index for net in container.net if net.link == bridge]
+    return [index for index, link in unit.links if link == bridge]
 
 
 class Facts:
     """Everything the drop-in of one container says, gathered by the planner."""
 
-    __slots__ = ("name", "instance", "config", "container", "errors", "after", "bridge",
-                 "devices", "auto")
+    __slots__ = ("name", "instance", "config", "unit", "errors", "after", "bridge",
+                 "devices", "auto", "stop")
 
     def __init__(self, *, name: str, instance: str, config: str,
-                 container: Container | None, errors: list[ConfigError],
+                 unit: UnitFacts | None, errors: list[ConfigError],
                  after: list[str], bridge: str, devices: Policy | None,
-                 auto: str = "") -> None:
+                 auto: str = "", stop: dict[str, int] | None = None) -> None:
         self.name = name
         self.instance = instance
         self.config = config
-        self.container = container
+        self.unit = unit
         self.errors = errors
         self.after = after
         self.bridge = bridge
         self.devices = devices
         self.auto = auto
+        self.stop = stop  # lxcsd.runtime.compiler._stop's, None: the template's
 
 
 def description(facts: Facts) -> str:
@@ -102,10 +87,10 @@ def _header(facts: Facts, config: str) -> list[str]:
     return lines
 
 
-def _mounts(container: Container) -> list[str]:
+def _mounts(unit: UnitFacts) -> list[str]:
     words: list[str] = []
     skipped: list[str] = []
-    for path in dict.fromkeys(mount_paths(container)):
+    for path in dict.fromkeys(unit.mount_paths):
         word = path_word(path)
         (words if word is not None else skipped).append(word or path)
     lines = [f"RequiresMountsFor={' '.join(words)}"] if words else []
@@ -116,8 +101,8 @@ def _mounts(container: Container) -> list[str]:
 _NETWORK: dict[tuple[str, tuple[int, ...]], list[str]] = {}
 
 
-def _network(container: Container, bridge: str) -> list[str]:
-    indexes = tuple(uses_bridge(container, bridge))
+def _network(unit: UnitFacts, bridge: str) -> list[str]:
+    indexes = tuple(uses_bridge(unit, bridge))
     if not indexes:
         return []
     lines = _NETWORK.get((bridge, indexes))
@@ -134,10 +119,10 @@ def _unit_section(facts: Facts) -> list[str]:
     lines = ["[Unit]", f"Description={description(facts)}"]
     if facts.config.startswith("/") and facts.config.isprintable():
         lines.append(f"SourcePath={spec(facts.config)}")
-    container = facts.container
-    if container is not None:
-        lines += _mounts(container)
-        lines += _network(container, facts.bridge)
+    unit = facts.unit
+    if unit is not None:
+        lines += _mounts(unit)
+        lines += _network(unit, facts.bridge)
     if facts.after:
         lines.append(f"# Autostart: {one_line(facts.auto)}")
         lines.append("After=" + " ".join(facts.after))
@@ -146,8 +131,56 @@ def _unit_section(facts: Facts) -> list[str]:
 
 def _service_section(facts: Facts) -> str:
     policy = facts.devices
+    names = facts.unit.signal_names if facts.unit is not None else {}
+    stop = stop_lines(facts.name, facts.instance, facts.stop, names) if facts.stop else ""
     devices = policy.text if policy is not None else ""
-    return f"\n[Service]\n{devices}" if devices else ""
+    if not (stop or devices):
+        return ""
+    return f"\n[Service]\n{stop}{devices}"
+
+
+def stop_lines(name: str, instance: str, stop: dict[str, int],
+               names: dict[int, str] | None = None) -> str:
+    """How systemd stops the container (lxcsd.runtime.compiler._stop), against the
+    template's ExecStop=lxcsd-helper stop, ExecStopPost=lxcsd-helper cleanup, KillSignal=
+    SIGTERM. Where ExecStop= stays, so does KillSignal=SIGTERM: it tells ExecStop= that the
+    halt timed out (ExecStop= then sends lxc.signal.stop from the state file), and a helper
+    still starting the container catches it. Without ExecStop=, KillSignal= is the halt
+    signal, which the helper catches the same way while it starts the container
+    (lxcsd.runtime.start.stop_signals). ``LXCSD_STOP`` tells the helper what the unit does,
+    so that a start with a config changed since daemon-reload can tell when the unit no
+    longer matches it, and which KillSignal= means a stop during the start."""
+    lines = []
+    if not stop["exec_stop"]:
+        lines += ["# The halt signal (lxc.signal.halt, else the one lxc-stop would pick for "
+                  "this init) goes to init from systemd itself: no ExecStop= process.",
+                  "ExecStop=", f"KillSignal={signal_name(stop['halt'], names)}"]
+        if stop["stop"]:
+            lines += ["# lxc.signal.stop: sent when a clean stop times out",
+                      f"FinalKillSignal={signal_name(stop['stop'], names)}"]
+    if not stop["cleanup"] and name == instance:
+        lines += ["# Nothing outlives the container's namespaces: no ExecStopPost= process; "
+                  "systemd removes the state directory.",
+                  "ExecStopPost=", f"RuntimeDirectory=lxcsd/{spec(name)}"]
+    lines.append(f"Environment=LXCSD_STOP={format_stop(stop, name == instance)}")
+    return "\n".join(lines) + "\n"
+
+
+def format_stop(stop: dict[str, int], runtime_directory: bool = True) -> str:
+    """What the drop-in does, as the helper reads it (lxcsd.runtime.state.parse_stop)."""
+    cleanup = stop["cleanup"] or not runtime_directory
+    return f"halt:{stop['halt']},stop:{stop['stop']},exec_stop:{stop['exec_stop']}," \
+           f"cleanup:{int(bool(cleanup))}"
+
+
+def signal_name(number: int, names: dict[int, str] | None = None) -> str:
+    """A signal as systemd reads it (SIGUSR1, SIGRTMIN+3): named by the facts (the config
+    reader's table, at compile time), else by that table now."""
+    if names and number in names:
+        return names[number]
+    from lxcsd.config.values import signal_name as config_signal_name
+
+    return config_signal_name(number)
 
 
 def container_dropin(facts: Facts) -> str:

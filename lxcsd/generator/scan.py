@@ -17,6 +17,7 @@ so that nothing runs at boot when the lxcpath is still empty then.
 from __future__ import annotations
 
 import os
+from stat import S_ISREG
 
 from lxcsd.config.names import escape, validate_name
 from lxcsd.errors import ConfigError
@@ -30,15 +31,18 @@ UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/syste
 
 
 class Found:
-    """One container: ``name``, unit ``instance``, ``config`` path, ``lxcpath``."""
+    """One container: ``name``, unit ``instance``, ``config`` path, ``lxcpath``, and the
+    config's stat stamp when it was found (lxcsd.runtime.planfile.stamp; () unknown)."""
 
-    __slots__ = ("name", "instance", "config", "lxcpath")
+    __slots__ = ("name", "instance", "config", "lxcpath", "stamp")
 
-    def __init__(self, name: str, instance: str, config: str, lxcpath: str) -> None:
+    def __init__(self, name: str, instance: str, config: str, lxcpath: str,
+                 stamp: tuple[int, ...] = ()) -> None:
         self.name = name
         self.instance = instance
         self.config = config
         self.lxcpath = lxcpath
+        self.stamp = stamp
 
     def __repr__(self) -> str:
         return f"Found({self.name!r}, {self.config!r})"
@@ -51,11 +55,16 @@ def instance_of(name: str) -> str:
     return escape(validate_name(name))
 
 
-def _has_config(path: str) -> bool:
+def _config_stamp(path: str) -> tuple[int, ...] | None:
+    """The stamp of a regular file (lxcsd.runtime.planfile.stamp: the facts cache checks
+    the config by it), None when there is none."""
     try:
-        return os.path.isfile(path)
-    except ValueError:
-        return False
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not S_ISREG(st.st_mode):
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def list_lxcpath(lxcpath: str, problems: list[str]) -> list[str] | None:
@@ -76,7 +85,8 @@ def scan_lxcpath(lxcpath: str, names: list[str], seen: dict[str, str],
         if name[0] == ".":
             continue
         config = f"{lxcpath}/{name}/config" if lxcpath != "/" else f"/{name}/config"
-        if not _has_config(config):
+        stamp = _config_stamp(config)
+        if stamp is None:
             continue
         if name in seen:
             problems.append(f"{config}: ignored: container {name!r} is already defined by "
@@ -88,7 +98,7 @@ def scan_lxcpath(lxcpath: str, names: list[str], seen: dict[str, str],
             problems.append(f"{config}: refused: {exc}")
             continue
         seen[name] = config
-        found.append(Found(name, instance, config, lxcpath))
+        found.append(Found(name, instance, config, lxcpath, stamp))
     return found
 
 

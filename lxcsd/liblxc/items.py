@@ -59,9 +59,9 @@ def running_item(container: Container, key: str, state_dir: str,
     if name is None:
         return None
     if name in SECCOMP:
-        from lxcsd.runtime.plan import seccomp_profile
+        from lxcsd.runtime.seccomp_policy import policy_path
 
-        return seccomp_profile(container, datadir) or None
+        return policy_path(container.seccomp.profile, datadir) or None
     try:
         found = query.values(container, name)
     except ConfigError:
@@ -88,7 +88,9 @@ def preset(container: Container, state_dir: str, datadir: str = "") -> dict[str,
 
 def veth_pair(name: str, state_dir: str) -> str | None:
     """The generated host-side veth name of ``lxc.net.N.veth.pair``, from the network state
-    the start wrote (lxcsd.net.state)."""
+    the start wrote (lxcsd.net.state); None without a state directory."""
+    if not state_dir:
+        return None
     head, _, rest = name.partition("lxc.net.")
     index, _, sub = rest.partition(".")
     if head or sub != "veth.pair" or not index.isdigit():

@@ -21,14 +21,19 @@ int (PTR_TO_INT: its low 32 bits). The connection then closes, except for GET_TT
 open connection marks the tty busy), ADD_STATE_CLIENT (a ``struct lxc_msg`` follows when
 the state is reached) and STOP (the client waits for the close).
 
-Standard library only (os, struct): the helper's start, its cleanup and the generator use
-this module on their hot paths.
+Standard library only (os, struct): the helper's start and its cleanup use this module on
+their hot paths. The socket's address is lxcsd.liblxc.address's (re-exported here), which
+the generator uses without this module.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+
+from lxcsd.liblxc.address import SUN_PATH as SUN_PATH
+from lxcsd.liblxc.address import fnv1a_64 as fnv1a_64
+from lxcsd.liblxc.address import socket_name as socket_name
 
 # enum lxc_cmd_t (commands.h)
 GET_TTY_FD = 0
@@ -104,36 +109,11 @@ CONSOLE_LOG_REQ = struct.Struct("@??Q?7x")
 STATES = struct.Struct(f"@{MAX_STATE}i")  # lxc_state_t states[MAX_STATE]
 
 DATA_MAX = 8192  # LXC_CMD_DATA_MAX: PATH_MAX * 2; longer requests are dropped unanswered
-SUN_PATH = 108  # sizeof(sockaddr_un.sun_path)
 # cgroup_layout_t and cgroupfs_type_magic_t (cgroups/cgroup.h)
 LAYOUT_LEGACY, LAYOUT_HYBRID, LAYOUT_UNIFIED = 0, 1, 2
 LEGACY_HIERARCHY = 0x27E0EB  # CGROUP_SUPER_MAGIC
 UNIFIED_HIERARCHY = 0x63677270  # CGROUP2_SUPER_MAGIC
 DEVICES_CONTROLLER, FREEZER_CONTROLLER = 1, 2  # cgroup "utilities" bits
-
-_FNV_OFFSET = 0xCBF29CE484222325
-_FNV_PRIME = 0x100000001B3
-_MASK64 = (1 << 64) - 1
-
-
-def fnv1a_64(data: bytes) -> int:
-    """FNV-1a, 64 bits: liblxc's fnv_64a_buf with FNV1A_64_INIT (utils.c)."""
-    value = _FNV_OFFSET
-    for byte in data:
-        value = ((value ^ byte) * _FNV_PRIME) & _MASK64
-    return value
-
-
-def socket_name(lxcpath: str, name: str, suffix: str = "command") -> bytes:
-    """The abstract address (leading NUL, no trailing one) liblxc binds and connects to
-    (lxc_make_abstract_socket_name): ``LXCPATH/NAME/SUFFIX`` when it fits in 105 bytes,
-    else ``lxc/HASH/SUFFIX`` with HASH the FNV-1a of ``LXCPATH/NAME`` in 16 hex digits."""
-    text = os.fsencode(f"{lxcpath}/{name}/{suffix}")
-    if len(text) >= SUN_PATH - 2:  # liblxc's snprintf() into sun_path[1..106] ran over
-        digest = fnv1a_64(os.fsencode(f"{lxcpath}/{name}"))
-        text = b"lxc/%016x/%s" % (digest, os.fsencode(suffix))
-    return b"\0" + text
-
 
 def pack(first: int, datalen: int = 0, value: int = 0) -> bytes:
     """A request (cmd, datalen, value in the pointer field) or a response (ret, ...)."""

@@ -3,8 +3,8 @@
 The helper (H, in the host's network namespace) calls, after C1 made the container's
 network namespace and before init is exec'd::
 
-    if lxcsd.net.needs_netlink(container):
-        names = lxcsd.net.setup(container, init_pid, state_dir)
+    if lxcsd.net.needs_netlink(container):       # at compile time (lxcsd.runtime.compiler)
+        names = lxcsd.net.setup(lxcsd.net.spec.plan_of(container), init_pid, state_dir)
 
 and ``lxcsd-helper cleanup`` calls ``lxcsd.net.cleanup(name, state_dir)`` (cheap when the
 container had no network: one failed ``open``).
@@ -38,6 +38,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from lxcsd.config.model import Container
 
+    from .spec import NetPlan
+
 NETLINK_TYPES = frozenset(("veth", "macvlan", "ipvlan", "vlan", "phys"))
 
 
@@ -51,26 +53,25 @@ def needs_netlink(container: Container) -> bool:
     return False
 
 
-def preload(container: Container) -> None:
+def preload(plan: NetPlan | None) -> None:
     """Import the netlink code :func:`setup` will need (~40-60 ms, most of a veth's cost),
-    so that H can do it while its children are busy (e.g. right after forking C1, before
-    waiting on a sync point) instead of on the critical path. Optional; cheap when the
-    container needs no netlink."""
-    if any(net.type in NETLINK_TYPES for net in container.net):
+    so that H does it while its children are busy (right after forking C1) rather than
+    after. Cheap when no network needs netlink."""
+    if plan is not None and any(net.type in NETLINK_TYPES for net in plan.networks):
         from . import create, nl
 
         nl.import_messages()
         del create  # imported for its own imports; setup() uses it
 
 
-def setup(container: Container, init_pid: int, state_dir: str) -> list[str]:
-    """Create and configure every network of ``container`` for the network namespace of
-    ``init_pid``; returns the container-side interface names. Raises LxcsdError (a
-    ConfigError naming the ``lxc.net.N.*`` key and its file:line when the config is at
-    fault) after undoing what it did."""
+def setup(plan: NetPlan, init_pid: int, state_dir: str) -> list[str]:
+    """Create and configure every network of ``plan`` (:func:`lxcsd.net.spec.plan_of`) for
+    the network namespace of ``init_pid``; returns the container-side interface names.
+    Raises LxcsdError (a ConfigError naming the ``lxc.net.N.*`` key and its file:line when
+    the config is at fault) after undoing what it did."""
     from .create import setup_all
 
-    return setup_all(container, init_pid, state_dir)
+    return setup_all(plan, init_pid, state_dir)
 
 
 def cleanup(name: str, state_dir: str) -> None:

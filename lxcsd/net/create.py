@@ -30,7 +30,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from lxcsd.config.model import Container, Network
+    from .spec import NetPlan, NetSpec
 
 NETLINK_TYPES = ("veth", "macvlan", "ipvlan", "vlan", "phys")
 PIN = "netns"
@@ -40,30 +40,30 @@ IPVLAN_FLAGS = {"bridge": 0, "private": 1, "vepa": 2}
 
 
 class Ctx:
-    """What every step needs: the container, where its namespace is, the two sockets."""
+    """What every step needs: the networks, where the namespace is, the two sockets."""
 
-    def __init__(self, container: Container, init_pid: int, state_dir: str) -> None:
-        self.container = container
+    def __init__(self, plan: NetPlan, init_pid: int, state_dir: str) -> None:
+        self.plan = plan
         self.pid = init_pid
         self.state_dir = state_dir
         self.netns = f"/proc/{init_pid}/ns/net"
         self.nl: Any = None  # lxcsd.net.nl, imported only when a network needs it
         self.host: Any = None
         self.inner: Any = None
-        self.hook_version = container.hook_version or 0
+        self.hook_version = plan.hook_version
 
 
-def setup_all(container: Container, init_pid: int, state_dir: str) -> list[str]:
-    ctx = Ctx(container, init_pid, state_dir)
+def setup_all(plan: NetPlan, init_pid: int, state_dir: str) -> list[str]:
+    ctx = Ctx(plan, init_pid, state_dir)
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     if os.path.exists(state.path(state_dir)):
         # A previous start's leftovers (its cleanup never ran): undo them first, or their
         # records would be merged with this start's and the old devices forgotten.
-        cleanup_state(container.name, state_dir)
+        cleanup_state(plan.name, state_dir)
     created: list[str] = []
     try:
         _open(ctx)
-        for net in container.net:
+        for net in plan.networks:
             name = _setup_one(ctx, net)
             if name:
                 created.append(name)
@@ -72,14 +72,14 @@ def setup_all(container: Container, init_pid: int, state_dir: str) -> list[str]:
         return created
     except BaseException:
         _close(ctx)
-        cleanup_state(container.name, state_dir)
+        cleanup_state(plan.name, state_dir)
         raise
     finally:
         _close(ctx)
 
 
 def _open(ctx: Ctx) -> None:
-    types = {net.type for net in ctx.container.net}
+    types = {net.type for net in ctx.plan.networks}
     if not types.intersection(NETLINK_TYPES):
         return
     if "phys" in types:
@@ -111,34 +111,34 @@ def _pin_netns(ctx: Ctx) -> None:
 # --- errors ---------------------------------------------------------------------------------
 
 
-def key_error(container: Container, net: Network, sub: str, message: str,
+def key_error(plan: NetPlan, net: NetSpec, sub: str, message: str,
               hint: str = "") -> ConfigError:
     """A ConfigError at the line that set ``lxc.net.N.SUB`` (else at the type's line, else at
     the config file)."""
     for canonical in (f"lxc.net.{net.index}.{sub}", f"lxc.net.{net.index}.type"):
-        for entry in reversed(container.entries):
-            if entry.canonical == canonical and entry.error is None:
-                return ConfigError(message, path=entry.path, line=entry.line,
-                                   key=f"lxc.net.{net.index}.{sub}", hint=hint)
-    return ConfigError(message, path=container.config_path, key=f"lxc.net.{net.index}.{sub}",
+        found = plan.where.get(canonical)
+        if found is not None:
+            return ConfigError(message, path=found[0], line=found[1],
+                               key=f"lxc.net.{net.index}.{sub}", hint=hint)
+    return ConfigError(message, path=plan.config_path, key=f"lxc.net.{net.index}.{sub}",
                        hint=hint)
 
 
-def _nl_error(ctx: Ctx, net: Network, sub: str, what: str, err: Exception) -> ConfigError:
+def _nl_error(ctx: Ctx, net: NetSpec, sub: str, what: str, err: Exception) -> ConfigError:
     code = getattr(err, "code", 0)
     reason = os.strerror(code) if code else str(err)
-    return key_error(ctx.container, net, sub, f"{what}: {reason}")
+    return key_error(ctx.plan, net, sub, f"{what}: {reason}")
 
 
 # --- one network ----------------------------------------------------------------------------
 
 
-def _setup_one(ctx: Ctx, net: Network) -> str | None:
+def _setup_one(ctx: Ctx, net: NetSpec) -> str | None:
     if net.type in (None, "none", "empty"):
         if net.type != "none" and (net.script_up or net.script_down):
             state.append(ctx.state_dir, net=net.index, type="empty", down=net.script_down,
                          hookver=ctx.hook_version,
-                         config=ctx.container.config_path if net.script_down else None)
+                         config=ctx.plan.config_path if net.script_down else None)
             _run_up(ctx, net, "empty", "", "")
         return None
     if net.type == "veth":
@@ -155,32 +155,32 @@ def _setup_one(ctx: Ctx, net: Network) -> str | None:
     return name
 
 
-def _run_up(ctx: Ctx, net: Network, net_type: str, link: str, peer: str) -> None:
+def _run_up(ctx: Ctx, net: NetSpec, net_type: str, link: str, peer: str) -> None:
     if not net.script_up:
         return
-    status = hooks.run(net.script_up, name=ctx.container.name,
-                       config_file=ctx.container.config_path, version=ctx.hook_version,
+    status = hooks.run(net.script_up, name=ctx.plan.name,
+                       config_file=ctx.plan.config_path, version=ctx.hook_version,
                        hook="up", net_type=net_type, link=link, peer=peer)
     if status != 0:
-        raise key_error(ctx.container, net, "script.up", f"{net.script_up!r} exited with "
+        raise key_error(ctx.plan, net, "script.up", f"{net.script_up!r} exited with "
                         f"status {status}")
 
 
-def _link_index(ctx: Ctx, net: Network, role: str) -> int:
+def _link_index(ctx: Ctx, net: NetSpec, role: str) -> int:
     if not net.link:
-        raise key_error(ctx.container, net, "link", f"a {net.type} network needs a {role}",
+        raise key_error(ctx.plan, net, "link", f"a {net.type} network needs a {role}",
                         f"set lxc.net.{net.index}.link")
     index = ctx.nl.index_of(ctx.host, net.link)
     if index is None:
         hint = "start lxcsd-net.service" if net.type == "veth" else ""
-        raise key_error(ctx.container, net, "link", f"{role} {net.link!r} does not exist", hint)
+        raise key_error(ctx.plan, net, "link", f"{role} {net.link!r} does not exist", hint)
     return int(index)
 
 
 # --- veth -----------------------------------------------------------------------------------
 
 
-def _create_veth(ctx: Ctx, net: Network) -> tuple[str, str]:
+def _create_veth(ctx: Ctx, net: NetSpec) -> tuple[str, str]:
     """The pair, its host end configured; returns (host end, container end's current name)."""
     router = net.veth_mode == "router"
     bridge = _link_index(ctx, net, "bridge") if net.link and not router else None
@@ -189,7 +189,7 @@ def _create_veth(ctx: Ctx, net: Network) -> tuple[str, str]:
     mtu = net.mtu or (ctx.nl.link_attr(ctx.host, bridge, "mtu") if bridge else None)
     state.append(ctx.state_dir, net=net.index, type="veth", host=host, link=net.link,
                  down=net.script_down, hookver=ctx.hook_version,
-                 config=ctx.container.config_path if net.script_down else None)
+                 config=ctx.plan.config_path if net.script_down else None)
     peer: dict[str, Any] = {"ifname": inner, "net_ns_pid": ctx.pid}
     if mtu:
         peer["mtu"] = mtu
@@ -220,7 +220,7 @@ def _create_veth(ctx: Ctx, net: Network) -> tuple[str, str]:
     return host, inner
 
 
-def _bridge_vlans(ctx: Ctx, net: Network, port: int) -> None:
+def _bridge_vlans(ctx: Ctx, net: NetSpec, port: int) -> None:
     """veth.vlan.id / veth.vlan.tagged.id on the bridge port, as liblxc: the bridge must
     filter VLANs; the default PVID is replaced by the untagged VLAN (none: no untagged
     VLAN), tagged VLANs are added."""
@@ -229,7 +229,7 @@ def _bridge_vlans(ctx: Ctx, net: Network, port: int) -> None:
     sub = "veth.vlan.id" if net.veth_vlan_id is not None else "veth.vlan.tagged.id"
     sysfs = f"/sys/class/net/{net.link}/bridge"
     if _read(f"{sysfs}/vlan_filtering") != "1":
-        raise key_error(ctx.container, net, sub, f"VLAN filtering is off on {net.link!r}",
+        raise key_error(ctx.plan, net, sub, f"VLAN filtering is off on {net.link!r}",
                         f"ip link set {net.link} type bridge vlan_filtering 1")
     nl = ctx.nl
     try:
@@ -256,7 +256,7 @@ def _read(path: str) -> str:
         return ""
 
 
-def _host_routes(ctx: Ctx, net: Network, index: int, router: bool) -> None:
+def _host_routes(ctx: Ctx, net: NetSpec, index: int, router: bool) -> None:
     """veth.ipv4/ipv6.route; in router mode also routes to the container's addresses and
     proxy entries for its gateways (liblxc's router mode)."""
     routes = [(r.address, r.prefix, "veth.ipv4.route") for r in net.veth_ipv4_routes]
@@ -281,7 +281,7 @@ def _host_routes(ctx: Ctx, net: Network, index: int, router: bool) -> None:
             _proxy(ctx, net, index, gateway, family, f"ipv{six or 4}.gateway")
 
 
-def _proxy(ctx: Ctx, net: Network, index: int, address: str, family: int, sub: str) -> None:
+def _proxy(ctx: Ctx, net: NetSpec, index: int, address: str, family: int, sub: str) -> None:
     try:
         ctx.host.neigh("add", dst=address, ifindex=index, family=family,
                        flags=ctx.nl.NTF_PROXY)
@@ -301,12 +301,12 @@ def _sysctl(path: str, value: str) -> None:
 # --- macvlan, ipvlan, vlan: born in the container's namespace -------------------------------
 
 
-def _create_child(ctx: Ctx, net: Network) -> str:
+def _create_child(ctx: Ctx, net: NetSpec) -> str:
     parent = _link_index(ctx, net, "parent interface")
     inner = names.random_ifname(str(net.type)[:4])
     state.append(ctx.state_dir, net=net.index, type=net.type, link=net.link,
                  down=net.script_down, hookver=ctx.hook_version,
-                 config=ctx.container.config_path if net.script_down else None)
+                 config=ctx.plan.config_path if net.script_down else None)
     spec: dict[str, Any] = {"ifname": inner, "kind": net.type, "link": parent,
                             "net_ns_pid": ctx.pid}
     sub = "type"
@@ -316,12 +316,12 @@ def _create_child(ctx: Ctx, net: Network) -> str:
     elif net.type == "ipvlan":
         spec["ipvlan_mode"] = IPVLAN_MODES[net.ipvlan_mode or "l3"]
         if (net.ipvlan_isolation or "bridge") != "bridge":
-            raise key_error(ctx.container, net, "ipvlan.isolation", "only bridge isolation "
+            raise key_error(ctx.plan, net, "ipvlan.isolation", "only bridge isolation "
                             "is implemented", "remove the key")
         sub = "ipvlan.mode"
     elif net.type == "vlan":
         if net.vlan_id is None:
-            raise key_error(ctx.container, net, "vlan.id", "a vlan network needs a VLAN id",
+            raise key_error(ctx.plan, net, "vlan.id", "a vlan network needs a VLAN id",
                             f"set lxc.net.{net.index}.vlan.id")
         spec["vlan_id"] = net.vlan_id
         sub = "vlan.id"
@@ -338,12 +338,12 @@ def _create_child(ctx: Ctx, net: Network) -> str:
 # --- phys -----------------------------------------------------------------------------------
 
 
-def _move_phys(ctx: Ctx, net: Network) -> str:
+def _move_phys(ctx: Ctx, net: NetSpec) -> str:
     index = _link_index(ctx, net, "device")
     mtu = ctx.nl.link_attr(ctx.host, index, "mtu")
     state.append(ctx.state_dir, net=net.index, type="phys", orig=net.link, ifindex=index,
                  mtu=mtu, link=net.link, down=net.script_down, hookver=ctx.hook_version,
-                 config=ctx.container.config_path if net.script_down else None)
+                 config=ctx.plan.config_path if net.script_down else None)
     try:
         ctx.host.link("set", index=index, state="down")
         ctx.host.link("set", index=index, net_ns_pid=ctx.pid)
@@ -356,15 +356,15 @@ def _move_phys(ctx: Ctx, net: Network) -> str:
 # --- inside the container's namespace -------------------------------------------------------
 
 
-def _configure_inside(ctx: Ctx, net: Network, current: str) -> str:
+def _configure_inside(ctx: Ctx, net: NetSpec, current: str) -> str:
     inner = ctx.inner
     index = ctx.nl.index_of(inner, current)
     if index is None:
-        raise key_error(ctx.container, net, "type", f"{current!r} did not arrive in the "
+        raise key_error(ctx.plan, net, "type", f"{current!r} did not arrive in the "
                         "container's network namespace")
     settings: dict[str, Any] = {"ifname": net.name or "eth%d"}
     if net.hwaddr:
-        settings["address"] = names.fill_hwaddr(net.hwaddr, ctx.container.name, net.index)
+        settings["address"] = names.fill_hwaddr(net.hwaddr, ctx.plan.name, net.index)
     if net.mtu:
         settings["mtu"] = net.mtu
     for key, value in settings.items():
@@ -386,7 +386,7 @@ def _configure_inside(ctx: Ctx, net: Network, current: str) -> str:
     return name
 
 
-def _addresses(ctx: Ctx, net: Network, index: int) -> None:
+def _addresses(ctx: Ctx, net: NetSpec, index: int) -> None:
     for a in net.ipv4_addresses:
         try:
             ctx.inner.addr("add", index=index, address=a.address, prefixlen=a.prefix,
@@ -403,13 +403,13 @@ def _addresses(ctx: Ctx, net: Network, index: int) -> None:
                             err) from err
 
 
-def _gateway(ctx: Ctx, net: Network, index: int, version: int, gateway: str | None,
+def _gateway(ctx: Ctx, net: NetSpec, index: int, version: int, gateway: str | None,
              addresses: list[str], prefixes: list[int]) -> None:
     if not gateway:
         return
     sub = f"ipv{version}.gateway"
     if not net.up:
-        raise key_error(ctx.container, net, sub, "a gateway needs the interface up",
+        raise key_error(ctx.plan, net, sub, "a gateway needs the interface up",
                         f"set lxc.net.{net.index}.flags = up")
     family = ctx.nl.AF_INET if version == 4 else ctx.nl.AF_INET6
     default = "0.0.0.0/0" if version == 4 else "::/0"
@@ -428,14 +428,14 @@ def _gateway(ctx: Ctx, net: Network, index: int, version: int, gateway: str | No
         raise _nl_error(ctx, net, sub, f"cannot add default route via {gateway}", err) from err
 
 
-def _auto_gateway(ctx: Ctx, net: Network, family: int, sub: str) -> str:
+def _auto_gateway(ctx: Ctx, net: NetSpec, family: int, sub: str) -> str:
     """``gateway = auto``: the first address of the link (the bridge) on the host."""
     if not net.link or net.veth_mode == "router":
-        raise key_error(ctx.container, net, sub, "auto needs a bridge in lxc.net.N.link")
+        raise key_error(ctx.plan, net, sub, "auto needs a bridge in lxc.net.N.link")
     link = _link_index(ctx, net, "bridge")
     address = ctx.nl.first_address(ctx.host, link, family)
     if address is None:
-        raise key_error(ctx.container, net, sub, f"auto: {net.link!r} has no address of "
+        raise key_error(ctx.plan, net, sub, f"auto: {net.link!r} has no address of "
                         "that family")
     return str(address)
 
@@ -457,7 +457,7 @@ def _to_int(address: str, version: int) -> int:
     return int.from_bytes(socket.inet_pton(family, address), "big")
 
 
-def _l2proxy(ctx: Ctx, net: Network) -> None:
+def _l2proxy(ctx: Ctx, net: NetSpec) -> None:
     """``l2proxy = 1``: the link answers neighbour requests for the container's addresses."""
     link = _link_index(ctx, net, "link")
     link_name = str(net.link)

@@ -130,19 +130,16 @@ class Load:
         os.close(self.out_fd)
 
 
-def start_load(container: Container, name: str, state_dir: str,
-               feats: text.Features) -> Load:
+def start_load(state_dir: str, generated: tuple[str, str, str]) -> Load:
     """Write the profile (when changed), record it for cleanup, make the container's policy
-    namespace, start apparmor_parser. Loading needs CAP_MAC_ADMIN (the helper has it)."""
-    lxcpath = lxcpath_of(container)
-    body = text.profile_text(name, lxcpath, feats, nesting=bool(container.apparmor.allow_nesting),
-                             unprivileged=bool(container.idmaps), raw=container.apparmor.raw)
-    path = profile_file(name, lxcpath)
+    namespace, start apparmor_parser. ``generated``: the plan's (profile name, policy
+    namespace or "", profile text) (lxcsd.runtime.compiler). Loading needs CAP_MAC_ADMIN
+    (the helper has it)."""
+    profile, namespace, body = generated
+    path = os.path.join(PROFILE_DIR, profile.replace("/", "-"))  # text.namespace_name
     _write_if_changed(path, body)
     os.makedirs(state_dir, 0o755, exist_ok=True)
-    namespace = text.namespace_name(name, lxcpath) if feats.namespaced else ""
-    _write(os.path.join(state_dir, RECORD),
-           f"profile={text.profile_name(name, lxcpath)}\nnamespace={namespace}\n")
+    _write(os.path.join(state_dir, RECORD), f"profile={profile}\nnamespace={namespace}\n")
     if namespace:
         try:
             os.mkdir(f"{SECURITYFS}/policy/namespaces/{namespace}", 0o755)

@@ -43,6 +43,7 @@ _ROOT_FLAGS = frozenset(("rw", "ro", "xattr", "noprefix", "clone_children", "cpu
 # A new cpuset cgroup starts with no cpus and mems: tasks cannot join it before these are set.
 CPUSET_FILES = ("cpuset.cpus", "cpuset.mems")
 REMOVE_TRIES = 200  # x 5 ms: killed processes leave their cgroups asynchronously
+RECORDED_TRIES = 20  # x 5 ms, once init has exited (remove_recorded)
 
 
 class Hierarchy:
@@ -151,15 +152,21 @@ def _read_mountinfo() -> str:
 
 
 class Leaf:
-    """rel (a relative cgroup path) made below our own cgroup (own_fd, O_PATH) in one
-    hierarchy."""
+    """rel (a relative cgroup path) made below our own cgroup (own_fd, O_PATH; ``own``:
+    its path in the hierarchy) in one hierarchy."""
 
-    __slots__ = ("controllers", "own_fd", "rel")
+    __slots__ = ("controllers", "own_fd", "rel", "own")
 
-    def __init__(self, controllers: str, own_fd: int, rel: str) -> None:
+    def __init__(self, controllers: str, own_fd: int, rel: str, own: str = "") -> None:
         self.controllers = controllers
         self.own_fd = own_fd
         self.rel = rel
+        self.own = own
+
+    def entry(self) -> str:
+        """``CONTROLLERS:OWN``, what :func:`remove_recorded` takes (lxcsd-console removes
+        a stopped container's leaves with it)."""
+        return f"{self.controllers}:{self.own}"
 
     def close(self) -> None:
         if self.own_fd >= 0:
@@ -191,21 +198,28 @@ def make_leaves(rel: str) -> list[Leaf]:
 
 
 def _make_leaf(hierarchy: Hierarchy, mountinfo: str, rel: str) -> Leaf:
-    leaf = Leaf(hierarchy.controllers, open_own(hierarchy, mountinfo), rel)
+    leaf = Leaf(hierarchy.controllers, open_own(hierarchy, mountinfo), rel, hierarchy.path)
     try:
-        done = ""
-        for part in rel.split("/"):
-            done = f"{done}/{part}" if done else part
-            try:
-                os.mkdir(done, 0o755, dir_fd=leaf.own_fd)
-            except FileExistsError:
-                continue
-            if "cpuset" in hierarchy.controllers.split(","):
-                _inherit_cpuset(leaf.own_fd, done)
+        try:
+            _mkdirs(leaf)
+        except FileNotFoundError:  # removed under us (lxcsd-console, the previous life)
+            _mkdirs(leaf)
     except BaseException:
         leaf.close()
         raise
     return leaf
+
+
+def _mkdirs(leaf: Leaf) -> None:
+    done = ""
+    for part in leaf.rel.split("/"):
+        done = f"{done}/{part}" if done else part
+        try:
+            os.mkdir(done, 0o755, dir_fd=leaf.own_fd)
+        except FileExistsError:
+            continue
+        if "cpuset" in leaf.controllers.split(","):
+            _inherit_cpuset(leaf.own_fd, done)
 
 
 def _inherit_cpuset(own: int, rel: str) -> None:
@@ -220,10 +234,17 @@ def _inherit_cpuset(own: int, rel: str) -> None:
 
 
 def move(leaves: Iterable[Leaf], pid: int) -> None:
-    """Move pid (its whole thread group) into each leaf."""
+    """Move pid (its whole thread group) into each leaf. A leaf that went away since it
+    was made is made again: lxcsd-console removes a stopped container's leaves once its
+    init has exited (:func:`remove_recorded`), which may come after a restart made (or
+    reused) them; moved into, a leaf is busy and stays."""
     for leaf in leaves:
         try:
-            _write(leaf.own_fd, f"{leaf.rel}/cgroup.procs", str(pid))
+            try:
+                _write(leaf.own_fd, f"{leaf.rel}/cgroup.procs", str(pid))
+            except FileNotFoundError:
+                _mkdirs(leaf)
+                _write(leaf.own_fd, f"{leaf.rel}/cgroup.procs", str(pid))
         except OSError as exc:
             raise LxcsdError(f"cgroup v1 {leaf.controllers}: cannot move process {pid} into "
                              f"{leaf.rel}: {exc.strerror}") from None
@@ -237,14 +258,14 @@ def _write(dir_fd: int, path: str, value: str) -> None:
         os.close(fd)
 
 
-def remove_leaves(leaves: Iterable[Leaf]) -> list[str]:
+def remove_leaves(leaves: Iterable[Leaf], tries: int = REMOVE_TRIES) -> list[str]:
     """Remove each leaf, what the container made below it, and its parents up to our own
     cgroup when empty; closes the leaves. Returns the problems ("memory: lxc.payload.c1:
     Device or resource busy") for the caller to report."""
     problems = []
     for leaf in leaves:
         try:
-            _remove_tree(leaf.own_fd, leaf.rel)
+            _remove_tree(leaf.own_fd, leaf.rel, tries)
         except OSError as exc:
             problems.append(f"{leaf.controllers}: {leaf.rel}: {exc.strerror}")
         finally:
@@ -252,15 +273,16 @@ def remove_leaves(leaves: Iterable[Leaf]) -> list[str]:
     return problems
 
 
-def _remove_tree(own: int, rel: str) -> None:
+def _remove_tree(own: int, rel: str, tries: int = REMOVE_TRIES) -> None:
+    # Bottom-up, each directory's children while fwalk holds its descriptor open (it closes
+    # it once the next entry is asked for: a list() of the walk would hold closed ones).
     try:
-        walk = list(os.fwalk(rel, topdown=False, dir_fd=own))
+        for _, dirs, _, dir_fd in os.fwalk(rel, topdown=False, dir_fd=own):
+            for name in dirs:
+                _rmdir_retrying(name, dir_fd, tries)
     except FileNotFoundError:
         return
-    for _, dirs, _, dir_fd in walk:
-        for name in dirs:
-            _rmdir_retrying(name, dir_fd)
-    _rmdir_retrying(rel, own)
+    _rmdir_retrying(rel, own, tries)
     parent = os.path.dirname(rel)
     while parent:
         try:
@@ -270,10 +292,10 @@ def _remove_tree(own: int, rel: str) -> None:
         parent = os.path.dirname(parent)
 
 
-def _rmdir_retrying(path: str, dir_fd: int) -> None:
+def _rmdir_retrying(path: str, dir_fd: int, tries: int = REMOVE_TRIES) -> None:
     import time
 
-    for _ in range(REMOVE_TRIES):
+    for _ in range(tries):
         try:
             os.rmdir(path, dir_fd=dir_fd)
             return
@@ -284,6 +306,30 @@ def _rmdir_retrying(path: str, dir_fd: int) -> None:
                 raise
         time.sleep(0.005)
     os.rmdir(path, dir_fd=dir_fd)  # raises EBUSY
+
+
+def remove_recorded(rel: str, entries: Iterable[str], tries: int = RECORDED_TRIES
+                    ) -> list[str]:
+    """Remove rel below each recorded own cgroup (:meth:`Leaf.entry`), as
+    :func:`remove_leaves` does; by lxcsd-console once init has exited (every process of
+    its pid namespace is gone then), in a process of its own (this module's imports stay
+    out of the service). A leaf still busy is left after ``tries`` × 5 ms: a restart of
+    the container uses it already. Returns the problems."""
+    rel = cgroup.check_relative(rel)
+    problems = []
+    mountinfo = _read_mountinfo()
+    for entry in entries:
+        controllers, sep, own = entry.partition(":")
+        if not sep or not own.startswith("/"):
+            problems.append(f"{entry!r}: not CONTROLLERS:PATH")
+            continue
+        try:
+            fd = open_own(Hierarchy(controllers, own), mountinfo)
+        except (OSError, LxcsdError) as exc:
+            problems.append(f"{controllers}: {getattr(exc, 'strerror', None) or exc}")
+            continue
+        problems += remove_leaves([Leaf(controllers, fd, rel, own)], tries)
+    return problems
 
 
 def open_leaves(rel: str) -> list[Leaf]:
@@ -300,7 +346,7 @@ def open_leaves(rel: str) -> list[Leaf]:
             own = open_own(hierarchy, mountinfo)
         except (OSError, LxcsdError):
             continue
-        leaf = Leaf(hierarchy.controllers, own, rel)
+        leaf = Leaf(hierarchy.controllers, own, rel, hierarchy.path)
         try:
             os.stat(rel, dir_fd=own)
             leaves.append(leaf)

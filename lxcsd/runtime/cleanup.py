@@ -41,7 +41,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from lxcsd.config.model import Container
+    from lxcsd.runtime.hooks import HookSet
 
 CONTROL = ".control"  # systemd puts ExecStop*/ExecStopPost of a delegated unit here
 EMPTY_TIMEOUT = 10.0  # seconds to wait for killed processes to leave a cgroup
@@ -210,14 +210,20 @@ def cleanup_apparmor(name: str, state_dir: str) -> bool:
     return not problems
 
 
-def load(name: str) -> Container | None:
+def load_hooks(name: str) -> HookSet | None:
+    """The hooks the start recorded (STATE_DIR/hooks), else the config's as it is now."""
+    recorded = state.read_hooks(name)
+    if recorded is not None:
+        return recorded
     try:
         from lxcsd.config.load import load_container
+        from lxcsd.runtime.compiler import hook_set
 
-        return load_container(name)
+        container = load_container(name)
     except Exception as exc:  # noqa: BLE001 - a broken config must not block cleanup
         log(name, f"cleanup: config not readable, post-stop hooks skipped: {exc}")
         return None
+    return hook_set(container) if container.hooks.get("post-stop") else None
 
 
 def lxc_runs(name: str, fields: Mapping[str, str]) -> bool:
@@ -237,17 +243,15 @@ def lxc_runs(name: str, fields: Mapping[str, str]) -> bool:
     return holder is not None
 
 
-def post_stop_hooks(container: Container, env: Mapping[str, str]) -> bool:
+def post_stop_hooks(hookset: HookSet, env: Mapping[str, str]) -> bool:
     from lxcsd.runtime import hooks
 
-    if not container.hooks.get("post-stop"):
+    if not hookset.has("post-stop"):
         return True
     try:
-        hooks.run(container, "post-stop",
-                  rootfs_mount=container.rootfs.mount or hooks.DEFAULT_ROOTFS_MOUNT,
-                  extra_env={"LXC_TARGET": target(env)})
+        hooks.run(hookset, "post-stop", extra_env={"LXC_TARGET": target(env)})
     except LxcsdError as exc:
-        log(container.name, f"post-stop hook failed: {exc}")
+        log(hookset.name, f"post-stop hook failed: {exc}")
         return False
     return True
 
@@ -272,9 +276,9 @@ def remove_tree(path: str) -> None:
 # Entry point
 
 
-def wants_config(fields: Mapping[str, str]) -> bool:
-    """Whether the config must be loaded for post-stop hooks: unless the state file says
-    the container started without any."""
+def wants_hooks(fields: Mapping[str, str]) -> bool:
+    """Whether post-stop hooks may have to run: unless the state file says the container
+    started without any."""
     return state.recorded_flag(fields, "post_stop_hooks") is not False
 
 
@@ -291,9 +295,9 @@ def main(instance: str) -> int:
         ok = False
     ok = cleanup_networks(name, directory) and ok
     ok = cleanup_apparmor(name, directory) and ok
-    container = load(name) if wants_config(fields) and not lxc_runs(name, fields) else None
-    if container is not None:
-        post_stop_hooks(container, env)
+    hookset = load_hooks(name) if wants_hooks(fields) and not lxc_runs(name, fields) else None
+    if hookset is not None:
+        post_stop_hooks(hookset, env)
     try:
         remove_tree(directory)
     except OSError as exc:

@@ -29,7 +29,7 @@ from lxcsd.runtime import safepath
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from lxcsd.runtime.plan import Plan
+    from lxcsd.runtime.plan import StartPlan
 
 HOST_OS_RELEASE = ("/etc/os-release", "/usr/lib/os-release")
 HOST_MACHINE_ID = "/etc/machine-id"
@@ -57,17 +57,17 @@ class Guest:
         return format_uuid(self.uuid)
 
 
-def prepare(plan: Plan) -> Guest:
+def prepare(plan: StartPlan) -> Guest:
     """The Guest of plan's container (no socket yet: ``lxcsd.runtime.ready`` opens it)."""
-    c = plan.container
     text = read_host_os_release()
-    uuid = rootfs_machine_id(plan) or derived_uuid(c.config_path, read_small(HOST_MACHINE_ID))
+    uuid = rootfs_machine_id(plan) or derived_uuid(plan.config_path,
+                                                   read_small(HOST_MACHINE_ID))
     env = {"container_uuid": format_uuid(uuid)}
     env.update(host_env(parse_os_release(text)))
-    return Guest(uuid, text, env, c.init.notify)
+    return Guest(uuid, text, env, plan.notify)
 
 
-def init_env(plan: Plan, notify_bound: bool) -> dict[str, str]:
+def init_env(plan: StartPlan, notify_bound: bool) -> dict[str, str]:
     """Init's environment: the Container Interface's variables, then what the config says
     (lxc.environment wins), then $NOTIFY_SOCKET when C2 bound the socket."""
     guest = plan.guest
@@ -113,12 +113,12 @@ def derived_uuid(config_path: str, host_machine_id: str) -> bytes:
     return bytes(raw)
 
 
-def rootfs_machine_id(plan: Plan) -> bytes | None:
+def rootfs_machine_id(plan: StartPlan) -> bytes | None:
     """The guest's /etc/machine-id, resolved inside the root (a symlink in the guest cannot
     make us read a host file); for an overlay rootfs the upper layer first, then the lower
     ones, as the mounted overlay shows it. Only a regular file is read."""
     r = plan.rootfs
-    layers = [r.path or ""] if r.kind == "dir" else [r.upper or "", *r.lower]
+    layers = [r.path] if r.kind == "dir" else [r.upper, *r.lower]
     for layer in layers:
         if layer:
             text = _read_in_root(layer, "etc/machine-id")

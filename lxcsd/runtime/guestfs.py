@@ -34,7 +34,7 @@ from lxcsd.runtime import mounts, safepath
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from lxcsd.runtime.plan import Plan
+    from lxcsd.runtime.plan import StartPlan
 
 RUN_TMPFS = "mode=0755,size=20%,nr_inodes=800k"
 RUN_HOST_TMPFS = "mode=0755,size=256k,nr_inodes=64"
@@ -43,7 +43,7 @@ BOOT_ID_SOURCE = ".lxcsd-boot-id"
 SEARCH_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
 
-def wanted(plan: Plan, root_fd: int) -> bool:
+def wanted(plan: StartPlan, root_fd: int) -> bool:
     """Whether this guest gets /run, /run/host and the notify socket: lxcsd.init.notify = 1,
     or auto and init is systemd. Never without the helper's socket."""
     guest = plan.guest
@@ -70,7 +70,7 @@ def init_is_systemd(root_fd: int, program: str) -> bool:
     return False
 
 
-def prepare_run(plan: Plan, root_fd: int) -> bool:
+def prepare_run(plan: StartPlan, root_fd: int) -> bool:
     """For a guest that gets the Container Interface's /run/host (``wanted``): the /run
     tmpfs, now, before the config's mounts. Returns whether it does."""
     if not wanted(plan, root_fd):
@@ -81,7 +81,7 @@ def prepare_run(plan: Plan, root_fd: int) -> bool:
     return True
 
 
-def make_run_host(plan: Plan, root_fd: int) -> None:
+def make_run_host(plan: StartPlan, root_fd: int) -> None:
     """/run/host with the notify socket bound in it, read-only once filled."""
     guest = plan.guest
     assert guest is not None

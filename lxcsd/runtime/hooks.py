@@ -29,14 +29,12 @@ from __future__ import annotations
 
 import os
 
-from lxcsd.config.values import split_quoted
 from lxcsd.errors import LxcsdError
+from lxcsd.runtime.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-
-    from lxcsd.config.model import Container
 
 HOOK_TYPES = ("pre-start", "pre-mount", "mount", "autodev", "start-host", "start", "stop",
               "post-stop", "clone", "destroy")
@@ -50,7 +48,30 @@ DEFAULT_ROOTFS_MOUNT = "/usr/lib/x86_64-linux-gnu/lxc/rootfs"
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def hook_env(container: Container, hook: str, *, rootfs_mount: str,
+class HookSet(Record):
+    """What running a container's hooks needs, decided from its config
+    (``lxcsd.runtime.compiler.hook_set``): ``commands`` maps a hook type to its commands in
+    order, each (text as written, argv words split as LXC splits them, "path:line"); the
+    rest is what liblxc passes in the environment."""
+
+    __slots__ = ("name", "config_path", "rootfs_spec", "rootfs_mount", "console_path",
+                 "console_logfile", "version", "env_hooks", "env", "commands")
+    name: str
+    config_path: str
+    rootfs_spec: str | None
+    rootfs_mount: str
+    console_path: str | None
+    console_logfile: str | None
+    version: int
+    env_hooks: list[tuple[str, str | None]]
+    env: list[tuple[str, str | None]]
+    commands: dict[str, list[tuple[str, tuple[str, ...], str]]]
+
+    def has(self, hook: str) -> bool:
+        return bool(self.commands.get(hook))
+
+
+def hook_env(hooks: HookSet, hook: str, *, rootfs_mount: str | None = None,
              base: Mapping[str, str] | None = None,
              extra_env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a hook gets (liblxc's lxc_init, run_script_argv, lxc_end).
@@ -64,28 +85,26 @@ def hook_env(container: Container, hook: str, *, rootfs_mount: str,
     if base is None:
         base = {"PATH": CONTAINER_PATH, "container": "lxc"} if hook == "start" else os.environ
     env = dict(base)
-    extra_lists = (container.environment, container.environment_hooks) if hook == "start" \
-        else (container.environment_hooks,)
+    extra_lists = (hooks.env, hooks.env_hooks) if hook == "start" else (hooks.env_hooks,)
     for pairs in extra_lists:
         for name, value in pairs:
             if value is None:  # "NAME" alone: the helper's own value, if it has one
                 value = os.environ.get(name)
             if value is not None:
                 env[name] = value
-    version = container.hook_version or 0
-    env["LXC_NAME"] = container.name
-    env["LXC_CONFIG_FILE"] = container.config_path
-    env["LXC_ROOTFS_MOUNT"] = rootfs_mount
-    if container.rootfs.spec:
-        env["LXC_ROOTFS_PATH"] = container.rootfs.spec
-    if container.console.path:
-        env["LXC_CONSOLE"] = container.console.path
-    if container.console.logfile:
-        env["LXC_CONSOLE_LOGPATH"] = container.console.logfile
+    env["LXC_NAME"] = hooks.name
+    env["LXC_CONFIG_FILE"] = hooks.config_path
+    env["LXC_ROOTFS_MOUNT"] = rootfs_mount or hooks.rootfs_mount
+    if hooks.rootfs_spec:
+        env["LXC_ROOTFS_PATH"] = hooks.rootfs_spec
+    if hooks.console_path:
+        env["LXC_CONSOLE"] = hooks.console_path
+    if hooks.console_logfile:
+        env["LXC_CONSOLE_LOGPATH"] = hooks.console_logfile
     if os.path.exists("/proc/self/ns/cgroup"):
         env["LXC_CGNS_AWARE"] = "1"
-    env["LXC_HOOK_VERSION"] = "1" if version else "0"
-    if version:
+    env["LXC_HOOK_VERSION"] = "1" if hooks.version else "0"
+    if hooks.version:
         env["LXC_HOOK_TYPE"] = hook
         env["LXC_HOOK_SECTION"] = "lxc"
     if extra_env:
@@ -93,45 +112,34 @@ def hook_env(container: Container, hook: str, *, rootfs_mount: str,
     return env
 
 
-def hook_argv(container: Container, hook: str, command: str,
+def hook_argv(hooks: HookSet, hook: str, words: Sequence[str],
               args: Sequence[str] = ()) -> list[str]:
     """The argv of one hook command: its words, then ``NAME lxc HOOKTYPE`` for hook
     version 0, then ``args`` (liblxc passes the stop hook's namespace references there)."""
-    argv = list(split_quoted(command))
+    argv = list(words)
     if not argv:
         raise LxcsdError(f"lxc.hook.{hook}: empty command")
-    if not container.hook_version:
-        argv += [container.name, "lxc", hook]
+    if not hooks.version:
+        argv += [hooks.name, "lxc", hook]
     return argv + list(args)
 
 
-def locate(container: Container, key: str, value: str | None = None) -> str:
-    """'path:line' of the last config line setting key (to value, if given), or the
-    config file alone when no line is found."""
-    for entry in reversed(container.entries):
-        if entry.canonical == key and (value is None or entry.value == value):
-            return entry.location()
-    return container.config_path
-
-
-def run(container: Container, hook: str, *, rootfs_mount: str,
+def run(hooks: HookSet, hook: str, *, rootfs_mount: str | None = None,
         extra_env: dict[str, str] | None = None, args: Sequence[str] = (),
         base_env: Mapping[str, str] | None = None) -> None:
-    """Run every ``lxc.hook.HOOK`` command of the container in order; the first failure
-    raises LxcsdError ("path:line: lxc.hook.HOOK: ...") and the rest do not run."""
+    """Run every ``lxc.hook.HOOK`` command in order; the first failure raises LxcsdError
+    ("path:line: lxc.hook.HOOK: ...") and the rest do not run."""
     if hook not in HOOK_TYPES:
         raise LxcsdError(f"unknown hook type {hook!r}", "one of " + ", ".join(HOOK_TYPES))
-    commands = container.hooks.get(hook, ())
+    commands = hooks.commands.get(hook, ())
     if not commands:
         return
-    env = hook_env(container, hook, rootfs_mount=rootfs_mount, base=base_env,
+    env = hook_env(hooks, hook, rootfs_mount=rootfs_mount, base=base_env,
                    extra_env=extra_env)
-    for command in commands:
-        key = f"lxc.hook.{hook}"
-        argv = hook_argv(container, hook, command, args)
-        problem = run_command(argv, env)
+    key = f"lxc.hook.{hook}"
+    for command, words, where in commands:
+        problem = run_command(hook_argv(hooks, hook, words, args), env)
         if problem:
-            where = locate(container, key, command)
             raise LxcsdError(f"{where}: {key}: {command!r} {problem}")
 
 

@@ -23,8 +23,13 @@ x32) when its section matches the host; system calls unknown to the host are ski
 reported). Deliberately stricter than liblxc: unknown words are errors with file:line
 rather than silently skipped rules.
 
-Parsing is pure (``parse``); ``build_filter`` and ``load`` import the ``seccomp`` binding
-(Debian's python3-seccomp) only when a policy is used.
+Parsing is pure (``parse``); ``build_filter`` imports the ``seccomp`` binding (Debian's
+python3-seccomp) only when a policy is compiled. ``compiled`` turns a policy into the BPF
+program libseccomp would load (``seccomp_export_bpf``), once per policy text, host and
+libseccomp (a cache keyed by their hash); the start loads that program with one prctl
+(``lxcsd.linux.seccomp_filter``) and never imports the binding: measured on this machine,
+the import, the rules and libseccomp's code generation cost ~1.7 ms in C2 at every start,
+the load of a ready program ~0.05 ms.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
     Action = tuple[str, int]
     ArgFilter = tuple[int, str, int, int]
 
+DEFAULT_POLICY = "common.seccomp"
 ACTIONS = ("kill", "allow", "trap", "notify", "errno")
 OPERATORS = {
     "SCMP_CMP_NE": "NE", "!=": "NE", "SCMP_CMP_LT": "LT", "<": "LT",
@@ -96,6 +102,19 @@ class SeccompPolicy:
         self.allowlist = allowlist
         self.default_action = default_action
         self.rules = rules
+
+
+def policy_path(profile: str | None, datadir: str = "") -> str | None:
+    """The policy file of lxc.seccomp.profile (``profile``); when unset, the shipped
+    default denylist (LXC's templates include common.conf, which sets common.seccomp); an
+    empty value disables seccomp (None)."""
+    if profile is None:
+        if not datadir:
+            from lxcsd import paths
+
+            datadir = paths.datadir()
+        return os.path.join(datadir, DEFAULT_POLICY)
+    return profile or None
 
 
 # ------------------------------------------------------------------------------------------
@@ -331,6 +350,75 @@ def _add_rule(seccomp: Any, flt: Any, rule: SeccompRule, path: str) -> None:
     except (RuntimeError, ValueError) as exc:
         raise _error(path, rule.line, f"libseccomp refused the rule for {rule.syscall}: "
                      f"{exc}") from None
+
+
+# policy hash -> BPF program, for the generator's run over many containers sharing a policy.
+_COMPILED: dict[bytes, bytes] = {}
+
+
+def compiled(policy: SeccompPolicy, text: str) -> bytes:
+    """The BPF program (struct sock_filter[]) of a parsed policy whose file text is
+    ``text``, for this host: compiled by libseccomp once per text, architecture and
+    libseccomp version in this process."""
+    from _blake2 import blake2b  # hashlib's blake2b without its OpenSSL import
+
+    import seccomp
+
+    key = blake2b(f"{host_arch()}\0{seccomp.get_api()}\0{_libseccomp_id(seccomp)}\0{text}"
+                  .encode("utf-8", "surrogateescape"), digest_size=16).digest()
+    program = _COMPILED.get(key)
+    if program is None:
+        flt, _unknown = build_filter(policy)
+        program = _COMPILED[key] = export(flt)
+    return program
+
+
+def _libseccomp_id(seccomp: Any) -> str:
+    """Which libseccomp resolves system call names (its tables grow with versions)."""
+    try:
+        st = os.stat(seccomp.__file__)
+        return f"{st.st_ino}:{st.st_mtime_ns}"
+    except (OSError, TypeError, AttributeError):
+        return ""
+
+
+def export(flt: Any) -> bytes:
+    """The program libseccomp would load for ``flt`` (seccomp_export_bpf, into a memfd)."""
+    fd = os.memfd_create("lxcsd-seccomp", os.MFD_CLOEXEC)
+    try:
+        flt.export_bpf(_Fd(fd))
+        os.lseek(fd, 0, os.SEEK_SET)
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+class _Fd:
+    """What SyscallFilter.export_bpf wants: an object with fileno()."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+def load_program(program: bytes) -> None:
+    """Load a compiled program into this process (the last step before exec, while
+    CAP_SYS_ADMIN is still effective: liblxc does not set no_new_privs)."""
+    from lxcsd import linux
+
+    try:
+        linux.seccomp_filter(program)
+    except OSError as exc:
+        raise OSError(exc.errno, f"loading the seccomp filter failed: {exc.strerror}") \
+            from None
 
 
 def wants_notify(policy: SeccompPolicy) -> bool:

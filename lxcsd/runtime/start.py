@@ -1,28 +1,39 @@
 """``lxcsd-helper start NAME``: H, the helper's host side (docs/design.md, "Process design").
 
-    1. read the config (a ConfigError fails the unit at once, with file:line);
+    1. load the start plan: the generator's compiled one when it is fresh
+       (lxcsd.runtime.planfile), else compiled now from the config (a ConfigError fails
+       the unit at once, with file:line);
     2. cgroups under the unit's delegated cgroup: make ``lxc.monitor.NAME`` (and move into
        it only when lxc.cgroup2.* needs controllers enabled: a migration costs ~10 ms here),
        make ``lxc.payload.NAME``, write the values;
     3. fork C1 right into the payload (clone3 CLONE_INTO_CGROUP); [write its id maps];
        C1 forks C2, init-to-be (``child``);
-    4. from the host while C2 builds the root: machined registration (init-to-be is the
-       leader: the same process after exec), network devices; once the root is built:
-       prlimits, lxc.proc.*, start-host hooks; then tell C2 to exec init and, while it
-       does, hand the console masters to lxcsd-console (which watches init's pidfd);
+    4. from the host while C2 builds the root: cgroup v1 leaves, network devices; once the
+       root is built: prlimits, lxc.proc.*, start-host hooks; then tell C2 to exec init
+       and, while it does, hand the console masters to lxcsd-console (which watches init's
+       pidfd);
     5. EOF on the exec report pipe = init runs: state file; for a guest with a notify socket
-       (lxcsd.init.notify, systemd by default) wait for its READY=1 (``ready``); then
-       ``MAINPID=`` (only if init is still alive: ``handover``), ``READY=1``, ``STATUS=``,
-       ``BARRIER=1``, exit 0; or, when init has ended already, end as init did
+       (lxcsd.init.notify, systemd by default) machined registration and its READY=1
+       (``ready``); then ``MAINPID=`` (only if init is still alive: ``handover``),
+       ``READY=1``, ``STATUS=``, ``BARRIER=1``; machined registration (after READY=1, off
+       the critical path), exit 0; or, when init has ended already, end as init did
        (``init_ended``, ``ready.exit_as``).
+
+Init's parent until the hand-over: H (its subreaper) for a guest that reports its
+readiness, since H must reap it while it boots; otherwise C1, which holds it until H
+releases it (``release_init``, lxcsd.runtime.child.hold_init), so that init is systemd's
+own child when it becomes the main process: systemd then waits for the halt signal it
+sends as KillSignal= instead of SIGKILLing an "alien" main process at once. Either way an
+init that ends before the hand-over ends the unit with init's status.
 
 On any failure: one message naming the step and key on stderr (the unit's journal) and in
 STATUS=, the container's processes killed, the cgroup leaves removed, exit status 1. Mounts
 exist only in the container's mount namespace, so they vanish with its processes.
 
 A stop while the helper is still the unit's main process reaches it as ``KillSignal=``
-(SIGTERM, units/lxc@.service.in): the start is undone the same way and the helper exits 0,
-so the unit ends inactive, not failed; ExecStopPost= cleans up after it as after any end.
+(the template's SIGTERM, or the halt signal the drop-in makes it: ``stop_signals``): the
+start is undone the same way and the helper exits 0, so the unit ends inactive, not failed;
+ExecStopPost=, when the unit has it, cleans up after it as after any end.
 
 Hot path: imports stay light (no typing, re, subprocess...); pyroute2 only through
 ``lxcsd.net.setup`` for networks that need netlink. ``LXCSD_START_TIMING=1`` prints a
@@ -44,11 +55,12 @@ from lxcsd.systemd import sdnotify
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal as _signal  # typeshed has no _signal; signal's functions are the same
+    from collections.abc import Mapping
     from typing import NoReturn
 
     from lxcsd.console.handoff import LxcPublish
     from lxcsd.runtime.apparmor import Load
-    from lxcsd.runtime.plan import Plan
+    from lxcsd.runtime.plan import StartPlan
 else:
     import _signal  # not signal: it imports enum (see lxcsd.runtime.exec_sync)
 
@@ -79,7 +91,7 @@ class Marks:
 
 
 class StopDuringStart(BaseException):
-    """systemd's stop (KillSignal=SIGTERM) came while the helper was the main process."""
+    """systemd's stop (the unit's KillSignal=) came while the helper was the main process."""
 
 
 _armed = [True]  # the first stop interrupts; later ones would interrupt the undoing
@@ -91,15 +103,34 @@ def _on_stop(signum: int, frame: object) -> None:
         raise StopDuringStart
 
 
+def stop_signals(env: Mapping[str, str]) -> tuple[int, ...]:
+    """The signals systemd's stop sends the main process: the template's KillSignal=SIGTERM,
+    or the halt signal when the drop-in makes it KillSignal= (no ExecStop=, LXCSD_STOP
+    says so: lxcsd.generator.render.stop_lines). Whichever it is (SIGPWR, SIGRTMIN+3,
+    lxc.signal.halt), it reaches the helper while the helper is still the main process,
+    and means a stop during the start."""
+    unit = state.parse_stop(env.get("LXCSD_STOP", ""))
+    if unit is not None and not unit["exec_stop"] and unit["halt"] \
+            and unit["halt"] != _signal.SIGTERM:
+        return (_signal.SIGTERM, unit["halt"])
+    return (_signal.SIGTERM,)
+
+
+STOP_SIGNALS: list[int] = [_signal.SIGTERM]  # main() sets them from the environment
+
+
 def _hold_stop() -> None:
     """No (further) interruption: undoing, or handed over (systemd SIGKILLs after
     TimeoutStopSec if it must)."""
     _armed[0] = False
-    _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
+    for signum in STOP_SIGNALS:
+        _signal.signal(signum, _signal.SIG_IGN)
 
 
 def main(instance: str) -> int:
-    _signal.signal(_signal.SIGTERM, _on_stop)
+    STOP_SIGNALS[:] = stop_signals(os.environ)
+    for signum in STOP_SIGNALS:
+        _signal.signal(signum, _on_stop)
     starter: Starter | None = None
     name = instance
     try:
@@ -109,7 +140,7 @@ def main(instance: str) -> int:
         except ConfigError as err:
             return fail(str(err))
         name = plan.name
-        marks.mark("config")
+        marks.mark("plan")
         try:
             command = claim_command_socket(plan)  # before anything is touched
         except LxcsdError as err:
@@ -123,11 +154,11 @@ def main(instance: str) -> int:
         return stopped(name)
 
 
-def build_and_hand_over(plan: Plan, starter: Starter) -> int:
+def build_and_hand_over(plan: StartPlan, starter: Starter) -> int:
     try:
         log(f"starting {plan.name} (rootfs {plan.rootfs.spec})")
-        for warning in plan.warnings:
-            log(f"warning: {warning}")
+        for note in plan.notes:
+            log(f"warning: {note}")
         init_pid = starter.run()
         _hold_stop()  # handed over: a stop now goes to init through ExecStop=
     except LxcsdError as err:
@@ -154,9 +185,23 @@ def init_status(pid: int) -> int | None:
     result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
     if result is None or result.si_pid == 0:
         return None
-    if result.si_code == os.CLD_EXITED:
-        return (result.si_status & 0xFF) << 8
-    return result.si_status | (0x80 if result.si_code == os.CLD_DUMPED else 0)
+    return child.wait_status(result)
+
+
+def zombie_status(pid: int, pidfd: int) -> int | None:
+    """For an init that is not our child (systemd's since C1 let it go): None while it
+    runs; once it ended, its wait status from /proc/PID/stat (exit_code, the 52nd field)
+    while it is a zombie systemd has not reaped yet; 1 << 8 (a failure) when it is gone."""
+    import select
+
+    if not select.select([pidfd], [], [], 0)[0]:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()
+        return int(fields[49])  # field 52; fields here start at the 3rd
+    except (OSError, IndexError, ValueError):
+        return 1 << 8
 
 
 def init_ended(name: str, wstatus: int, before: str, during: str) -> NoReturn:
@@ -184,30 +229,46 @@ def fail(message: str) -> int:
     return 1
 
 
-def claim_command_socket(plan: Plan) -> int:
+def claim_command_socket(plan: StartPlan) -> int:
     """liblxc's command socket of the container, bound now: lxc-start then refuses it, and
     a container lxc-start runs is refused here (lxcsd.liblxc.owner). lxcsd-console answers
     it once init runs (hand_over_console)."""
     from lxcsd.liblxc import owner
 
-    return owner.claim(owner.lxcpath_of(plan.container.config_path), plan.name)
+    return owner.claim(plan.lxcpath, plan.name)
 
 
-def load_plan(instance: str) -> Plan:
+def load_plan(instance: str) -> StartPlan:
+    """The compiled plan (lxcsd.runtime.planfile) when it is fresh; else the plan compiled
+    now from the config as it is, and written back for the next start."""
+    from lxcsd.runtime import planfile
+
+    plan = planfile.read(instance)
+    return plan if plan is not None else compile_plan(instance)
+
+
+def compile_plan(instance: str) -> StartPlan:
+    """The config read and the plan made now (the config reader's import and the parse,
+    ~10-15 ms): after an edit since daemon-reload, or a container the generator did not
+    see. A plan file that cannot be written costs the next start the same again."""
     from lxcsd import paths
-    from lxcsd.config.load import load_container
+    from lxcsd.config.load import find_container
     from lxcsd.config.names import unescape
-    from lxcsd.runtime.plan import make_plan
+    from lxcsd.runtime import compiler, planfile
 
     name = unescape(instance)
-    container = load_container(name)
-    return make_plan(name, container, datadir=paths.datadir())
+    plan, data = compiler.compile_file(name, find_container(name), datadir=paths.datadir())
+    try:
+        planfile.write(instance, data)
+    except OSError as exc:
+        log(f"warning: {planfile.plan_path(instance)} not written: {exc.strerror}")
+    return plan
 
 
 class Starter:
     """H's state during one start, so that ``undo`` knows what to take back."""
 
-    def __init__(self, plan: Plan, marks: Marks, command: int = -1) -> None:
+    def __init__(self, plan: StartPlan, marks: Marks, command: int = -1) -> None:
         self.plan = plan
         self.marks = marks
         self.command = command  # the bound liblxc command socket
@@ -228,13 +289,15 @@ class Starter:
         self.aa_load: Load | None = None
         self.aa_loaded = False
         self.notify_fd = -1  # the guest's notify socket (lxcsd.runtime.ready)
+        self.release_w = self.status_r = -1  # C1's hold on init (hold_pipes)
         self.undone = False
 
     # -- the steps, in order ------------------------------------------------------------
 
     def run(self) -> int:
         plan = self.plan
-        linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)  # C2 comes back to us when C1 exits
+        if plan.subreaper:  # C2 comes back to us when C1 exits; else to PID 1 (systemd)
+            linux.prctl(linux.PR_SET_CHILD_SUBREAPER, 1)
         if plan.rootfs.kind == "overlay":
             _step(f"lxc.rootfs.mount {plan.rootfs_mount}", os.makedirs, plan.rootfs_mount,
                   0o755, exist_ok=True)
@@ -246,12 +309,16 @@ class Starter:
         self.prepare_guest()
         share_fds = self.open_shared()
         sync, report = exec_sync.Sync(), exec_sync.Report()
+        linger = self.hold_pipes() if not plan.subreaper else None
         self.c1 = self.fork_c1()
         if self.c1 == 0:
-            _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)  # systemd's stop is H's
+            for signum in STOP_SIGNALS:  # systemd's stop is H's
+                _signal.signal(signum, _signal.SIG_DFL)
             sync.child_side()
             report.child_side()
-            child.c1_main(plan, sync, report, share_fds)
+            child.c1_main(plan, sync, report, share_fds, bool(self.v1), linger)
+        for fd in linger or ():
+            os.close(fd)
         sync.parent_side()
         report.parent_side()
         for _, fd in share_fds:
@@ -383,9 +450,6 @@ class Starter:
         if not self.born_in_payload:
             _step(f"cgroup: move the container into {self.init_cgroup}", cgroup.move,
                   self.c1, self.init_cgroup)
-        if self.v1:  # before C1 makes its cgroup namespace (rooted where C1 is)
-            _step("cgroup v1", cgroup_v1.move, self.v1, self.c1)
-            self.marks.mark("cgroup v1")
         sync.wake(child.SYNC_CGROUP)
         if plan.userns:
             sync.wait(child.SYNC_USERNS)
@@ -398,9 +462,10 @@ class Starter:
         (self.pidfd,) = sync.wait(child.SYNC_FORKED, 1)
         self.init_pid = _pid_of_pidfd(self.pidfd)
         self.marks.mark("namespaces")
-        # While C2 builds the root: its D-Bus round trip (3-30 ms measured) overlaps the build.
-        self.register_machine()
-        self.marks.mark("machined")
+        if self.v1:  # while C2 builds the root; it makes the cgroup namespace after this
+            _step("cgroup v1", cgroup_v1.move, self.v1, self.init_pid)
+            sync.wake(child.SYNC_V1)
+            self.marks.mark("cgroup v1")
         self.network()
         nmasters = (1 if plan.console else 0) + plan.tty_max
         masters = sync.wait(child.SYNC_BUILT, nmasters)
@@ -422,7 +487,7 @@ class Starter:
         deny = idmap.must_deny_setgroups()
         _step("lxc.idmap: writing the maps", idmap.write_maps, self.c1, plan.uids, plan.gids,
               deny_setgroups=deny)
-        if not child.idmapped_rootfs(plan):
+        if not plan.rootfs.idmapped:
             return []
         from lxcsd.runtime import mounts
 
@@ -435,14 +500,13 @@ class Starter:
 
     def network(self) -> None:
         plan = self.plan
-        if plan.net_kind != "netlink":
+        if not plan.has_netlink:
             return
         from lxcsd import net
 
-        if net.needs_netlink(plan.container):
-            self.ifaces = _step("lxc.net", net.setup, plan.container, self.init_pid,
-                                state.state_dir(plan.name))
-            self.marks.mark("network")
+        self.ifaces = _step("lxc.net", net.setup, plan.networks, self.init_pid,
+                            state.state_dir(plan.name))
+        self.marks.mark("network")
 
     def start_apparmor(self) -> None:
         """lxc.apparmor.profile = generated: write, record and start loading the profile;
@@ -451,7 +515,6 @@ class Starter:
 
         self.aa_loaded = True  # from here on, undo unloads (the record says what)
         self.aa_load = _step("lxc.apparmor.profile = generated", apparmor.start_load,
-                             self.plan.container, self.plan.name,
                              state.state_dir(self.plan.name), self.plan.apparmor)
 
     def wait_apparmor(self) -> None:
@@ -465,47 +528,88 @@ class Starter:
         at exec), prlimits and lxc.proc.* on init-to-be (it is still ours, so nothing it
         runs escapes them), then the start-host hooks."""
         self.wait_apparmor()
-        c = self.plan.container
-        if c.prlimit or c.proc:
-            limits = child.optional_module("limits", "lxc.prlimit.*, lxc.proc.*")
-            if limits is not None and c.prlimit:
-                _step("lxc.prlimit", limits.apply_prlimits, c, self.init_pid)
-            if limits is not None and c.proc:
-                _step("lxc.proc", limits.apply_proc, c, self.init_pid)
+        plan = self.plan
+        if plan.prlimits or plan.procs:
+            from lxcsd.runtime import limits
+
+            _step("lxc.prlimit", limits.apply_prlimits, plan.prlimits, self.init_pid)
+            _step("lxc.proc", limits.apply_proc, plan.procs, self.init_pid)
         self.host_hooks("start-host")
 
     def host_hooks(self, hook: str) -> None:
-        c = self.plan.container
-        if not c.hooks.get(hook):
+        hookset = self.plan.hooks
+        if hookset is None or not hookset.has(hook):
             return
-        hooks = child.optional_module("hooks", f"lxc.hook.{hook}")
-        if hooks is not None:
-            env = {"LXC_PID": str(self.init_pid)} if self.init_pid else None
-            _step(f"lxc.hook.{hook}", hooks.run, c, hook, rootfs_mount=self.plan.rootfs_mount,
-                  extra_env=env)
+        from lxcsd.runtime import hooks
+
+        env = {"LXC_PID": str(self.init_pid)} if self.init_pid else None
+        _step(f"lxc.hook.{hook}", hooks.run, hookset, hook, rootfs_mount=self.plan.rootfs_mount,
+              extra_env=env)
 
     def running(self) -> None:
-        """Init runs: record, register, hand over the console, tell systemd, wait for it."""
-        plan, pid = self.plan, self.init_pid
-        state.write(plan.name, {
-            "name": plan.name, "init_pid": pid, "rootfs_mount": plan.rootfs_mount,
-            "config": plan.container.config_path, "payload_cgroup": self.payload,
-            "init_cgroup": self.init_cgroup,
-            "monitor_cgroup": self.monitor, "ifaces": list(self.ifaces),
-            "cgroup_v1_leaf": self.plan.payload_dir if self.v1 else "",
-            "userns": int(plan.userns),
-            **state.config_fields(plan.container),  # stop and cleanup act on these
-            **_label_fields(plan)})  # attach applies the same labels
+        """Init runs: record it, tell systemd (for a notifying guest once it is ready), then
+        what need not hold `systemctl start` up: machined."""
+        self.record_state()
+        self.check_unit_stop()
         self.close_masters()  # the console service has its copies (or there is none)
         for leaf in self.v1:
             leaf.close()
-        os.waitpid(self.c1, 0)  # long gone: C2 waited for its exit before point 4
-        self.c1 = 0
+        if self.plan.subreaper:
+            os.waitpid(self.c1, 0)  # long gone: C2 waited for its exit before point 4
+            self.c1 = 0
         self.marks.mark("state")
         self.handover()
         self.marks.mark("notify")
         os.close(self.pidfd)
         self.pidfd = -1
+        if not self.registered:
+            # After READY=1: `systemctl start` has returned, machined's D-Bus round trip
+            # (3-30 ms here) costs it nothing; `machinectl` lists the container a moment later.
+            self.register_machine()
+            self.marks.mark("machined")
+
+    def record_state(self) -> None:
+        """The state file (lxcsd.runtime.state), and the hooks stop and cleanup will run."""
+        plan, pid = self.plan, self.init_pid
+        state.write(plan.name, {
+            "name": plan.name, "init_pid": pid, "rootfs_mount": plan.rootfs_mount,
+            "config": plan.config_path, "payload_cgroup": self.payload,
+            "init_cgroup": self.init_cgroup,
+            "monitor_cgroup": self.monitor, "ifaces": list(self.ifaces),
+            "cgroup_v1_leaf": self.plan.payload_dir if self.v1 else "",
+            "userns": int(plan.userns),
+            **plan.state_fields,  # stop and cleanup act on these
+            "stop": state.format_stop(plan.stop),  # the generator keeps it while running
+            **_label_fields(plan)})  # attach applies the same labels
+        if plan.hooks is not None and (plan.hooks.has("stop") or plan.hooks.has("post-stop")):
+            state.write_hooks(plan.name, plan.hooks)
+
+    def check_unit_stop(self) -> None:
+        """The unit's drop-in says how systemd stops the container (LXCSD_STOP, from the
+        config at the last daemon-reload); when this start's config needs more (a stop
+        hook, another halt signal, something for ExecStopPost= to undo), systemd is asked
+        to reload before READY=1, so that a stop right after the start finds the unit
+        right: the generator writes the drop-in from what this start recorded. Only after
+        an edit without daemon-reload (~0.2 s here, generators included)."""
+        unit = state.parse_stop(os.environ.get("LXCSD_STOP", "")) or TEMPLATE_STOP
+        need = self.plan.stop
+        if not need or not unit_stop_differs(unit, need):
+            return
+        log(f"{self.plan.name}: the config changed since systemctl daemon-reload (how to stop "
+            f"it: {state.format_stop(need)}, the unit: {state.format_stop(unit)}); "
+            "reloading systemd")
+        if not need["exec_stop"] and need["halt"] not in STOP_SIGNALS:
+            # After the reload, KillSignal= is this halt signal: still a stop during start.
+            STOP_SIGNALS.append(need["halt"])
+            _signal.signal(need["halt"], _on_stop)
+        from lxcsd.systemd import sdbus
+
+        try:
+            sdbus.bus_call("org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                           "org.freedesktop.systemd1.Manager", "Reload", [], 60_000_000)
+        except (OSError, sdbus.BusError) as exc:
+            log(f"warning: {self.plan.name}: daemon-reload failed ({exc}); run "
+                "'systemctl daemon-reload' before stopping it")
 
     def handover(self) -> None:
         """For a notifying guest, first its READY=1 (``wait_for_guest``). Then MAINPID= only
@@ -518,19 +622,39 @@ class Starter:
         status = f"Running, init PID {pid}"
         if self.notify_fd >= 0:
             status = self.wait_for_guest(status)
-        ended = init_status(pid)
+        ended = init_status(pid) if plan.subreaper else self.release_init()
         if ended is not None:
             init_ended(plan.name, ended, "before the hand-over", "before the hand-over")
         log(f"{plan.name} running, init PID {pid}")
         sdnotify.notify(f"MAINPID={pid}\nREADY=1\nSTATUS={status}")
         sdnotify.notify_barrier()
-        ended = init_status(pid)
-        if ended is not None:  # main process now (systemd took it) or still us (a zombie)
+        ended = init_status(pid) if plan.subreaper else zombie_status(pid, self.pidfd)
+        if ended is None:
+            _hold_stop()  # init is the main process: systemd's stop is for it
+        else:  # main process now (systemd took it) or still us (a zombie)
             from lxcsd.runtime import ready
 
             _hold_stop()
             log(f"{plan.name}: init {ready.describe(ended)} during the hand-over")
             ready.exit_as(ended)
+
+    def hold_pipes(self) -> tuple[int, int]:
+        """The pipes of C1's hold on init (lxcsd.runtime.child.hold_init): C1's ends."""
+        release_r, self.release_w = os.pipe2(os.O_CLOEXEC)
+        self.status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        return release_r, status_w
+
+    def release_init(self) -> int | None:
+        """C1 lets init go (init becomes systemd's child): None, or init's wait status if
+        it ended while C1 held it."""
+        os.close(self.release_w)
+        self.release_w = -1
+        os.waitpid(self.c1, 0)
+        self.c1 = 0
+        text = os.read(self.status_r, 32)
+        os.close(self.status_r)
+        self.status_r = -1
+        return int(text) if text else None
 
     def register_machine(self) -> None:
         """machined registration with init-to-be as the leader (the same process after
@@ -590,9 +714,8 @@ class Starter:
         runs (``close_masters``): closing the last master would hang the terminals up
         under C2, which is still making the console its controlling terminal."""
         masters = self.masters
-        if not masters and self.command < 0:
+        if not masters and self.command < 0 and self.v1_for_console() is None:
             return
-        from lxcsd.config.names import unit_name
         from lxcsd.console import handoff
         from lxcsd.console.options import ConsoleOptions
 
@@ -600,20 +723,26 @@ class Starter:
         console = masters[0] if plan.console else None
         ttys = masters[1:] if plan.console else masters
         lxc = self.lxc_publish() if self.command >= 0 else None
-        handoff.register(plan.name, unit_name(plan.name), console, ttys,
-                         ConsoleOptions.from_console(plan.container.console), pid=self.init_pid,
-                         lxc=lxc)
+        handoff.register(plan.name, plan.unit, console, ttys,
+                         ConsoleOptions.from_fields(plan.console_options), pid=self.init_pid,
+                         lxc=lxc, cgroup_v1=self.v1_for_console())
+
+    def v1_for_console(self) -> tuple[str, list[str]] | None:
+        """The cgroup v1 leaves lxcsd-console removes once init has exited, when no
+        ExecStopPost= process does (lxcsd.runtime.compiler.needs_cleanup)."""
+        if not self.v1 or self.plan.stop.get("cleanup", 1):
+            return None
+        return self.plan.payload_dir, [leaf.entry() for leaf in self.v1]
 
     def lxc_publish(self) -> LxcPublish:
         """What lxcsd-console answers LXC's tools about this container (lxcsd.liblxc)."""
         from lxcsd.console.handoff import LxcPublish
-        from lxcsd.liblxc.items import preset
-        from lxcsd.liblxc.owner import lxcpath_of
 
         plan = self.plan
-        items = preset(plan.container, state.state_dir(plan.name))
-        return LxcPublish(self.command, lxcpath_of(plan.container.config_path),
-                          self.init_cgroup, self.payload, items)
+        items = dict(plan.lxc_items)
+        if plan.has_netlink:
+            items.update(_veth_items(plan))
+        return LxcPublish(self.command, plan.lxcpath, self.init_cgroup, self.payload, items)
 
     def close_masters(self) -> None:
         """Ours, once lxcsd-console has its copies (or the start failed); the command socket
@@ -680,6 +809,10 @@ class Starter:
         if self.notify_fd >= 0:
             os.close(self.notify_fd)
             self.notify_fd = -1
+        for fd in (self.release_w, self.status_r):
+            if fd >= 0:
+                os.close(fd)
+        self.release_w = self.status_r = -1
         self.close_masters()
         if self.payload:
             _remove_leaf(self.payload, self.unit_dir)
@@ -696,6 +829,24 @@ class Starter:
 
 # ------------------------------------------------------------------------------------------
 # Helpers
+
+
+# What lxc@.service does without a drop-in: ExecStop= (which sends the halt signal, and
+# lxc.signal.stop once KillSignal=SIGTERM says the halt timed out), ExecStopPost=.
+TEMPLATE_STOP = {"halt": 0, "stop": 0, "exec_stop": 1, "cleanup": 1}
+
+
+def unit_stop_differs(unit: dict[str, int], need: dict[str, int]) -> bool:
+    """Whether a unit stopping as ``unit`` says would stop a container that needs ``need``
+    differently: a missing ExecStop= or ExecStopPost=, another halt signal or another
+    lxc.signal.stop sent by systemd. A unit doing more than needed (the template) is
+    fine: its ExecStop= reads both signals from the state file this start writes."""
+    if need["cleanup"] and not unit["cleanup"]:
+        return True
+    if unit["exec_stop"]:
+        return False
+    return bool(need["exec_stop"]) or unit["halt"] != need["halt"] or \
+        unit["stop"] != need["stop"]
 
 
 def child_controller(key: str) -> str:
@@ -767,7 +918,23 @@ def _share_path(name: str, value: str) -> str:
     return f"/proc/{pid}/ns/{name}"
 
 
-def _label_fields(plan: Plan) -> dict[str, str]:
+def _veth_items(plan: StartPlan) -> dict[str, str]:
+    """lxc.net.N.veth.pair for the veths this start named (the config named none): LXC's
+    tools get the generated name, as liblxc's monitor answers (lxcsd.liblxc.items)."""
+    from lxcsd.liblxc import wire
+    from lxcsd.net import state as netstate
+
+    unset = wire.encode_item(None)
+    recorded = netstate.read(state.state_dir(plan.name))
+    found = {}
+    for net in recorded[0] if recorded else []:
+        key = f"item.lxc.net.{net.get('net')}.veth.pair"
+        if net.get("type") == "veth" and net.get("host") and plan.lxc_items.get(key) == unset:
+            found[key] = wire.encode_item(net["host"])
+    return found
+
+
+def _label_fields(plan: StartPlan) -> dict[str, str]:
     if not plan.labels:
         return {}
     from lxcsd.runtime import lsm

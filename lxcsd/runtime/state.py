@@ -27,19 +27,25 @@ a list is comma-separated (empty when none):
     stop_signal=9                    lxc.signal.stop as a number, empty when unset (SIGKILL)
     stop_hooks=0                     1 when the config had lxc.hook.stop hooks
     post_stop_hooks=0                1 when the config had lxc.hook.post-stop hooks
+    stop=halt:10,stop:0,exec_stop:0,cleanup:0   how systemd stops it, as the start's plan
+                                     has it (lxcsd.runtime.compiler._stop): the generator
+                                     keeps this in the drop-in while the container runs
     apparmor_label=lxc-c1_<...>//&:lxc-c1_<-var-lib-lxc>:   AppArmor label init got (absent:
                                      none); attach gives its commands the same
     selinux_context=system_u:system_r:lxc_t:s0   the same for SELinux
 
 halt_signal, stop_signal, stop_hooks and post_stop_hooks are what ``stop`` and ``cleanup``
 need from the config, recorded so that they act on the config the container started with (as
-liblxc does: its monitor holds that config) and load the config only to run hooks. A state
-file without them (written by an older lxcsd) makes them load the config as before: see
-:func:`recorded_signal`, :func:`recorded_flag`.
+liblxc does: its monitor holds that config). A state file without them (written by an older
+lxcsd) makes them load the config as before: see :func:`recorded_signal`,
+:func:`recorded_flag`. When the container has stop or post-stop hooks, the start also
+writes them, as its plan has them, to ``/run/lxcsd/NAME/hooks`` (``marshal`` of
+``lxcsd.runtime.hooks.HookSet``, mode 0600): :func:`read_hooks`.
 """
 
 from __future__ import annotations
 
+import marshal
 import os
 
 from lxcsd import paths
@@ -49,8 +55,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from lxcsd.config.model import Container
+    from lxcsd.runtime.hooks import HookSet
 
 RUN_DIR_ENV = "LXCSD_RUN_DIR"
+HOOKS_FILE = "hooks"
 
 
 def run_dir() -> str:
@@ -71,6 +79,24 @@ def config_fields(container: Container) -> dict[str, str | int]:
             "stop_signal": container.signals.stop or "",
             "stop_hooks": int(bool(container.hooks.get("stop"))),
             "post_stop_hooks": int(bool(container.hooks.get("post-stop")))}
+
+
+STOP_KEYS = ("halt", "stop", "exec_stop", "cleanup")
+
+
+def format_stop(stop: Mapping[str, int]) -> str:
+    return ",".join(f"{key}:{int(stop.get(key, 0))}" for key in STOP_KEYS)
+
+
+def parse_stop(text: str) -> dict[str, int] | None:
+    """format_stop's inverse; None for anything else."""
+    found = {}
+    for part in text.split(","):
+        key, sep, value = part.partition(":")
+        if not sep or key not in STOP_KEYS or not (value.isascii() and value.isdigit()):
+            return None
+        found[key] = int(value)
+    return found if len(found) == len(STOP_KEYS) else None
 
 
 def recorded_flag(fields: Mapping[str, str], key: str) -> bool | None:
@@ -133,6 +159,44 @@ def read(name: str) -> dict[str, str] | None:
             return parse_state(f.read())
     except OSError:
         return None
+
+
+def write_hooks(name: str, hooks: HookSet) -> None:
+    """The hooks stop and cleanup will run (the start's, not the config's as it is then)."""
+    directory = state_dir(name)
+    os.makedirs(directory, 0o755, exist_ok=True)
+    path = os.path.join(directory, HOOKS_FILE)
+    tmp = f"{path}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, marshal.dumps(hooks.dump()))
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def read_hooks(name: str) -> HookSet | None:
+    """The hooks the start wrote; None when there are none (or they cannot be read): only
+    root's own file is read, marshal is not made for untrusted input."""
+    path = os.path.join(state_dir(name), HOOKS_FILE)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            return None
+        data = os.read(fd, 1 << 20)
+    finally:
+        os.close(fd)
+    from lxcsd.runtime.hooks import HookSet
+
+    try:
+        hooks: HookSet = HookSet.load(marshal.loads(data))
+    except (ValueError, EOFError, TypeError):
+        return None
+    return hooks
 
 
 def container_name(instance: str) -> str:

@@ -1,5 +1,10 @@
 """``lxcsd-helper stop NAME $MAINPID``: the unit's ExecStop=, a clean halt of the container.
 
+Only where the generator's drop-in keeps ExecStop= (the halt signal unknown until stop
+time, lxc.hook.stop, a guest that reports its readiness: lxcsd.runtime.compiler._stop);
+otherwise systemd sends the halt signal itself as KillSignal= and lxc.signal.stop as
+FinalKillSignal=, and no process runs.
+
 systemd supervises the container's init directly (docs/design.md, "Process design"), so
 stopping is: pick the halt signal as liblxc's shutdown does (``lxc.signal.halt``; else
 SIGRTMIN+3 when init blocks it, as systemd does, since SIGTERM only makes systemd re-execute
@@ -12,8 +17,8 @@ process during a start, which must be able to catch it (lxcsd.runtime.start).
 
 The halt signal and whether stop hooks exist come from the state file the start wrote
 (lxcsd.runtime.state): the container stops with the config it started with, as under liblxc,
-whose monitor holds that config, and the config is loaded only when there are stop hooks to
-run (it costs several milliseconds). Without a usable state file (an older lxcsd started
+whose monitor holds that config; the stop hooks are the ones the start recorded
+(STATE_DIR/hooks), so the config is not read. Without a usable state file (an older lxcsd started
 it, or another init's), the config is read now, as before.
 
 A config that no longer parses still stops the container (the fallback rule needs only
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from lxcsd.config.model import Container
+    from lxcsd.runtime.hooks import HookSet
 
 SIGPWR: int = _signal.SIGPWR
 SIGRTMIN: int = _signal.SIGRTMIN  # glibc's (34): liblxc's SIGRTMIN+3 is 37, as systemd uses
@@ -150,6 +156,14 @@ def _load(name: str, consequence: str | None) -> Container | None:
         return None
 
 
+def _hooks_of(container: Container | None) -> HookSet | None:
+    if container is None or not container.hooks.get("stop"):
+        return None
+    from lxcsd.runtime.compiler import hook_set
+
+    return hook_set(container)
+
+
 def _target(env: Mapping[str, str]) -> str:
     # liblxc's LXC_TARGET: "reboot" when init died of the reboot signal (SIGHUP).
     killed_by_hup = env.get("EXIT_CODE") == "killed" and env.get("EXIT_STATUS") == "HUP"
@@ -157,17 +171,18 @@ def _target(env: Mapping[str, str]) -> str:
 
 
 class StopPlan:
-    """What the stop needs from the config: the halt signal (None: unset, apply the SigBlk
-    rule) and whether lxc.hook.stop hooks exist; container when the config was loaded."""
+    """What the stop needs: the halt signal (None: unset, apply the SigBlk rule), whether
+    lxc.hook.stop hooks exist, those hooks when they can be run, and lxc.signal.stop
+    (``kill``; None: unset, SIGKILL)."""
 
-    __slots__ = ("halt", "stop_hooks", "container", "kill")
+    __slots__ = ("halt", "stop_hooks", "hooks", "kill")
 
-    def __init__(self, halt: int | None, stop_hooks: bool,
-                 container: Container | None = None, kill: int | None = None) -> None:
+    def __init__(self, halt: int | None, stop_hooks: bool, hooks: HookSet | None = None,
+                 kill: int | None = None) -> None:
         self.halt = halt
         self.stop_hooks = stop_hooks
-        self.container = container
-        self.kill = kill  # lxc.signal.stop, None: unset (SIGKILL)
+        self.hooks = hooks
+        self.kill = kill
 
 
 def recorded_plan(fields: Mapping[str, str] | None, mainpid: int) -> StopPlan | None:
@@ -185,25 +200,27 @@ def recorded_plan(fields: Mapping[str, str] | None, mainpid: int) -> StopPlan | 
 
 
 def plan(name: str, mainpid: int, quiet: bool = False) -> StopPlan:
-    """The recorded plan, with the config loaded only when hooks need it; else the plan
-    from the config as it is now (None halt when it is unusable: the fallback rule)."""
+    """The recorded plan, with the hooks the start recorded (STATE_DIR/hooks; an older
+    start's: the config as it is now); else the plan from the config as it is now (None
+    halt when it is unusable: the fallback rule)."""
     recorded = recorded_plan(state.read(name), mainpid)
     if recorded is not None:
         if recorded.stop_hooks:
-            recorded.container = _load(name, "stop hooks skipped")
+            recorded.hooks = state.read_hooks(name) or \
+                _hooks_of(_load(name, "stop hooks skipped"))
         return recorded
     container = _load(name, None if quiet else "stopping with the default halt signal")
     if container is None:
         return StopPlan(None, False)
-    return StopPlan(container.signals.halt, bool(container.hooks.get("stop")), container,
-                    container.signals.stop)
+    hooks = _hooks_of(container)
+    return StopPlan(container.signals.halt, hooks is not None, hooks, container.signals.stop)
 
 
 def _exited(name: str) -> int:
     """No MAINPID: init is gone already; run lxc.hook.stop (liblxc runs it at every end)."""
-    container = plan(name, 0, quiet=True).container
-    if container is not None and container.hooks.get("stop"):
-        _stop_hooks(container, {}, _target(os.environ))
+    hooks = plan(name, 0, quiet=True).hooks
+    if hooks is not None:
+        _stop_hooks(hooks, {}, _target(os.environ))
     return 0
 
 
@@ -226,9 +243,8 @@ def main(name: str, mainpid: int) -> int:
 def _stop(name: str, pid: int, pidfd: int) -> int:
     todo = plan(name, pid)
     signum = choose_halt_signal(todo.halt, blocked_signals(pid))
-    container = todo.container
-    has_stop_hooks = container is not None and bool(container.hooks.get("stop"))
-    ns_fds = open_namespaces(pid) if has_stop_hooks else {}
+    hooks = todo.hooks
+    ns_fds = open_namespaces(pid) if hooks is not None else {}
     try:
         text = f"stopping: {signal_text(signum)} to init (pid {pid})"
         log(name, text)
@@ -244,8 +260,8 @@ def _stop(name: str, pid: int, pidfd: int) -> int:
             _kill(name, pid, pidfd, todo.kill or _signal.SIGKILL)
         _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)  # a timeout in the hooks ends us
         log(name, "init exited")
-        if container is not None and has_stop_hooks:
-            return _stop_hooks(container, ns_fds, "stop")
+        if hooks is not None:
+            return _stop_hooks(hooks, ns_fds, "stop")
         return 0
     finally:
         for fd in ns_fds.values():
@@ -280,21 +296,14 @@ def _kill(name: str, pid: int, pidfd: int, signum: int) -> None:
         pass
 
 
-def _stop_hooks(container: Container, ns_fds: dict[str, int], target: str) -> int:
+def _stop_hooks(hookset: HookSet, ns_fds: dict[str, int], target: str) -> int:
     from lxcsd.errors import LxcsdError
     from lxcsd.runtime import hooks
 
     args, env = namespace_refs(ns_fds, os.getpid())
     env["LXC_TARGET"] = target
     try:
-        hooks.run(container, "stop", rootfs_mount=rootfs_mount(container), extra_env=env,
-                  args=args if not container.hook_version else ())
+        hooks.run(hookset, "stop", extra_env=env, args=args if not hookset.version else ())
     except LxcsdError as exc:
-        log(container.name, f"stop hook failed: {exc}")  # liblxc logs it and goes on
+        log(hookset.name, f"stop hook failed: {exc}")  # liblxc logs it and goes on
     return 0
-
-
-def rootfs_mount(container: Container) -> str:
-    from lxcsd.runtime.hooks import DEFAULT_ROOTFS_MOUNT
-
-    return container.rootfs.mount or DEFAULT_ROOTFS_MOUNT

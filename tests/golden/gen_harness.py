@@ -22,7 +22,9 @@ Assertions (``!`` before one negates it):
 Setup directives (``case.txt`` or any config): ``## bridge NAME`` (net.conf's bridge),
 ``## missing-lxcpath DIR`` (an lxcpath that does not exist, after the case's own),
 ``## empty-lxcpath DIR``, ``## fstab DIR`` (a mount point configured in fstab but not
-mounted), ``## name NAME`` (a .conf case's container name). Words are split like a shell
+mounted), ``## name NAME`` (a .conf case's container name), ``## init-systemd`` (the
+config's rootfs gets /sbin/init -> /lib/systemd/systemd; other roots get a plain
+/sbin/init script, so that every container's start plan compiles). Words are split like a shell
 (quotes group). In configs and directives, ``@LXCPATH@`` is the lxcpath the config lands in,
 ``@CONFIG@`` its config path, ``@CASES@`` the cases directory, ``@INCLUDES@`` the shared
 include directory, ``@TMP@`` the case's temporary directory.
@@ -45,6 +47,7 @@ from lxcsd.generator import devices, plan, scan
 from lxcsd.generator.log import Log
 from lxcsd.generator.output import write_plan
 from lxcsd.generator.unitfile import one_line
+from lxcsd.runtime import compiler, lsm
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "cases"
@@ -52,6 +55,8 @@ INCLUDES = HERE / "includes"
 FAKEROOT = HERE / "fakeroot"
 REPO = HERE.parent.parent
 UNIT_DIR = "/usr/local/lib/systemd/system"   # where install.sh puts the units: links point there
+# The host the start plans are compiled for: the same outputs on every machine.
+HOST = compiler.Host(controllers={"cpu", "io", "memory", "pids"}, lsm=lsm.Host())
 
 
 class CaseError(AssertionError):
@@ -116,7 +121,16 @@ class Case:
     def add_config(self, lxcpath: Path, name: str, text: str) -> None:
         config = lxcpath / name / "config"
         config.parent.mkdir(parents=True, exist_ok=True)
-        (config.parent / "rootfs").mkdir(exist_ok=True)
+        (config.parent / "rootfs/sbin").mkdir(parents=True, exist_ok=True)
+        init = config.parent / "rootfs/sbin/init"  # a start plan compiles (not systemd)
+        if "## init-systemd" in text:  # /sbin/init -> /lib/systemd/systemd, as on Debian
+            (config.parent / "rootfs/lib/systemd").mkdir(parents=True, exist_ok=True)
+            (config.parent / "rootfs/lib/systemd/systemd").write_text("#!/bin/sh\n")
+            (config.parent / "rootfs/lib/systemd/systemd").chmod(0o755)
+            init.symlink_to("../lib/systemd/systemd")
+        else:
+            init.write_text("#!/bin/sh\n")
+            init.chmod(0o755)
         body = self.subst(text, str(lxcpath), str(config))
         config.write_bytes(body.encode("utf-8", "surrogateescape"))
         self.configs[name] = str(config)
@@ -168,7 +182,9 @@ class Case:
                                  unit_dirs=())
         return plan.Settings(lxcpaths=self.lxcpaths + late, unit_dir=UNIT_DIR, bridge=bridge,
                              device_names=devices.DeviceNames(str(FAKEROOT)), mounts=mounts,
-                             env_lxcpath=":".join(self.lxcpaths + late))
+                             env_lxcpath=":".join(self.lxcpaths + late),
+                             plan_dir=str(self.tmp / "plans"), run_dir=str(self.tmp / "run"),
+                             host=HOST)
 
     def run(self) -> plan.UnitFiles:
         self.out.mkdir()
@@ -292,7 +308,7 @@ CHECKS = {
     "assert-comment": _comment, "assert-symlink": _symlink, "assert-file": _file,
     "assert-failed": _failed, "assert-log": _log, "assert-no-log": _no_log,
 }
-SETUP = {"bridge", "missing-lxcpath", "empty-lxcpath", "fstab", "name"}
+SETUP = {"bridge", "missing-lxcpath", "empty-lxcpath", "fstab", "name", "init-systemd"}
 
 
 # --- systemd-analyze verify ---------------------------------------------------------------

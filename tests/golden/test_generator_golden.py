@@ -96,24 +96,22 @@ def _tree(out: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("name", case_names())
-def test_fast_load_matches_the_full_reader(name: str, case_root: Path, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """lxcsd.generator.fastload is a shortcut: without it the output and the log are the
-    same, byte for byte."""
-    fast = run_case(name, case_root)
-    monkeypatch.setattr(plan, "FAST_LOAD", False)
-    slow = Case(name, tmp_path)
-    slow.lay_out()
-    slow.run()
-    rename = {str(tmp_path): str(case_root / name)}
-
-    def same_paths(text: str) -> str:
-        for old, new in rename.items():
-            text = text.replace(old, new)
-        return text
-
-    assert {k: same_paths(v) for k, v in _tree(slow.out).items()} == _tree(fast.out)
-    assert [same_paths(m) for m in slow.messages()] == fast.messages()
+def test_a_second_run_from_the_cache_writes_the_same(name: str, tmp_path: Path) -> None:
+    """The facts cache (lxcsd.generator.facts) is a shortcut: a second run over unchanged
+    configs, which takes every compiled container from it, writes the same files and logs
+    the same lines, byte for byte."""
+    first = Case(name, tmp_path)
+    first.lay_out()
+    first.run()
+    cached = plan.Compiler(first.settings()).cache.entries
+    second = Case(name, tmp_path)
+    second.configs, second.lxcpaths, second.out = first.configs, first.lxcpaths, \
+        tmp_path / "out2"
+    second.directives = first.directives
+    second.run()
+    assert _tree(second.out) == _tree(first.out)
+    assert second.messages() == first.messages()
+    assert all(any(c.startswith(p + "/") for p in first.lxcpaths) for c in cached), cached
 
 
 # --- the errors table ----------------------------------------------------------------------
@@ -183,3 +181,55 @@ def test_cases_directory_is_complete() -> None:
                    "legacy.conf", "includes", "lxcpaths", "late", "fstab", "devices.conf"):
         assert needed in names
     assert (CASES / "broken" / "case.txt").exists()
+
+
+# --- a daemon-reload while containers run ------------------------------------------------------
+
+
+def test_a_running_container_keeps_how_it_started(tmp_path: Path) -> None:
+    """A daemon-reload while a container runs writes how it must stop as its start recorded
+    it (its state file: the config it started with, as liblxc's monitor keeps it), not as
+    its config says now; a state directory whose init is gone, or without a state file,
+    counts for nothing."""
+    case = Case("stop", tmp_path)
+    case.lay_out()
+    run = tmp_path / "run"
+    states = {"halt-set": (os.getpid(), "halt:15,stop:9,exec_stop:0,cleanup:1"),
+              "post-stop": (2**22 + 7, "halt:15,stop:0,exec_stop:1,cleanup:1")}
+    for name, (pid, stop) in states.items():
+        (run / name).mkdir(parents=True)
+        (run / name / "state").write_text(f"name={name}\ninit_pid={pid}\nstop={stop}\n")
+    (run / "stop-hook").mkdir()
+    case.run()
+    running = (case.out / "lxc@halt-set.service.d/10-lxcsd.conf").read_text()
+    assert "KillSignal=SIGTERM\n" in running and "FinalKillSignal=SIGKILL\n" in running
+    assert "Environment=LXCSD_STOP=halt:15,stop:9,exec_stop:0,cleanup:1\n" in running
+    assert "RuntimeDirectory=" not in running  # cleanup=1: ExecStopPost= stays
+    gone = (case.out / "lxc@post-stop.service.d/10-lxcsd.conf").read_text()
+    assert "halt:15" not in gone  # its init is gone: the config's stop
+    fresh = Case("stop", tmp_path / "fresh")
+    (tmp_path / "fresh").mkdir()
+    fresh.lay_out()
+    fresh.run()
+    for name in ("post-stop", "stop-hook"):
+        unit = f"lxc@{name}.service.d/10-lxcsd.conf"
+        assert (case.out / unit).read_text().replace(str(tmp_path), "") == \
+            (fresh.out / unit).read_text().replace(str(tmp_path / "fresh"), "")
+
+
+def test_the_writer_replaces_an_entry_it_finds(tmp_path: Path) -> None:
+    """systemd empties the output directories, so files are made new (O_EXCL, one write());
+    one already there is replaced whole through a temporary name, none left behind."""
+    from lxcsd.generator.output import DirWriter
+
+    writer = DirWriter(str(tmp_path))
+    try:
+        writer.file("lxc@a.service.d/10-lxcsd.conf", "first\n")
+        writer.file("lxc@a.service.d/10-lxcsd.conf", "second\n")
+        writer.link("x.target.wants/lxc@a.service", "/one")
+        writer.link("x.target.wants/lxc@a.service", "/two")
+    finally:
+        writer.close()
+    assert (tmp_path / "lxc@a.service.d/10-lxcsd.conf").read_text() == "second\n"
+    assert os.listdir(tmp_path / "lxc@a.service.d") == ["10-lxcsd.conf"]
+    assert os.readlink(tmp_path / "x.target.wants/lxc@a.service") == "/two"

@@ -4,11 +4,18 @@ under the sandbox's real systemd with lxcsd installed by packaging/install.sh.
 What a user checks: `systemctl start` returns once the container's init runs (MainPID is
 init, rooted in the container), `systemctl stop` halts busybox init and a Debian systemd
 gracefully with the signal LXC would pick (from the config the container started with, not
-an edited one), `reboot` inside gives a new init in the same active unit, `poweroff` inside
+an edited one; systemd sends it itself, KillSignal=, unless ExecStop= is needed: a stop
+hook, a guest reporting its readiness, an init the generator cannot look at), `reboot`
+inside gives a new init in the same active unit, `poweroff` inside
 ends it inactive (not failed), an init exiting non-zero fails it, a SIGKILL of init or of
 the helper half way leaves nothing behind (processes, cgroup leaves, mounts, state) and the
 next start works, daemon-reload and a restart of lxcsd-console leave a running container
 alone, and STATUS= shows in `systemctl status`.
+
+These containers have nothing for ExecStopPost= to undo (docs/generator.md): systemd's own
+lines say how they ended ("Deactivated successfully", "Main process exited, code=killed,
+status=9/KILL"; nothing for an end SuccessExitStatus= or RestartForceExitStatus= expect),
+and on this hybrid host lxcsd-console removes their cgroup v1 leaves once init has exited.
 
 Busybox containers here use LXC's default signals (no lxc.signal.halt): busybox init halts on
 SIGPWR, systemd blocks SIGRTMIN+3 and halts on it.
@@ -19,10 +26,12 @@ from __future__ import annotations
 import pytest
 
 from tests.infra import e2e_util as u
-from tests.infra import rootfs
+from tests.infra import rootfs, v1cgroups
 from tests.infra.sandbox import REPO_ROOT, Sandbox
 
 SLICE = "/sys/fs/cgroup/machine.slice"
+DONE = "Deactivated successfully"  # systemd's line for a unit that ended well
+KILLED = "Main process exited, code=killed, status=9/KILL"
 
 
 @pytest.fixture
@@ -58,8 +67,10 @@ def journal_has(sb: Sandbox, name: str, text: str, timeout: float = 30.0) -> str
     return journal[0]
 
 
-def assert_nothing_left(sb: Sandbox, name: str) -> None:
-    """No process, cgroup leaf, mount or state of the container anywhere in the sandbox."""
+def assert_nothing_left(sb: Sandbox, name: str, v1: bool = True) -> None:
+    """No process, cgroup leaf, mount or state of the container anywhere in the sandbox; no
+    cgroup v1 leaf either (v1: lxcsd-console removes them once init has exited; a helper
+    killed before the hand-over leaves them to the next start)."""
     unit_dir = sb.path(f"{SLICE}/{u.unit(name)}")
     leaves = [p.name for p in unit_dir.iterdir() if p.is_dir()] if unit_dir.exists() else []
     assert leaves == [], f"cgroups left under {unit_dir}: {leaves}"
@@ -69,6 +80,11 @@ def assert_nothing_left(sb: Sandbox, name: str) -> None:
               if f"{u.LXCPATH}/{name}/" in line]
     assert mounts == [], mounts
     assert not sb.path(f"/run/lxcsd/{name}").exists(), "state directory left"
+    if v1:
+        leaf = f"/lxc.payload.{name}"
+        u.wait_for(lambda: not [c for c in v1cgroups.children(sb.cgroup_v1)
+                                if c.endswith(leaf) or leaf + "/" in c], 10,
+                   f"lxcsd-console removing the cgroup v1 leaves of {name}")
 
 
 def assert_starts_again(sb: Sandbox, name: str) -> None:
@@ -103,26 +119,29 @@ def test_stop_halts_busybox_init_gracefully(sb: Sandbox) -> None:
     sb.systemctl("stop", "lxc@stp1.service")
     props = u.show(sb, "lxc@stp1.service", "ActiveState", "Result")
     assert props == {"ActiveState": "inactive", "Result": "success"}
-    journal = journal_has(sb, "stp1", "lxcsd: stp1 stopped")
-    # SIGPWR (LXC's default for an init that does not block SIGRTMIN+3), busybox's own
-    # shutdown on the console, then init's halt (SIGINT from the kernel), in that order.
-    order = [f"lxcsd: stp1 stopping: SIGPWR to init (pid {pid})", rootfs.HALT_LINE,
-             "lxcsd: stp1 init exited",
-             "lxcsd: stp1 stopped (status success, init killed by SIGINT: halt/poweroff)"]
+    journal = journal_has(sb, "stp1", DONE)
+    # SIGPWR (LXC's default for an init that does not block SIGRTMIN+3) sent by systemd
+    # itself, no ExecStop= process nor ExecStopPost= one; busybox's own shutdown on the
+    # console, then init's halt (SIGINT from the kernel), in that order.
+    assert u.prop(sb, "lxc@stp1.service", "KillSignal") == "30"
+    assert u.prop(sb, "lxc@stp1.service", "ExecStop") == ""
+    assert u.prop(sb, "lxc@stp1.service", "ExecStopPost") == ""
+    assert f"stopping: SIGPWR to init (pid {pid})" not in journal
+    order = [rootfs.HALT_LINE, DONE]
     positions = [journal.find(text) for text in order]
     assert -1 not in positions and positions == sorted(positions), journal
     assert_nothing_left(sb, "stp1")
 
 
-def test_stopping_status_while_init_shuts_down(sb: Sandbox) -> None:
-    # An init that takes a while to honour SIGPWR: the ExecStop helper's STATUS= shows.
+def test_deactivating_while_init_shuts_down(sb: Sandbox) -> None:
+    # An init that takes a while to honour SIGPWR: systemd shows the unit deactivating,
+    # waiting for init (stop-sigterm), until init ends by itself.
     slow = "lxc.init.cmd = /bin/sh -c \"trap 'sleep 3; exit 0' PWR; while :; do sleep 1; done\""
-    pid = started(sb, "sts1", (slow,))
+    started(sb, "sts1", (slow,))
     sb.systemctl("stop", "--no-block", "lxc@sts1.service")
-    text = f"Stopping: SIGPWR sent to init (pid {pid})"
-    u.wait_for(lambda: u.prop(sb, "lxc@sts1.service", "StatusText") == text, 10,
-               "the stopping status")
-    assert f'Status: "{text}"' in u.status(sb, "lxc@sts1.service")
+    u.wait_for(lambda: u.show(sb, "lxc@sts1.service", "ActiveState", "SubState") == {
+        "ActiveState": "deactivating", "SubState": "stop-sigterm"}, 10, "stop-sigterm")
+    assert "deactivating (stop-sigterm)" in u.status(sb, "lxc@sts1.service")
     u.wait_state(sb, "lxc@sts1.service", {"inactive"})
     assert u.prop(sb, "lxc@sts1.service", "Result") == "success"
     assert_nothing_left(sb, "sts1")
@@ -139,16 +158,14 @@ def test_stop_halts_a_debian_systemd_gracefully(sb: Sandbox, debian_root: object
     sb.run(["systemctl", "stop", "lxc@debstop.service"], timeout=180)
     props = u.show(sb, "lxc@debstop.service", "ActiveState", "Result")
     assert props == {"ActiveState": "inactive", "Result": "success"}, timeout_us
-    journal = journal_has(sb, "debstop", "lxcsd: debstop stopped")
+    journal = journal_has(sb, "debstop", DONE)
     # systemd blocks SIGRTMIN+3 and halts on it; its own shutdown is on the console. The
     # console's last line and the helper's "init exited" come from two processes at the
     # same moment: either may reach the journal first.
     for order in ([f"lxcsd: debstop stopping: SIGRTMIN+3 to init (pid {pid})",
                    "Reached target shutdown.target", "Halting system."],
                   [f"lxcsd: debstop stopping: SIGRTMIN+3 to init (pid {pid})",
-                   "lxcsd: debstop init exited",
-                   "lxcsd: debstop stopped (status success, init killed by SIGINT: "
-                   "halt/poweroff)"]):
+                   "lxcsd: debstop init exited", DONE]):
         positions = [journal.find(text) for text in order]
         assert -1 not in positions and positions == sorted(positions), journal
     # Within TimeoutStopSec: systemd never had to time out and kill.
@@ -165,7 +182,7 @@ def test_reboot_inside_restarts_with_a_new_init(sb: Sandbox) -> None:
     second = u.main_pid(sb, "rbt1")
     assert second not in (0, first)
     journal = journal_has(sb, "rbt1", f"lxcsd: rbt1 running, init PID {second}")
-    assert "init killed by SIGHUP: reboot" in journal
+    assert "Failed" not in journal  # SIGHUP (reboot inside) is RestartForceExitStatus=
     assert journal.count(f"{rootfs.SYSINIT_LINE} on rbt1") == 2
     assert u.in_container(sb, "rbt1", ["hostname"]).strip() == "rbt1"
     sb.systemctl("stop", "lxc@rbt1.service")
@@ -178,7 +195,8 @@ def test_poweroff_inside_ends_inactive_not_failed(sb: Sandbox) -> None:
     assert u.wait_state(sb, "lxc@pwr1.service", {"inactive", "failed"}) == "inactive"
     props = u.show(sb, "lxc@pwr1.service", "Result", "NRestarts")
     assert props == {"Result": "success", "NRestarts": "0"}
-    assert "init killed by SIGINT: halt/poweroff" in journal_has(sb, "pwr1", "stopped (")
+    # SIGINT (poweroff inside) is SuccessExitStatus=: systemd says nothing of it
+    assert "Main process exited" not in journal_has(sb, "pwr1", DONE)
     assert_nothing_left(sb, "pwr1")
 
 
@@ -187,7 +205,8 @@ def test_init_exiting_non_zero_fails_the_unit(sb: Sandbox) -> None:
     assert u.wait_state(sb, "lxc@ext1.service", {"inactive", "failed"}) == "failed"
     props = u.show(sb, "lxc@ext1.service", "Result", "ExecMainStatus")
     assert props == {"Result": "exit-code", "ExecMainStatus": "3"}
-    assert "status exit-code, init exited with status 3" in journal_has(sb, "ext1", "stopped (")
+    assert "Main process exited, code=exited, status=3/NOTIMPLEMENTED" in \
+        journal_has(sb, "ext1", "Failed with result 'exit-code'")
     assert_nothing_left(sb, "ext1")
     # Restart= policies see the failure: on-failure restarts it.
     sb.write_file("/run/systemd/system/lxc@ext1.service.d/restart.conf",
@@ -206,7 +225,7 @@ def test_sigkill_of_init_leaves_nothing(sb: Sandbox) -> None:
     sb.run(["kill", "-KILL", str(pid)])
     assert u.wait_state(sb, "lxc@kil1.service", {"inactive", "failed"}) == "failed"
     assert u.prop(sb, "lxc@kil1.service", "Result") == "signal"
-    journal_has(sb, "kil1", "lxcsd: kil1 stopped (status signal, init killed by SIGKILL)")
+    assert KILLED in journal_has(sb, "kil1", "Failed with result 'signal'")
     assert_nothing_left(sb, "kil1")
     assert_starts_again(sb, "kil1")
 
@@ -232,9 +251,8 @@ def test_sigkill_of_the_helper_half_way_leaves_nothing(sb: Sandbox) -> None:
     assert sb.run(["cat", f"{payload}/cgroup.procs"]).stdout.split(), "no init-to-be yet"
     sb.run(["kill", "-KILL", str(helper)])
     assert u.wait_state(sb, "lxc@hlp1.service", {"inactive", "failed"}) == "failed"
-    journal_has(sb, "hlp1", "lxcsd: hlp1 stopped (status signal, the helper killed by SIGKILL, "
-                            "before init ran)")
-    assert_nothing_left(sb, "hlp1")
+    assert KILLED in journal_has(sb, "hlp1", "Failed with result 'signal'")
+    assert_nothing_left(sb, "hlp1", v1=False)  # its next start uses its cgroup v1 leaves
     sb.run(["rm", f"{directory}/hold"])
     assert_starts_again(sb, "hlp1")
 
@@ -249,15 +267,15 @@ def test_daemon_reload_and_console_restart_leave_a_container_running(sb: Sandbox
     # and it still stops cleanly, with its init's halt line reaching the journal through
     # the restarted console service
     sb.systemctl("stop", "lxc@kep1.service")
-    assert rootfs.HALT_LINE in journal_has(sb, "kep1", "lxcsd: kep1 stopped")
+    assert rootfs.HALT_LINE in journal_has(sb, "kep1", DONE)
     assert before["MainPID"] == str(pid)
     assert_nothing_left(sb, "kep1")
 
 
 def test_a_halt_that_never_comes_ends_with_the_stop_signal(sb: Sandbox) -> None:
-    # An init ignoring SIGPWR: after TimeoutStopSec systemd sends KillSignal= (SIGTERM) to
-    # the helper's ExecStop=, which sends lxc.signal.stop (default SIGKILL) to init; nothing
-    # is left either way.
+    # An init ignoring SIGPWR (KillSignal=, no ExecStop=: the halt signal is known): after
+    # TimeoutStopSec systemd sends FinalKillSignal= (lxc.signal.stop, default SIGKILL) to
+    # init; nothing is left either way.
     deaf = "lxc.init.cmd = /bin/sh -c \"trap '' PWR; while :; do sleep 1; done\""
     busybox(sb, "deaf1", (deaf,))
     sb.write_file("/run/systemd/system/lxc@deaf1.service.d/timeout.conf",
@@ -267,10 +285,31 @@ def test_a_halt_that_never_comes_ends_with_the_stop_signal(sb: Sandbox) -> None:
     pid = u.main_pid(sb, "deaf1")
     sb.systemctl("stop", "lxc@deaf1.service", check=False)
     assert u.wait_state(sb, "lxc@deaf1.service", {"inactive", "failed"}) == "failed"
-    journal = journal_has(sb, "deaf1", "lxcsd: deaf1 stopped")
-    assert f"lxcsd: deaf1 stopping: SIGPWR to init (pid {pid})" in journal
-    assert "stop timed out: SIGKILL to init" in journal and "init killed by SIGKILL" in journal
+    journal = journal_has(sb, "deaf1", "Failed with result 'timeout'")
+    assert u.prop(sb, "lxc@deaf1.service", "KillSignal") == "30"  # SIGPWR: ignored
+    assert "timed out" in journal and KILLED in journal
+    assert str(pid) in journal
     assert_nothing_left(sb, "deaf1")
+
+
+def test_a_halt_that_never_comes_ends_with_the_stop_signal_from_exec_stop(sb: Sandbox) -> None:
+    # The same init with a stop hook, so ExecStop= stays (it runs the hook): after
+    # TimeoutStopSec systemd sends KillSignal= (the template's SIGTERM) to the helper's
+    # ExecStop=, which sends lxc.signal.stop (default SIGKILL) to init; nothing is left.
+    deaf = "lxc.init.cmd = /bin/sh -c \"trap '' PWR; while :; do sleep 1; done\""
+    busybox(sb, "deaf2", (deaf, "lxc.hook.stop = /bin/true"))
+    sb.write_file("/run/systemd/system/lxc@deaf2.service.d/timeout.conf",
+                  "[Service]\nTimeoutStopSec=2\n")
+    sb.systemctl("daemon-reload")
+    assert u.prop(sb, "lxc@deaf2.service", "KillSignal") == "15"
+    u.start(sb, "deaf2")
+    pid = u.main_pid(sb, "deaf2")
+    sb.systemctl("stop", "lxc@deaf2.service", check=False)
+    assert u.wait_state(sb, "lxc@deaf2.service", {"inactive", "failed"}) == "failed"
+    journal = journal_has(sb, "deaf2", "stop timed out: SIGKILL to init")
+    assert f"lxcsd: deaf2 stopping: SIGPWR to init (pid {pid})" in journal
+    journal_has(sb, "deaf2", KILLED)
+    assert_nothing_left(sb, "deaf2")
 
 
 STOP_HOOK = """#!/bin/sh
@@ -305,19 +344,39 @@ def test_stop_uses_the_halt_signal_the_container_started_with(sb: Sandbox) -> No
     # while it runs takes effect at the next start, not at this stop.
     init = ("lxc.init.cmd = /bin/sh -c \"trap 'echo USR1 > /halted-by; exit 0' USR1; "
             "trap 'echo USR2 > /halted-by; exit 0' USR2; while :; do sleep 1; done\"")
-    pid = started(sb, "hsig1", (init, "lxc.signal.halt = SIGUSR1"))
+    started(sb, "hsig1", (init, "lxc.signal.halt = SIGUSR1"))
     root = f"{u.LXCPATH}/hsig1/rootfs"
     config = f"{u.LXCPATH}/hsig1/config"
     edited = sb.path(config).read_text().replace("SIGUSR1", "SIGUSR2")
     sb.write_file(config, edited)
-    sb.systemctl("daemon-reload")
+    sb.systemctl("daemon-reload")  # the generator keeps what the running container needs
+    assert u.prop(sb, "lxc@hsig1.service", "KillSignal") == "10"
     sb.systemctl("stop", "lxc@hsig1.service")
     assert u.prop(sb, "lxc@hsig1.service", "Result") == "success"
     assert sb.run(["cat", f"{root}/halted-by"]).stdout == "USR1\n"
-    journal = journal_has(sb, "hsig1", "lxcsd: hsig1 stopped")
-    assert f"lxcsd: hsig1 stopping: SIGUSR1 to init (pid {pid})" in journal
-    # the next start is the edited config's
+    # the next start is the edited config's: its unit is reloaded before it is ready
     u.start(sb, "hsig1")
+    assert u.prop(sb, "lxc@hsig1.service", "KillSignal") == "12"
     sb.systemctl("stop", "lxc@hsig1.service")
     assert sb.run(["cat", f"{root}/halted-by"]).stdout == "USR2\n"
     assert_nothing_left(sb, "hsig1")
+
+
+def test_a_stop_hook_added_without_daemon_reload_still_runs(sb: Sandbox) -> None:
+    # The unit of a container without stop hooks has no ExecStop=; a hook added to the
+    # config afterwards (no daemon-reload) makes the start reload systemd before it is
+    # ready, and the stop runs it.
+    directory = f"{u.LXCPATH}/late1"
+    started(sb, "late1")
+    assert u.prop(sb, "lxc@late1.service", "ExecStop") == ""
+    sb.systemctl("stop", "lxc@late1.service")
+    sb.write_file(f"{directory}/stop-hook", STOP_HOOK.format(dir=directory), 0o755)
+    config = sb.path(f"{directory}/config").read_text()
+    sb.write_file(f"{directory}/config", config + f"lxc.hook.stop = {directory}/stop-hook\n")
+    u.start(sb, "late1")
+    assert "lxcsd-helper stop" in u.prop(sb, "lxc@late1.service", "ExecStop")
+    journal = journal_has(sb, "late1", "changed since systemctl daemon-reload")
+    assert "reloading systemd" in journal
+    sb.systemctl("stop", "lxc@late1.service")
+    assert sb.path(f"{directory}/stop-hook.out").read_text().startswith("args: late1 lxc stop")
+    assert_nothing_left(sb, "late1")

@@ -19,6 +19,7 @@ each module's importer.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -147,3 +148,47 @@ def test_the_check_can_fail() -> None:
     assert any(c.startswith("argparse <- lxcsd.cli.main") for c in banned(modules, BANNED))
     modules, _ = imported("import signal\n")   # enum through an allowed module: fine
     assert "enum" in modules and not banned(modules, BANNED)
+
+
+CONFIG_READER = ("lxcsd.config.load", "lxcsd.config.build", "lxcsd.config.reader",
+                 "lxcsd.config.keys", "lxcsd.config.values", "lxcsd.config.model",
+                 "lxcsd.runtime.compiler")
+
+
+def _generate(lxcpath: Path, out: Path, plans: Path) -> tuple[Imports, dict[str, str]]:
+    shutil.rmtree(out, ignore_errors=True)
+    dirs = [out / d for d in ("normal", "early", "late")]
+    for directory in dirs:
+        directory.mkdir(parents=True)
+    code = ("sys.path.append('/usr/lib/python3/dist-packages')  # as the launcher\n"
+            "sys.argv[1:] = ['--no-kmsg', " + ", ".join(repr(str(d)) for d in dirs) + "]\n"
+            "from lxcsd.generator.main import main\nsys.exit(main())\n")
+    modules, _ = imported(code, env={"LXCSD_LXCPATH": str(lxcpath),
+                                          "LXCSD_PLAN_DIR": str(plans),
+                                          "LXCSD_RUN_DIR": str(out / "run")})
+    files = {str(p.relative_to(dirs[0])): p.read_text() for p in dirs[0].rglob("*.conf")}
+    return modules, files
+
+
+def test_a_generator_run_over_unchanged_configs_reads_no_config(tmp_path: Path) -> None:
+    """The facts cache (lxcsd.generator.facts): a second run takes every container from
+    it, imports none of the config reader and compiles nothing, and writes the same; an
+    edited include is read again at the next run."""
+    lxcpath = write_lxcpath(tmp_path)
+    for init in lxcpath.glob("*/rootfs"):
+        (init / "sbin").mkdir()
+        (init / "sbin/init").write_text("#!/bin/sh\n")
+        (init / "sbin/init").chmod(0o755)
+    plans = tmp_path / "plans"
+    cold, first = _generate(lxcpath, tmp_path / "out", plans)
+    assert "lxcsd.config.reader" in cold and sorted(p.name for p in plans.iterdir()) == [
+        "c0.plan", "c1.plan", "c2.plan", "c3.plan", "c4.plan", "generator.cache"]
+    warm, second = _generate(lxcpath, tmp_path / "out", plans)
+    assert [m for m in CONFIG_READER if m in warm] == []
+    assert second == first and "lxc@c4.service.d/10-lxcsd.conf" in second
+    include = tmp_path / "common.conf"
+    include.write_text(include.read_text().replace("lxc.group = onboot\n",
+                                                   "lxc.group = onboot web\n"))
+    edited, third = _generate(lxcpath, tmp_path / "out", plans)
+    assert "lxcsd.config.reader" in edited
+    assert third != first and not banned(edited, GENERATOR_BANNED)

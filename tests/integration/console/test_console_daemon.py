@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from console_harness import FakeManager, PtyContainer, Viewer
 
-from lxcsd.console import client, protocol
+from lxcsd.console import client, handoff, protocol
 from lxcsd.console.options import ConsoleOptions
+from tests.infra import v1cgroups
 
 Make = Callable[..., PtyContainer]
 
@@ -424,3 +425,39 @@ def test_restart_with_odd_descriptors_in_the_store(manager: FakeManager,
     for fd in (stray_slave, write_end):
         os.close(fd)
 
+
+@pytest.mark.skipif(not v1cgroups.own_dirs(), reason="no cgroup v1 hierarchy on this host")
+def test_init_exit_removes_its_cgroup_v1_leaves(manager: FakeManager,
+                                                containers: Make) -> None:
+    """A hybrid host's cgroup v1 leaves of a container whose unit has no ExecStopPost=:
+    handed over with the console, removed by a worker of the daemon once init has exited
+    (what the container made below them too), also after a restart of the daemon; not
+    while init runs."""
+    scratch = v1cgroups.make(f"lxcsd-console-test-{os.getpid()}")
+    try:
+        c = containers("c1")
+        leaves = [parent / "lxc.payload.c1" for parent in scratch]
+        for leaf in leaves:
+            for path in (leaf, leaf / "inner"):
+                path.mkdir()
+                if (path.parent / "cpuset.cpus").exists():
+                    for name in v1cgroups.CPUSET_FILES:
+                        (path / name).write_text((path.parent / name).read_text().strip()
+                                                 or "\n")
+        v1cgroups.enter(leaves, c.proc.pid)
+        with open(f"/proc/{c.proc.pid}/cgroup", encoding="utf-8") as f:
+            rows = [line.rstrip("\n").split(":", 2) for line in f]
+        entries = [f"{controllers}:{path.removesuffix('/lxc.payload.c1') or '/'}"
+                   for number, controllers, path in rows if number != "0" and controllers]
+        said: list[str] = []
+        assert handoff.register("c1", c.unit, c.master, [], pid=c.proc.pid,
+                                socket_path=manager.socket_path, warn=said.append,
+                                cgroup_v1=("lxc.payload.c1", entries)), said
+        c.close_masters()
+        manager.restart()
+        time.sleep(0.3)
+        assert all(leaf.is_dir() for leaf in leaves)
+        c.stop()
+        wait(lambda: v1cgroups.children(scratch) == [])
+    finally:
+        assert v1cgroups.remove(scratch) == []

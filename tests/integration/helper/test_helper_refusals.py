@@ -5,10 +5,11 @@ the start and ``lxcsd check`` on the same file and asserts both name the same pr
 with file:line as an error (exit 1), the start failing before it made anything. And the
 reverse: the configs check accepts in these cases' neighbourhood start.
 
-``test_every_refusal_of_the_plan_is_walked`` reads lxcsd/runtime/plan.py (the one validation
-both run, ``make_plan``) and fails when a refusal there has no case here: a new refusal must
-come with its case. Refusals that depend on AppArmor (``lsm.decide``) cannot happen on this
-host: tests/unit/runtime/test_rt_lsm.py covers them with described hosts, the VM tier for real.
+``test_every_refusal_of_the_plan_is_walked`` reads lxcsd/runtime/compiler.py (the one
+validation both run, ``make_plan``) and fails when a refusal there has no case here: a new
+refusal must come with its case. Refusals that depend on AppArmor (``lsm.decide``) cannot
+happen on this host: tests/unit/runtime/test_rt_lsm.py covers them with described hosts, the
+VM tier for real.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from lxcsd.runtime import plan as plan_module
+from lxcsd.runtime import compiler as plan_module
 from tests.infra import helper_util as hu
 
 REPO = Path(__file__).resolve().parents[3]
@@ -30,9 +31,9 @@ NOTIFY_POLICY = "2\ndenylist\nmknod notify\n"
 
 
 def _memory_in_cgroup2() -> bool:
-    from lxcsd.runtime import plan
+    from lxcsd.runtime import compiler
 
-    return "memory" in plan.host_controllers()
+    return "memory" in compiler.host_controllers()
 
 
 def _remove_init(root: Path, base: Path) -> None:
@@ -91,13 +92,26 @@ CASES: list[tuple[str, str, str, Callable[[Path, Path], None] | None]] = [
      "seccomp notify actions are not supported yet", _policy(NOTIFY_POLICY)),
     ("console-path", "lxc.console.path = /dev/nonexistent-console\n",
      "lxc.console.path: /dev/nonexistent-console does not exist", None),
+    ("no-seccomp-binding", "", "cannot compile the policy: the libseccomp binding",
+     None),
 ]
+# Cases run with a Python that finds a module first: python3-seccomp not installed.
+NO_BINDING = "raise ImportError('python3-seccomp is not installed (test stand-in)')\n"
 
 
-def check(config: Path) -> subprocess.CompletedProcess[str]:
+def _case_env(name: str, base: Path) -> dict[str, str]:
+    if name != "no-seccomp-binding":
+        return {}
+    (base / "stubs").mkdir(exist_ok=True)
+    (base / "stubs" / "seccomp.py").write_text(NO_BINDING)
+    return {"PYTHONPATH": f"{base / 'stubs'}:{REPO}"}
+
+
+def check(config: Path, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "lxcsd.cli.main", "check", "--no-warnings",
                            str(config)], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
 
 
 @pytest.mark.parametrize(("name", "extra", "expected", "setup"), CASES,
@@ -114,11 +128,12 @@ def test_check_reports_what_the_start_refuses(lxcpath: hu.Lxcpath, unit_cgroup: 
     if setup is not None:
         setup(root, lxcpath.base)
     config = lxcpath.base / name / "config"
-    started = lxcpath.start(name, unit_cgroup)
+    env = _case_env(name, lxcpath.base)
+    started = lxcpath.start(name, unit_cgroup, env=env)
     assert started.status == 1 and expected in started.stderr, started
     assert "READY=1" not in started.fields and started.state is None
     assert hu.host_mounts_under(lxcpath.base) == []
-    checked = check(config)
+    checked = check(config, env)
     assert checked.returncode == 1, checked
     errors = [line for line in checked.stdout.splitlines() if ": error: " in line]
     assert any(expected in line for line in errors), checked.stdout
@@ -143,7 +158,7 @@ def test_what_check_accepts_starts(lxcpath: hu.Lxcpath, unit_cgroup: str,
 
 
 def _refusal_texts() -> list[tuple[int, str]]:
-    """(line, the longest literal part of the message) of every refusal raised in plan.py."""
+    """(line, the longest literal part of the message) of every refusal raised in compiler.py."""
     source = Path(plan_module.__file__).read_text()
     found = []
     for node in ast.walk(ast.parse(source)):
@@ -171,4 +186,4 @@ def test_every_refusal_of_the_plan_is_walked() -> None:
     expected = [case[2] for case in CASES]
     missing = [(line, text) for line, text in texts
                if not any(text in fragment or fragment in text for fragment in expected)]
-    assert not missing, f"refusals in plan.py without a case here: {missing}"
+    assert not missing, f"refusals in compiler.py without a case here: {missing}"

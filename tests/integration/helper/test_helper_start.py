@@ -95,6 +95,68 @@ def test_cgroup_v1_leaves_on_a_hybrid_host(lxcpath: hu.Lxcpath, unit_cgroup: str
     assert v1cgroups.children(v1) == []
 
 
+def test_cgroup_v1_leaves_removed_as_lxcsd_console_does(lxcpath: hu.Lxcpath,
+                                                        unit_cgroup: str) -> None:
+    """Without ExecStopPost= (nothing else to undo), lxcsd-console removes the leaves once
+    init has exited, from its own cgroups, by the entries the helper handed over
+    (cgroup_v1.Leaf.entry: each hierarchy's path of the unit's cgroup)."""
+    from lxcsd.runtime import cgroup_v1
+
+    v1 = v1cgroups.existing(os.path.basename(unit_cgroup))
+    if not v1:
+        pytest.skip("no cgroup v1 hierarchy on this host")
+    lxcpath.container("v1c", init_script="mkdir /sys/fs/cgroup/x 2>/dev/null\n"
+                      "exec sleep 1000\n")
+    started = lxcpath.start("v1c", unit_cgroup)
+    assert started.status == 0, started
+    with open(f"/proc/{started.init_pid}/cgroup", encoding="utf-8") as f:
+        lines = [line.rstrip("\n").split(":", 2) for line in f]
+    entries = [f"{controllers}:{path.removesuffix('/lxc.payload.v1c') or '/'}"
+               for number, controllers, path in lines if number != "0" and controllers]
+    assert entries and all(e.endswith(os.path.basename(unit_cgroup)) for e in entries), entries
+    for path in v1[:1]:  # something the container made below its leaf goes too
+        inner = path / "lxc.payload.v1c" / "inner"
+        inner.mkdir()
+        if (inner.parent / "cpuset.cpus").exists():
+            for name in v1cgroups.CPUSET_FILES:
+                (inner / name).write_text((inner.parent / name).read_text().strip() or "\n")
+    started.stop()
+    assert cgroup_v1.remove_recorded("lxc.payload.v1c", entries) == []
+    assert v1cgroups.children(v1) == []
+
+
+def test_a_v1_leaf_removed_under_a_start_is_made_again(unit_cgroup: str) -> None:
+    """A restart may reuse leaves that lxcsd-console is removing for the life before:
+    moving into one that went away makes it again."""
+    v1 = v1cgroups.existing(os.path.basename(unit_cgroup))
+    if not v1:
+        pytest.skip("no cgroup v1 hierarchy on this host")
+    script = (
+        "import os, signal\n"
+        "from lxcsd.runtime import cgroup_v1\n"
+        "leaves = cgroup_v1.make_leaves('lxc.payload.again')\n"
+        "for leaf in leaves:\n"
+        "    os.rmdir(leaf.rel, dir_fd=leaf.own_fd)\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    signal.pause()\n"
+        "cgroup_v1.move(leaves, child)\n"
+        "with open(f'/proc/{child}/cgroup') as f:\n"
+        "    print(f.read())\n"
+        "os.kill(child, signal.SIGKILL)\n"
+        "os.waitpid(child, 0)\n"
+        "print(cgroup_v1.remove_leaves(leaves))\n")
+    tree = str(Path(__file__).resolve().parents[3])
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": tree},
+                          preexec_fn=lambda: v1cgroups.enter(v1), timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    moved = [line for line in done.stdout.splitlines() if line[:1].isdigit()
+             and not line.startswith("0::")]
+    assert moved and all(line.endswith("/lxc.payload.again") for line in moved), done.stdout
+    assert done.stdout.rstrip().endswith("[]") and v1cgroups.children(v1) == []
+
+
 def test_mounts_masks_and_dev(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
     lxcpath.container("c2")
     started = lxcpath.start("c2", unit_cgroup)
@@ -142,7 +204,8 @@ def test_default_caps_are_nspawns(lxcpath: hu.Lxcpath, unit_cgroup: str) -> None
     """No cap line: systemd-nspawn's set (+ net_admin: the container has its own network
     namespace). A drop line like the old busybox template's adds to it: sys_rawio, which
     that line did not name, stays dropped."""
-    from lxcsd.runtime import caps, plan
+    from lxcsd.runtime import caps
+    from lxcsd.runtime import compiler as plan
 
     lxcpath.container("c4")
     started = lxcpath.start("c4", unit_cgroup)

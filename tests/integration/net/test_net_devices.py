@@ -18,6 +18,7 @@ import pytest
 
 import lxcsd.net as net
 from lxcsd.errors import ConfigError
+from lxcsd.net.spec import plan_of
 
 pytestmark = pytest.mark.network
 
@@ -43,7 +44,7 @@ def test_veth_on_bridge_gets_address_gateway_and_pings(tmp_path: Path) -> None:
         box = nh.Box()
         try:
             assert net.needs_netlink(c)
-            assert net.setup(c, box.pid, _state(tmp_path, "c1")) == ["eth0"]
+            assert net.setup(plan_of(c), box.pid, _state(tmp_path, "c1")) == ["eth0"]
             addr = box.sh("ip -4 addr show dev eth0")
             assert "inet 10.0.3.10/24 brd 10.0.3.255" in addr
             assert "default via 10.0.3.1 dev eth0" in box.sh("ip route")
@@ -57,7 +58,7 @@ def test_veth_on_bridge_gets_address_gateway_and_pings(tmp_path: Path) -> None:
             assert sorted(nh.links()) == ["br0", "lo"]
             net.cleanup("c1", _state(tmp_path, "c1"))  # idempotent
             # The templated MAC is the same at the next start.
-            assert net.setup(c, box.pid, _state(tmp_path, "c1")) == ["eth0"]
+            assert net.setup(plan_of(c), box.pid, _state(tmp_path, "c1")) == ["eth0"]
             assert box.mac("eth0") == mac
             net.cleanup("c1", _state(tmp_path, "c1"))
         finally:
@@ -75,7 +76,7 @@ def test_two_containers_on_one_bridge_ping_each_other(tmp_path: Path) -> None:
                 c = nh.container(tmp_path, name, VETH.format(address=address,
                                                              gateway="10.0.3.1"))
                 boxes.append(nh.Box())
-                net.setup(c, boxes[-1].pid, _state(tmp_path, name))
+                net.setup(plan_of(c), boxes[-1].pid, _state(tmp_path, name))
             boxes[0].sh("ping -c1 -W5 10.0.3.12")
             boxes[1].sh("ping -c1 -W5 10.0.3.11")
             macs = {box.mac("eth0") for box in boxes}
@@ -98,7 +99,7 @@ def _child_links(tmp_path: Path, text: str) -> dict[str, object]:
         c = nh.container(tmp_path, "m", text)
         box = nh.Box()
         try:
-            names = net.setup(c, box.pid, _state(tmp_path, "m"))
+            names = net.setup(plan_of(c), box.pid, _state(tmp_path, "m"))
             from lxcsd.net import nl
 
             info = {}
@@ -166,7 +167,7 @@ def test_veth_bridge_port_vlans(tmp_path: Path) -> None:
                          "lxc.net.0.veth.vlan.tagged.id = 30\n")
         box = nh.Box()
         try:
-            net.setup(c, box.pid, _state(tmp_path, "bv"))
+            net.setup(plan_of(c), box.pid, _state(tmp_path, "bv"))
             import subprocess
 
             vlans = subprocess.run(["bridge", "-j", "vlan", "show", "dev", "vbv0"],
@@ -175,7 +176,7 @@ def test_veth_bridge_port_vlans(tmp_path: Path) -> None:
             _iproute2("link", "set", "br0", "type", "bridge", "vlan_filtering", "0")
             error = ""
             try:
-                net.setup(c, box.pid, _state(tmp_path, "bv"))
+                net.setup(plan_of(c), box.pid, _state(tmp_path, "bv"))
             except ConfigError as err:
                 error = str(err)
             return vlans, error
@@ -210,7 +211,7 @@ def test_phys_moves_in_and_comes_back_with_its_name(tmp_path: Path, how: str) ->
             if how == "helper killed":
                 _setup_in_killed_helper(c, box.pid, _state(tmp_path, "p"))
             else:
-                assert net.setup(c, box.pid, _state(tmp_path, "p")) == ["eth1"]
+                assert net.setup(plan_of(c), box.pid, _state(tmp_path, "p")) == ["eth1"]
             assert "dummy7" not in nh.links()
             assert "10.9.0.2/24" in box.sh("ip -4 addr show dev eth1")
             if how == "init killed":
@@ -230,7 +231,7 @@ def _setup_in_killed_helper(c: object, pid: int, state_dir: str) -> None:
     child = os.fork()
     if child == 0:  # pragma: no cover - child
         os.close(ready_r)
-        net.setup(c, pid, state_dir)  # type: ignore[arg-type]
+        net.setup(plan_of(c), pid, state_dir)  # type: ignore[arg-type]
         os.write(ready_w, b"1")
         time.sleep(60)
         os._exit(0)
@@ -254,7 +255,7 @@ def test_host_side_gone_after_helper_and_init_sigkill(tmp_path: Path) -> None:
             assert sorted(nh.links()) == ["br0", "lo"]
             assert box.links() == ["lo"]
             # Again, with init SIGKILLed first: its namespace takes the pair with it.
-            net.setup(c, box.pid, _state(tmp_path, "k"))
+            net.setup(plan_of(c), box.pid, _state(tmp_path, "k"))
             box.kill()
             net.cleanup("k", _state(tmp_path, "k"))
             assert sorted(nh.links()) == ["br0", "lo"]
@@ -285,7 +286,7 @@ lxc.net.1.script.up = {hook}
 """)
         box = nh.Box()
         try:
-            assert net.setup(c, box.pid, _state(tmp_path, "h")) == ["eth0"]
+            assert net.setup(plan_of(c), box.pid, _state(tmp_path, "h")) == ["eth0"]
             assert "vhook0" in nh.links()
             net.cleanup("h", _state(tmp_path, "h"))
             return " ".join(box.links())
@@ -312,7 +313,7 @@ def test_hook_version_0_arguments(tmp_path: Path) -> None:
                          f"lxc.net.0.script.up = {hook}\n")
         box = nh.Box()
         try:
-            net.setup(c, box.pid, _state(tmp_path, "v0"))
+            net.setup(plan_of(c), box.pid, _state(tmp_path, "v0"))
             net.cleanup("v0", _state(tmp_path, "v0"))
         finally:
             box.kill()
@@ -329,7 +330,7 @@ def test_missing_bridge_names_the_key_and_leaves_nothing(tmp_path: Path) -> None
         box = nh.Box()
         try:
             with pytest.raises(ConfigError) as caught:
-                net.setup(c, box.pid, _state(tmp_path, "e"))
+                net.setup(plan_of(c), box.pid, _state(tmp_path, "e"))
             assert sorted(nh.links()) == ["br0", "lo"]  # network 0 undone
             assert box.links() == ["lo"]
             return str(caught.value)
@@ -355,7 +356,7 @@ lxc.net.0.ipv4.gateway = 169.254.0.1
 """)
         box = nh.Box()
         try:
-            net.setup(c, box.pid, _state(tmp_path, "r"))
+            net.setup(plan_of(c), box.pid, _state(tmp_path, "r"))
             host_routes = nh.host_sh("ip route")
             inside = box.sh("ip route")
             nh.host_sh("ip addr add 169.254.0.1/32 dev vr0")
@@ -384,7 +385,7 @@ lxc.net.0.ipv4.address = 10.6.0.2/32
 """)
         box = nh.Box()
         try:
-            net.setup(c, box.pid, _state(tmp_path, "l2"))
+            net.setup(plan_of(c), box.pid, _state(tmp_path, "l2"))
             proxies = _iproute2("neigh", "show", "proxy")
             with open("/proc/sys/net/ipv4/conf/up0/proxy_arp") as handle:
                 proxy_arp = handle.read().strip()
@@ -423,7 +424,7 @@ lxc.net.1.ipv4.gateway = 10.1.1.1
 """)
         box = nh.Box()
         try:
-            assert net.setup(c, box.pid, _state(tmp_path, "v6")) == ["eth0", "eth1"]
+            assert net.setup(plan_of(c), box.pid, _state(tmp_path, "v6")) == ["eth0", "eth1"]
             return box.sh("ip -6 addr show dev eth0; ip -6 route"), box.sh("ip route")
         finally:
             net.cleanup("v6", _state(tmp_path, "v6"))
@@ -442,8 +443,8 @@ def test_setup_undoes_a_previous_start_that_was_never_cleaned_up(tmp_path: Path)
         c = nh.container(tmp_path, "re", "lxc.net.0.type = veth\nlxc.net.0.link = br0\n")
         old, new = nh.Box(), nh.Box()
         try:
-            net.setup(c, old.pid, _state(tmp_path, "re"))  # then no cleanup
-            net.setup(c, new.pid, _state(tmp_path, "re"))
+            net.setup(plan_of(c), old.pid, _state(tmp_path, "re"))  # then no cleanup
+            net.setup(plan_of(c), new.pid, _state(tmp_path, "re"))
             ends = [n for n in nh.links() if n.startswith("veth")]
             old_links = old.links()
             net.cleanup("re", _state(tmp_path, "re"))

@@ -14,6 +14,7 @@ import pytest
 import lxcsd.net as net
 from lxcsd.config import netconf
 from lxcsd.net import service
+from lxcsd.net.spec import plan_of
 
 pytestmark = pytest.mark.network
 
@@ -52,7 +53,7 @@ def test_dhcp_lease_restart_keeps_bridge_stop_removes_all(tmp_path: Path) -> Non
             seen["dnsmasq"] = service.up(conf, run_dir=run_dir, lease_dir=lease_dir)
             seen["table"] = _nft_table()
             seen["forward"] = _forwarding()
-            net.setup(c, box.pid, str(tmp_path / "state"))
+            net.setup(plan_of(c), box.pid, str(tmp_path / "state"))
             seen["udhcpc"] = box.sh("udhcpc -i eth0 -n -q -t 10 -T 1 -s /bin/true 2>&1")
             seen["mac"] = box.mac("eth0")
             seen["leases"] = Path(lease_dir, "dnsmasq.lxcbr0.leases").read_text()

@@ -94,12 +94,14 @@ def test_needs_netlink(tmp_path: Path, text: str, expected: bool) -> None:
 
 def test_key_errors_point_at_the_line(tmp_path: Path) -> None:
     from lxcsd.net.create import key_error
+    from lxcsd.net.spec import NetPlan, plan_of
 
-    c = _container(tmp_path, "lxc.uts.name = c1\nlxc.net.0.type = veth\n"
-                   "lxc.net.0.link = br9\n")
-    error = key_error(c, c.net[0], "link", "bridge 'br9' does not exist")  # type: ignore
+    c = plan_of(_container(tmp_path, "lxc.uts.name = c1\nlxc.net.0.type = veth\n"
+                           "lxc.net.0.link = br9\n"))  # type: ignore[arg-type]
+    c = NetPlan.load(c.dump())  # as the helper reads it from the compiled plan
+    error = key_error(c, c.networks[0], "link", "bridge 'br9' does not exist")
     assert str(error) == f"{tmp_path}/c1/config:3: lxc.net.0.link: bridge 'br9' does not exist"
-    error = key_error(c, c.net[0], "veth.pair", "in use")  # type: ignore
+    error = key_error(c, c.networks[0], "veth.pair", "in use")
     assert str(error).startswith(f"{tmp_path}/c1/config:2: lxc.net.0.veth.pair: ")
 
 
@@ -163,9 +165,10 @@ def test_preload_imports_netlink_only_when_needed(tmp_path: Path) -> None:
     code = (
         "import sys, lxcsd.net as n\n"
         "from lxcsd.config.load import load_path\n"
-        f"n.preload(load_path({str(tmp_path / 'empty')!r}, 'e'))\n"
+        "from lxcsd.net.spec import plan_of\n"
+        f"n.preload(plan_of(load_path({str(tmp_path / 'empty')!r}, 'e')))\n"
         "assert 'pyroute2' not in sys.modules\n"
-        f"n.preload(load_path({str(tmp_path / 'veth')!r}, 'v'))\n"
+        f"n.preload(plan_of(load_path({str(tmp_path / 'veth')!r}, 'v')))\n"
         "assert 'pyroute2.netlink.rtnl.ifinfmsg' in sys.modules\n"
         "assert 'lxcsd.net.create' in sys.modules\n"
     )

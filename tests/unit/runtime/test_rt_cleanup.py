@@ -10,6 +10,7 @@ import pytest
 
 from lxcsd.config.load import load_path
 from lxcsd.runtime import cleanup, state
+from lxcsd.runtime.compiler import hook_set
 
 
 @pytest.mark.parametrize(("env", "text"), [
@@ -73,7 +74,7 @@ def test_post_stop_hook_gets_target(tmp_path: Path) -> None:
     config.write_text(f"lxc.rootfs.path = /srv\nlxc.hook.version = 1\n"
                       f"lxc.hook.post-stop = {hook}\n")
     c = load_path(str(config), name="c1")
-    assert cleanup.post_stop_hooks(c, {"EXIT_CODE": "killed", "EXIT_STATUS": "HUP"})
+    assert cleanup.post_stop_hooks(hook_set(c), {"EXIT_CODE": "killed", "EXIT_STATUS": "HUP"})
     assert record.read_text() == "post-stop reboot c1\n"
 
 
@@ -82,7 +83,7 @@ def test_failing_post_stop_hook_is_reported(tmp_path: Path,
     config = tmp_path / "config"
     config.write_text("lxc.rootfs.path = /srv\nlxc.hook.post-stop = /bin/false\n")
     c = load_path(str(config), name="c1")
-    assert not cleanup.post_stop_hooks(c, {})
+    assert not cleanup.post_stop_hooks(hook_set(c), {})
     assert (f"lxcsd: c1 post-stop hook failed: {config}:2: lxc.hook.post-stop: '/bin/false' "
             "exited with status 1") in capfd.readouterr().err
 
@@ -115,8 +116,8 @@ def test_state_dir_follows_lxcsd_run_dir(monkeypatch: pytest.MonkeyPatch) -> Non
     ({"name": "c1"}, True),  # an older state format: only the config can tell
     ({}, True),              # no state file: a start that failed before init ran
 ])
-def test_wants_config(fields: dict[str, str], wanted: bool) -> None:
-    assert cleanup.wants_config(fields) is wanted
+def test_wants_hooks(fields: dict[str, str], wanted: bool) -> None:
+    assert cleanup.wants_hooks(fields) is wanted
 
 
 @pytest.mark.parametrize(("recorded", "runs"), [("0", False), ("1", True), (None, True)])

@@ -197,7 +197,7 @@ def test_device_policy_of_optional_nodes() -> None:
 
 def test_optional_devices_from_the_config(tmp_path: Path) -> None:
     from lxcsd.config.load import load_path
-    from lxcsd.runtime.plan import optional_devices
+    from lxcsd.runtime.compiler import optional_devices
 
     plain = tmp_path / "plain.conf"
     plain.write_text("lxc.rootfs.path = dir:/\n")

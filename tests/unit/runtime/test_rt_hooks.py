@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from lxcsd.config.load import load_path
-from lxcsd.config.model import Container
 from lxcsd.errors import LxcsdError
 from lxcsd.runtime import hooks
+from lxcsd.runtime.compiler import hook_set
 
 RECORDER = """#!/bin/sh
 out="$(dirname "$0")/record.$LXC_NAME"
@@ -24,10 +24,12 @@ exit ${HOOK_EXIT:-0}
 """
 
 
-def container(tmp_path: Path, body: str, name: str = "c1") -> Container:
+def container(tmp_path: Path, body: str, name: str = "c1") -> hooks.HookSet:
+    """The hooks of a config, as the start plan carries them (and back from its file)."""
     config = tmp_path / "config"
     config.write_text("lxc.rootfs.path = dir:/srv/c1/rootfs\n" + body)
-    return load_path(str(config), name=name)
+    found: hooks.HookSet = hooks.HookSet.load(hook_set(load_path(str(config), name=name)).dump())
+    return found
 
 
 @pytest.fixture
@@ -127,7 +129,7 @@ def test_environment_name_alone_takes_the_helpers_value(tmp_path: Path,
 
 def test_extra_arguments_follow_the_version0_arguments(tmp_path: Path) -> None:
     c = container(tmp_path, "lxc.hook.stop = /bin/true\n")
-    argv = hooks.hook_argv(c, "stop", "/bin/hook x", ["net:/proc/9/fd/4"])
+    argv = hooks.hook_argv(c, "stop", ("/bin/hook", "x"), ["net:/proc/9/fd/4"])
     assert argv == ["/bin/hook", "x", "c1", "lxc", "stop", "net:/proc/9/fd/4"]
 
 

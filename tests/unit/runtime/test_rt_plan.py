@@ -1,4 +1,4 @@
-"""lxcsd.runtime.plan: what a start does, decided from real config files (no system calls)."""
+"""lxcsd.runtime.compiler: what a start does, decided from real config files (no system calls)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from lxcsd import linux, paths
 from lxcsd.config.load import load_path
 from lxcsd.errors import ConfigError
 from lxcsd.runtime import caps, lsm
-from lxcsd.runtime import plan as p
+from lxcsd.runtime import compiler as p
+from lxcsd.runtime.plan import StartPlan
 
 # A host with every cgroup2 controller and no security module (tests that need others
 # pass their own).
@@ -28,7 +29,7 @@ def rootfs(tmp_path: Path) -> Path:
 
 
 def make(rootfs: Path, text: str, environ: dict[str, str] | None = None,
-         host: p.Host = HOST) -> p.Plan:
+         host: p.Host = HOST) -> StartPlan:
     config = rootfs.parent / "config"
     config.write_text(f"lxc.rootfs.path = dir:{rootfs}\n" + text)
     return p.make_plan("c1", load_path(str(config)), environ or {}, datadir=paths.datadir(),
