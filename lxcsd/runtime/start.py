@@ -314,6 +314,8 @@ class Starter:
         if self.c1 == 0:
             for signum in STOP_SIGNALS:  # systemd's stop is H's
                 _signal.signal(signum, _signal.SIG_DFL)
+            for fd in (self.release_w, self.status_r) if linger else ():
+                os.close(fd)  # H's ends: C1 sees EOF on release when H closes its end
             sync.child_side()
             report.child_side()
             child.c1_main(plan, sync, report, share_fds, bool(self.v1), linger)
@@ -621,6 +623,7 @@ class Starter:
         plan, pid = self.plan, self.init_pid
         status = f"Running, init PID {pid}"
         if self.notify_fd >= 0:
+            self.register_machine()  # while the guest boots: off the critical path anyway
             status = self.wait_for_guest(status)
         ended = init_status(pid) if plan.subreaper else self.release_init()
         if ended is not None:
@@ -684,7 +687,16 @@ class Starter:
     def keep_notify_if_bound(self) -> None:
         from lxcsd.runtime import ready
 
-        if self.notify_fd >= 0 and not ready.is_bound(self.notify_fd):
+        if self.notify_fd < 0:
+            return
+        bound = ready.is_bound(self.notify_fd)
+        if bound and not self.plan.subreaper:
+            # The plan did not expect a notifying guest (its compiler looked at init as
+            # the root had it then): init is C1's child, not ours, so we could not end as
+            # it did while it boots. Ready at exec, as for lxcsd.init.notify = 0.
+            log(f"warning: {self.plan.name}: init became a guest that reports its readiness "
+                "since the plan was compiled: ready at exec this time")
+        if not bound or not self.plan.subreaper:
             os.close(self.notify_fd)  # not a notifying guest: ready at exec, as before
             self.notify_fd = -1
 

@@ -70,3 +70,82 @@ def test_a_stop_while_starting_is_not_a_traceback() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=30, env={**os.environ, "NOTIFY_SOCKET": ""})
     assert (r.returncode, r.stderr) == (0, "lxcsd: c1 stopped while starting: start undone\n")
+
+
+@pytest.mark.parametrize(("signum", "stop"), [
+    (signal.SIGPWR, "halt:30,stop:0,exec_stop:0,cleanup:0"),  # busybox: systemd sends SIGPWR
+    (signal.SIGRTMIN + 3, "halt:37,stop:9,exec_stop:0,cleanup:1"),  # systemd guest, no notify
+    (signal.SIGUSR1, "halt:10,stop:0,exec_stop:0,cleanup:0"),  # lxc.signal.halt
+    (signal.SIGTERM, "halt:0,stop:0,exec_stop:1,cleanup:1"),  # ExecStop=: the template's
+])
+def test_a_stop_while_starting_with_the_units_kill_signal(signum: int, stop: str) -> None:
+    """Whatever KillSignal= the drop-in gave the unit (the halt signal when systemd sends
+    it itself: LXCSD_STOP says so) reaches the helper while it is the main process, and is
+    a stop during the start, not the signal's default action (SIGPWR would kill it: the
+    unit would end failed)."""
+    code = ("import os, sys; from lxcsd.runtime import start\n"
+            f"start.load_plan = lambda name: os.kill(os.getpid(), {int(signum)})\n"
+            "sys.exit(start.main('c1'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=30, env={**os.environ, "NOTIFY_SOCKET": "", "LXCSD_STOP": stop})
+    assert (r.returncode, r.stderr) == (0, "lxcsd: c1 stopped while starting: start undone\n")
+
+
+def test_stop_signals_follow_the_drop_in() -> None:
+    assert start.stop_signals({}) == (signal.SIGTERM,)
+    assert start.stop_signals({"LXCSD_STOP": "garbage"}) == (signal.SIGTERM,)
+    assert start.stop_signals({"LXCSD_STOP": "halt:30,stop:9,exec_stop:0,cleanup:0"}) == \
+        (signal.SIGTERM, signal.SIGPWR)
+    # ExecStop= kept: KillSignal= stays SIGTERM whatever the halt signal is.
+    assert start.stop_signals({"LXCSD_STOP": "halt:30,stop:9,exec_stop:1,cleanup:0"}) == \
+        (signal.SIGTERM,)
+
+
+def need(halt: int = 30, stop: int = 0, exec_stop: int = 0, cleanup: int = 0
+         ) -> dict[str, int]:
+    return {"halt": halt, "stop": stop, "exec_stop": exec_stop, "cleanup": cleanup}
+
+
+@pytest.mark.parametrize(("unit", "wanted", "differs"), [
+    (start.TEMPLATE_STOP, need(), False),  # the template stops anything (ExecStop= reads
+    (start.TEMPLATE_STOP, need(stop=15, exec_stop=1, cleanup=1), False),  # the state file)
+    (need(), need(), False),
+    (need(), need(cleanup=1), True),  # a network added: ExecStopPost= needed
+    (need(cleanup=1), need(), False),  # more than needed is fine
+    (need(), need(exec_stop=1), True),  # a stop hook added: ExecStop= needed
+    (need(), need(halt=10), True),  # another lxc.signal.halt: another KillSignal=
+    (need(), need(stop=15), True),  # lxc.signal.stop set: FinalKillSignal=
+    (need(exec_stop=1), need(halt=10, stop=15), False),
+])
+def test_when_the_unit_no_longer_stops_the_container_right(
+        unit: dict[str, int], wanted: dict[str, int], differs: bool) -> None:
+    assert start.unit_stop_differs(unit, wanted) is differs
+
+
+def test_c1_holds_init_and_passes_its_status_on() -> None:
+    """C1's hold on init (child.hold_init), as H releases it at the hand-over: an init that
+    ended before is reaped by C1 and its wait status reaches H; one that runs is let go."""
+    for init_code, expected in ((7, 7 << 8), (None, None)):
+        release_r, release_w = os.pipe2(os.O_CLOEXEC)
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        c1 = os.fork()
+        if c1 == 0:
+            os.close(release_w)
+            os.close(status_r)
+            init = os.fork()
+            if init == 0:
+                if init_code is not None:
+                    os._exit(init_code)
+                time.sleep(1)  # still running when C1 lets it go
+                os._exit(0)
+            from lxcsd.runtime import child
+            child.hold_init(init, os.pidfd_open(init), release_r, status_w)
+        os.close(release_r)
+        os.close(status_w)
+        if init_code is not None:
+            time.sleep(0.3)  # init ends while C1 holds it
+        os.close(release_w)
+        assert os.waitpid(c1, 0)[1] == 0
+        text = os.read(status_r, 32)
+        os.close(status_r)
+        assert (int(text) if text else None) == expected
