@@ -211,13 +211,11 @@ def _prepare(plan: StartPlan, root: Root) -> None:
     written through the host's /proc, which shows our namespaces' values), hooks imported,
     labels and seccomp prepared."""
     if plan.sysctls:
-        from lxcsd.runtime import limits
-
+        limits = optional_module("limits", "lxc.sysctl")
         step("lxc.sysctl", limits.apply_sysctls, plan.sysctls)
     if plan.hooks is not None and any(plan.hooks.has(hook) for hook in C2_HOOKS):
-        from lxcsd.runtime import hooks
-
-        root.hooks = hooks  # imported now: the start hook runs after pivot_root
+        # imported now: the start hook runs after pivot_root
+        root.hooks = optional_module("hooks", "lxc.hook.*")
     if plan.labels:
         from lxcsd.runtime import lsm
 

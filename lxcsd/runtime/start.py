@@ -532,8 +532,7 @@ class Starter:
         self.wait_apparmor()
         plan = self.plan
         if plan.prlimits or plan.procs:
-            from lxcsd.runtime import limits
-
+            limits = child.optional_module("limits", "lxc.prlimit.*, lxc.proc.*")
             _step("lxc.prlimit", limits.apply_prlimits, plan.prlimits, self.init_pid)
             _step("lxc.proc", limits.apply_proc, plan.procs, self.init_pid)
         self.host_hooks("start-host")
@@ -542,8 +541,7 @@ class Starter:
         hookset = self.plan.hooks
         if hookset is None or not hookset.has(hook):
             return
-        from lxcsd.runtime import hooks
-
+        hooks = child.optional_module("hooks", f"lxc.hook.{hook}")
         env = {"LXC_PID": str(self.init_pid)} if self.init_pid else None
         _step(f"lxc.hook.{hook}", hooks.run, hookset, hook, rootfs_mount=self.plan.rootfs_mount,
               extra_env=env)
