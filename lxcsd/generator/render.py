@@ -152,9 +152,13 @@ def stop_lines(name: str, instance: str, stop: dict[str, int],
     longer matches it, and which KillSignal= means a stop during the start."""
     lines = []
     if not stop["exec_stop"]:
+        halt = signal_name(stop['halt'], names)
         lines += ["# The halt signal (lxc.signal.halt, else the one lxc-stop would pick for "
                   "this init) goes to init from systemd itself: no ExecStop= process.",
-                  "ExecStop=", f"KillSignal={signal_name(stop['halt'], names)}"]
+                  "ExecStop=", f"KillSignal={halt}",
+                  "# A helper stopped before it could catch it ends clean, as for SIGTERM "
+                  "(init, a pid namespace's PID 1, never dies of it).",
+                  f"SuccessExitStatus={halt}"]
         if stop["stop"]:
             lines += ["# lxc.signal.stop: sent when a clean stop times out",
                       f"FinalKillSignal={signal_name(stop['stop'], names)}"]
