@@ -419,6 +419,25 @@ def ioctl_arg(fd: int, request: int, value: int = 0) -> int:
     return _check(ret, "ioctl")
 
 
+# PIDFD_GET_INFO (linux/pidfd.h, Linux 6.15): _IOWR(0xFF, 11, struct pidfd_info), its
+# first version of 64 bytes; exit_code (a wait status) at offset 60, valid with
+# PIDFD_INFO_EXIT in the returned mask once the process has been reaped, by anyone.
+_PIDFD_INFO_SIZE = 64
+PIDFD_GET_INFO = (3 << 30) | (_PIDFD_INFO_SIZE << 16) | (0xFF << 8) | 11
+PIDFD_INFO_EXIT = 1 << 3
+
+
+def pidfd_exit_status(pidfd: int) -> int | None:
+    """The wait status of the process a pidfd refers to, once it has exited and been
+    reaped (by its parent, whoever that is); None while it runs or is a zombie, and on
+    kernels before 6.15 (ENOTTY, EINVAL)."""
+    buf = ctypes.create_string_buffer(struct.pack("Q", PIDFD_INFO_EXIT), _PIDFD_INFO_SIZE)
+    if _libc.ioctl(ctypes.c_int(pidfd), ctypes.c_ulong(PIDFD_GET_INFO), buf) < 0:
+        return None
+    mask, = struct.unpack_from("Q", buf.raw, 0)
+    return struct.unpack_from("i", buf.raw, 60)[0] if mask & PIDFD_INFO_EXIT else None
+
+
 def interface_up(name: str = "lo") -> None:
     """Set IFF_UP on an interface of the current network namespace (SIOCSIFFLAGS): all an
     "empty" network needs, without netlink."""

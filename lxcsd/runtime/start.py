@@ -190,18 +190,24 @@ def init_status(pid: int) -> int | None:
 
 def zombie_status(pid: int, pidfd: int) -> int | None:
     """For an init that is not our child (systemd's since C1 let it go): None while it
-    runs; once it ended, its wait status from /proc/PID/stat (exit_code, the 52nd field)
-    while it is a zombie systemd has not reaped yet; 1 << 8 (a failure) when it is gone."""
+    runs; once it ended, its wait status: from its pidfd once systemd reaped it (Linux
+    6.15's PIDFD_INFO_EXIT), from /proc/PID/stat (exit_code, the 52nd field) while it is a
+    zombie; 1 << 8 (a failure) when neither tells (an older kernel, after the reaping)."""
     import select
 
     if not select.select([pidfd], [], [], 0)[0]:
         return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rpartition(b")")[2].split()
-        return int(fields[49])  # field 52; fields here start at the 3rd
-    except (OSError, IndexError, ValueError):
-        return 1 << 8
+    for _ in range(2):  # reaped between the two reads: the pidfd has it then
+        status = linux.pidfd_exit_status(pidfd)
+        if status is not None:
+            return status
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rpartition(b")")[2].split()
+            return int(fields[49])  # field 52; fields here start at the 3rd
+        except (OSError, IndexError, ValueError):
+            continue
+    return 1 << 8
 
 
 def init_ended(name: str, wstatus: int, before: str, during: str) -> NoReturn:
@@ -623,7 +629,11 @@ class Starter:
         if self.notify_fd >= 0:
             self.register_machine()  # while the guest boots: off the critical path anyway
             status = self.wait_for_guest(status)
-        ended = init_status(pid) if plan.subreaper else self.release_init()
+        if plan.subreaper:
+            ended = init_status(pid)
+        else:  # C1 lets init go; it may end just after, as systemd's child
+            ended = self.release_init()
+            ended = ended if ended is not None else zombie_status(pid, self.pidfd)
         if ended is not None:
             init_ended(plan.name, ended, "before the hand-over", "before the hand-over")
         log(f"{plan.name} running, init PID {pid}")

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from lxcsd import linux
 from lxcsd.runtime import start
 
 
@@ -149,3 +150,50 @@ def test_c1_holds_init_and_passes_its_status_on() -> None:
         text = os.read(status_r, 32)
         os.close(status_r)
         assert (int(text) if text else None) == expected
+
+
+def test_the_status_of_an_init_that_is_not_our_child() -> None:
+    """start.zombie_status, for an init systemd (here: a parent that is not us) holds:
+    None while it runs; its wait status while it is a zombie (/proc/PID/stat) and once its
+    parent reaped it (the pidfd's exit info, Linux 6.15; 1 << 8 on older kernels)."""
+    r, w = os.pipe()
+    end_r, end_w = os.pipe()  # init: end now
+    reap_r, reap_w = os.pipe()  # its parent: reap it now (or on EOF)
+    parent = os.fork()
+    if parent == 0:
+        init = os.fork()
+        if init == 0:
+            os.read(end_r, 1)
+            os.kill(os.getpid(), signal.SIGHUP)  # a reboot inside
+            os._exit(0)
+        os.write(w, str(init).encode())
+        os.read(reap_r, 1)
+        os.kill(init, signal.SIGKILL)  # (only if the test failed before init ended)
+        os.waitpid(init, 0)
+        os._exit(0)
+    init = int(os.read(r, 20))
+    pidfd = os.pidfd_open(init)
+    try:
+        assert start.zombie_status(init, pidfd) is None
+        os.write(end_w, b"x")  # init ends: a zombie its parent does not reap yet
+        deadline = time.monotonic() + 10
+        while (status := start.zombie_status(init, pidfd)) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGHUP
+        os.write(reap_w, b"x")  # the parent reaps it
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{init}"):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        reaped = start.zombie_status(init, pidfd)
+        if linux.pidfd_exit_status(pidfd) is None:  # a kernel before 6.15: a failure
+            assert reaped == 1 << 8
+        else:
+            assert reaped == status
+    finally:
+        for fd in (end_w, reap_w):
+            os.close(fd)
+        os.waitpid(parent, 0)
+        for fd in (pidfd, r, w, end_r, reap_r):
+            os.close(fd)
