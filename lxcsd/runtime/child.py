@@ -42,10 +42,13 @@ from lxcsd.runtime.execpath import DEFAULT_PATH
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal as _signal  # typeshed has no _signal; signal's constants are the same
     from collections.abc import Callable
     from typing import Any, NoReturn
 
     from lxcsd.runtime.plan import StartPlan
+else:
+    import _signal  # not signal: it imports enum (see lxcsd.runtime.exec_sync)
 
 SYNC_CGROUP, SYNC_USERNS, SYNC_MAPS, SYNC_FORKED, SYNC_V1, SYNC_BUILT, SYNC_GO = range(7)
 C2_HOOKS = ("pre-mount", "mount", "autodev", "start")
@@ -132,11 +135,15 @@ def c1_main(plan: StartPlan, sync: exec_sync.Sync, report: exec_sync.Report,
 def hold_init(c2: int, c2_fd: int, release: int, status_w: int) -> NoReturn:
     """C1 stays init's parent until H hands it over (when H is not its subreaper,
     ``plan.subreaper``): if init ends before, C1 reaps it and passes its wait status on
-    ``status_w``, so that the unit still ends as init did (lxcsd.runtime.start.init_ended).
-    H's word (or its death) on ``release`` ends C1, and init becomes the child of systemd,
-    which then takes it as a main process of its own and waits for the KillSignal= it sends
-    (docs/design.md, "Process design"). The kernel gives a child's status only to its
-    parent (pidfd's exit info needs Linux 6.15), hence a parent that lives this long."""
+    ``status_w`` (its decimal text), so that the unit still ends as init did
+    (lxcsd.runtime.start.init_ended). On H's word on ``release`` C1 stops init (SIGSTOP,
+    which reaches a pid namespace's init from outside) and exits, saying ``stopped``: init
+    becomes the child of systemd, which then takes it as a main process of its own (and
+    waits for the KillSignal= it sends, docs/design.md "Process design") while it cannot
+    end unseen; H continues it once systemd took it (``start.Starter.handover``). Only the
+    parent sees how init ended: /proc and pidfd report a reboot(2) inside the container
+    (its SIGHUP) as exit 0, hence a parent that lives this long. H's death (EOF without a
+    word) ends C1 without stopping init."""
     import select
 
     poller = select.poll()
@@ -149,8 +156,12 @@ def hold_init(c2: int, c2_fd: int, release: int, status_w: int) -> NoReturn:
         except InterruptedError:
             continue
     result = os.waitid(os.P_PID, c2, os.WEXITED | os.WNOHANG)
+    if (result is None or not result.si_pid) and os.read(release, 1):
+        os.kill(c2, _signal.SIGSTOP)
+        result = os.waitid(os.P_PID, c2, os.WEXITED | os.WSTOPPED)
     if result is not None and result.si_pid:
-        os.write(status_w, str(wait_status(result)).encode())
+        stopped = result.si_code == os.CLD_STOPPED
+        os.write(status_w, b"stopped" if stopped else str(wait_status(result)).encode())
     os._exit(0)
 
 

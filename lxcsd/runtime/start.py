@@ -296,6 +296,7 @@ class Starter:
         self.aa_loaded = False
         self.notify_fd = -1  # the guest's notify socket (lxcsd.runtime.ready)
         self.release_w = self.status_r = -1  # C1's hold on init (hold_pipes)
+        self.init_stopped = False  # by C1 as it let init go, until systemd took it
         self.undone = False
 
     # -- the steps, in order ------------------------------------------------------------
@@ -637,8 +638,11 @@ class Starter:
         if ended is not None:
             init_ended(plan.name, ended, "before the hand-over", "before the hand-over")
         log(f"{plan.name} running, init PID {pid}")
-        sdnotify.notify(f"MAINPID={pid}\nREADY=1\nSTATUS={status}")
-        sdnotify.notify_barrier()
+        try:
+            sdnotify.notify(f"MAINPID={pid}\nREADY=1\nSTATUS={status}")
+            sdnotify.notify_barrier()
+        finally:
+            self.continue_init()  # systemd's main process now (or we failed: undo kills it)
         ended = init_status(pid) if plan.subreaper else zombie_status(pid, self.pidfd)
         if ended is None:
             _hold_stop()  # init is the main process: systemd's stop is for it
@@ -656,8 +660,13 @@ class Starter:
         return release_r, status_w
 
     def release_init(self) -> int | None:
-        """C1 lets init go (init becomes systemd's child): None, or init's wait status if
-        it ended while C1 held it."""
+        """C1 lets init go, stopped (lxcsd.runtime.child.hold_init): init is systemd's child
+        from now on and cannot end before systemd takes it as main process (``handover``
+        continues it). None, or init's wait status if it ended while C1 held it."""
+        try:
+            os.write(self.release_w, b"r")
+        except BrokenPipeError:
+            pass  # C1 is gone already: init ended, its status is in the pipe
         os.close(self.release_w)
         self.release_w = -1
         os.waitpid(self.c1, 0)
@@ -665,7 +674,16 @@ class Starter:
         text = os.read(self.status_r, 32)
         os.close(self.status_r)
         self.status_r = -1
-        return int(text) if text else None
+        self.init_stopped = text == b"stopped"
+        return int(text) if text and not self.init_stopped else None
+
+    def continue_init(self) -> None:
+        if self.init_stopped:
+            self.init_stopped = False
+            try:
+                _signal.pidfd_send_signal(self.pidfd, _signal.SIGCONT)
+            except ProcessLookupError:
+                pass  # killed meanwhile (SIGKILL ends a stopped process too)
 
     def register_machine(self) -> None:
         """machined registration with init-to-be as the leader (the same process after

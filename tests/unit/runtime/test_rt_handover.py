@@ -125,31 +125,45 @@ def test_when_the_unit_no_longer_stops_the_container_right(
 
 def test_c1_holds_init_and_passes_its_status_on() -> None:
     """C1's hold on init (child.hold_init), as H releases it at the hand-over: an init that
-    ended before is reaped by C1 and its wait status reaches H; one that runs is let go."""
-    for init_code, expected in ((7, 7 << 8), (None, None)):
+    ended before is reaped by C1 and its wait status reaches H; one that runs is stopped
+    and let go (H continues it once systemd took it); H's death lets it go as it is."""
+    for init_code, word, expected in ((7, b"r", b"1792"), (None, b"r", b"stopped"),
+                                      (None, b"", b"")):
         release_r, release_w = os.pipe2(os.O_CLOEXEC)
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        pid_r, pid_w = os.pipe2(os.O_CLOEXEC)
         c1 = os.fork()
         if c1 == 0:
             os.close(release_w)
             os.close(status_r)
             init = os.fork()
             if init == 0:
+                os.close(release_r)  # (as C2 does: only C1 holds these)
+                os.close(status_w)
                 if init_code is not None:
                     os._exit(init_code)
-                time.sleep(1)  # still running when C1 lets it go
+                time.sleep(30)
                 os._exit(0)
+            os.write(pid_w, str(init).encode())
             from lxcsd.runtime import child
             child.hold_init(init, os.pidfd_open(init), release_r, status_w)
-        os.close(release_r)
-        os.close(status_w)
+        for fd in (release_r, status_w, pid_w):
+            os.close(fd)
+        init = int(os.read(pid_r, 20))
+        os.close(pid_r)
         if init_code is not None:
             time.sleep(0.3)  # init ends while C1 holds it
+        if init_code is None:  # (else C1 is gone: H's write would fail with EPIPE)
+            os.write(release_w, word)
         os.close(release_w)
         assert os.waitpid(c1, 0)[1] == 0
-        text = os.read(status_r, 32)
+        assert os.read(status_r, 32) == expected
         os.close(status_r)
-        assert (int(text) if text else None) == expected
+        if init_code is None:
+            with open(f"/proc/{init}/stat", encoding="ascii") as f:
+                state = f.read().rpartition(")")[2].split()[0]
+            assert state == ("T" if word else "S")
+            os.kill(init, signal.SIGKILL)
 
 
 def test_the_status_of_an_init_that_is_not_our_child() -> None:
