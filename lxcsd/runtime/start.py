@@ -23,8 +23,10 @@ Init's parent until the hand-over: H (its subreaper) for a guest that reports it
 readiness, since H must reap it while it boots; otherwise C1, which holds it until H
 releases it (``release_init``, lxcsd.runtime.child.hold_init), so that init is systemd's
 own child when it becomes the main process: systemd then waits for the halt signal it
-sends as KillSignal= instead of SIGKILLing an "alien" main process at once. Either way an
-init that ends before the hand-over ends the unit with init's status.
+sends as KillSignal= instead of SIGKILLing an "alien" main process at once. C1 lets it go
+stopped (SIGSTOP), and H continues it once systemd took it, so that it cannot end unseen
+in between. Either way an init that ends before the hand-over ends the unit with init's
+status.
 
 On any failure: one message naming the step and key on stderr (the unit's journal) and in
 STATUS=, the container's processes killed, the cgroup leaves removed, exit status 1. Mounts
