@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import time
 import uuid
@@ -48,6 +49,20 @@ pytest_plugins = ["tests.infra.fixtures", "tests.infra.vm.fixtures"]
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("root") is not None and os.geteuid() != 0:
         pytest.skip("needs root (namespaces, mounts, cgroups)")
+
+
+# The code under test installs signal handlers (lxcsd's CLI catches SIGTERM to clean up): one
+# test's handlers must not stay for the next tests, nor reach the children they fork.
+_KEPT_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+
+
+@pytest.fixture(autouse=True)
+def _signal_dispositions() -> Iterator[None]:
+    saved = [(sig, signal.getsignal(sig)) for sig in _KEPT_SIGNALS]
+    yield
+    for sig, handler in saved:
+        if handler is not None:
+            signal.signal(sig, handler)
 
 
 @pytest.fixture(scope="session")

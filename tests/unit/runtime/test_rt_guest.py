@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import array
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -76,6 +77,11 @@ def sleeper() -> Iterator[tuple[int, int]]:
     """(pid, pidfd) of a child standing for init."""
     pid = os.fork()
     if pid == 0:
+        # init's dispositions, not the test run's: under nohup (or a test that left a handler)
+        # SIGHUP would be ignored or caught, and the "reboot" below never end the child
+        for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         time.sleep(60)
         os._exit(0)
     pidfd = os.pidfd_open(pid)
