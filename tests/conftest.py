@@ -51,9 +51,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip("needs root (namespaces, mounts, cgroups)")
 
 
+def _ignored_here(signum: int, frame: object) -> None:
+    """The test run itself still ignores it; an exec'd child gets the default back."""
+
+
+# Children inherit ignored signals across exec: started by `nohup`, a `&` in a script or a CI
+# runner, the suite's lxcsd commands would ignore the Ctrl-C a test types or the SIGHUP it
+# sends, and the test would measure its caller, not lxcsd. A handler instead of SIG_IGN
+# keeps the run immune and gives what it executes a terminal session's dispositions.
+for _sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, _ignored_here)
+
+
 # The code under test installs signal handlers (lxcsd's CLI catches SIGTERM to clean up): one
 # test's handlers must not stay for the next tests, nor reach the children they fork.
-_KEPT_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+_KEPT_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
 
 
 @pytest.fixture(autouse=True)

@@ -399,7 +399,12 @@ def test_a_log_file_that_cannot_be_opened_costs_only_the_file(
     c = containers("c1", script="echo still logged in the ring; exec sleep 1000")
     c.register(manager, ConsoleOptions(logfile=str(tmp_path / "missing" / "c1.log")))
     wait(lambda: b"still logged in the ring" in log_of(manager, "c1"))
-    warning = next(f for f, _ in manager.journal.entries if f.get("PRIORITY") == "4")
+
+    def warnings() -> list[dict[str, str]]:  # the journal stand-in receives on its own thread
+        return [f for f, _ in manager.journal.entries if f.get("PRIORITY") == "4"]
+
+    wait(warnings)
+    warning = warnings()[0]
     assert "cannot open console log file" in warning["MESSAGE"]
     assert "No such file or directory" in warning["MESSAGE"]
     assert warning["OBJECT_SYSTEMD_UNIT"] == "lxc@c1.service"

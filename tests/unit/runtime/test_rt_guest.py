@@ -75,6 +75,7 @@ def notify_socket(tmp_path: Path) -> Iterator[tuple[int, str]]:
 @pytest.fixture
 def sleeper() -> Iterator[tuple[int, int]]:
     """(pid, pidfd) of a child standing for init."""
+    ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         # init's dispositions, not the test run's: under nohup (or a test that left a handler)
@@ -82,8 +83,12 @@ def sleeper() -> Iterator[tuple[int, int]]:
         for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        os.write(ready_w, b"x")
         time.sleep(60)
         os._exit(0)
+    os.close(ready_w)
+    os.read(ready_r, 1)  # a signal sent before the child set its dispositions would be lost
+    os.close(ready_r)
     pidfd = os.pidfd_open(pid)
     yield pid, pidfd
     os.close(pidfd)
