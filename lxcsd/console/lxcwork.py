@@ -46,32 +46,24 @@ def log(message: str) -> None:
 
 def spawn(task: Task, conn_fd: int, pidfd: int, *args: str) -> int:
     """Fork a worker running ``task(connection, pidfd, *args)``; returns its pid."""
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 70
-    try:
-        _become_worker([conn_fd, pidfd])
-        code = task(_socket.socket(fileno=conn_fd), pidfd, *args)
-    except BaseException as e:  # noqa: BLE001 - nothing may escape into the daemon's code
-        try:
-            log(f"worker for {args[:1]}: {e!r}")
-        except BaseException:  # noqa: BLE001
-            pass
-    finally:
-        os._exit(code)
+    return _fork([conn_fd, pidfd], lambda: task(_socket.socket(fileno=conn_fd), pidfd, *args),
+                 args)
 
 
 def spawn_detached(task: Callable[..., int], *args: str) -> int:
     """Fork a worker running ``task(*args)`` with no connection (the daemon only reaps
     it); returns its pid."""
+    return _fork([], lambda: task(*args), args)
+
+
+def _fork(keep: list[int], run: Callable[[], int], args: tuple[str, ...]) -> int:
     pid = os.fork()
     if pid:
         return pid
     code = 70
     try:
-        _become_worker([])
-        code = task(*args)
+        _become_worker(keep)
+        code = run()
     except BaseException as e:  # noqa: BLE001 - nothing may escape into the daemon's code
         try:
             log(f"worker for {args[:1]}: {e!r}")
