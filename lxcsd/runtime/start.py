@@ -632,6 +632,8 @@ class Starter:
         if self.notify_fd >= 0:
             self.register_machine()  # while the guest boots: off the critical path anyway
             status = self.wait_for_guest(status)
+        else:
+            self.wait_for_halt_handler()
         if plan.subreaper:
             ended = init_status(pid)
         else:  # C1 lets init go; it may end just after, as systemd's child
@@ -654,6 +656,24 @@ class Starter:
             _hold_stop()
             log(f"{plan.name}: init {ready.describe(ended)} during the hand-over")
             ready.exit_as(ended)
+
+    def wait_for_halt_handler(self) -> None:
+        """When the unit stops the container with KillSignal= alone (the halt signal, no
+        ExecStop=), init is handed over only once it catches that signal: a stop at once
+        after the start would be lost otherwise (lxcsd.runtime.catching). Init is still C1's
+        child (or ours) and running: if it ends meanwhile, the hand-over finds out how."""
+        stop = self.plan.stop or state.parse_stop(os.environ.get("LXCSD_STOP", "")) or {}
+        halt = stop.get("halt", 0)
+        if not halt or stop.get("exec_stop", 1):
+            return
+        from lxcsd.runtime import catching
+
+        if not catching.wait(self.init_pid, self.pidfd, halt) \
+                and catching.catches(self.init_pid, halt) is False:
+            log(f"warning: {self.plan.name}: init does not catch signal {halt} (the halt "
+                f"signal, KillSignal=) {catching.BOUND:g} s after its start: a stop will "
+                "wait TimeoutStopSec= and kill it; set lxc.signal.halt to one it catches")
+        self.marks.mark("halt handler")
 
     def hold_pipes(self) -> tuple[int, int]:
         """The pipes of C1's hold on init (lxcsd.runtime.child.hold_init): C1's ends."""

@@ -100,3 +100,47 @@ def test_stop_during_start_ends_inactive_and_leaves_nothing(sb: Sandbox,
     assert [o for o in outcomes if o[1:] != ("inactive", "success", [])] == []
     assert interrupted >= 3  # the race was really run
     assert "Traceback" not in u.journal_text(sb, u.unit("race"))
+
+
+# An init that sets its halt handler only after 0.5 s of its own start-up (a slow busybox
+# init under load, exaggerated so that the window cannot be missed).
+LATE_INIT = """#!/bin/sh
+sleep 0.5
+trap 'echo late-init halted; exit 0' USR1
+echo late-init catches SIGUSR1
+while :; do sleep 1 & wait; done
+"""
+
+
+def test_a_stop_right_after_the_start_reaches_an_init_slow_to_catch_the_halt_signal(
+        sb: Sandbox) -> None:
+    # The unit stops it with KillSignal= alone (no ExecStop=): the busybox configs'
+    # lxc.signal.halt, SIGUSR1. A pid namespace's init
+    # drops a signal from outside while its disposition is SIG_DFL: sent before the trap,
+    # the halt would be lost and the stop would end in TimeoutStopSec's SIGKILL (Result
+    # timeout). The start hands init over only once it catches the signal.
+    u.make_busybox(sb, "late", ["lxc.init.cmd = /late-init"])
+    sb.write_file("/var/lib/lxc/late/rootfs/late-init", LATE_INIT, 0o755)
+    dropin(sb, "late", "[Service]\nTimeoutStopSec=15\n")
+    sb.systemctl("daemon-reload")
+    assert u.prop(sb, u.unit("late"), "KillSignal") == "10"  # SIGUSR1: the case at stake
+    assert u.prop(sb, u.unit("late"), "ExecStop") in ("", "{}")
+    u.start(sb, "late")
+    sb.systemctl("stop", u.unit("late"))
+    props = u.show(sb, u.unit("late"), "ActiveState", "Result")
+    assert props == {"ActiveState": "inactive", "Result": "success"}
+    u.wait_for(lambda: journal_count(sb, "late", "late-init halted"), 30,
+               "init's own halt line")
+
+
+def test_an_init_that_never_catches_the_halt_signal_is_named(sb: Sandbox) -> None:
+    # The wait is bounded (lxcsd.runtime.catching.BOUND): the start goes on, and says why
+    # a stop will take TimeoutStopSec=.
+    u.make_busybox(sb, "deaf", ["lxc.init.cmd = /bin/sleep 1000"])
+    sb.systemctl("daemon-reload")
+    u.start(sb, "deaf")
+    assert u.prop(sb, u.unit("deaf"), "ActiveState") == "active"
+    assert journal_count(sb, "deaf", "init does not catch signal 10") == 1
+    sb.systemctl("kill", "-s", "KILL", u.unit("deaf"))
+    u.wait_for(lambda: u.prop(sb, u.unit("deaf"), "ActiveState") != "active", 30,
+               "the unit's end")
