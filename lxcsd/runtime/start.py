@@ -572,10 +572,35 @@ class Starter:
         os.close(self.pidfd)
         self.pidfd = -1
         if not self.registered:
-            # After READY=1: `systemctl start` has returned, machined's D-Bus round trip
-            # (3-30 ms here) costs it nothing; `machinectl` lists the container a moment later.
+            self.register_machine_after()
+            self.marks.mark("machined forked")
+
+    def register_machine_after(self) -> None:
+        """machined registration after READY=1: `systemctl start` has returned, machined's
+        D-Bus round trip (3-30 ms here, more while it is activated) costs it nothing;
+        `machinectl` lists the container a moment later. In a child born in the monitor
+        leaf (clone3, no migration), not here: we are in the unit's own cgroup (a move
+        costs ~10 ms, ``cgroups``), where a delegated cgroup must hold no process once the
+        start is done, and we exit now. The child is not waited for: systemd reaps it (or
+        the next subreaper does); a stop SIGKILLs it with the rest (KillMode=mixed)."""
+        fd = os.open(self.monitor, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            pid = linux.fork_into_cgroup(fd)
+        except OSError:
+            pid = -1  # no clone3 into a cgroup (< 5.7): register from here, as before
+        finally:
+            os.close(fd)
+        if pid > 0:
+            return
+        if pid == 0:
+            for signum in STOP_SIGNALS:  # a stop ends it: machined forgets the unit anyway
+                _signal.signal(signum, _signal.SIG_DFL)
+        try:
             self.register_machine()
-            self.marks.mark("machined")
+        finally:
+            if pid == 0:
+                sys.stderr.flush()
+                os._exit(0)
 
     def record_state(self) -> None:
         """The state file (lxcsd.runtime.state), and the hooks stop and cleanup will run."""

@@ -73,11 +73,12 @@ def test_status_shows_the_cgroup_tree(sb: Sandbox) -> None:
     cg = u.cgroup_of(sb, "tree1")
     assert cg.endswith("/lxc@tree1.service")
     payload, monitor = f"{cg}/lxc.payload.tree1", f"{cg}/lxc.monitor.tree1"
-    # design.md: the helper puts itself in lxc.monitor.NAME and the container in
-    # lxc.payload.NAME; it exits after READY=1, so the monitor leaf stays, empty.
-    assert u.cgroup_procs(sb, monitor) == []
+    # design.md: the container in lxc.payload.NAME, what the helper does after READY=1
+    # (machined's registration) in lxc.monitor.NAME; the helper itself exits at once.
+    assert u.cgroup_procs(sb, cg) == []  # delegated: processes only in leaves, at once
     assert pid in u.cgroup_procs(sb, payload)
-    assert u.cgroup_procs(sb, cg) == []  # delegated: processes only in leaves
+    # The registration ends a moment later: the monitor leaf stays, empty.
+    u.wait_for(lambda: u.cgroup_procs(sb, monitor) == [], 30, "an empty monitor leaf")
     text = u.status(sb, "lxc@tree1.service")
     assert "Active: active (running)" in text
     assert f"CGroup: {cg}" in text
@@ -85,6 +86,29 @@ def test_status_shows_the_cgroup_tree(sb: Sandbox) -> None:
     assert f"{pid} init" in text or f"{pid} /sbin/init" in text, text
     # An empty cgroup is not drawn by systemctl status: the monitor leaf is not shown.
     assert "lxc.monitor.tree1" not in text, text
+
+
+def test_a_slow_machined_holds_neither_the_start_nor_the_units_cgroup(sb: Sandbox) -> None:
+    # machined frozen: its registration after READY=1 cannot finish. The start returns all
+    # the same, and the registration waits in the monitor leaf, not in the unit's cgroup.
+    machined = int(u.prop(sb, "systemd-machined.service", "MainPID"))
+    if not machined:
+        sb.systemctl("start", "systemd-machined.service")
+        machined = int(u.prop(sb, "systemd-machined.service", "MainPID"))
+    sb.run(["kill", "-STOP", str(machined)])
+    try:
+        pid = started(sb, "slowm")
+        cg = u.cgroup_of(sb, "slowm")
+        monitor = f"{cg}/lxc.monitor.slowm"
+        assert u.cgroup_procs(sb, cg) == []
+        waiting = u.cgroup_procs(sb, monitor)
+        assert len(waiting) == 1, waiting
+        assert "lxcsd-helper" in sb.run(["cat", f"/proc/{waiting[0]}/cmdline"]).stdout
+    finally:
+        sb.run(["kill", "-CONT", str(machined)])
+    u.wait_for(lambda: u.cgroup_procs(sb, monitor) == [], 60, "the registration's end")
+    leader = sb.run(["machinectl", "show", "-p", "Leader", "slowm"]).stdout.strip()
+    assert leader == f"Leader={pid}"
 
 
 def test_journal_has_console_and_lifecycle_lines(sb: Sandbox) -> None:
