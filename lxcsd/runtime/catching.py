@@ -1,21 +1,24 @@
-"""Wait until a freshly exec'd init catches the signal systemd's stop will send it.
+"""Wait until a freshly exec'd init takes the signal systemd's stop will send it.
 
 A pid namespace's init ignores every signal from outside its namespace whose disposition is
-SIG_DFL (the kernel drops it: SIGNAL_UNKILLABLE, kernel/signal.c sig_task_ignored), so a
-halt signal sent before init installed its handler is lost, not delayed. When the unit
-stops the container with KillSignal= alone (no ExecStop=, lxcsd.generator.render), systemd
-sends that signal the moment a stop lands, which may be 1 ms after the start returned:
-busybox init, just exec'd, has not set its handlers yet and the stop then waits for
-TimeoutStopSec. So the helper hands init over only once /proc/PID/status shows the halt
-signal in SigCgt, or after ``BOUND`` for an init that does not catch it (then no stop by
-signal ever reaches it: a warning says so). LXC's lxc-stop has the same window; the old
-ExecStop= hid it behind its own start-up (~30 ms).
+SIG_DFL, unless it blocks it (the kernel drops it: SIGNAL_UNKILLABLE, kernel/signal.c
+sig_ignored and sig_task_ignored), so a halt signal sent before init took it is lost, not
+delayed. When the unit stops the container with KillSignal= alone (no ExecStop=,
+lxcsd.generator.render), systemd sends that signal the moment a stop lands, which may be
+1 ms after the start returned: busybox init, just exec'd, has not blocked its signals yet
+and the stop then waits for TimeoutStopSec. So the helper hands init over only once
+/proc/PID/status shows the halt signal in SigBlk or SigCgt (or init sits in sigtimedwait
+for it), or after ``BOUND`` for an init
+that never takes it (then no stop by signal ever reaches it: a warning says so). LXC's
+lxc-stop has the same window; the old ExecStop= hid it behind its own start-up (~30 ms).
 
-Measured here (busybox init, sandbox, idle host): the wait is 1-3 ms of the start.
+Measured here (busybox 1.35 init, sandbox, 25 starts): median 0.4 ms, at most 4.5 ms, of
+~67 ms (median) starts.
 """
 
 from __future__ import annotations
 
+import os
 import select
 import time
 
@@ -26,16 +29,51 @@ BOUND = 1.0
 
 
 def catches(pid: int, signum: int) -> bool | None:
-    """Whether process ``pid`` has a handler for ``signum`` (SigCgt); None once it is gone."""
+    """Whether process ``pid`` takes ``signum``: a handler (SigCgt) or the signal blocked
+    (SigBlk: the kernel queues a blocked signal whatever its disposition, and busybox
+    init since 1.30 and systemd block theirs and collect them with sigtimedwait or a
+    signalfd: liblxc's lxc-stop looks at SigBlk too). None once it is gone."""
     try:
         with open(f"/proc/{pid}/status", "rb") as f:
             text = f.read()
     except OSError:
         return None
-    start = text.find(b"\nSigCgt:")
+    if _in_mask(text, b"SigBlk", signum) or _in_mask(text, b"SigCgt", signum):
+        return True
+    return waits_for(pid, signum)
+
+
+# rt_sigtimedwait(2)'s number where lxcsd runs (asm/unistd_64.h, asm-generic/unistd.h).
+_SIGTIMEDWAIT = {"x86_64": 128, "aarch64": 137, "riscv64": 137, "ppc64le": 176, "s390x": 177}
+
+
+def waits_for(pid: int, signum: int) -> bool:
+    """Whether ``pid`` sits in rt_sigtimedwait for a set holding ``signum``. While it does,
+    the kernel lifts the set from its blocked mask (SigBlk) and keeps the real one aside,
+    unseen in /proc, where the kernel still queues the signal: busybox init spends its
+    idle time so. The set is read from its memory (/proc/PID/syscall gives its address)."""
+    number = _SIGTIMEDWAIT.get(os.uname().machine)
+    try:
+        with open(f"/proc/{pid}/syscall", "rb") as f:
+            fields = f.read().split()
+        if number is None or len(fields) < 5 or fields[0] != str(number).encode():
+            return False
+        fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.pread(fd, 8, int(fields[1], 16))
+        finally:
+            os.close(fd)
+    except (OSError, ValueError):
+        return False
+    return len(data) == 8 and bool(int.from_bytes(data, "little") >> (signum - 1) & 1)
+
+
+def _in_mask(status: bytes, field: bytes, signum: int) -> bool:
+    start = status.find(b"\n" + field + b":")
     if start < 0:
-        return None
-    mask = int(text[start + 8:text.index(b"\n", start + 1)].strip(), 16)
+        return False
+    start += len(field) + 2
+    mask = int(status[start:status.index(b"\n", start)].strip(), 16)
     return bool(mask >> (signum - 1) & 1)
 
 

@@ -695,7 +695,7 @@ class Starter:
 
         if not catching.wait(self.init_pid, self.pidfd, halt) \
                 and catching.catches(self.init_pid, halt) is False:
-            log(f"warning: {self.plan.name}: init does not catch signal {halt} (the halt "
+            log(f"warning: {self.plan.name}: init does not take signal {halt} (the halt "
                 f"signal, KillSignal=) {catching.BOUND:g} s after its start: a stop will "
                 "wait TimeoutStopSec= and kill it; set lxc.signal.halt to one it catches")
         self.marks.mark("halt handler")

@@ -140,7 +140,7 @@ def test_an_init_that_never_catches_the_halt_signal_is_named(sb: Sandbox) -> Non
     sb.systemctl("daemon-reload")
     u.start(sb, "deaf")
     assert u.prop(sb, u.unit("deaf"), "ActiveState") == "active"
-    assert journal_count(sb, "deaf", "init does not catch signal 10") == 1
+    assert journal_count(sb, "deaf", "init does not take signal 10") == 1
     sb.systemctl("kill", "-s", "KILL", u.unit("deaf"))
     u.wait_for(lambda: u.prop(sb, u.unit("deaf"), "ActiveState") != "active", 30,
                "the unit's end")
