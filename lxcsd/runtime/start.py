@@ -14,10 +14,12 @@
        pidfd);
     5. EOF on the exec report pipe = init runs: state file; for a guest with a notify socket
        (lxcsd.init.notify, systemd by default) machined registration and its READY=1
-       (``ready``); then ``MAINPID=`` (only if init is still alive: ``handover``),
-       ``READY=1``, ``STATUS=``, ``BARRIER=1``; machined registration (after READY=1, off
-       the critical path), exit 0; or, when init has ended already, end as init did
-       (``init_ended``, ``ready.exit_as``).
+       (``ready``); otherwise, when the unit stops it with KillSignal= alone, until init
+       takes the halt signal (lxcsd.runtime.catching); then ``MAINPID=`` (only if init
+       is still alive: ``handover``), ``READY=1``, ``STATUS=``, ``BARRIER=1``; machined
+       registration (after READY=1, off the critical path, in a child born in the monitor
+       leaf), exit 0; or, when init has ended already, end as init did (``init_ended``,
+       ``ready.exit_as``).
 
 Init's parent until the hand-over: H (its subreaper) for a guest that reports its
 readiness, since H must reap it while it boots; otherwise C1, which holds it until H
