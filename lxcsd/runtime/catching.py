@@ -22,10 +22,11 @@ import os
 import select
 import time
 
-# Long enough for a slow init's start-up on a loaded host (Debian's systemd sets its
-# handlers within ~50 ms of exec here); short enough that an init that never catches the
-# signal (a shell, lxc.init.cmd = sleep) does not hold `systemctl start` up for long.
-BOUND = 1.0
+# Long enough for a slow init's start-up on a loaded host (busybox blocks its signals within
+# 5 ms of exec here); short, because an init that never takes the signal (a shell,
+# lxc.init.cmd = sleep) holds `systemctl start` up this long, and an init that ends within
+# it fails the start instead of the running unit.
+BOUND = 0.5
 
 
 def catches(pid: int, signum: int) -> bool | None:

@@ -102,10 +102,10 @@ def test_stop_during_start_ends_inactive_and_leaves_nothing(sb: Sandbox,
     assert "Traceback" not in u.journal_text(sb, u.unit("race"))
 
 
-# An init that sets its halt handler only after 0.5 s of its own start-up (a slow busybox
+# An init that sets its halt handler only after 0.2 s of its own start-up (a slow busybox
 # init under load, exaggerated so that the window cannot be missed).
 LATE_INIT = """#!/bin/sh
-sleep 0.5
+sleep 0.2
 trap 'echo late-init halted; exit 0' USR1
 echo late-init catches SIGUSR1
 while :; do sleep 1 & wait; done
