@@ -1,4 +1,4 @@
-"""Network start overhead in the one command: runs bench/netstart.py (a colleague's).
+"""Network start overhead in the one command: runs bench/netstart.py (a standalone script).
 
 netstart.py unshares its own network and mount namespaces, so it runs as a child process
 (never in bench/run.py's process): the host's interpreter running this, the source tree on

@@ -1,4 +1,4 @@
-"""Config parse rate: runs a colleague's bench/parse_bench.py when it exists.
+"""Config parse rate: runs bench/parse_bench.py (a standalone script) when it exists.
 
 It runs on the host (it needs no systemd), from the source tree, with the lxcsd venv's
 interpreter (Debian's python3 with lxcsd's dependencies). Its output is kept as it is: the

@@ -296,7 +296,7 @@ def sec_parse(d: dict, data: dict | None = None) -> str:
     # The data may come from another checkout (another BENCH_DIR): keep what follows bench/.
     command = d.get("command", "parse_bench.py").replace(f"{BENCH_DIR}/", "")
     command = command.split("/bench/", 1)[-1]
-    out = [f"`bench/{command}` (a colleague's script) printed:", "",
+    out = [f"`bench/{command}` (a standalone script) printed:", "",
            body if markdown else f"```\n{body}\n```"]
     j, gen = d.get("json") or {}, ((data or {}).get("generator") or {}).get("by_n", {})
     for key, n in (("process_100_ms", "100"), ("process_1000_ms", "1000")):
@@ -319,7 +319,7 @@ def sec_netstart(d: dict) -> str:
         net = part.get("net")
         rows.append([what, ms(part["ready"]), ms(net) if net else "–", ms(part["cleanup"])])
     return "\n\n".join([
-        f"`bench/netstart.py` (a colleague's; run by `bench/run.py` as its own process): the "
+        f"`bench/netstart.py` (a standalone script; run by `bench/run.py` as its own process): the "
         "helper as the unit runs it (Debian's `python3 -I -S`, this tree), in a network and "
         "mount namespace the script creates, fork → READY=1 on its own NOTIFY_SOCKET (no "
         f"systemd), {d.get('runs', '?')} runs each, alternating; median (min–max).",
