@@ -113,14 +113,18 @@ def commands(parser: argparse.ArgumentParser) -> list[tuple[argparse.ArgumentPar
     return found
 
 
+def _metavar(action: argparse.Action) -> str:
+    """The value's name as argparse's usage shows it (man page and docs/cli.md alike)."""
+    if action.choices is not None and action.metavar is None:
+        return "{" + ",".join(map(str, action.choices)) + "}"
+    metavar = action.metavar or (action.dest.upper() if action.option_strings else action.dest)
+    return " ".join(metavar) if isinstance(metavar, tuple) else str(metavar)
+
+
 def _option(action: argparse.Action) -> list[str]:
     if isinstance(action, argparse._SubParsersAction) or action.help == argparse.SUPPRESS:
         return []
-    metavar = action.metavar or (action.dest.upper() if action.option_strings else action.dest)
-    if isinstance(metavar, tuple):
-        metavar = " ".join(metavar)
-    if action.choices is not None and action.metavar is None:
-        metavar = "{" + ",".join(map(str, action.choices)) + "}"
+    metavar = _metavar(action)
     takes_value = action.nargs != 0
     names = [f"\\fB{esc(o)}\\fR" + (f" \\fI{esc(metavar)}\\fR" if takes_value else "")
              for o in action.option_strings] or [f"\\fI{esc(str(metavar))}\\fR"]
@@ -269,11 +273,7 @@ def md_option(action: argparse.Action) -> str | None:
     if isinstance(action, argparse._SubParsersAction) or action.help == argparse.SUPPRESS \
             or "-h" in action.option_strings:
         return None
-    metavar = action.metavar or (action.dest.upper() if action.option_strings else action.dest)
-    if isinstance(metavar, tuple):
-        metavar = " ".join(metavar)
-    if action.choices is not None and action.metavar is None:
-        metavar = "{" + ",".join(map(str, action.choices)) + "}"
+    metavar = _metavar(action)
     takes_value = action.nargs != 0
     names = [f"`{o}{' ' + str(metavar) if takes_value else ''}`" for o in action.option_strings]
     help_text = action.help % {"default": action.default} if action.help else ""

@@ -170,9 +170,10 @@ def under_pty(env: dict[str, str], args: list[str], interrupt_after: float,
             if not data:
                 break
             out += data
-    if os.waitpid(pid, os.WNOHANG) == (0, 0):  # still running at the deadline: fail, not hang
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done == 0:  # still running at the deadline: fail, not hang
         os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
+        _, status = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
 
