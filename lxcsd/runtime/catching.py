@@ -52,7 +52,14 @@ def waits_for(pid: int, signum: int) -> bool:
     """Whether ``pid`` sits in rt_sigtimedwait for a set holding ``signum``. While it does,
     the kernel lifts the set from its blocked mask (SigBlk) and keeps the real one aside,
     unseen in /proc, where the kernel still queues the signal: busybox init spends its
-    idle time so. The set is read from its memory (/proc/PID/syscall gives its address)."""
+    idle time so. The set is read from its memory (/proc/PID/syscall gives its address).
+
+    Init is the container's and may be hostile; what it controls is the address, and the
+    read stays inside its own address space (no host memory, nothing written). A page it
+    registered with userfaultfd fails the read (a remote access cannot wait for the
+    handler): False. A page of a file served by its own FUSE daemon can hold the read
+    until that daemon answers; that delays only this container's own start, as a guest
+    that never sends READY=1 can, and systemd's TimeoutStartSec= ends it."""
     number = _SIGTIMEDWAIT.get(os.uname().machine)
     try:
         with open(f"/proc/{pid}/syscall", "rb") as f:
@@ -64,7 +71,7 @@ def waits_for(pid: int, signum: int) -> bool:
             data = os.pread(fd, 8, int(fields[1], 16))
         finally:
             os.close(fd)
-    except (OSError, ValueError):
+    except (OSError, ValueError, OverflowError):  # an address past off_t: not a set
         return False
     return len(data) == 8 and bool(int.from_bytes(data, "little") >> (signum - 1) & 1)
 

@@ -252,6 +252,7 @@ def _stop(name: str, pid: int, pidfd: int) -> int:
         status(f"Stopping: {signal_text(signum)} sent to init (pid {pid})")
         _signal.signal(_signal.SIGTERM, _timed_out)
         try:
+            _await_handler(pid, pidfd, signum)
             _signal.pidfd_send_signal(pidfd, signum)
             wait_exit(pidfd)
         except ProcessLookupError:
@@ -266,6 +267,16 @@ def _stop(name: str, pid: int, pidfd: int) -> int:
     finally:
         for fd in ns_fds.values():
             os.close(fd)
+
+
+def _await_handler(pid: int, pidfd: int, signum: int) -> None:
+    """A stop right after the start may come before init takes the halt signal, which a pid
+    namespace's init would then drop (lxcsd.runtime.catching): wait for it, bounded. Where
+    the start hands init over only once it takes the signal (KillSignal= alone), this is
+    one read of /proc; an init that never takes it waits for TimeoutStopSec= anyway."""
+    from lxcsd.runtime import catching
+
+    catching.wait(pid, pidfd, signum)
 
 
 def _tell_stopping(name: str) -> None:

@@ -133,6 +133,24 @@ def test_a_stop_right_after_the_start_reaches_an_init_slow_to_catch_the_halt_sig
                "init's own halt line")
 
 
+def test_a_stop_from_exec_stop_right_after_the_start_waits_for_the_halt_handler(
+        sb: Sandbox) -> None:
+    # The same init with a stop hook, so ExecStop= stays and sends the halt itself: it too
+    # sends it only once init catches it, or the stop would end in TimeoutStopSec's kill.
+    u.make_busybox(sb, "late2", ["lxc.init.cmd = /late-init", "lxc.hook.stop = /bin/true"])
+    sb.write_file("/var/lib/lxc/late2/rootfs/late-init", LATE_INIT, 0o755)
+    dropin(sb, "late2", "[Service]\nTimeoutStopSec=15\n")
+    sb.systemctl("daemon-reload")
+    assert u.prop(sb, u.unit("late2"), "ExecStop") not in ("", "{}")
+    u.start(sb, "late2")
+    sb.systemctl("stop", u.unit("late2"))
+    props = u.show(sb, u.unit("late2"), "ActiveState", "Result")
+    assert props == {"ActiveState": "inactive", "Result": "success"}
+    u.wait_for(lambda: journal_count(sb, "late2", "late-init halted"), 30,
+               "init's own halt line")
+    assert journal_count(sb, "late2", "stop timed out") == 0
+
+
 def test_an_init_that_never_catches_the_halt_signal_is_named(sb: Sandbox) -> None:
     # The wait is bounded (lxcsd.runtime.catching.BOUND): the start goes on, and says why
     # a stop will take TimeoutStopSec=.
