@@ -9,16 +9,16 @@ the container's compiled plan: config, includes, policy, init), so that a daemon
 unchanged configs reads no config, imports no config reader, and compiles no plan.
 
 Format as the plans' (lxcsd.runtime.planfile): ``marshal`` of a dict, read only when root's
-alone and written by this Python and lxcsd. Containers whose plan did not compile (a broken
-config, a root not mounted yet) are not cached: they are read again at every run, and
-their errors logged again, as before.
+alone and written by this Python and lxcsd (lxcsd.rootfile). Containers whose plan did not
+compile (a broken config, a root not mounted yet) are not cached: they are read again at
+every run, and their errors logged again, as before.
 """
 
 from __future__ import annotations
 
-import marshal
 import os
 
+from lxcsd import rootfile
 from lxcsd.runtime import planfile
 from lxcsd.runtime.record import Record
 
@@ -166,14 +166,5 @@ class Cache:
     def save(self) -> None:
         if self.path is None or not self.dirty:
             return
-        data = {**planfile.environment(), "entries": self.entries}
-        directory = os.path.dirname(self.path)
-        os.makedirs(directory, 0o700, exist_ok=True)
-        tmp = f"{self.path}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC |
-                     os.O_NOFOLLOW, 0o600)
-        try:
-            os.write(fd, marshal.dumps(data))
-        finally:
-            os.close(fd)
-        os.rename(tmp, self.path)
+        os.makedirs(os.path.dirname(self.path), 0o700, exist_ok=True)
+        rootfile.dump(self.path, {**planfile.environment(), "entries": self.entries})

@@ -16,7 +16,8 @@ Format: ``marshal`` of a dict (``compiled``): the stdlib's own serializer, alrea
 in every interpreter (pickle would cost ~14 ms to import, json ~3 ms, and a plan is only
 read by the Python that wrote it, which the ``python`` field checks). ``marshal`` is not
 made for untrusted input, so a plan is read only from a directory and a file that only
-root can write (checked on every read). Mode 0600: plans hold hook commands and paths.
+root can write (lxcsd.rootfile, checked on every read). Mode 0600: plans hold hook commands
+and paths.
 
 Cost, measured on this machine: reading and checking a busybox container's plan ~0.1 ms;
 compiling it instead costs the config reader's import (~9 ms) and the parse (~1-4 ms).
@@ -27,6 +28,8 @@ from __future__ import annotations
 import marshal
 import os
 import sys
+
+from lxcsd import rootfile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,18 +99,11 @@ def compiled(plan: Mapping[str, Any], deps: list[tuple[str, tuple[int, ...]]],
 
 
 def write(instance: str, data: Mapping[str, Any], directory: str | None = None) -> str:
-    """Write a plan atomically (a temporary file renamed over the old one)."""
+    """Write a plan atomically (lxcsd.rootfile)."""
     directory = directory or plan_dir()
     os.makedirs(directory, 0o700, exist_ok=True)
     path = os.path.join(directory, instance + SUFFIX)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
-                 0o600)
-    try:
-        os.write(fd, marshal.dumps(dict(data)))
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+    rootfile.dump(path, dict(data))
     return path
 
 
@@ -123,22 +119,9 @@ def remove(instance: str) -> None:
 
 
 def load(path: str) -> dict[str, Any] | None:
-    """The raw content of a plan file, None when it is missing, not root's alone, or not
-    a plan of this lxcsd, Python and kernel."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        if not _private(os.fstat(fd)) or not _private(os.stat(os.path.dirname(path))):
-            return None
-        data = _read_all(fd)
-    finally:
-        os.close(fd)
-    try:
-        found = marshal.loads(data)
-    except (ValueError, EOFError, TypeError):
-        return None
+    """The raw content of a plan file, None when it is missing, not root's alone
+    (lxcsd.rootfile.load), or not a plan of this lxcsd, Python and kernel."""
+    found = rootfile.load(path)
     if not isinstance(found, dict):
         return None
     for key, value in environment().items():
@@ -187,16 +170,3 @@ def host_facts(plan: Mapping[str, Any]) -> Any:
     return (tuple(getattr(feats, name) for name in feats.__slots__), apparmor.parser(),
             os.path.exists(lsm.SELINUX_ENFORCE),
             tuple((label, loaded is not None and label in loaded) for label in named))
-
-
-def _private(st: os.stat_result) -> bool:
-    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
-
-
-def _read_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)

@@ -45,10 +45,9 @@ writes them, as its plan has them, to ``/run/lxcsd/NAME/hooks`` (``marshal`` of
 
 from __future__ import annotations
 
-import marshal
 import os
 
-from lxcsd import paths
+from lxcsd import paths, rootfile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -141,13 +140,7 @@ def write(name: str, fields: Mapping[str, str | int | list[str]]) -> str:
     directory = state_dir(name)
     os.makedirs(directory, 0o755, exist_ok=True)
     path = os.path.join(directory, "state")
-    tmp = f"{path}.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        os.write(fd, format_state(fields).encode())
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+    rootfile.write(path, format_state(fields).encode(), 0o644)
     return path
 
 
@@ -165,36 +158,21 @@ def write_hooks(name: str, hooks: HookSet) -> None:
     """The hooks stop and cleanup will run (the start's, not the config's as it is then)."""
     directory = state_dir(name)
     os.makedirs(directory, 0o755, exist_ok=True)
-    path = os.path.join(directory, HOOKS_FILE)
-    tmp = f"{path}.{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, marshal.dumps(hooks.dump()))
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+    rootfile.dump(os.path.join(directory, HOOKS_FILE), hooks.dump())
 
 
 def read_hooks(name: str) -> HookSet | None:
     """The hooks the start wrote; None when there are none (or they cannot be read): only
-    root's own file is read, marshal is not made for untrusted input."""
-    path = os.path.join(state_dir(name), HOOKS_FILE)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except OSError:
+    root's own file in root's own directory is read (lxcsd.rootfile.load), marshal is not
+    made for untrusted input."""
+    data = rootfile.load(os.path.join(state_dir(name), HOOKS_FILE))
+    if data is None:
         return None
-    try:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            return None
-        data = os.read(fd, 1 << 20)
-    finally:
-        os.close(fd)
     from lxcsd.runtime.hooks import HookSet
 
     try:
-        hooks: HookSet = HookSet.load(marshal.loads(data))
-    except (ValueError, EOFError, TypeError):
+        hooks: HookSet = HookSet.load(data)
+    except (ValueError, TypeError):
         return None
     return hooks
 
