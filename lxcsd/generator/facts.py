@@ -9,7 +9,8 @@ the container's compiled plan: config, includes, policy, init), so that a daemon
 unchanged configs reads no config, imports no config reader, and compiles no plan.
 
 Format as the plans' (lxcsd.runtime.planfile): ``marshal`` of a dict, read only when root's
-alone and written by this Python and lxcsd (lxcsd.rootfile). Containers whose plan did not
+alone and written by this Python (lxcsd.rootfile); each entry's dependencies are its plan's
+(planfile.unchanged checks them), lxcsd's own code among them. Containers whose plan did not
 compile (a broken config, a root not mounted yet) are not cached: they are read again at
 every run, and their errors logged again, as before.
 """
@@ -115,7 +116,7 @@ class Cache:
 
     def __init__(self, directory: str | None) -> None:
         self.path = os.path.join(directory, CACHE_FILE) if directory else None
-        self.entries: dict[str, tuple[list[tuple[str, tuple[int, ...]]], tuple[Any, ...]]] = {}
+        self.entries: dict[str, tuple[list[tuple[Any, ...]], tuple[Any, ...]]] = {}
         self.dirty = False
         self.stamps: dict[str, tuple[int, ...]] = {}  # this run's: shared files stat'd once
         if self.path is not None:
@@ -140,16 +141,15 @@ class Cache:
             return None
         if stamp:
             self.stamps[config] = stamp
-        deps, facts = found
-        for path, expected in deps:
-            if self.stamp(path) != tuple(expected):
-                return None
         try:
+            deps, facts = found
+            if not planfile.unchanged(deps, self.stamp):
+                return None
             return UnitFacts.load(facts)
         except (TypeError, ValueError):
             return None
 
-    def put(self, config: str, deps: list[tuple[str, tuple[int, ...]]],
+    def put(self, config: str, deps: list[tuple[Any, ...]],
             facts: UnitFacts) -> None:
         self.entries[config] = (deps, facts.dump())
         self.dirty = True

@@ -26,6 +26,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal as _signal  # typeshed has no _signal; signal's names are the same
     from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
 
     from lxcsd.config.model import CgroupSetting, Container, MountEntry
     from lxcsd.runtime.hooks import HookSet
@@ -199,38 +200,50 @@ def find_in_root(plan: StartPlan, c: Container) -> str | None:
     may bring it in or replace it (a mount over its path or a directory on it: an
     application container binds the host's /usr; an fstab; a hook) or the root is not a
     plain directory."""
+    lookups = init_lookups(plan, c)
+    if lookups is None:
+        return None
+    return lookups[-1][0] if lookups and lookups[-1][2] else ""
+
+
+def init_lookups(plan: StartPlan, c: Container
+                 ) -> list[tuple[str, str, tuple[int, ...]]] | None:
+    """The search for init's program in the root that exec_init makes at the start (the
+    path as configured, or each PATH directory in turn), resolved inside the root: (path
+    tried, the host path it resolves to or "", the stamp of the program, () for a path that
+    is not it) up to the program found. None as for :func:`find_in_root`."""
     rootfs = getattr(plan, "rootfs", None)
     if rootfs is None or rootfs.kind != "dir" or c.mounts.fstab or \
             any(c.hooks.get(hook) for hook in ROOT_HOOKS):
         return None
     from lxcsd.runtime import safepath
     from lxcsd.runtime.execpath import DEFAULT_PATH  # the search exec_init does at the start
+    from lxcsd.runtime.planfile import stamp_of
 
     targets = _mount_targets(plan, c)
     name = plan.argv[0]
     dirs = [""] if "/" in name else plan.env.get("PATH", DEFAULT_PATH).split(":")
+    lookups: list[tuple[str, str, tuple[int, ...]]] = []
     root = os.open(rootfs.path or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for directory in dirs:
             path = os.path.join(directory or "/", name)
             if _covered(path, targets):
                 return None
-            try:
-                fd = safepath.resolve(root, path)
-            except OSError:
+            found = safepath.lookup(root, path)
+            if found is None:
+                lookups.append((path, "", ()))
                 continue
-            try:
-                mode = os.fstat(fd).st_mode
-                real = os.readlink(safepath.proc_fd_path(fd))
-            finally:
-                os.close(fd)
+            real, st = found
             if _covered(os.path.relpath(real, rootfs.path or "/"), targets):
                 return None  # a symlink into a mounted tree (merged /usr: /sbin -> usr/sbin)
-            if mode & 0o170000 == 0o100000 and mode & 0o111:
-                return path
+            program = safepath.is_program(st)
+            lookups.append((path, real, stamp_of(st) if program else ()))
+            if program:
+                break
     finally:
         os.close(root)
-    return ""
+    return lookups
 
 
 def _mount_targets(plan: StartPlan, c: Container) -> list[str]:
@@ -775,11 +788,14 @@ def seccomp_profile(c: Container, datadir: str) -> str | None:
 
 
 def dependencies(plan: StartPlan, container: Container,
-                 sources: list[tuple[str, tuple[int, ...]]]) -> list[tuple[str, tuple[int, ...]]]:
-    """Every file a plan was compiled from, with its stamp (``planfile.stamp``): the config
+                 sources: list[tuple[str, tuple[int, ...]]]) -> list[tuple[Any, ...]]:
+    """Everything a plan was compiled from (``planfile.unchanged`` checks them): the config
     and its includes (``sources``, as the reader read them), the seccomp policy, the fstab,
-    /etc/subuid and /etc/subgid, init's program in the root, and what decided which config
-    NAME means (/etc/lxc/lxc.conf; the lxcpaths before it must not gain a NAME/config)."""
+    /etc/subuid and /etc/subgid, and what decided which config NAME means (/etc/lxc/lxc.conf;
+    the lxcpaths before it must not gain a NAME/config), each as (path, stamp); and init's
+    program in the root as (rootfs, program, the search's lookups: :func:`init_lookups`),
+    looked up again inside the root, never stat'd from the host through the container's
+    symlinks."""
     from lxcsd.runtime.planfile import stamp
 
     paths = [p for p in (plan.seccomp_profile, container.mounts.fstab) if p]
@@ -787,32 +803,12 @@ def dependencies(plan: StartPlan, container: Container,
         from lxcsd.runtime.idmap import SUBID_FILES
 
         paths += list(SUBID_FILES.values())
-    init = _init_host_path(plan, container)
-    if init:
-        paths.append(init)
-    deps = list(sources) + [(path, stamp(path)) for path in dict.fromkeys(paths)]
+    deps: list[tuple[Any, ...]] = list(sources)
+    deps += [(path, stamp(path)) for path in dict.fromkeys(paths)]
+    lookups = init_lookups(plan, container)
+    if lookups:
+        deps.append((plan.rootfs.path or "/", plan.argv[0], tuple(lookups)))
     return deps + _lookup_dependencies(plan.name, container.config_path)
-
-
-def _init_host_path(plan: StartPlan, c: Container) -> str | None:
-    """The host path of init's program as the root resolves it (symlinks inside the root
-    followed as the container sees them)."""
-    program = find_in_root(plan, c)
-    if not program:
-        return None
-    from lxcsd.runtime import safepath
-
-    root = os.open(plan.rootfs.path or "/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        fd = safepath.resolve(root, program)
-    except OSError:
-        return None
-    finally:
-        os.close(root)
-    try:
-        return os.readlink(safepath.proc_fd_path(fd))
-    finally:
-        os.close(fd)
 
 
 _LXCPATHS: dict[str | None, tuple[list[tuple[str, tuple[int, ...]]], list[str]]] = {}

@@ -3,14 +3,17 @@
 The generator compiles every container's plan at boot and at each ``systemctl
 daemon-reload`` (it parses every config then anyway) and writes it here; the helper's
 start reads it with :func:`read` instead of importing and running the config reader. A
-plan counts only while it is *fresh*: every file it was compiled from (the config, each
-include and include directory, the seccomp policy, lxc.mount.fstab, /etc/subuid and
-/etc/subgid for an unprivileged container, init's program in the root, /etc/lxc/lxc.conf)
-still has the stat stamp it had (device, inode, size, mtime and ctime in ns), the host
-facts it used still hold (kernel release, AppArmor and SELinux for a container with a
-label), and lxcsd itself is the same. Otherwise the helper compiles the plan again from the
-config as it is now and writes it back (``lxcsd.runtime.start.load_plan``): a config or
-include edited after daemon-reload is honoured by the very next start, as under LXC.
+plan counts only while it is *fresh* (:func:`unchanged`): every file it was compiled from
+(the config, each include and include directory, the seccomp policy, lxc.mount.fstab,
+/etc/subuid and /etc/subgid for an unprivileged container, /etc/lxc/lxc.conf) still has
+the stat stamp it had (device, inode, size, mtime and ctime in ns), init's program resolves
+inside the root as it did (:func:`program_unchanged`: never a host stat through the
+container's symlinks), the host facts it used still hold (kernel release, AppArmor and
+SELinux for a container with a label), and lxcsd itself is the same. Any error while
+checking means stale. Otherwise the helper
+compiles the plan again from the config as it is now and writes it back
+(``lxcsd.runtime.start.load_plan``): a config or include edited after daemon-reload is
+honoured by the very next start, as under LXC.
 
 Format: ``marshal`` of a dict (``compiled``): the stdlib's own serializer, already loaded
 in every interpreter (pickle would cost ~14 ms to import, json ~3 ms, and a plan is only
@@ -19,8 +22,9 @@ made for untrusted input, so a plan is read only from a directory and a file tha
 root can write (lxcsd.rootfile, checked on every read). Mode 0600: plans hold hook commands
 and paths.
 
-Cost, measured on this machine: reading and checking a busybox container's plan ~0.1 ms;
-compiling it instead costs the config reader's import (~9 ms) and the parse (~1-4 ms).
+Cost, measured on this machine: reading and checking a busybox container's plan ~0.1 ms
+(init's lookup in the root ~13 µs of it); compiling it instead costs the config reader's
+import (~9 ms) and the parse (~1-4 ms).
 """
 
 from __future__ import annotations
@@ -33,15 +37,16 @@ from lxcsd import rootfile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any
 
     from lxcsd.runtime.plan import StartPlan
 
-# Bumped whenever a field of lxcsd.runtime.plan's records changes meaning: a plan file of
+# Bumped whenever a field of lxcsd.runtime.plan's records or the dependencies' form changes
+# meaning (2: init's lookups in the root): a plan file of
 # another format is ignored (and compiled again) rather than misread. Here, not in plan.py:
 # the generator's facts cache checks it without importing the plan's records.
-FORMAT = 1
+FORMAT = 2
 
 PLAN_DIR_ENV = "LXCSD_PLAN_DIR"
 SUFFIX = ".plan"
@@ -63,12 +68,25 @@ def plan_path(instance: str) -> str:
     return os.path.join(plan_dir(), instance + SUFFIX)
 
 
+# The stamp of a path that exists but cannot be stat'd (a symlink loop, EACCES): never
+# equal to itself in :func:`unchanged`, so a plan depending on it is always compiled again
+# (and the compile reports what is wrong).
+UNREADABLE = (-1,)
+
+
 def stamp(path: str) -> tuple[int, ...]:
-    """(dev, ino, size, mtime_ns, ctime_ns), () when the path does not exist."""
+    """(dev, ino, size, mtime_ns, ctime_ns), () when the path does not exist,
+    :data:`UNREADABLE` for any other error."""
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return ()
+    except (OSError, ValueError):
+        return UNREADABLE
+    return stamp_of(st)
+
+
+def stamp_of(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
@@ -120,7 +138,7 @@ def remove(instance: str) -> None:
 
 def load(path: str) -> dict[str, Any] | None:
     """The raw content of a plan file, None when it is missing, not root's alone
-    (lxcsd.rootfile.load), or not a plan of this lxcsd, Python and kernel."""
+    (lxcsd.rootfile.load), or not a plan of this format, Python and kernel."""
     found = rootfile.load(path)
     if not isinstance(found, dict):
         return None
@@ -132,11 +150,56 @@ def load(path: str) -> dict[str, Any] | None:
 
 def fresh(data: Mapping[str, Any]) -> bool:
     """Every dependency unchanged, and the host facts the plan used still true."""
-    for path, expected in data.get("deps", ()):
-        if stamp(path) != tuple(expected):
-            return False
+    if not unchanged(data.get("deps", ())):
+        return False
     host = data.get("host")
     return host is None or host == host_facts(data["plan"])
+
+
+def unchanged(deps: Iterable[Sequence[Any]],
+              stamp_path: Callable[[str], tuple[int, ...]] = stamp) -> bool:
+    """Whether every dependency (lxcsd.runtime.compiler.dependencies) is as it was: a
+    (path, stamp) has that stamp still (``stamp_path``: the generator's cache stats a
+    shared file once a run), a (root, program, lookups) resolves in the root as it did
+    (:func:`program_unchanged`). Any error means changed."""
+    try:
+        for dep in deps:
+            if len(dep) == 3:
+                if not program_unchanged(dep[0], dep[2]):
+                    return False
+                continue
+            path, expected = dep
+            now = stamp_path(path)
+            if now == UNREADABLE or now != tuple(expected):
+                return False
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def program_unchanged(root: str, lookups: Sequence[Sequence[Any]]) -> bool:
+    """Whether init's search in the root (lxcsd.runtime.compiler.init_lookups) finds what
+    it found: each path tried resolves, inside the root (safepath: RESOLVE_IN_ROOT, never
+    the host's stat through the container's symlinks), to the same host path, only the last
+    is a program, and it has the same stamp. A symlink retargeted (/sbin/init from systemd
+    to busybox), an earlier PATH directory gaining the name, a loop: changed. ~5 µs a path."""
+    from lxcsd.runtime import safepath
+
+    try:
+        root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        for path, real, expected in lookups:
+            found = safepath.lookup(root_fd, path)
+            program = found is not None and safepath.is_program(found[1])
+            if (found[0] if found else "") != real or program != bool(expected):
+                return False
+            if found is not None and program and stamp_of(found[1]) != tuple(expected):
+                return False
+    finally:
+        os.close(root_fd)
+    return bool(lookups) and bool(lookups[-1][2])
 
 
 def read(instance: str, environ: Mapping[str, str] | None = None) -> StartPlan | None:

@@ -150,3 +150,25 @@ def _join_link(parent_parts: list[str], link: str) -> list[str]:
 def same_file(fd: int, other_fd: int) -> bool:
     a, b = os.fstat(fd), os.fstat(other_fd)
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def lookup(root_fd: int, path: str) -> tuple[str, os.stat_result] | None:
+    """(host path, stat) of what path resolves to inside the root, None when it resolves to
+    nothing (missing, a symlink loop, a component not a directory). The host path is the
+    kernel's name of the resolved file (/proc/self/fd), so a symlink retargeted inside the
+    root changes it. ~5 µs."""
+    try:
+        fd = resolve(root_fd, path)
+    except OSError:
+        return None
+    try:
+        return os.readlink(proc_fd_path(fd)), os.fstat(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def is_program(st: os.stat_result) -> bool:
+    """A regular file with an execute bit: what execvp(3)'s PATH search takes."""
+    return st.st_mode & 0o170000 == 0o100000 and bool(st.st_mode & 0o111)

@@ -92,7 +92,7 @@ def test_every_field_survives_the_file(config: Path) -> None:
 def test_a_plan_is_stale_when_a_file_it_came_from_changes(config: Path, tmp_path: Path) -> None:
     _, data = _compile(config)
     assert planfile.fresh(data)
-    deps = [path for path, _ in data["deps"]]  # type: ignore[attr-defined]
+    deps = [dep[0] for dep in data["deps"]]  # type: ignore[attr-defined]
     for wanted in (str(config), f"{tmp_path}/common.conf", f"{tmp_path}/conf.d/",
                    f"{tmp_path}/conf.d/10-a.conf", f"{tmp_path}/fstab", "/etc/subuid"):
         assert wanted in deps, (wanted, deps)
@@ -108,8 +108,10 @@ def test_init_in_the_root_is_a_dependency(config: Path, tmp_path: Path) -> None:
     fstab and pre-start hook may bring init in: not looked at there.)"""
     config.write_text(f"lxc.rootfs.path = dir:{tmp_path}/lxc/c1/rootfs\n")
     _, data = _compile(config)
-    init = f"{tmp_path}/lxc/c1/rootfs/sbin/init"
-    assert init in [path for path, _ in data["deps"]]  # type: ignore[attr-defined]
+    root = f"{tmp_path}/lxc/c1/rootfs"
+    assert (root, "/sbin/init", (("/sbin/init", f"{root}/sbin/init", planfile.stamp(
+        f"{root}/sbin/init")),)) in data["deps"]  # type: ignore[operator]
+    init = f"{root}/sbin/init"
     time.sleep(0.01)
     Path(init).write_text("#!/bin/sh\n")
     assert not planfile.fresh(data)
