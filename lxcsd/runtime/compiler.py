@@ -792,11 +792,11 @@ def dependencies(plan: StartPlan, container: Container,
     """Everything a plan was compiled from (``planfile.unchanged`` checks them): the config
     and its includes (``sources``, as the reader read them), the seccomp policy, the fstab,
     /etc/subuid and /etc/subgid, and what decided which config NAME means (/etc/lxc/lxc.conf;
-    the lxcpaths before it must not gain a NAME/config), each as (path, stamp); and init's
+    the lxcpaths before it must not gain a NAME/config), each as (path, stamp); init's
     program in the root as (rootfs, program, the search's lookups: :func:`init_lookups`),
     looked up again inside the root, never stat'd from the host through the container's
-    symlinks."""
-    from lxcsd.runtime.planfile import stamp
+    symlinks; and lxcsd's own code (planfile.code_dependencies)."""
+    from lxcsd.runtime.planfile import code_dependencies, stamp
 
     paths = [p for p in (plan.seccomp_profile, container.mounts.fstab) if p]
     if plan.userns:
@@ -808,7 +808,8 @@ def dependencies(plan: StartPlan, container: Container,
     lookups = init_lookups(plan, container)
     if lookups:
         deps.append((plan.rootfs.path or "/", plan.argv[0], tuple(lookups)))
-    return deps + _lookup_dependencies(plan.name, container.config_path)
+    deps += _lookup_dependencies(plan.name, container.config_path)
+    return deps + code_dependencies(bool(plan.seccomp_bpf))
 
 
 _LXCPATHS: dict[str | None, tuple[list[tuple[str, tuple[int, ...]]], list[str]]] = {}

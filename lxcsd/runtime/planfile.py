@@ -5,12 +5,12 @@ daemon-reload`` (it parses every config then anyway) and writes it here; the hel
 start reads it with :func:`read` instead of importing and running the config reader. A
 plan counts only while it is *fresh* (:func:`unchanged`): every file it was compiled from
 (the config, each include and include directory, the seccomp policy, lxc.mount.fstab,
-/etc/subuid and /etc/subgid for an unprivileged container, /etc/lxc/lxc.conf) still has
-the stat stamp it had (device, inode, size, mtime and ctime in ns), init's program resolves
-inside the root as it did (:func:`program_unchanged`: never a host stat through the
-container's symlinks), the host facts it used still hold (kernel release, AppArmor and
-SELinux for a container with a label), and lxcsd itself is the same. Any error while
-checking means stale. Otherwise the helper
+/etc/subuid and /etc/subgid for an unprivileged container, /etc/lxc/lxc.conf, the source
+of every lxcsd module loaded and the libseccomp that compiled its BPF) still has the stat
+stamp it had (device, inode, size, mtime and ctime in ns), init's program resolves inside
+the root as it did (:func:`program_unchanged`: never a host stat through the container's
+symlinks), and the host facts it used still hold (kernel release, AppArmor and SELinux for
+a container with a label). Any error while checking means stale. Otherwise the helper
 compiles the plan again from the config as it is now and writes it back
 (``lxcsd.runtime.start.load_plan``): a config or include edited after daemon-reload is
 honoured by the very next start, as under LXC.
@@ -22,9 +22,9 @@ made for untrusted input, so a plan is read only from a directory and a file tha
 root can write (lxcsd.rootfile, checked on every read). Mode 0600: plans hold hook commands
 and paths.
 
-Cost, measured on this machine: reading and checking a busybox container's plan ~0.1 ms
-(init's lookup in the root ~13 µs of it); compiling it instead costs the config reader's
-import (~9 ms) and the parse (~1-4 ms).
+Cost, measured on this machine (loaded): reading and checking a busybox container's plan
+~0.16 ms (the ~41 lxcsd sources' stats ~45-85 µs of it, init's lookup ~13 µs); compiling
+it instead costs the config reader's import (~9 ms) and the parse (~1-4 ms).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from lxcsd.runtime.plan import StartPlan
 
 # Bumped whenever a field of lxcsd.runtime.plan's records or the dependencies' form changes
-# meaning (2: init's lookups in the root): a plan file of
+# meaning (2: init's lookups in the root, lxcsd's sources as files): a plan file of
 # another format is ignored (and compiled again) rather than misread. Here, not in plan.py:
 # the generator's facts cache checks it without importing the plan's records.
 FORMAT = 2
@@ -90,17 +90,40 @@ def stamp_of(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def code_stamp() -> tuple[int, ...]:
-    """Which lxcsd compiled a plan: the stamp of the compiler's source (any install or
-    upgrade rewrites it)."""
-    return stamp(os.path.join(os.path.dirname(os.path.abspath(__file__)), "compiler.py"))
+def code_dependencies(seccomp: bool = False) -> list[tuple[str, tuple[int, ...]]]:
+    """Which code compiled a plan: (path, stamp) of the source of every lxcsd module loaded
+    (the compiler's steps import what shapes the plan: plan, record, hooks, net.spec, mounts,
+    caps, lsm, apparmor_profile, seccomp_policy...; a module loaded for anything else only
+    costs a stat), and with a seccomp program the seccomp objects mapped in this process
+    (libseccomp: its system call tables; Debian's python3-seccomp has it linked in, so its
+    binding is the file). An upgrade or edit of any of them compiles the plan again.
+    Checking them costs one stat each: ~40 files, ~45-85 µs here (docs/design.md)."""
+    files = sorted({path for name, module in list(sys.modules.items())
+                    if name.partition(".")[0] == "lxcsd"
+                    and (path := getattr(module, "__file__", None))})
+    if seccomp:
+        files += _seccomp_objects()
+    return [(path, stamp(path)) for path in files]
+
+
+_SECCOMP_OBJECTS: list[str] = []
+
+
+def _seccomp_objects() -> list[str]:
+    """The files mapped in this process whose name says seccomp (read once a process:
+    ~0.3 ms for /proc/self/maps)."""
+    if not _SECCOMP_OBJECTS:
+        with open("/proc/self/maps", encoding="utf-8", errors="surrogateescape") as f:
+            found = {line.split(None, 5)[5].rstrip("\n") for line in f
+                     if line.count(" ") >= 5 and "seccomp" in line.rpartition("/")[2]}
+        _SECCOMP_OBJECTS.extend(sorted(p for p in found if p.startswith("/")))
+    return list(_SECCOMP_OBJECTS)
 
 
 def environment() -> dict[str, Any]:
     """What a plan's validity depends on besides its files."""
     return {"format": FORMAT, "python": (sys.version_info[:2], marshal.version),
-            "code": code_stamp(), "kernel": os.uname().release,
-            "lxcpath": os.environ.get("LXCSD_LXCPATH")}
+            "kernel": os.uname().release, "lxcpath": os.environ.get("LXCSD_LXCPATH")}
 
 
 # ------------------------------------------------------------------------------------------

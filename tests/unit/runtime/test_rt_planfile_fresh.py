@@ -1,24 +1,29 @@
 """When a compiled plan is fresh (lxcsd.runtime.planfile.unchanged), for the helper's start
 and the generator's facts cache alike: init is looked up again inside the root (a retargeted
-symlink, an earlier PATH directory gaining the name, a loop the container made), and a host
-path that cannot be stat'd is stale. Real files and symlinks in tmp_path."""
+symlink, an earlier PATH directory gaining the name, a loop the container made), and every
+piece of lxcsd (and libseccomp) that shaped the plan is a dependency. Real files, symlinks
+and a real second Python process in tmp_path."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pytest
 
 from lxcsd.errors import ConfigError
 from lxcsd.generator import facts
-from lxcsd.runtime import compiler, lsm, planfile, start
+from lxcsd.runtime import apparmor_profile, compiler, lsm, planfile, start
 from lxcsd.runtime.plan import StartPlan
 
 HOST = compiler.Host(controllers=set(), lsm=lsm.Host())
 SYSTEMD_STOP = {"halt": compiler.SIGRTMIN_3, "exec_stop": 1}  # liblxc: systemd blocks SIGPWR
 BUSYBOX_STOP = {"halt": compiler.SIGPWR, "exec_stop": 0}
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -141,3 +146,56 @@ def test_a_host_path_that_cannot_be_stat_is_stale(tmp_path: Path) -> None:
     assert planfile.stamp(str(loop)) == planfile.UNREADABLE
     assert not planfile.unchanged([(str(loop), planfile.stamp(str(loop)))])
     assert planfile.unchanged([(str(tmp_path / "missing"), ())])
+
+
+def test_every_lxcsd_module_loaded_is_a_dependency(root: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan's content comes from more of lxcsd than the compiler (its records, hooks,
+    net.spec, mounts, caps, lsm, the AppArmor profile text, the seccomp policy): an
+    upgrade or edit of any module loaded when it was compiled compiles it again."""
+    (root.parent / "config").write_text(
+        f"lxc.rootfs.path = dir:{root}\nlxc.net.0.type = veth\nlxc.net.0.link = br0\n"
+        "lxc.hook.pre-start = /bin/true\nlxc.mount.entry = /srv srv none bind 0 0\n")
+    probe = tmp_path / "probe.py"
+    probe.write_text("# a module of lxcsd\n")
+    module = types.ModuleType("lxcsd.probe_module")
+    module.__file__ = str(probe)
+    monkeypatch.setitem(sys.modules, "lxcsd.probe_module", module)
+    _, data = _compile(root)
+    deps = [dep[0] for dep in data["deps"]]  # type: ignore[attr-defined]
+    for shaping in ("runtime/plan.py", "runtime/record.py", "runtime/hooks.py",
+                    "net/spec.py", "runtime/mounts.py", "runtime/caps.py", "runtime/lsm.py",
+                    "runtime/seccomp_policy.py", "runtime/compiler.py"):
+        assert str(REPO / "lxcsd" / shaping) in deps, shaping
+    assert apparmor_profile.__file__ in deps and str(probe) in deps
+    assert planfile.fresh(data)  # type: ignore[arg-type]
+    probe.write_text("# a module of lxcsd, upgraded\n")
+    assert not planfile.fresh(data)  # type: ignore[arg-type]
+
+
+def test_the_seccomp_library_compiled_against_is_a_dependency(root: Path, tmp_path: Path
+                                                              ) -> None:
+    """The BPF program comes from libseccomp's tables: the plan is compiled in a second
+    Python process that loads its own copy of the seccomp binding (Debian's has libseccomp
+    linked in; /proc/self/maps names what is loaded); replacing that file (an upgrade)
+    makes the plan stale."""
+    import seccomp
+
+    copy = tmp_path / "lib" / os.path.basename(seccomp.__file__)
+    copy.parent.mkdir()
+    shutil.copy2(seccomp.__file__, copy)
+    plans = tmp_path / "plans"
+    code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+            "from lxcsd.runtime import compiler, planfile\n"
+            "_, data = compiler.compile_file('c1', sys.argv[3], host=compiler.Host("
+            "controllers=set()))\nplanfile.write('c1', data)\n")
+    subprocess.run([sys.executable, "-c", code, str(copy.parent), str(REPO),
+                    str(root.parent / "config")], check=True, timeout=60,
+                   env={**os.environ, "LXCSD_PLAN_DIR": str(plans)})
+    data = planfile.load(str(plans / "c1.plan"))
+    assert data is not None and data["plan"]["seccomp_bpf"]
+    assert str(copy) in [dep[0] for dep in data["deps"]]
+    assert planfile.fresh(data)
+    copy.unlink()
+    shutil.copy2(seccomp.__file__, copy)  # the same bytes, a new file: as dpkg installs
+    assert not planfile.fresh(data)
