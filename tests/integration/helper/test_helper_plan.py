@@ -135,3 +135,19 @@ def test_a_plan_with_a_bad_config_still_fails_with_file_and_line(
     assert started.status == 1, started
     lines = config.read_text().count("\n")
     assert f"{config}:{lines}: lxc.cap.drop" in started.stderr, started.stderr
+
+
+def test_a_loop_the_root_made_after_the_plan_fails_with_the_configs_error(
+        lxcpath: hu.Lxcpath, unit_cgroup: str) -> None:
+    """The container's root turns /bin (on the way to init: /sbin/init -> /bin/busybox)
+    into a symlink loop after the plan was compiled: the start sees the plan stale (init is
+    looked up inside the root, never stat'd from the host) and refuses the config, naming
+    it, instead of ending in an ELOOP traceback."""
+    root = lxcpath.container("p6", INCLUDE)
+    _compile(lxcpath, "p6")
+    (root / "bin").rename(root / "bin.real")
+    (root / "bin").symlink_to("bin")
+    started = lxcpath.start("p6", unit_cgroup)
+    assert started.status == 1, started
+    assert "has no executable /sbin/init" in started.stderr, started.stderr
+    assert "Traceback" not in started.stderr, started.stderr
