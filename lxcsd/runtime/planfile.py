@@ -130,8 +130,8 @@ def environment() -> dict[str, Any]:
 # Writing
 
 
-def compiled(plan: Mapping[str, Any], deps: list[tuple[str, tuple[int, ...]]],
-             host: Any = None, unit: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def compiled(plan: Mapping[str, Any], deps: list[tuple[Any, ...]], host: Any = None,
+             unit: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The file's content: the environment, the dependencies, the host facts
     (:func:`host_facts`), the plan (``StartPlan.dump()``), and what the generator needs to
     write the unit's drop-in without reading the config again."""
