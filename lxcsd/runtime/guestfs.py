@@ -58,15 +58,9 @@ def init_is_systemd(root_fd: int, program: str) -> bool:
     candidates = [program] if "/" in program else \
         [os.path.join(directory, program) for directory in SEARCH_PATH]
     for candidate in candidates:
-        try:
-            fd = safepath.resolve(root_fd, candidate)
-        except OSError:
-            continue
-        try:
-            if stat.S_ISREG(os.fstat(fd).st_mode):
-                return os.path.basename(os.readlink(safepath.proc_fd_path(fd))) == "systemd"
-        finally:
-            os.close(fd)
+        found = safepath.lookup(root_fd, candidate)
+        if found is not None and stat.S_ISREG(found[1].st_mode):
+            return os.path.basename(found[0]) == "systemd"
     return False
 
 
