@@ -21,6 +21,7 @@ from stat import S_ISREG
 
 from lxcsd.config.names import escape, validate_name
 from lxcsd.errors import ConfigError
+from lxcsd.runtime.planfile import stamp_of
 
 # Characters escape() keeps: a name made of them (and not starting with ".") is its own
 # unit instance. Checked here with a set, much cheaper than validate_name() per name.
@@ -64,7 +65,7 @@ def _config_stamp(path: str) -> tuple[int, ...] | None:
         return None
     if not S_ISREG(st.st_mode):
         return None
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return stamp_of(st)
 
 
 def list_lxcpath(lxcpath: str, problems: list[str]) -> list[str] | None:
