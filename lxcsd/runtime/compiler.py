@@ -617,9 +617,15 @@ def _stop(plan: StartPlan, c: Container) -> None:
     """How systemd stops this container (the generator writes it into the unit's drop-in,
     the start checks the unit says the same): ``halt`` the signal systemd sends init as
     KillSignal=, so that no ExecStop= process is needed (0: unknown, ExecStop= applies
-    liblxc's rule at stop time); ``stop`` lxc.signal.stop (FinalKillSignal=, after
-    TimeoutStopSec=; 0: SIGKILL); ``exec_stop`` 1 when ExecStop= must run; ``cleanup`` 1
-    when ExecStopPost= has something to undo.
+    liblxc's rule at stop time); ``stop`` lxc.signal.stop (0: unset, SIGKILL);
+    ``exec_stop`` 1 when ExecStop= must run; ``cleanup`` 1 when ExecStopPost= has
+    something to undo.
+
+    lxc.signal.stop other than SIGKILL needs ExecStop=, which sends it when the halt times
+    out (lxcsd.runtime.stop): FinalKillSignal= would replace systemd's final SIGKILL of
+    the whole cgroup (systemd.kill(5)), and an init without a handler for it (a pid
+    namespace's init drops it) would then outlive `systemctl stop`. Unset or SIGKILL, it
+    is that final SIGKILL.
 
     systemd waits for a main process that received KillSignal= only when that process was
     its own child when it became the main process (otherwise it sends SIGKILL at once:
@@ -631,8 +637,10 @@ def _stop(plan: StartPlan, c: Container) -> None:
     kind = init_kind(plan, c)
     plan.subreaper = plan.notify is True or (plan.notify is None and kind != "other")
     halt = c.signals.halt or DEFAULT_HALT.get(kind or "")
+    final = (c.signals.stop or _signal.SIGKILL) == _signal.SIGKILL
     plan.stop = {"halt": halt or 0, "stop": c.signals.stop or 0,
-                 "exec_stop": int(not halt or plan.subreaper or bool(c.hooks.get("stop"))),
+                 "exec_stop": int(not halt or plan.subreaper or bool(c.hooks.get("stop"))
+                                  or not final),
                  "cleanup": int(needs_cleanup(plan, c))}
 
 

@@ -925,15 +925,17 @@ TEMPLATE_STOP = {"halt": 0, "stop": 0, "exec_stop": 1, "cleanup": 1}
 
 def unit_stop_differs(unit: dict[str, int], need: dict[str, int]) -> bool:
     """Whether a unit stopping as ``unit`` says would stop a container that needs ``need``
-    differently: a missing ExecStop= or ExecStopPost=, another halt signal or another
-    lxc.signal.stop sent by systemd. A unit doing more than needed (the template) is
-    fine: its ExecStop= reads both signals from the state file this start writes."""
+    differently: a missing ExecStop= or ExecStopPost=, another halt signal, or another
+    final signal from systemd (unset lxc.signal.stop is SIGKILL, systemd's own; another
+    is FinalKillSignal= in an older generator's drop-in). A unit doing more than needed
+    (the template) is fine: its ExecStop= reads both signals from the state file this
+    start writes."""
     if need["cleanup"] and not unit["cleanup"]:
         return True
     if unit["exec_stop"]:
         return False
     return bool(need["exec_stop"]) or unit["halt"] != need["halt"] or \
-        unit["stop"] != need["stop"]
+        (unit["stop"] or _signal.SIGKILL) != (need["stop"] or _signal.SIGKILL)
 
 
 def child_controller(key: str) -> str:

@@ -115,8 +115,10 @@ def need(halt: int = 30, stop: int = 0, exec_stop: int = 0, cleanup: int = 0
     (need(cleanup=1), need(), False),  # more than needed is fine
     (need(), need(exec_stop=1), True),  # a stop hook added: ExecStop= needed
     (need(), need(halt=10), True),  # another lxc.signal.halt: another KillSignal=
-    (need(), need(stop=15), True),  # lxc.signal.stop set: FinalKillSignal=
-    (need(exec_stop=1), need(halt=10, stop=15), False),
+    (need(), need(stop=15, exec_stop=1), True),  # lxc.signal.stop = SIGTERM: ExecStop= sends it
+    (need(), need(stop=9), False),  # lxc.signal.stop = SIGKILL: systemd's own final SIGKILL
+    (need(stop=15), need(), True),  # an older generator's FinalKillSignal=SIGTERM: reload
+    (need(exec_stop=1), need(halt=10, stop=15, exec_stop=1), False),
 ])
 def test_when_the_unit_no_longer_stops_the_container_right(
         unit: dict[str, int], wanted: dict[str, int], differs: bool) -> None:
