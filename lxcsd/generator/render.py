@@ -166,15 +166,12 @@ def stop_lines(name: str, instance: str, stop: dict[str, int],
         lines += ["# Nothing outlives the container's namespaces: no ExecStopPost= process; "
                   "systemd removes the state directory.",
                   "ExecStopPost=", f"RuntimeDirectory=lxcsd/{spec(name)}"]
-    lines.append(f"Environment=LXCSD_STOP={format_stop(stop, name == instance)}")
+    # What the drop-in does, as the helper reads it (lxcsd.runtime.state.parse_stop).
+    from lxcsd.runtime.state import format_stop
+
+    does = dict(stop, cleanup=int(bool(stop["cleanup"] or name != instance)))
+    lines.append(f"Environment=LXCSD_STOP={format_stop(does)}")
     return "\n".join(lines) + "\n"
-
-
-def format_stop(stop: dict[str, int], runtime_directory: bool = True) -> str:
-    """What the drop-in does, as the helper reads it (lxcsd.runtime.state.parse_stop)."""
-    cleanup = stop["cleanup"] or not runtime_directory
-    return f"halt:{stop['halt']},stop:{stop['stop']},exec_stop:{stop['exec_stop']}," \
-           f"cleanup:{int(bool(cleanup))}"
 
 
 def signal_name(number: int, names: dict[int, str] | None = None) -> str:

@@ -627,7 +627,7 @@ class Starter:
         to reload before READY=1, so that a stop right after the start finds the unit
         right: the generator writes the drop-in from what this start recorded. Only after
         an edit without daemon-reload (~0.2 s here, generators included)."""
-        unit = state.parse_stop(os.environ.get("LXCSD_STOP", "")) or TEMPLATE_STOP
+        unit = state.parse_stop(os.environ.get("LXCSD_STOP", "")) or state.TEMPLATE_STOP
         need = self.plan.stop
         if not need or not unit_stop_differs(unit, need):
             return
@@ -917,10 +917,6 @@ class Starter:
 # ------------------------------------------------------------------------------------------
 # Helpers
 
-
-# What lxc@.service does without a drop-in: ExecStop= (which sends the halt signal, and
-# lxc.signal.stop once KillSignal=SIGTERM says the halt timed out), ExecStopPost=.
-TEMPLATE_STOP = {"halt": 0, "stop": 0, "exec_stop": 1, "cleanup": 1}
 
 
 def unit_stop_differs(unit: dict[str, int], need: dict[str, int]) -> bool:

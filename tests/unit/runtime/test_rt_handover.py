@@ -14,7 +14,7 @@ import time
 import pytest
 
 from lxcsd import linux
-from lxcsd.runtime import start
+from lxcsd.runtime import start, state
 
 
 def test_init_status_sees_an_ended_child_and_leaves_it_for_systemd() -> None:
@@ -108,8 +108,8 @@ def need(halt: int = 30, stop: int = 0, exec_stop: int = 0, cleanup: int = 0
 
 
 @pytest.mark.parametrize(("unit", "wanted", "differs"), [
-    (start.TEMPLATE_STOP, need(), False),  # the template stops anything (ExecStop= reads
-    (start.TEMPLATE_STOP, need(stop=15, exec_stop=1, cleanup=1), False),  # the state file)
+    (state.TEMPLATE_STOP, need(), False),  # the template stops anything (ExecStop= reads
+    (state.TEMPLATE_STOP, need(stop=15, exec_stop=1, cleanup=1), False),  # the state file)
     (need(), need(), False),
     (need(), need(cleanup=1), True),  # a network added: ExecStopPost= needed
     (need(cleanup=1), need(), False),  # more than needed is fine
