@@ -689,7 +689,7 @@ class Starter:
         ExecStop=), init is handed over only once it catches that signal: a stop at once
         after the start would be lost otherwise (lxcsd.runtime.catching). Init is still C1's
         child (or ours) and running: if it ends meanwhile, the hand-over finds out how."""
-        stop = self.plan.stop or state.parse_stop(os.environ.get("LXCSD_STOP", "")) or {}
+        stop = self.plan.stop
         halt = stop.get("halt", 0)
         if not halt or stop.get("exec_stop", 1):
             return
