@@ -49,7 +49,6 @@ import fcntl
 import os
 import struct
 import sys
-import termios
 import time
 
 from lxcsd.console import lxcwork, protocol, store
@@ -614,6 +613,8 @@ class LxcServer:
         if 0 not in c.ptys or x.proxy is not None:
             self.reply(conn, -errno.EBADF)  # no console, or one lxc-console has it already
             return
+        import termios  # here, as in copy_winsize: only lxc-console needs it (44 kB PSS)
+
         master, pts = os.openpty()
         try:
             attrs = termios.tcgetattr(pts)
@@ -669,6 +670,8 @@ class LxcServer:
 
     @staticmethod
     def copy_winsize(proxy: Proxy, master: int) -> None:
+        import termios
+
         size = fcntl.ioctl(proxy.pts, termios.TIOCGWINSZ, b"\0" * 8)
         if size != proxy.size:
             proxy.size = size

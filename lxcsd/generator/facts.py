@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 
 from lxcsd import rootfile
-from lxcsd.runtime import planfile
+from lxcsd.runtime import planfile, state
 from lxcsd.runtime.record import Record
 
 TYPE_CHECKING = False
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     from lxcsd.runtime.plan import CgroupValue
 
 CACHE_FILE = "generator.cache"
-# What a drop-in says when a container's plan could not be made: the template's own stop
-# (ExecStop=, ExecStopPost=, KillSignal= from lxc.signal.stop).
-TEMPLATE_STOP = {"halt": 0, "stop": 0, "exec_stop": 1, "cleanup": 1}
 
 
 class UnitFacts(Record):
@@ -96,13 +93,14 @@ def facts_of(container: Container, errors: list[str], stop: dict[str, int] | Non
     """The facts of a loaded (maybe partly broken) config; ``stop`` from its plan, None when
     it has none (the template's stop applies)."""
     start = container.start
+    if not stop:
+        stop = dict(state.TEMPLATE_STOP, stop=container.signals.stop or 0)
     return UnitFacts(
         errors=errors, auto=bool(start.auto), order=start.order or 0, delay=start.delay or 0,
         groups=tuple(container.groups), mount_paths=mount_paths(container),
         links=[(net.index, net.link) for net in container.net],
         devices2=_devices(container.cgroup2), devices1=_devices(container.cgroup_v1),
-        stop=dict(stop) if stop else dict(TEMPLATE_STOP, stop=container.signals.stop or 0),
-        signal_names=_names(stop or {"stop": container.signals.stop or 0}))
+        stop=dict(stop), signal_names=_names(stop))
 
 
 def _names(stop: dict[str, int]) -> dict[int, str]:

@@ -274,15 +274,15 @@ def running_stop(name: str, run_dir: str | None) -> dict[str, int] | None:
     when it does not run (or cannot tell)."""
     if run_dir is None:
         return None
+    from lxcsd.runtime import state
+
     try:
         with open(os.path.join(run_dir, name, "state"), encoding="utf-8",
                   errors="surrogateescape") as f:
-            fields = dict(line.partition("=")[::2] for line in f.read().splitlines())
+            fields = state.parse_state(f.read())
     except OSError:
         return None
-    from lxcsd.runtime.state import parse_stop
-
-    stop = parse_stop(fields.get("stop", ""))
+    stop = state.parse_stop(fields.get("stop", ""))
     pid = fields.get("init_pid", "")
     if stop is None or not pid.isdigit() or not os.path.exists(f"/proc/{pid}"):
         return None

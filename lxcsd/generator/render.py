@@ -147,9 +147,12 @@ def stop_lines(name: str, instance: str, stop: dict[str, int],
     halt timed out (ExecStop= then sends lxc.signal.stop from the state file), and a helper
     still starting the container catches it. Without ExecStop=, KillSignal= is the halt
     signal, which the helper catches the same way while it starts the container
-    (lxcsd.runtime.start.stop_signals). ``LXCSD_STOP`` tells the helper what the unit does,
-    so that a start with a config changed since daemon-reload can tell when the unit no
-    longer matches it, and which KillSignal= means a stop during the start."""
+    (lxcsd.runtime.start.stop_signals); lxc.signal.stop is then unset or SIGKILL, which is
+    systemd's own final SIGKILL. Never FinalKillSignal=: it replaces that SIGKILL, and an
+    init that takes neither signal would outlive the stop. ``LXCSD_STOP`` tells the helper
+    what the unit does, so that a start with a config changed since daemon-reload can tell
+    when the unit no longer matches it, and which KillSignal= means a stop during the
+    start."""
     lines = []
     if not stop["exec_stop"]:
         halt = signal_name(stop['halt'], names)
@@ -159,22 +162,16 @@ def stop_lines(name: str, instance: str, stop: dict[str, int],
                   "# A helper stopped before it could catch it ends clean, as for SIGTERM "
                   "(init, a pid namespace's PID 1, never dies of it).",
                   f"SuccessExitStatus={halt}"]
-        if stop["stop"]:
-            lines += ["# lxc.signal.stop: sent when a clean stop times out",
-                      f"FinalKillSignal={signal_name(stop['stop'], names)}"]
     if not stop["cleanup"] and name == instance:
         lines += ["# Nothing outlives the container's namespaces: no ExecStopPost= process; "
                   "systemd removes the state directory.",
                   "ExecStopPost=", f"RuntimeDirectory=lxcsd/{spec(name)}"]
-    lines.append(f"Environment=LXCSD_STOP={format_stop(stop, name == instance)}")
+    # What the drop-in does, as the helper reads it (lxcsd.runtime.state.parse_stop).
+    from lxcsd.runtime.state import format_stop
+
+    does = dict(stop, cleanup=int(bool(stop["cleanup"] or name != instance)))
+    lines.append(f"Environment=LXCSD_STOP={format_stop(does)}")
     return "\n".join(lines) + "\n"
-
-
-def format_stop(stop: dict[str, int], runtime_directory: bool = True) -> str:
-    """What the drop-in does, as the helper reads it (lxcsd.runtime.state.parse_stop)."""
-    cleanup = stop["cleanup"] or not runtime_directory
-    return f"halt:{stop['halt']},stop:{stop['stop']},exec_stop:{stop['exec_stop']}," \
-           f"cleanup:{int(bool(cleanup))}"
 
 
 def signal_name(number: int, names: dict[int, str] | None = None) -> str:

@@ -66,8 +66,9 @@ TTY_GID = 5
 # nested container's own proc/sys mounts; the generated profile denies them to the rest.
 NESTING_MOUNTS = ("proc dev/.lxc/proc proc create=dir,optional 0 0",
                   "sys dev/.lxc/sys sysfs create=dir,optional 0 0")
-# Parsed seccomp policies by (path, text), for a process compiling many containers.
-_POLICIES: dict[tuple[str, str], SeccompPolicy] = {}
+# Parsed seccomp policies and their BPF programs by (path, text), for a process compiling
+# many containers (the generator meets the same policy in every container).
+_POLICIES: dict[tuple[str, str], tuple[SeccompPolicy, bytes]] = {}
 # Hooks that run before init's exec and may put init in place (a pre-start hook mounting
 # an image on the rootfs directory, a mount hook binding /usr).
 ROOT_HOOKS = ("pre-start", "pre-mount", "mount", "autodev", "start")
@@ -423,13 +424,12 @@ def _caps(plan: StartPlan, c: Container) -> None:
 
 def _seccomp(plan: StartPlan, c: Container, datadir: str) -> None:
     """The policy is read and parsed here (file:line errors for check), and compiled to the
-    BPF program C2 loads (lxcsd.runtime.seccomp_policy.compiled: cached by its hash)."""
+    BPF program C2 loads (lxcsd.runtime.seccomp_policy.compiled), once per policy text in
+    this process."""
     plan.seccomp_profile = seccomp_profile(c, datadir)
     plan.seccomp_nesting = bool(c.seccomp.allow_nesting)
     if not plan.seccomp_profile:
         return
-    from lxcsd.runtime import seccomp_policy
-
     try:
         with open(plan.seccomp_profile, encoding="utf-8", errors="surrogateescape") as f:
             text = f.read()
@@ -437,21 +437,24 @@ def _seccomp(plan: StartPlan, c: Container, datadir: str) -> None:
         raise key_error(c, "lxc.seccomp.profile", f"cannot read {plan.seccomp_profile}: "
                         f"{exc.strerror}") from None
     key = (plan.seccomp_profile, text)
-    policy = _POLICIES.get(key)
-    if policy is None:  # the generator meets the same policy in every container
-        policy = seccomp_policy.parse(text, plan.seccomp_profile)  # errors: its file:line
-        _POLICIES[key] = policy
+    if key not in _POLICIES:
+        _POLICIES[key] = _compile_policy(c, plan.seccomp_profile, text)
+    plan.seccomp_policy, plan.seccomp_bpf = _POLICIES[key]
+
+
+def _compile_policy(c: Container, path: str, text: str) -> tuple[SeccompPolicy, bytes]:
+    from lxcsd.runtime import seccomp_policy
+
+    policy = seccomp_policy.parse(text, path)  # errors: its file:line
     if seccomp_policy.wants_notify(policy):
-        raise key_error(c, "lxc.seccomp.profile", f"{plan.seccomp_profile}: seccomp notify "
-                        "actions are not supported yet")
-    plan.seccomp_policy = policy
+        raise key_error(c, "lxc.seccomp.profile", f"{path}: seccomp notify actions are not "
+                        "supported yet")
     try:
-        plan.seccomp_bpf = seccomp_policy.compiled(policy, text)
+        return policy, seccomp_policy.compiled(policy)
     except ImportError:
-        raise key_error(c, "lxc.seccomp.profile", f"{plan.seccomp_profile}: cannot compile "
-                        "the policy: the libseccomp binding (seccomp) is not installed",
-                        "apt-get install python3-seccomp, or set lxc.seccomp.profile = "
-                        "(empty) to run without a policy") from None
+        raise key_error(c, "lxc.seccomp.profile", f"{path}: cannot compile the policy: the "
+                        "libseccomp binding (seccomp) is not installed",
+                        "apt-get install python3-seccomp") from None
 
 
 def _security(plan: StartPlan, c: Container, host: Host) -> None:
@@ -627,9 +630,15 @@ def _stop(plan: StartPlan, c: Container) -> None:
     """How systemd stops this container (the generator writes it into the unit's drop-in,
     the start checks the unit says the same): ``halt`` the signal systemd sends init as
     KillSignal=, so that no ExecStop= process is needed (0: unknown, ExecStop= applies
-    liblxc's rule at stop time); ``stop`` lxc.signal.stop (FinalKillSignal=, after
-    TimeoutStopSec=; 0: SIGKILL); ``exec_stop`` 1 when ExecStop= must run; ``cleanup`` 1
-    when ExecStopPost= has something to undo.
+    liblxc's rule at stop time); ``stop`` lxc.signal.stop (0: unset, SIGKILL);
+    ``exec_stop`` 1 when ExecStop= must run; ``cleanup`` 1 when ExecStopPost= has
+    something to undo.
+
+    lxc.signal.stop other than SIGKILL needs ExecStop=, which sends it when the halt times
+    out (lxcsd.runtime.stop): FinalKillSignal= would replace systemd's final SIGKILL of
+    the whole cgroup (systemd.kill(5)), and an init without a handler for it (a pid
+    namespace's init drops it) would then outlive `systemctl stop`. Unset or SIGKILL, it
+    is that final SIGKILL.
 
     systemd waits for a main process that received KillSignal= only when that process was
     its own child when it became the main process (otherwise it sends SIGKILL at once:
@@ -641,8 +650,10 @@ def _stop(plan: StartPlan, c: Container) -> None:
     kind = init_kind(plan, c)
     plan.subreaper = plan.notify is True or (plan.notify is None and kind != "other")
     halt = c.signals.halt or DEFAULT_HALT.get(kind or "")
+    final = (c.signals.stop or _signal.SIGKILL) == _signal.SIGKILL
     plan.stop = {"halt": halt or 0, "stop": c.signals.stop or 0,
-                 "exec_stop": int(not halt or plan.subreaper or bool(c.hooks.get("stop"))),
+                 "exec_stop": int(not halt or plan.subreaper or bool(c.hooks.get("stop"))
+                                  or not final),
                  "cleanup": int(needs_cleanup(plan, c))}
 
 

@@ -352,34 +352,11 @@ def _add_rule(seccomp: Any, flt: Any, rule: SeccompRule, path: str) -> None:
                      f"{exc}") from None
 
 
-# policy hash -> BPF program, for the generator's run over many containers sharing a policy.
-_COMPILED: dict[bytes, bytes] = {}
-
-
-def compiled(policy: SeccompPolicy, text: str) -> bytes:
-    """The BPF program (struct sock_filter[]) of a parsed policy whose file text is
-    ``text``, for this host: compiled by libseccomp once per text, architecture and
-    libseccomp version in this process."""
-    from _blake2 import blake2b  # hashlib's blake2b without its OpenSSL import
-
-    import seccomp
-
-    key = blake2b(f"{host_arch()}\0{seccomp.get_api()}\0{_libseccomp_id(seccomp)}\0{text}"
-                  .encode("utf-8", "surrogateescape"), digest_size=16).digest()
-    program = _COMPILED.get(key)
-    if program is None:
-        flt, _unknown = build_filter(policy)
-        program = _COMPILED[key] = export(flt)
-    return program
-
-
-def _libseccomp_id(seccomp: Any) -> str:
-    """Which libseccomp resolves system call names (its tables grow with versions)."""
-    try:
-        st = os.stat(seccomp.__file__)
-        return f"{st.st_ino}:{st.st_mtime_ns}"
-    except (OSError, TypeError, AttributeError):
-        return ""
+def compiled(policy: SeccompPolicy) -> bytes:
+    """The BPF program (struct sock_filter[]) of a parsed policy, for this host's
+    architecture, as this host's libseccomp builds it (callers cache it per policy)."""
+    flt, _unknown = build_filter(policy)
+    return export(flt)
 
 
 def export(flt: Any) -> bytes:

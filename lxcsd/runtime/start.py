@@ -627,7 +627,7 @@ class Starter:
         to reload before READY=1, so that a stop right after the start finds the unit
         right: the generator writes the drop-in from what this start recorded. Only after
         an edit without daemon-reload (~0.2 s here, generators included)."""
-        unit = state.parse_stop(os.environ.get("LXCSD_STOP", "")) or TEMPLATE_STOP
+        unit = state.parse_stop(os.environ.get("LXCSD_STOP", "")) or state.TEMPLATE_STOP
         need = self.plan.stop
         if not need or not unit_stop_differs(unit, need):
             return
@@ -689,7 +689,7 @@ class Starter:
         ExecStop=), init is handed over only once it catches that signal: a stop at once
         after the start would be lost otherwise (lxcsd.runtime.catching). Init is still C1's
         child (or ours) and running: if it ends meanwhile, the hand-over finds out how."""
-        stop = self.plan.stop or state.parse_stop(os.environ.get("LXCSD_STOP", "")) or {}
+        stop = self.plan.stop
         halt = stop.get("halt", 0)
         if not halt or stop.get("exec_stop", 1):
             return
@@ -918,22 +918,20 @@ class Starter:
 # Helpers
 
 
-# What lxc@.service does without a drop-in: ExecStop= (which sends the halt signal, and
-# lxc.signal.stop once KillSignal=SIGTERM says the halt timed out), ExecStopPost=.
-TEMPLATE_STOP = {"halt": 0, "stop": 0, "exec_stop": 1, "cleanup": 1}
-
 
 def unit_stop_differs(unit: dict[str, int], need: dict[str, int]) -> bool:
     """Whether a unit stopping as ``unit`` says would stop a container that needs ``need``
-    differently: a missing ExecStop= or ExecStopPost=, another halt signal or another
-    lxc.signal.stop sent by systemd. A unit doing more than needed (the template) is
-    fine: its ExecStop= reads both signals from the state file this start writes."""
+    differently: a missing ExecStop= or ExecStopPost=, another halt signal, or another
+    final signal from systemd (unset lxc.signal.stop is SIGKILL, systemd's own; another
+    is FinalKillSignal= in an older generator's drop-in). A unit doing more than needed
+    (the template) is fine: its ExecStop= reads both signals from the state file this
+    start writes."""
     if need["cleanup"] and not unit["cleanup"]:
         return True
     if unit["exec_stop"]:
         return False
     return bool(need["exec_stop"]) or unit["halt"] != need["halt"] or \
-        unit["stop"] != need["stop"]
+        (unit["stop"] or _signal.SIGKILL) != (need["stop"] or _signal.SIGKILL)
 
 
 def child_controller(key: str) -> str:

@@ -81,6 +81,10 @@ def config_fields(container: Container) -> dict[str, str | int]:
 
 
 STOP_KEYS = ("halt", "stop", "exec_stop", "cleanup")
+# How lxc@.service stops without a drop-in (and what a drop-in says when a container's plan
+# could not be made): ExecStop= sends the halt signal, and lxc.signal.stop once
+# KillSignal=SIGTERM says the halt timed out; ExecStopPost= cleans up.
+TEMPLATE_STOP = {"halt": 0, "stop": 0, "exec_stop": 1, "cleanup": 1}
 
 
 def format_stop(stop: Mapping[str, int]) -> str:

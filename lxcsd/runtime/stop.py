@@ -1,9 +1,9 @@
 """``lxcsd-helper stop NAME $MAINPID``: the unit's ExecStop=, a clean halt of the container.
 
 Only where the generator's drop-in keeps ExecStop= (the halt signal unknown until stop
-time, lxc.hook.stop, a guest that reports its readiness: lxcsd.runtime.compiler._stop);
-otherwise systemd sends the halt signal itself as KillSignal= and lxc.signal.stop as
-FinalKillSignal=, and no process runs.
+time, lxc.hook.stop, a guest that reports its readiness, lxc.signal.stop other than
+SIGKILL: lxcsd.runtime.compiler._stop); otherwise systemd sends the halt signal itself as
+KillSignal=, then its final SIGKILL (which is lxc.signal.stop then), and no process runs.
 
 systemd supervises the container's init directly (docs/design.md, "Process design"), so
 stopping is: pick the halt signal as liblxc's shutdown does (``lxc.signal.halt``; else
@@ -11,7 +11,8 @@ SIGRTMIN+3 when init blocks it, as systemd does, since SIGTERM only makes system
 itself; else SIGPWR), send it through a pidfd (no pid reuse race), and wait for init to exit
 by polling the pidfd. If the guest takes longer than ``TimeoutStopSec=``, systemd sends this
 process ``KillSignal=`` (SIGTERM, units/lxc@.service.in), and it sends ``lxc.signal.stop``
-(default SIGKILL, as lxc-stop after its timeout) to init and waits for it to exit. The unit's
+(default SIGKILL, as lxc-stop after its timeout) to init and waits for it to exit; if init
+outlives that too, systemd's final SIGKILL after another TimeoutStopSec= ends it. The unit's
 KillSignal= is not lxc.signal.stop because it also reaches a helper that is still the main
 process during a start, which must be able to catch it (lxcsd.runtime.start).
 

@@ -273,9 +273,9 @@ def test_daemon_reload_and_console_restart_leave_a_container_running(sb: Sandbox
 
 
 def test_a_halt_that_never_comes_ends_with_the_stop_signal(sb: Sandbox) -> None:
-    # An init ignoring SIGPWR (KillSignal=, no ExecStop=: the halt signal is known): after
-    # TimeoutStopSec systemd sends FinalKillSignal= (lxc.signal.stop, default SIGKILL) to
-    # init; nothing is left either way.
+    # An init ignoring SIGPWR (KillSignal=, no ExecStop=: the halt signal is known, and
+    # lxc.signal.stop is unset, SIGKILL): after TimeoutStopSec systemd sends its final
+    # SIGKILL, which is lxc.signal.stop, to init and the rest of the cgroup; nothing is left.
     deaf = "lxc.init.cmd = /bin/sh -c \"trap '' PWR; while :; do sleep 1; done\""
     busybox(sb, "deaf1", (deaf,))
     sb.write_file("/run/systemd/system/lxc@deaf1.service.d/timeout.conf",
@@ -310,6 +310,30 @@ def test_a_halt_that_never_comes_ends_with_the_stop_signal_from_exec_stop(sb: Sa
     assert f"lxcsd: deaf2 stopping: SIGPWR to init (pid {pid})" in journal
     journal_has(sb, "deaf2", KILLED)
     assert_nothing_left(sb, "deaf2")
+
+
+def test_a_halt_that_never_comes_ends_with_the_stop_signal_then_sigkill(sb: Sandbox) -> None:
+    # lxc.signal.stop = SIGTERM and an init that takes neither it nor the halt signal (busybox
+    # sleep, no handler: a pid namespace's init drops both). ExecStop= sends SIGPWR, and on
+    # TimeoutStopSec's SIGTERM sends lxc.signal.stop, as lxc-stop; init survives both, and
+    # systemd's final SIGKILL (never replaced by FinalKillSignal=lxc.signal.stop, which would
+    # leave init running in its cgroup) ends it. The unit ends failed, Result=timeout: the
+    # stop did time out, twice (the halt, then lxc.signal.stop).
+    busybox(sb, "deaf3", ("lxc.init.cmd = /bin/sleep 100000", "lxc.signal.stop = SIGTERM"))
+    sb.write_file("/run/systemd/system/lxc@deaf3.service.d/timeout.conf",
+                  "[Service]\nTimeoutStopSec=2\n")
+    sb.systemctl("daemon-reload")
+    u.start(sb, "deaf3")
+    pid = u.main_pid(sb, "deaf3")
+    sb.systemctl("stop", "lxc@deaf3.service", check=False)
+    assert u.wait_state(sb, "lxc@deaf3.service", {"inactive", "failed"}) == "failed"
+    assert u.prop(sb, "lxc@deaf3.service", "Result") == "timeout"
+    assert not sb.path(f"/proc/{pid}").exists(), f"init (pid {pid}) outlived the stop"
+    assert_nothing_left(sb, "deaf3")
+    journal = journal_has(sb, "deaf3", KILLED)
+    assert f"lxcsd: deaf3 stopping: SIGPWR to init (pid {pid})" in journal
+    assert "stop timed out: SIGTERM to init" in journal
+    assert u.prop(sb, "lxc@deaf3.service", "FinalKillSignal") == "9"
 
 
 STOP_HOOK = """#!/bin/sh

@@ -146,3 +146,32 @@ def test_read_from_leaves_no_reading_mark(ring: Ring) -> None:
     assert Ring(os.dup(ring.fd)).written == 10
     for fd in (read_end, write_end):
         os.close(fd)
+
+
+def test_a_small_console_read_costs_one_page() -> None:
+    """read_from zeroes only bytes that held output: 100 bytes read into a fresh 64 KiB ring
+    make one page resident (header and data share it), not the 4 KiB region it may read."""
+    ring = Ring.create("test", 64 << 10, 64 << 10)
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"x" * 100)
+    assert ring.read_from(read_end, 4096) == b"x" * 100
+    assert os.fstat(ring.fd).st_blocks * 512 == 4096
+    for fd in (read_end, write_end):
+        os.close(fd)
+    ring.close()
+
+
+def test_old_output_is_zeroed_before_a_read_over_it() -> None:
+    """After the wrap, the region a read may fill is zeroed first (the kill recovery counts
+    up to its last non-NUL byte): old output past what the read brought is gone."""
+    ring = Ring.create("test", 10000, 10000)
+    ring.write(b"o" * 9000)
+    ring.mark_sent(9000)
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"new")
+    ring.read_from(read_end, 6000)  # region 9000..15000: 1000 fresh bytes, 5000 old ones
+    assert ring.range(9003, 15000) == bytes(5997)
+    assert ring.range(9000, 9003) == b"new"
+    for fd in (read_end, write_end):
+        os.close(fd)
+    ring.close()

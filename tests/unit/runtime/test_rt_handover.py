@@ -14,7 +14,7 @@ import time
 import pytest
 
 from lxcsd import linux
-from lxcsd.runtime import start
+from lxcsd.runtime import start, state
 
 
 def test_init_status_sees_an_ended_child_and_leaves_it_for_systemd() -> None:
@@ -108,15 +108,17 @@ def need(halt: int = 30, stop: int = 0, exec_stop: int = 0, cleanup: int = 0
 
 
 @pytest.mark.parametrize(("unit", "wanted", "differs"), [
-    (start.TEMPLATE_STOP, need(), False),  # the template stops anything (ExecStop= reads
-    (start.TEMPLATE_STOP, need(stop=15, exec_stop=1, cleanup=1), False),  # the state file)
+    (state.TEMPLATE_STOP, need(), False),  # the template stops anything (ExecStop= reads
+    (state.TEMPLATE_STOP, need(stop=15, exec_stop=1, cleanup=1), False),  # the state file)
     (need(), need(), False),
     (need(), need(cleanup=1), True),  # a network added: ExecStopPost= needed
     (need(cleanup=1), need(), False),  # more than needed is fine
     (need(), need(exec_stop=1), True),  # a stop hook added: ExecStop= needed
     (need(), need(halt=10), True),  # another lxc.signal.halt: another KillSignal=
-    (need(), need(stop=15), True),  # lxc.signal.stop set: FinalKillSignal=
-    (need(exec_stop=1), need(halt=10, stop=15), False),
+    (need(), need(stop=15, exec_stop=1), True),  # lxc.signal.stop = SIGTERM: ExecStop= sends it
+    (need(), need(stop=9), False),  # lxc.signal.stop = SIGKILL: systemd's own final SIGKILL
+    (need(stop=15), need(), True),  # an older generator's FinalKillSignal=SIGTERM: reload
+    (need(exec_stop=1), need(halt=10, stop=15, exec_stop=1), False),
 ])
 def test_when_the_unit_no_longer_stops_the_container_right(
         unit: dict[str, int], wanted: dict[str, int], differs: bool) -> None:

@@ -169,7 +169,7 @@ def test_the_compiled_program_is_what_the_policy_says(tmp_path: Path) -> None:
 
     text = "2\ndenylist\nbpf errno 38\n"
     policy = seccomp_policy.parse(text, "p")
-    program = seccomp_policy.compiled(policy, text)
+    program = seccomp_policy.compiled(policy)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through its exit status
         import ctypes
