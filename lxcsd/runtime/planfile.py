@@ -23,7 +23,7 @@ root can write (lxcsd.rootfile, checked on every read). Mode 0600: plans hold ho
 and paths.
 
 Cost, measured on this machine (loaded): reading and checking a busybox container's plan
-~0.16 ms (the ~41 lxcsd sources' stats ~45-85 µs of it, init's lookup ~13 µs); compiling
+~0.16 ms (the ~42 lxcsd sources' stats ~85-110 µs of it, init's lookup ~13-18 µs); compiling
 it instead costs the config reader's import (~9 ms) and the parse (~1-4 ms).
 """
 
@@ -97,7 +97,7 @@ def code_dependencies(seccomp: bool = False) -> list[tuple[str, tuple[int, ...]]
     costs a stat), and with a seccomp program the seccomp objects mapped in this process
     (libseccomp: its system call tables; Debian's python3-seccomp has it linked in, so its
     binding is the file). An upgrade or edit of any of them compiles the plan again.
-    Checking them costs one stat each: ~40 files, ~45-85 µs here (docs/design.md)."""
+    Checking them costs one stat each: ~42 files, ~85-110 µs here (docs/design.md)."""
     files = sorted({path for name, module in list(sys.modules.items())
                     if name.partition(".")[0] == "lxcsd"
                     and (path := getattr(module, "__file__", None))})
