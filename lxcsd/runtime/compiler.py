@@ -806,8 +806,9 @@ def dependencies(plan: StartPlan, container: Container,
     the lxcpaths before it must not gain a NAME/config), each as (path, stamp); init's
     program in the root as (rootfs, program, the search's lookups: :func:`init_lookups`),
     looked up again inside the root, never stat'd from the host through the container's
-    symlinks; and lxcsd's own code (planfile.code_dependencies)."""
-    from lxcsd.runtime.planfile import code_dependencies, stamp
+    symlinks. lxcsd's own code is checked apart (planfile.code_dependencies): the same for
+    every plan a process compiles, the generator's cache keeps it once, not per container."""
+    from lxcsd.runtime.planfile import stamp
 
     paths = [p for p in (plan.seccomp_profile, container.mounts.fstab) if p]
     if plan.userns:
@@ -820,7 +821,7 @@ def dependencies(plan: StartPlan, container: Container,
     if lookups:
         deps.append((plan.rootfs.path or "/", plan.argv[0], tuple(lookups)))
     deps += _lookup_dependencies(plan.name, container.config_path)
-    return deps + code_dependencies(bool(plan.seccomp_bpf))
+    return deps
 
 
 _LXCPATHS: dict[str | None, tuple[list[tuple[str, tuple[int, ...]]], list[str]]] = {}

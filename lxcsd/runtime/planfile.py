@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 # meaning (2: init's lookups in the root, lxcsd's sources as files): a plan file of
 # another format is ignored (and compiled again) rather than misread. Here, not in plan.py:
 # the generator's facts cache checks it without importing the plan's records.
-FORMAT = 2
+FORMAT = 3
 
 PLAN_DIR_ENV = "LXCSD_PLAN_DIR"
 SUFFIX = ".plan"
@@ -132,11 +132,13 @@ def environment() -> dict[str, Any]:
 
 def compiled(plan: Mapping[str, Any], deps: list[tuple[Any, ...]], host: Any = None,
              unit: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The file's content: the environment, the dependencies, the host facts
+    """The file's content: the environment, the dependencies, the code that compiled it
+    (:func:`code_dependencies`), the host facts
     (:func:`host_facts`), the plan (``StartPlan.dump()``), and what the generator needs to
     write the unit's drop-in without reading the config again."""
-    return {**environment(), "deps": deps, "host": host, "plan": plan,
-            "unit": dict(unit or {})}
+    return {**environment(), "deps": deps,
+            "code": code_dependencies(bool(plan.get("seccomp_bpf"))), "host": host,
+            "plan": plan, "unit": dict(unit or {})}
 
 
 def write(instance: str, data: Mapping[str, Any], directory: str | None = None) -> str:
@@ -172,8 +174,10 @@ def load(path: str) -> dict[str, Any] | None:
 
 
 def fresh(data: Mapping[str, Any]) -> bool:
-    """Every dependency unchanged, and the host facts the plan used still true."""
-    if not unchanged(data.get("deps", ())):
+    """Every dependency unchanged, lxcsd's code that compiled it too, and the host facts
+    the plan used still true."""
+    code = data.get("code")
+    if not code or not unchanged(code) or not unchanged(data.get("deps", ())):
         return False
     host = data.get("host")
     return host is None or host == host_facts(data["plan"])

@@ -162,7 +162,7 @@ def test_every_lxcsd_module_loaded_is_a_dependency(root: Path, tmp_path: Path,
     module.__file__ = str(probe)
     monkeypatch.setitem(sys.modules, "lxcsd.probe_module", module)
     _, data = _compile(root)
-    deps = [dep[0] for dep in data["deps"]]  # type: ignore[attr-defined]
+    deps = [dep[0] for dep in data["code"]]  # type: ignore[attr-defined]
     for shaping in ("runtime/plan.py", "runtime/record.py", "runtime/hooks.py",
                     "net/spec.py", "runtime/mounts.py", "runtime/caps.py", "runtime/lsm.py",
                     "runtime/seccomp_policy.py", "runtime/compiler.py"):
@@ -171,6 +171,35 @@ def test_every_lxcsd_module_loaded_is_a_dependency(root: Path, tmp_path: Path,
     assert planfile.fresh(data)  # type: ignore[arg-type]
     probe.write_text("# a module of lxcsd, upgraded\n")
     assert not planfile.fresh(data)  # type: ignore[arg-type]
+
+
+def test_the_generators_cache_keeps_lxcsds_code_once_and_drops_all_when_it_changes(
+        root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The facts cache of many containers holds lxcsd's code stamps once, not in every
+    entry; an upgrade of any module the generator had loaded drops every entry."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("# a module of lxcsd\n")
+    module = types.ModuleType("lxcsd.probe_module")
+    module.__file__ = str(probe)
+    monkeypatch.setitem(sys.modules, "lxcsd.probe_module", module)
+    plan, data = _compile(root)
+    plans = str(tmp_path / "plans")
+    cache = facts.Cache(plans)
+    config = str(root.parent / "config")
+    for n in range(3):
+        cache.put(f"{config}{n}", data["deps"], facts.UnitFacts(  # type: ignore[arg-type]
+            errors=[], auto=False, order=0, delay=0, groups=(), mount_paths=[], links=[],
+            devices2=(), devices1=(), stop=plan.stop, signal_names={}))
+    cache.save()
+    saved = planfile.load(os.path.join(plans, facts.CACHE_FILE))
+    assert saved is not None and str(probe) in [path for path, _ in saved["code"]]
+    for deps, _facts in saved["entries"].values():
+        assert not [d for d in deps if str(d[0]).endswith(".py")], deps
+    again = facts.Cache(plans)
+    assert again.get(f"{config}1") is not None and not again.dirty
+    probe.write_text("# a module of lxcsd, upgraded\n")
+    dropped = facts.Cache(plans)
+    assert dropped.entries == {} and dropped.get(f"{config}1") is None and dropped.dirty
 
 
 def test_the_seccomp_library_compiled_against_is_a_dependency(root: Path, tmp_path: Path
@@ -194,7 +223,7 @@ def test_the_seccomp_library_compiled_against_is_a_dependency(root: Path, tmp_pa
                    env={**os.environ, "LXCSD_PLAN_DIR": str(plans)})
     data = planfile.load(str(plans / "c1.plan"))
     assert data is not None and data["plan"]["seccomp_bpf"]
-    assert str(copy) in [dep[0] for dep in data["deps"]]
+    assert str(copy) in [dep[0] for dep in data["code"]]
     assert planfile.fresh(data)
     copy.unlink()
     shutil.copy2(seccomp.__file__, copy)  # the same bytes, a new file: as dpkg installs
