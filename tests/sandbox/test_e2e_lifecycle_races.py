@@ -112,6 +112,23 @@ while :; do sleep 1 & wait; done
 """
 
 
+def start_and_stop_late_init(sb: Sandbox, name: str, keys: list[str], exec_stop: bool) -> None:
+    """A busybox container whose init is LATE_INIT (with ``keys``), its unit stopping with
+    or without ExecStop=, started and stopped at once: the stop ends clean, and init's own
+    halt line shows the halt signal reached it."""
+    u.make_busybox(sb, name, ["lxc.init.cmd = /late-init", *keys])
+    sb.write_file(f"/var/lib/lxc/{name}/rootfs/late-init", LATE_INIT, 0o755)
+    dropin(sb, name, "[Service]\nTimeoutStopSec=15\n")
+    sb.systemctl("daemon-reload")
+    assert (u.prop(sb, u.unit(name), "ExecStop") not in ("", "{}")) is exec_stop
+    u.start(sb, name)
+    sb.systemctl("stop", u.unit(name))
+    props = u.show(sb, u.unit(name), "ActiveState", "Result")
+    assert props == {"ActiveState": "inactive", "Result": "success"}
+    u.wait_for(lambda: journal_count(sb, name, "late-init halted"), 30,
+               "init's own halt line")
+
+
 def test_a_stop_right_after_the_start_reaches_an_init_slow_to_catch_the_halt_signal(
         sb: Sandbox) -> None:
     # The unit stops it with KillSignal= alone (no ExecStop=): the busybox configs'
@@ -119,35 +136,15 @@ def test_a_stop_right_after_the_start_reaches_an_init_slow_to_catch_the_halt_sig
     # drops a signal from outside while its disposition is SIG_DFL: sent before the trap,
     # the halt would be lost and the stop would end in TimeoutStopSec's SIGKILL (Result
     # timeout). The start hands init over only once it catches the signal.
-    u.make_busybox(sb, "late", ["lxc.init.cmd = /late-init"])
-    sb.write_file("/var/lib/lxc/late/rootfs/late-init", LATE_INIT, 0o755)
-    dropin(sb, "late", "[Service]\nTimeoutStopSec=15\n")
-    sb.systemctl("daemon-reload")
+    start_and_stop_late_init(sb, "late", [], exec_stop=False)
     assert u.prop(sb, u.unit("late"), "KillSignal") == "10"  # SIGUSR1: the case at stake
-    assert u.prop(sb, u.unit("late"), "ExecStop") in ("", "{}")
-    u.start(sb, "late")
-    sb.systemctl("stop", u.unit("late"))
-    props = u.show(sb, u.unit("late"), "ActiveState", "Result")
-    assert props == {"ActiveState": "inactive", "Result": "success"}
-    u.wait_for(lambda: journal_count(sb, "late", "late-init halted"), 30,
-               "init's own halt line")
 
 
 def test_a_stop_from_exec_stop_right_after_the_start_waits_for_the_halt_handler(
         sb: Sandbox) -> None:
     # The same init with a stop hook, so ExecStop= stays and sends the halt itself: it too
     # sends it only once init catches it, or the stop would end in TimeoutStopSec's kill.
-    u.make_busybox(sb, "late2", ["lxc.init.cmd = /late-init", "lxc.hook.stop = /bin/true"])
-    sb.write_file("/var/lib/lxc/late2/rootfs/late-init", LATE_INIT, 0o755)
-    dropin(sb, "late2", "[Service]\nTimeoutStopSec=15\n")
-    sb.systemctl("daemon-reload")
-    assert u.prop(sb, u.unit("late2"), "ExecStop") not in ("", "{}")
-    u.start(sb, "late2")
-    sb.systemctl("stop", u.unit("late2"))
-    props = u.show(sb, u.unit("late2"), "ActiveState", "Result")
-    assert props == {"ActiveState": "inactive", "Result": "success"}
-    u.wait_for(lambda: journal_count(sb, "late2", "late-init halted"), 30,
-               "init's own halt line")
+    start_and_stop_late_init(sb, "late2", ["lxc.hook.stop = /bin/true"], exec_stop=True)
     assert journal_count(sb, "late2", "stop timed out") == 0
 
 

@@ -272,19 +272,31 @@ def test_daemon_reload_and_console_restart_leave_a_container_running(sb: Sandbox
     assert_nothing_left(sb, "kep1")
 
 
+def stop_timing_out(sb: Sandbox, name: str, keys: tuple[str, ...], kill_signal: str = ""
+                    ) -> int:
+    """A busybox container with ``keys`` and TimeoutStopSec=2, started and stopped; the stop
+    times out (the unit ends failed). Init's pid."""
+    busybox(sb, name, keys)
+    sb.write_file(f"/run/systemd/system/lxc@{name}.service.d/timeout.conf",
+                  "[Service]\nTimeoutStopSec=2\n")
+    sb.systemctl("daemon-reload")
+    if kill_signal:
+        assert u.prop(sb, f"lxc@{name}.service", "KillSignal") == kill_signal
+    u.start(sb, name)
+    pid = u.main_pid(sb, name)
+    sb.systemctl("stop", f"lxc@{name}.service", check=False)
+    assert u.wait_state(sb, f"lxc@{name}.service", {"inactive", "failed"}) == "failed"
+    return pid
+
+
+DEAF = "lxc.init.cmd = /bin/sh -c \"trap '' PWR; while :; do sleep 1; done\""
+
+
 def test_a_halt_that_never_comes_ends_with_the_stop_signal(sb: Sandbox) -> None:
     # An init ignoring SIGPWR (KillSignal=, no ExecStop=: the halt signal is known, and
     # lxc.signal.stop is unset, SIGKILL): after TimeoutStopSec systemd sends its final
     # SIGKILL, which is lxc.signal.stop, to init and the rest of the cgroup; nothing is left.
-    deaf = "lxc.init.cmd = /bin/sh -c \"trap '' PWR; while :; do sleep 1; done\""
-    busybox(sb, "deaf1", (deaf,))
-    sb.write_file("/run/systemd/system/lxc@deaf1.service.d/timeout.conf",
-                  "[Service]\nTimeoutStopSec=2\n")
-    sb.systemctl("daemon-reload")
-    u.start(sb, "deaf1")
-    pid = u.main_pid(sb, "deaf1")
-    sb.systemctl("stop", "lxc@deaf1.service", check=False)
-    assert u.wait_state(sb, "lxc@deaf1.service", {"inactive", "failed"}) == "failed"
+    pid = stop_timing_out(sb, "deaf1", (DEAF,))
     journal = journal_has(sb, "deaf1", "Failed with result 'timeout'")
     assert u.prop(sb, "lxc@deaf1.service", "KillSignal") == "30"  # SIGPWR: ignored
     assert "timed out" in journal and KILLED in journal
@@ -296,16 +308,7 @@ def test_a_halt_that_never_comes_ends_with_the_stop_signal_from_exec_stop(sb: Sa
     # The same init with a stop hook, so ExecStop= stays (it runs the hook): after
     # TimeoutStopSec systemd sends KillSignal= (the template's SIGTERM) to the helper's
     # ExecStop=, which sends lxc.signal.stop (default SIGKILL) to init; nothing is left.
-    deaf = "lxc.init.cmd = /bin/sh -c \"trap '' PWR; while :; do sleep 1; done\""
-    busybox(sb, "deaf2", (deaf, "lxc.hook.stop = /bin/true"))
-    sb.write_file("/run/systemd/system/lxc@deaf2.service.d/timeout.conf",
-                  "[Service]\nTimeoutStopSec=2\n")
-    sb.systemctl("daemon-reload")
-    assert u.prop(sb, "lxc@deaf2.service", "KillSignal") == "15"
-    u.start(sb, "deaf2")
-    pid = u.main_pid(sb, "deaf2")
-    sb.systemctl("stop", "lxc@deaf2.service", check=False)
-    assert u.wait_state(sb, "lxc@deaf2.service", {"inactive", "failed"}) == "failed"
+    pid = stop_timing_out(sb, "deaf2", (DEAF, "lxc.hook.stop = /bin/true"), kill_signal="15")
     journal = journal_has(sb, "deaf2", "stop timed out: SIGKILL to init")
     assert f"lxcsd: deaf2 stopping: SIGPWR to init (pid {pid})" in journal
     journal_has(sb, "deaf2", KILLED)
@@ -319,14 +322,8 @@ def test_a_halt_that_never_comes_ends_with_the_stop_signal_then_sigkill(sb: Sand
     # systemd's final SIGKILL (never replaced by FinalKillSignal=lxc.signal.stop, which would
     # leave init running in its cgroup) ends it. The unit ends failed, Result=timeout: the
     # stop did time out, twice (the halt, then lxc.signal.stop).
-    busybox(sb, "deaf3", ("lxc.init.cmd = /bin/sleep 100000", "lxc.signal.stop = SIGTERM"))
-    sb.write_file("/run/systemd/system/lxc@deaf3.service.d/timeout.conf",
-                  "[Service]\nTimeoutStopSec=2\n")
-    sb.systemctl("daemon-reload")
-    u.start(sb, "deaf3")
-    pid = u.main_pid(sb, "deaf3")
-    sb.systemctl("stop", "lxc@deaf3.service", check=False)
-    assert u.wait_state(sb, "lxc@deaf3.service", {"inactive", "failed"}) == "failed"
+    pid = stop_timing_out(sb, "deaf3", ("lxc.init.cmd = /bin/sleep 100000",
+                                        "lxc.signal.stop = SIGTERM"))
     assert u.prop(sb, "lxc@deaf3.service", "Result") == "timeout"
     assert not sb.path(f"/proc/{pid}").exists(), f"init (pid {pid}) outlived the stop"
     assert_nothing_left(sb, "deaf3")

@@ -148,6 +148,16 @@ def test_a_host_path_that_cannot_be_stat_is_stale(tmp_path: Path) -> None:
     assert planfile.unchanged([(str(tmp_path / "missing"), ())])
 
 
+def probe_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A module of lxcsd, loaded (in sys.modules), whose source the test can upgrade."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("# a module of lxcsd\n")
+    module = types.ModuleType("lxcsd.probe_module")
+    module.__file__ = str(probe)
+    monkeypatch.setitem(sys.modules, "lxcsd.probe_module", module)
+    return probe
+
+
 def test_every_lxcsd_module_loaded_is_a_dependency(root: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The plan's content comes from more of lxcsd than the compiler (its records, hooks,
@@ -156,11 +166,7 @@ def test_every_lxcsd_module_loaded_is_a_dependency(root: Path, tmp_path: Path,
     (root.parent / "config").write_text(
         f"lxc.rootfs.path = dir:{root}\nlxc.net.0.type = veth\nlxc.net.0.link = br0\n"
         "lxc.hook.pre-start = /bin/true\nlxc.mount.entry = /srv srv none bind 0 0\n")
-    probe = tmp_path / "probe.py"
-    probe.write_text("# a module of lxcsd\n")
-    module = types.ModuleType("lxcsd.probe_module")
-    module.__file__ = str(probe)
-    monkeypatch.setitem(sys.modules, "lxcsd.probe_module", module)
+    probe = probe_module(tmp_path, monkeypatch)
     _, data = _compile(root)
     deps = [dep[0] for dep in data["code"]]  # type: ignore[attr-defined]
     for shaping in ("runtime/plan.py", "runtime/record.py", "runtime/hooks.py",
@@ -177,11 +183,7 @@ def test_the_generators_cache_keeps_lxcsds_code_once_and_drops_all_when_it_chang
         root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The facts cache of many containers holds lxcsd's code stamps once, not in every
     entry; an upgrade of any module the generator had loaded drops every entry."""
-    probe = tmp_path / "probe.py"
-    probe.write_text("# a module of lxcsd\n")
-    module = types.ModuleType("lxcsd.probe_module")
-    module.__file__ = str(probe)
-    monkeypatch.setitem(sys.modules, "lxcsd.probe_module", module)
+    probe = probe_module(tmp_path, monkeypatch)
     plan, data = _compile(root)
     plans = str(tmp_path / "plans")
     cache = facts.Cache(plans)
