@@ -71,14 +71,15 @@ def enter_cgroup(payload: str | None, owner: tuple[int, int] | None) -> str | No
     if payload is None:
         return None
     target = attach_cgroup(payload, owner)
+    errors = []
     for directory in dict.fromkeys((target, payload)):
         try:
             with open(os.path.join(directory, "cgroup.procs"), "w", encoding="ascii") as f:
                 f.write(str(os.getpid()))
             return directory
-        except OSError:
-            continue
-    raise LxcsdError(f"cannot move the attached process into {payload}")
+        except OSError as exc:
+            errors.append(f"{directory}: {exc.strerror}")
+    raise LxcsdError(f"cannot move the attached process into {payload} ({'; '.join(errors)})")
 
 
 def remove_attach_leaf(payload: str | None) -> None:
