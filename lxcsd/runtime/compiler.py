@@ -855,8 +855,7 @@ def _lookup_dependencies(name: str, config: str) -> list[tuple[str, tuple[int, .
 
 
 def compile_file(name: str, config_path: str, *, datadir: str = "",
-                 host: Host | None = None, unit: Mapping[str, object] | None = None
-                 ) -> tuple[StartPlan, dict[str, object]]:
+                 host: Host | None = None) -> tuple[StartPlan, dict[str, object]]:
     """Load the config at ``config_path``, make the plan, and the content of its plan file
     (lxcsd.runtime.planfile.compiled). Raises ConfigError as make_plan does."""
     from lxcsd.config.load import load_with_sources
@@ -866,5 +865,5 @@ def compile_file(name: str, config_path: str, *, datadir: str = "",
     plan = make_plan(name, container, datadir=datadir, host=host)
     deps = dependencies(plan, container, sources)
     dumped = plan.dump()
-    data = planfile.compiled(dumped, deps, planfile.host_facts(dumped), unit)
+    data = planfile.compiled(dumped, deps, planfile.host_facts(dumped))
     return plan, data

@@ -103,7 +103,20 @@ def code_dependencies(seccomp: bool = False) -> list[tuple[str, tuple[int, ...]]
                     and (path := getattr(module, "__file__", None))})
     if seccomp:
         files += _seccomp_objects()
-    return [(path, stamp(path)) for path in files]
+    return [(path, _code_stamp(path)) for path in files]
+
+
+_CODE_STAMPS: dict[str, tuple[int, ...]] = {}
+
+
+def _code_stamp(path: str) -> tuple[int, ...]:
+    """stamp(path), once a process: the generator writes a plan per container, all compiled
+    by the same code (a file upgraded during the run keeps its first stamp here, so the
+    plan is stale at its next check and compiled again: never the other way round)."""
+    found = _CODE_STAMPS.get(path)
+    if found is None:
+        found = _CODE_STAMPS[path] = stamp(path)
+    return found
 
 
 _SECCOMP_OBJECTS: list[str] = []
@@ -130,15 +143,14 @@ def environment() -> dict[str, Any]:
 # Writing
 
 
-def compiled(plan: Mapping[str, Any], deps: list[tuple[Any, ...]], host: Any = None,
-             unit: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def compiled(plan: Mapping[str, Any], deps: list[tuple[Any, ...]], host: Any = None
+             ) -> dict[str, Any]:
     """The file's content: the environment, the dependencies, the code that compiled it
-    (:func:`code_dependencies`), the host facts
-    (:func:`host_facts`), the plan (``StartPlan.dump()``), and what the generator needs to
-    write the unit's drop-in without reading the config again."""
+    (:func:`code_dependencies`), the host facts (:func:`host_facts`) and the plan
+    (``StartPlan.dump()``)."""
     return {**environment(), "deps": deps,
             "code": code_dependencies(bool(plan.get("seccomp_bpf"))), "host": host,
-            "plan": plan, "unit": dict(unit or {})}
+            "plan": plan}
 
 
 def write(instance: str, data: Mapping[str, Any], directory: str | None = None) -> str:
@@ -148,13 +160,6 @@ def write(instance: str, data: Mapping[str, Any], directory: str | None = None) 
     path = os.path.join(directory, instance + SUFFIX)
     rootfile.dump(path, dict(data))
     return path
-
-
-def remove(instance: str) -> None:
-    try:
-        os.unlink(plan_path(instance))
-    except FileNotFoundError:
-        pass
 
 
 # ------------------------------------------------------------------------------------------
